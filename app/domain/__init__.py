@@ -1,0 +1,1 @@
+"""Pure domain layer: taxonomies, ontology mappings, priors math. Stdlib and numpy only."""
