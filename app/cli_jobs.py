@@ -1,0 +1,138 @@
+"""``unilabel job submit/watch/list``: the job commands of the CLI, speaking the REST API (outer layer).
+
+They use the HTTP API (``--url``, default ``$UNILABEL_URL`` or http://127.0.0.1:8000) with a
+Bearer token (``--token`` or ``$UNILABEL_TOKEN``, printed by ``unilabel user create``), so they work
+against any server, local or remote, and never touch the database directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import httpx
+import typer
+from tqdm import tqdm
+
+job_app = typer.Typer(help="Submit and watch jobs through the REST API.", no_args_is_help=True)
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="UNILABEL_URL", help="Server base URL")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="UNILABEL_TOKEN", help="API token")]
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def _client(url: str, token: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=30)
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            error = response.json().get("error", {})
+            where = f" (field {error['field']})" if error.get("field") else ""
+            message = f"{error.get('message', response.text)}{where}"
+        except ValueError:
+            message = response.text
+        typer.secho(f"error {response.status_code}: {message}", err=True, fg="red")
+        raise typer.Exit(1)
+    return response.json()
+
+
+@job_app.command("submit")
+def submit(
+    model: Annotated[int | None, typer.Option("--model", help="model id")] = None,
+    dataset: Annotated[int | None, typer.Option("--dataset", help="dataset id")] = None,
+    mapping_version: Annotated[
+        int | None, typer.Option("--mapping-version", help="mapping version id")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="pseudo_label | evaluate | scan_dataset")] = "pseudo_label",
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="test-time augmentation")] = True,
+    output_name: Annotated[str | None, typer.Option(help="output folder name (pseudo_label)")] = None,
+    shard_size: Annotated[int, typer.Option(help="images per shard (pseudo_label)")] = 50,
+    split: Annotated[str | None, typer.Option(help="only this split")] = None,
+    queue: Annotated[str, typer.Option(help="default | gpu | cpu")] = "default",
+    allow_unapproved: Annotated[bool, typer.Option(help="use an unapproved mapping version")] = False,
+    override_reason: Annotated[str | None, typer.Option(help="recorded with --allow-unapproved")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="extra KEY=JSON parameter")] = None,
+    watch_job: Annotated[bool, typer.Option("--watch/--no-watch", help="follow progress until done")] = True,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """Submit a job; with --watch (default) show a progress bar until it ends."""
+    params: dict[str, Any] = {"kind": kind, "queue": queue}
+    if kind == "scan_dataset":
+        params["dataset_id"] = dataset
+    else:
+        params |= {
+            "model_id": model,
+            "dataset_id": dataset,
+            "mapping_version_id": mapping_version,
+            "tta": tta,
+            "split": split,
+            "allow_unapproved": allow_unapproved,
+            "override_reason": override_reason,
+        }
+        if kind == "pseudo_label":
+            params |= {"output_name": output_name, "shard_size": shard_size}
+    for item in param or []:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value)
+    with _client(url, token) as client:
+        job = _check(client.post("/jobs", json={"params": params}))
+        typer.echo(f"submitted job {job['id']} ({job['kind']}), status {job['status']}")
+        if watch_job:
+            raise typer.Exit(_watch(client, int(job["id"])))
+
+
+def _watch(client: httpx.Client, job_id: int, interval: float = 1.0) -> int:
+    """Poll the job with a tqdm bar; exit status 0 when it succeeded."""
+    job = _check(client.get(f"/jobs/{job_id}"))
+    with tqdm(total=max(1, job["progress_total"]), unit="img", desc=f"job {job_id}") as bar:
+        while True:
+            if job["progress_total"] and bar.total != job["progress_total"]:
+                bar.total = job["progress_total"]
+            bar.n = job["progress_current"]
+            bar.set_postfix_str(job["status"])
+            bar.refresh()
+            if job["status"] in TERMINAL:
+                break
+            time.sleep(interval)
+            job = _check(client.get(f"/jobs/{job_id}"))
+    colour = {"succeeded": "green", "failed": "red"}.get(job["status"], "yellow")
+    typer.secho(f"job {job_id} {job['status']}: {job['message']}", fg=colour)
+    if job.get("error"):
+        typer.echo(job["error"])
+    if job.get("output_dir"):
+        typer.echo(f"outputs: {job['output_dir']}")
+    return 0 if job["status"] == "succeeded" else 1
+
+
+@job_app.command("watch")
+def watch(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """Follow a job's progress until it ends (exit status 0 when it succeeded)."""
+    with _client(url, token) as client:
+        raise typer.Exit(_watch(client, job_id))
+
+
+@job_app.command("list")
+def list_jobs(
+    status: Annotated[str | None, typer.Option(help="filter by status")] = None,
+    kind: Annotated[str | None, typer.Option(help="filter by kind")] = None,
+    limit: Annotated[int, typer.Option(help="rows")] = 20,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """List recent jobs."""
+    query = {k: v for k, v in {"status": status, "kind": kind, "limit": limit}.items() if v is not None}
+    with _client(url, token) as client:
+        page = _check(client.get("/jobs", params=query))
+    for job in page["items"]:
+        pct = 100.0 * job["progress_fraction"]
+        typer.echo(f"{job['id']:>5}  {job['kind']:<13} {job['status']:<10} {pct:5.1f}%  {job['name']}")
+    typer.echo(f"({len(page['items'])} of {page['total']})")

@@ -1,0 +1,159 @@
+"""Application settings (outer layer): one pydantic-settings ``Settings`` read from ``UNILABEL_*``.
+
+Every field maps to an environment variable ``UNILABEL_<FIELD>`` (or a ``.env`` file in the working
+directory). Relative paths, including the path inside a ``sqlite:///`` URL, are resolved against
+the current working directory, so ``make run`` from the repository root keeps everything in
+``./var/``.
+
+Secret key: when ``UNILABEL_SECRET_KEY`` is not set, :meth:`Settings.resolved_secret_key`
+generates one on first use and persists it in ``<data_dir>/../secret_key`` (``./var/secret_key``
+by default, mode 0600), so sessions survive restarts without any setup. Production deployments
+should set the variable explicitly.
+
+Invalid settings raise :class:`SettingsError` whose message names the ``UNILABEL_`` variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "UNILABEL_"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the environment holds an invalid setting."""
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """Turn ``sqlite:///relative/path.db`` (also ``sqla+sqlite:///``) into an absolute-path URL."""
+    for prefix in ("sqla+sqlite:///", "sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            if path and path != ":memory:" and not path.startswith("/"):
+                return prefix + str((Path.cwd() / path).resolve())
+            return url
+    return url
+
+
+class Settings(BaseSettings):
+    """All run-time configuration of web, CLI and worker processes."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/unilabel.db",
+        description="SQLAlchemy URL; SQLite file under ./var by default, PostgreSQL in production.",
+    )
+    broker_url: str = Field(
+        default="sqla+sqlite:///var/broker.sqlite",
+        description="Celery broker; serverless SQLite transport by default, redis://... in production.",
+    )
+    data_dir: Path = Field(default=Path("var/data"), description="Where uploads and job outputs live.")
+    allowed_data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders users may register datasets and models from (comma-separated or JSON list).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs session cookies; generated under ./var when unset."
+    )
+    public_read: bool = Field(default=False, description="Allow anonymous reads (writes always need login).")
+    max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted upload (bytes).")
+    cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+    session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
+    login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
+
+    @field_validator("database_url", "broker_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be a URL such as sqlite:///var/unilabel.db")
+        return _absolute_sqlite_url(value)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path) -> Path:
+        return (Path.cwd() / value).resolve() if not value.is_absolute() else value
+
+    @field_validator("allowed_data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.replace(os.pathsep, ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_data_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        return [(Path.cwd() / p).resolve() if not p.is_absolute() else p for p in value]
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters long")
+        return value
+
+    @property
+    def var_dir(self) -> Path:
+        """The folder holding local state (``./var`` by default): the parent of ``data_dir``."""
+        return self.data_dir.parent
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        """Create the data directory and the folders of SQLite files named by the URLs."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for url in (self.database_url, self.broker_url):
+            if "sqlite:///" in url:
+                path = url.split("sqlite:///", 1)[1]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret key, or one generated once and persisted under ``var_dir``."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build ``Settings`` from the environment; raise ``SettingsError`` naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached); tests build their own ``Settings`` instead."""
+    return load_settings()

@@ -1,0 +1,138 @@
+"""ORM tables (DB layer): users and tokens, taxonomies and labels, mappings, versions, comments.
+
+Mapping versions are immutable rows. Their edges are stored as canonical JSON (a sorted list of
+``[source_name, target_id]`` pairs) so that a new version per edit is one small INSERT, not a
+rewrite of hundreds of edge rows; ``content_hash`` comes from ``app.domain.mapping``.
+Relationships are not declared: repositories load what they need explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, UTCDateTime, utcnow
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token (kind ``api``) or a one-time login token (kind ``login``); only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(10), default="api")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Taxonomy(Base):
+    __tablename__ = "taxonomy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # sha256 of the canonical (id, name) class list when values are 0..N-1, else NULL;
+    # lets a master_labels import reuse an identical target taxonomy with one indexed lookup.
+    class_signature: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    label_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Label(Base):
+    __tablename__ = "label"
+    __table_args__ = (UniqueConstraint("taxonomy_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomy.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    color: Mapped[str | None] = mapped_column(String(7), default=None)
+    category: Mapped[str | None] = mapped_column(String(100), default=None)
+    category_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    train_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    has_instances: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    ignore: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Mapping(Base):
+    __tablename__ = "mapping"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_taxonomy_id: Mapped[int] = mapped_column(
+        ForeignKey("taxonomy.id", ondelete="RESTRICT"), index=True
+    )
+    target_taxonomy_id: Mapped[int] = mapped_column(
+        ForeignKey("taxonomy.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MappingVersion(Base):
+    """One immutable snapshot of a mapping's edges; the highest ``number`` is the head."""
+
+    __tablename__ = "mapping_version"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "number"),
+        Index("ix_mapping_version_content_hash", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("mapping.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mapping_version.id", ondelete="SET NULL"), default=None
+    )
+    restored_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mapping_version.id", ondelete="SET NULL"), default=None
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    message: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    edges_json: Mapped[str] = mapped_column(Text)
+    edge_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    # Findings only the imported file showed (e.g. a name listed twice in a row), as JSON.
+    import_findings_json: Mapped[str | None] = mapped_column(Text, default=None)
+    reviewed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ReviewComment(Base):
+    """A comment on a version (optionally about one source label), or a review-action record."""
+
+    __tablename__ = "review_comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("mapping_version.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
+    kind: Mapped[str] = mapped_column(String(20), default="comment")
+    source_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,162 @@
+"""Job edge schemas (schemas layer): submission params per kind, read models, logs.
+
+The worker builds its ML config objects from these params (``worker/tasks.py``), so they are the
+contract between the web process and the workers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import ORMModel, Page
+
+QueueName = Literal["default", "gpu", "cpu"]
+
+
+class _Common(BaseModel):
+    name: str = Field(default="", max_length=200, description="Free-text title of the job")
+    queue: QueueName = Field(default="default", description="Workers listening on this queue take the job")
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+
+
+class _Inference(BaseModel):
+    tta: bool = Field(default=True, description="Flip + multi-scale test-time augmentation")
+    scales: list[float] | None = Field(default=None, description="TTA scales (default: the paper's)")
+    batch_size: int = Field(default=1, ge=1, le=64)
+
+
+class PseudoLabelParams(_Common, _Inference):
+    """Pseudo-label ``dataset_id`` with ``model_id`` constrained by mapping version ``mapping_version_id``."""
+
+    kind: Literal["pseudo_label"] = "pseudo_label"
+    model_id: int
+    dataset_id: int
+    mapping_version_id: int
+    split: str | None = Field(default=None, description="Only this split (pattern datasets)")
+    output_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="Folder under <data_dir>/outputs (default: job-<id>)",
+    )
+    use_priors: bool = True
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Confidence below -> void")
+    write_confidence: bool = False
+    shard_size: int = Field(default=50, ge=1, le=100_000, description="Images per shard")
+    allow_unapproved: bool = Field(default=False, description="Use a version that is not approved")
+    override_reason: str | None = Field(default=None, description="Required with allow_unapproved (recorded)")
+    max_images: int | None = Field(default=None, ge=1, description="Only the first N pairs (trial runs)")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "kind": "pseudo_label",
+                    "model_id": 1,
+                    "dataset_id": 1,
+                    "mapping_version_id": 3,
+                    "tta": False,
+                    "shard_size": 50,
+                    "output_name": "demo-run-1",
+                }
+            ]
+        }
+    }
+
+
+class EvaluateParams(_Common, _Inference):
+    """Evaluate ``model_id`` on ``dataset_id`` with GT mapped by ``mapping_version_id``."""
+
+    kind: Literal["evaluate"] = "evaluate"
+    model_id: int
+    dataset_id: int
+    mapping_version_id: int
+    split: str | None = None
+    allow_unapproved: bool = False
+    override_reason: str | None = None
+    max_images: int | None = Field(default=None, ge=1)
+
+
+class ScanDatasetParams(_Common):
+    """Scan a registered dataset's files (pairs, sizes, label values) on a worker."""
+
+    kind: Literal["scan_dataset"] = "scan_dataset"
+    dataset_id: int
+    max_pairs: int | None = Field(default=None, ge=1, description="Check at most this many pairs")
+
+
+JobParams = Annotated[PseudoLabelParams | EvaluateParams | ScanDatasetParams, Field(discriminator="kind")]
+
+
+class JobSubmit(BaseModel):
+    """The body of ``POST /api/v1/jobs``: one of the params models, chosen by ``kind``."""
+
+    params: JobParams
+
+
+class JobRead(ORMModel):
+    id: int
+    kind: str
+    status: str
+    name: str
+    parent_id: int | None
+    shard_index: int | None
+    shard_count: int
+    queue: str
+    progress_current: int
+    progress_total: int
+    progress_fraction: float
+    message: str
+    params: dict[str, Any]
+    dataset_id: int | None
+    model_id: int | None
+    mapping_version_id: int | None
+    mapping_hash: str | None
+    approval_override: str | None
+    output_dir: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    traceback: str | None
+    cancel_requested: bool
+    attempt: int
+    worker_host: str | None
+    device: str | None
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    eta_seconds: float | None = None
+    shards: list[JobShardRead] = []
+
+
+class JobShardRead(ORMModel):
+    id: int
+    shard_index: int | None
+    status: str
+    progress_current: int
+    progress_total: int
+    attempt: int
+    worker_host: str | None
+    error: str | None
+
+
+class JobList(Page[JobRead]):
+    pass
+
+
+class JobLogLine(ORMModel):
+    job_id: int
+    created_at: datetime
+    level: str
+    message: str
+
+
+class JobLogs(BaseModel):
+    job_id: int
+    lines: list[JobLogLine]
+
+
+JobRead.model_rebuild()

@@ -1,0 +1,147 @@
+"""Mapping, version, diff, validation and review edge schemas (schemas layer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import ORMModel, Page
+
+Edge = tuple[str, int]
+Status = Literal["draft", "in_review", "approved", "rejected"]
+
+
+class VersionSummary(ORMModel):
+    id: int
+    mapping_id: int
+    number: int
+    parent_id: int | None
+    restored_from_id: int | None
+    author: str | None = None
+    created_at: datetime
+    message: str
+    content_hash: str
+    edge_count: int
+    status: Status
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None
+
+
+class VersionRead(VersionSummary):
+    edges: list[Edge] = Field(description="[source label name, target class id or 255 (void)], sorted")
+
+
+class MappingCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    source_taxonomy_id: int
+    target_taxonomy_id: int
+    edges: list[Edge] = []
+    message: str = "Created"
+
+
+class MappingUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+
+
+class MappingRead(ORMModel):
+    id: int
+    name: str
+    description: str
+    source_taxonomy_id: int
+    target_taxonomy_id: int
+    created_at: datetime
+    updated_at: datetime
+    current_version: VersionSummary | None = None
+
+
+class EditBase(BaseModel):
+    base_version: int | None = Field(
+        default=None, description="Number of the version this edit is based on (or send If-Match: <hash>)"
+    )
+    message: str | None = None
+
+
+class EdgeToggle(EditBase):
+    source_name: str = Field(min_length=1)
+    target_id: int = Field(ge=0, le=255)
+    on: bool | None = Field(default=None, description="true: add, false: remove, null: flip")
+
+
+class TargetsSet(EditBase):
+    source_name: str = Field(min_length=1)
+    target_ids: list[int] = Field(description="Target class ids (255 = void); empty: unmapped")
+
+
+class EdgesReplace(EditBase):
+    edges: list[Edge]
+
+
+class VersionRef(EditBase):
+    pass
+
+
+class ReviewAction(BaseModel):
+    message: str | None = None
+
+
+class SourceDiffRead(BaseModel):
+    source_name: str
+    added: list[int]
+    removed: list[int]
+
+
+class DiffRead(BaseModel):
+    from_version: int
+    to_version: int
+    added: list[Edge]
+    removed: list[Edge]
+    by_source: list[SourceDiffRead]
+
+
+class FindingRead(BaseModel):
+    code: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    source_name: str | None
+    target_id: int | None
+    suggestion: str | None
+
+
+class ValidationRead(BaseModel):
+    version: int
+    ok: bool
+    counts: dict[str, int]
+    findings: list[FindingRead]
+
+
+class CommentCreate(BaseModel):
+    body: str = Field(min_length=1, max_length=10_000)
+    source_name: str | None = None
+
+
+class CommentRead(ORMModel):
+    id: int
+    version_id: int
+    author: str | None = None
+    kind: str
+    source_name: str | None
+    body: str
+    created_at: datetime
+
+
+class ImportRead(BaseModel):
+    mapping: MappingRead
+    version: VersionSummary
+    target_taxonomy_id: int
+    target_created: bool
+    mapping_created: bool
+    validation: ValidationRead
+
+
+MappingList = Page[MappingRead]
+VersionList = Page[VersionSummary]
+CommentList = Page[CommentRead]

@@ -1,0 +1,53 @@
+"""Taxonomy edge schemas (schemas layer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import ORMModel, Page
+
+
+class LabelSchema(ORMModel):
+    """One label; the JSON taxonomy format uses the same keys."""
+
+    value: int = Field(ge=-1, le=65535, description="Pixel value in label images (-1: never a pixel)")
+    name: str = Field(min_length=1, max_length=200)
+    color: str | None = Field(default=None, description="#rrggbb")
+    category: str | None = None
+    ignore: bool = False
+    train_id: int | None = None
+    category_id: int | None = None
+    has_instances: bool | None = None
+
+
+class TaxonomyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    labels: list[LabelSchema] = Field(min_length=1)
+
+
+class TaxonomyUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    labels: list[LabelSchema] | None = Field(
+        default=None, min_length=1, description="Replace the labels (only while no mapping uses the taxonomy)"
+    )
+
+
+class TaxonomySummary(ORMModel):
+    id: int
+    name: str
+    description: str
+    label_count: int
+    is_class_list: bool = Field(description="Values are 0..N-1: usable as a target taxonomy")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaxonomyRead(TaxonomySummary):
+    labels: list[LabelSchema]
+
+
+TaxonomyList = Page[TaxonomySummary]

@@ -1,0 +1,1 @@
+"""Use cases (services layer): domain rules + repositories; raise DomainError; flush, never commit."""

@@ -1,0 +1,251 @@
+"""Dataset registration and torch-free scanning (services layer).
+
+Folders are only accepted inside the allowed data roots (``UNILABEL_ALLOWED_DATA_ROOTS`` plus the
+app's own ``data_dir``). The check runs on the *resolved* path, so ``..`` segments and symlinks that
+lead outside a root are refused too. A scan pairs the files with :mod:`app.domain.pairing` and
+checks each pair with Pillow headers (sizes) and, for small datasets, label values; it never imports
+torch, so the web process can run it inline. Large datasets are scanned by a ``scan_dataset`` job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import repositories_registry as repo
+from app.db.base import utcnow
+from app.db.models_registry import Dataset
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.label_codec import LabelEncoding, decode_label
+from app.domain.pairing import Pair, PairingResult, pairs_from_list_file, pairs_from_template
+from app.schemas.datasets import DatasetCreate, ScanProblem, ScanReport
+from app.services import taxonomies as taxonomy_service
+
+INLINE_SCAN_LIMIT = 2000  # pairs checked in the request; larger datasets get a scan job
+VALUE_CHECK_LIMIT = 200  # label files decoded to collect unknown values
+MAX_PROBLEMS = 500
+
+
+def allowed_roots(settings: Settings) -> list[Path]:
+    """The resolved folders datasets and models may live in."""
+    roots = [*settings.allowed_data_roots, settings.data_dir]
+    return [Path(os.path.realpath(r)) for r in roots]
+
+
+def resolve_inside_roots(path: str, settings: Settings, *, field: str = "root") -> Path:
+    """The real path of ``path`` if it lies inside an allowed root.
+
+    Raises:
+        InvalidInput: relative path, or outside every root (also through ``..`` or a symlink).
+    """
+    if not path or not os.path.isabs(path):
+        raise InvalidInput(f"{field} {path!r} must be an absolute path", field=field)
+    real = Path(os.path.realpath(path))
+    roots = allowed_roots(settings)
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        raise InvalidInput(
+            f"{field} {path!r} resolves to {str(real)!r}, which is outside the allowed data roots "
+            f"{[str(r) for r in roots]} (set UNILABEL_ALLOWED_DATA_ROOTS)",
+            field=field,
+            details={"resolved": str(real), "allowed_roots": [str(r) for r in roots]},
+        )
+    return real
+
+
+def _list_files(root: Path) -> list[str]:
+    """Relative posix paths of the files under ``root`` (hidden entries skipped; no symlink escape)."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel = Path(dirpath).relative_to(root)
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            full = Path(dirpath) / name
+            if full.is_symlink() and not Path(os.path.realpath(full)).is_relative_to(root):
+                continue
+            out.append((rel / name).as_posix())
+    return sorted(out)
+
+
+def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
+    """Pair the dataset's files by its rule (optionally only ``split``)."""
+    root = Path(row.root)
+    if not root.is_dir():
+        raise InvalidInput(f"dataset root {row.root!r} is not a folder", field="root")
+    files = _list_files(root)
+    if row.list_file:
+        text = (root / row.list_file).read_text(encoding="utf-8")
+        result = pairs_from_list_file(text, available=set(files))
+    else:
+        result = pairs_from_template(files, row.image_pattern or "", row.label_template)
+    if split is not None:
+        result = PairingResult(tuple(p for p in result.pairs if p.split == split), result.problems)
+    return result
+
+
+def _check_pair(
+    root: Path, pair: Pair, encoding: LabelEncoding, decode: bool
+) -> tuple[str, str | None, set[int]]:
+    """(size key, problem or None, label values seen) of one pair, from headers (+ pixels if decode)."""
+    try:
+        with Image.open(root / pair.image) as im:
+            w, h = im.size
+    except Exception as exc:
+        return "?", f"unreadable image ({type(exc).__name__})", set()
+    if pair.label is None:
+        return f"{w}x{h}", None, set()
+    try:
+        with Image.open(root / pair.label) as lab:
+            lw, lh = lab.size
+            array = np.asarray(lab) if decode and encoding is not LabelEncoding.RGB else None
+    except Exception as exc:
+        return f"{w}x{h}", f"unreadable label ({type(exc).__name__})", set()
+    if (lw, lh) != (w, h):
+        return f"{w}x{h}", f"label size {lw}x{lh} != image size {w}x{h}", set()
+    values: set[int] = set()
+    if array is not None:
+        try:
+            values = set(np.unique(decode_label(array, encoding).values).tolist())
+        except InvalidInput as exc:
+            return f"{w}x{h}", exc.message, set()
+    return f"{w}x{h}", None, values
+
+
+def scan_pairs(
+    root: Path, result: PairingResult, *, encoding: str, known_values: set[int], max_pairs: int | None = None
+) -> ScanReport:
+    """Check every pair's files (headers; label pixels of the first :data:`VALUE_CHECK_LIMIT`)."""
+    enc = LabelEncoding(encoding)
+    problems = [
+        ScanProblem(message=p.message, image=p.image, label=p.label, line=p.line) for p in result.problems
+    ]
+    pairs = result.pairs if max_pairs is None else result.pairs[:max_pairs]
+    sizes: Counter[str] = Counter()
+    unknown: set[int] = set()
+    for i, pair in enumerate(pairs):
+        size, problem, values = _check_pair(root, pair, enc, decode=i < VALUE_CHECK_LIMIT)
+        sizes[size] += 1
+        unknown |= {v for v in values if v not in known_values}
+        if problem is not None:
+            problems.append(ScanProblem(message=problem, image=pair.image, label=pair.label))
+    per_split = Counter(p.split or "" for p in result.pairs)
+    return ScanReport(
+        pairs=len(result.pairs),
+        checked=len(pairs),
+        per_split=dict(per_split),
+        problems=problems[:MAX_PROBLEMS],
+        problem_count=len(problems),
+        sizes=dict(sizes.most_common(20)),
+        unknown_values=sorted(unknown)[:100],
+        truncated=len(pairs) < len(result.pairs),
+    )
+
+
+def scan_dataset(session: Session, dataset_id: int, *, max_pairs: int | None = None) -> ScanReport:
+    """Scan a registered dataset now and store the report on its row (flush only)."""
+    row = get_dataset(session, dataset_id)
+    taxonomy = taxonomy_service.load_taxonomy(session, row.taxonomy_id)
+    report = scan_pairs(
+        Path(row.root),
+        pair_dataset(row),
+        encoding=row.label_encoding,
+        known_values=set(taxonomy.values),
+        max_pairs=max_pairs,
+    )
+    store_scan(row, report)
+    session.flush()
+    return report
+
+
+def store_scan(row: Dataset, report: ScanReport) -> None:
+    row.pair_count = report.pairs
+    row.problem_count = report.problem_count
+    row.scan_json = report.model_dump_json()
+    row.scanned_at = utcnow()
+
+
+def _check_rule(body: DatasetCreate, root: Path) -> None:
+    if bool(body.list_file) == bool(body.image_pattern):
+        raise InvalidInput("give exactly one of list_file or image_pattern", field="image_pattern")
+    if body.list_file:
+        list_path = Path(os.path.realpath(root / body.list_file))
+        if not list_path.is_relative_to(root) or not list_path.is_file():
+            raise InvalidInput(
+                f"list file {body.list_file!r} is not a file inside the root", field="list_file"
+            )
+
+
+def register_dataset(
+    session: Session, *, body: DatasetCreate, settings: Settings, user_id: int | None = None
+) -> Dataset:
+    """Validate and insert a dataset row (no scan; see :func:`scan_dataset`)."""
+    name = body.name.strip()
+    if repo.get_dataset_by_name(session, name) is not None:
+        raise Conflict(f"a dataset named {name!r} already exists", field="name")
+    taxonomy_service.get_taxonomy(session, body.taxonomy_id)
+    root = resolve_inside_roots(body.root, settings)
+    if not root.is_dir():
+        raise InvalidInput(f"root {body.root!r} is not an existing folder", field="root")
+    _check_rule(body, root)
+    row = Dataset(
+        name=name,
+        description=body.description,
+        taxonomy_id=body.taxonomy_id,
+        root=str(root),
+        list_file=body.list_file,
+        image_pattern=body.image_pattern,
+        label_template=body.label_template,
+        label_encoding=body.label_encoding,
+        splits_json=json.dumps(body.splits),
+        created_by_id=user_id,
+    )
+    session.add(row)
+    session.flush()
+    pair_dataset(row)  # a bad pattern/template raises InvalidInput now, not in a job later
+    return row
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    row = repo.get_dataset(session, dataset_id)
+    if row is None:
+        raise NotFound(f"dataset {dataset_id} does not exist", field="dataset_id")
+    return row
+
+
+def list_datasets(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[Dataset], int]:
+    return repo.page_datasets(session, limit=limit, offset=offset)
+
+
+def delete_dataset(session: Session, dataset_id: int) -> None:
+    session.delete(get_dataset(session, dataset_id))
+    session.flush()
+
+
+def dataset_payload(row: Dataset) -> dict[str, Any]:
+    """The fields of ``DatasetRead`` (JSON columns decoded)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "taxonomy_id": row.taxonomy_id,
+        "root": row.root,
+        "list_file": row.list_file,
+        "image_pattern": row.image_pattern,
+        "label_template": row.label_template,
+        "label_encoding": row.label_encoding,
+        "splits": json.loads(row.splits_json or "[]"),
+        "pair_count": row.pair_count,
+        "problem_count": row.problem_count,
+        "scanned_at": row.scanned_at,
+        "created_at": row.created_at,
+        "scan": json.loads(row.scan_json) if row.scan_json else None,
+    }

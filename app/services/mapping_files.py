@@ -1,0 +1,124 @@
+"""Import/export of the paper's ``master_labels_<taxonomy>.csv`` (services layer).
+
+API (re-exported by ``app.services.mappings``):
+    import_master_labels(session, *, text, source_taxonomy_id, mapping_id=None, name=None,
+                         target_name=None, base_version_id=None, author=None, message=None)
+        -> ImportResult(mapping, version, target_taxonomy, target_created, mapping_created, report)
+        Without ``mapping_id``: creates or reuses the target taxonomy (reused when a taxonomy with the
+        same (id, name) class list exists) and creates the mapping with version 1.
+        With ``mapping_id``: the file's classes must equal the mapping's target; a new version is
+        created on top of the head (``base_version_id`` defaults to the head: a file import is a
+        deliberate bulk replace).
+    export_master_labels(session, *, version_id) -> str
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.db.models import Mapping as MappingRow
+from app.db.models import MappingVersion as VersionRow
+from app.db.models import Taxonomy as TaxonomyRow
+from app.db.models import User
+from app.domain.errors import InvalidInput
+from app.domain.reference_csv import format_master_labels_csv, parse_master_labels_csv
+from app.domain.validation import ValidationReport
+from app.services import taxonomies as taxonomy_service
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    mapping: MappingRow
+    version: VersionRow
+    target_taxonomy: TaxonomyRow
+    target_created: bool
+    mapping_created: bool
+    report: ValidationReport
+
+
+def import_master_labels(
+    session: Session,
+    *,
+    text: str,
+    source_taxonomy_id: int | None = None,
+    mapping_id: int | None = None,
+    name: str | None = None,
+    target_name: str | None = None,
+    base_version_id: int | None = None,
+    author: User | None = None,
+    message: str | None = None,
+) -> ImportResult:
+    """Parse a master_labels CSV and store it as a new mapping or a new version of one."""
+    from app.services import mappings as svc
+
+    master = parse_master_labels_csv(text)
+    if mapping_id is not None:
+        mapping = svc.get_mapping(session, mapping_id)
+        if source_taxonomy_id is not None and source_taxonomy_id != mapping.source_taxonomy_id:
+            raise InvalidInput("the mapping has a different source taxonomy", field="source_taxonomy_id")
+        target_row = taxonomy_service.get_taxonomy(session, mapping.target_taxonomy_id)
+        target = taxonomy_service.to_domain(session, target_row)
+        if target.class_list() != master.target_classes:
+            raise InvalidInput(
+                f"the file's target classes differ from those of {target_row.name!r}",
+                field="file",
+                details={"expected": [list(c) for c in target.class_list()]},
+            )
+        head = svc.current_version(session, mapping.id)
+        version = svc.replace_edges(
+            session,
+            mapping_id=mapping.id,
+            edges=master.edges,
+            base_version_id=base_version_id if base_version_id is not None else head.id,
+            author=author,
+            message=message or "Imported master_labels CSV",
+            import_findings=master.findings,
+        )
+        return ImportResult(
+            mapping, version, target_row, False, False, svc.validation_report(session, version.id)
+        )
+    if source_taxonomy_id is None:
+        raise InvalidInput("a source taxonomy is required", field="source_taxonomy_id")
+    source = taxonomy_service.get_taxonomy(session, source_taxonomy_id)
+    target_row, target_created = taxonomy_service.find_or_create_class_list(
+        session,
+        classes=master.target_classes,
+        name=target_name or f"{len(master.target_classes)} classes",
+    )
+    mapping_name = svc.unique_mapping_name(session, name or f"{source.name} -> {target_row.name}")
+    mapping = svc.create_mapping(
+        session,
+        name=mapping_name,
+        source_taxonomy_id=source.id,
+        target_taxonomy_id=target_row.id,
+        edges=master.edges,
+        author=author,
+        message=message or "Imported master_labels CSV",
+        import_findings=master.findings,
+    )
+    version = svc.current_version(session, mapping.id)
+    report = svc.validation_report(session, version.id)
+    return ImportResult(mapping, version, target_row, target_created, True, report)
+
+
+def export_master_labels(session: Session, *, version_id: int) -> str:
+    """A version's edges in the paper's master_labels format (sources in source-taxonomy order)."""
+    from app.services import mappings as svc
+
+    version = svc.get_version(session, version_id)
+    mapping = svc.get_mapping(session, version.mapping_id)
+    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
+    target = taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id)
+    return format_master_labels_csv(target, svc.version_edges(version), source)
+
+
+def target_name_from_filename(filename: str | None) -> str | None:
+    """``master_labels_offroad.csv`` -> ``offroad`` (the paper names files after the target)."""
+    if not filename:
+        return None
+    stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if stem.startswith("master_labels_") and len(stem) > len("master_labels_"):
+        return stem[len("master_labels_") :]
+    return None

@@ -1,0 +1,270 @@
+"""Taxonomy use cases (services layer): list, read, create, import, export, rename, delete.
+
+API (session first, keyword-only arguments; every function flushes and never commits):
+    list_taxonomies(session, *, limit=50, offset=0, query=None) -> (list[TaxonomyRow], total)
+    get_taxonomy(session, taxonomy_id) -> TaxonomyRow            (NotFound)
+    get_taxonomy_by_name(session, name) -> TaxonomyRow           (NotFound)
+    load_taxonomy(session, taxonomy_id) -> domain Taxonomy       (labels in order)
+    to_domain(session, row) -> domain Taxonomy
+    create_taxonomy(session, *, taxonomy) -> TaxonomyRow         (Conflict on duplicate name)
+    import_taxonomy(session, *, text, fmt, name=None, description=None) -> TaxonomyRow
+        fmt: "labels_csv" (the paper's labels.csv) or "json" (taxonomy_to_json shape)
+    export_taxonomy(session, taxonomy_id, *, fmt) -> str
+    update_taxonomy(session, taxonomy_id, *, name=None, description=None, labels=None) -> TaxonomyRow
+        labels can only be replaced while no mapping uses the taxonomy (Conflict otherwise)
+    delete_taxonomy(session, taxonomy_id) -> None                (Conflict while mappings use it)
+    find_or_create_class_list(session, *, classes, name) -> (TaxonomyRow, created: bool)
+
+``TaxonomyRow`` is the ORM row ``app.db.models.Taxonomy`` (attributes id, name, description,
+label_count, created_at, updated_at); ``LabelRow`` rows come from :func:`list_labels`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from app.db import repositories as repo
+from app.db.base import utcnow
+from app.db.models import Label as LabelRow
+from app.db.models import Taxonomy as TaxonomyRow
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.reference_csv import format_labels_csv, parse_labels_csv
+from app.domain.taxonomy import (
+    Label,
+    Taxonomy,
+    class_list_taxonomy,
+    taxonomy_from_json,
+    taxonomy_to_json,
+)
+
+TaxonomyFormat = Literal["labels_csv", "json"]
+FORMATS: tuple[str, ...] = ("labels_csv", "json")
+
+
+def class_signature(taxonomy: Taxonomy) -> str | None:
+    """sha256 of the (id, name) class list when ``taxonomy`` is a class list 0..N-1, else None."""
+    if not taxonomy.is_class_list():
+        return None
+    text = json.dumps(list(taxonomy.class_list()), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def list_taxonomies(
+    session: Session, *, limit: int = 50, offset: int = 0, query: str | None = None
+) -> tuple[list[TaxonomyRow], int]:
+    """A page of taxonomies ordered by name, and the total count."""
+    return repo.page_taxonomies(session, limit=limit, offset=offset, query=query)
+
+
+def get_taxonomy(session: Session, taxonomy_id: int) -> TaxonomyRow:
+    row = repo.get_taxonomy(session, taxonomy_id)
+    if row is None:
+        raise NotFound(f"taxonomy {taxonomy_id} does not exist", field="taxonomy_id")
+    return row
+
+
+def get_taxonomy_by_name(session: Session, name: str) -> TaxonomyRow:
+    row = repo.get_taxonomy_by_name(session, name)
+    if row is None:
+        raise NotFound(f"taxonomy {name!r} does not exist", field="name")
+    return row
+
+
+def list_labels(session: Session, taxonomy_id: int) -> list[LabelRow]:
+    """The label rows of a taxonomy, in file order."""
+    get_taxonomy(session, taxonomy_id)
+    return repo.list_labels(session, taxonomy_id)
+
+
+def to_domain(session: Session, row: TaxonomyRow) -> Taxonomy:
+    """The domain ``Taxonomy`` of a stored row."""
+    labels = tuple(
+        Label(
+            value=lb.value,
+            name=lb.name,
+            color=lb.color,
+            category=lb.category,
+            ignore=lb.ignore,
+            train_id=lb.train_id,
+            category_id=lb.category_id,
+            has_instances=lb.has_instances,
+        )
+        for lb in repo.list_labels(session, row.id)
+    )
+    return Taxonomy(name=row.name, labels=labels, description=row.description)
+
+
+def load_taxonomy(session: Session, taxonomy_id: int) -> Taxonomy:
+    return to_domain(session, get_taxonomy(session, taxonomy_id))
+
+
+def _add_labels(session: Session, row: TaxonomyRow, labels: Iterable[Label]) -> None:
+    for position, lb in enumerate(labels):
+        session.add(
+            LabelRow(
+                taxonomy_id=row.id,
+                position=position,
+                value=lb.value,
+                name=lb.name,
+                color=lb.color,
+                category=lb.category,
+                category_id=lb.category_id,
+                train_id=lb.train_id,
+                has_instances=lb.has_instances,
+                ignore=lb.ignore,
+            )
+        )
+
+
+def _check_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
+    existing = repo.get_taxonomy_by_name(session, name)
+    if existing is not None and existing.id != except_id:
+        raise Conflict(
+            f"a taxonomy named {name!r} already exists",
+            field="name",
+            details={"taxonomy_id": existing.id},
+        )
+
+
+def create_taxonomy(session: Session, *, taxonomy: Taxonomy) -> TaxonomyRow:
+    """Store a validated domain taxonomy with its labels."""
+    _check_name_free(session, taxonomy.name)
+    row = TaxonomyRow(
+        name=taxonomy.name,
+        description=taxonomy.description,
+        class_signature=class_signature(taxonomy),
+        label_count=len(taxonomy.labels),
+    )
+    session.add(row)
+    session.flush()
+    _add_labels(session, row, taxonomy.labels)
+    session.flush()
+    return row
+
+
+def parse_taxonomy(
+    *, text: str, fmt: str, name: str | None = None, description: str | None = None
+) -> Taxonomy:
+    """Parse ``text`` in ``fmt``; ``name``/``description`` override what the file says."""
+    if fmt == "labels_csv":
+        if not name:
+            raise InvalidInput("a name is required to import a labels.csv file", field="name")
+        return parse_labels_csv(text, name, description or "")
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"not valid JSON: {exc.msg}", field="file", row=exc.lineno, column=exc.colno
+            ) from None
+        if isinstance(data, dict):
+            if name:
+                data["name"] = name
+            if description is not None:
+                data["description"] = description
+        return taxonomy_from_json(data)
+    raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
+
+
+def import_taxonomy(
+    session: Session,
+    *,
+    text: str,
+    fmt: str,
+    name: str | None = None,
+    description: str | None = None,
+) -> TaxonomyRow:
+    """Parse and store a taxonomy file; nothing is written when parsing fails."""
+    taxonomy = parse_taxonomy(text=text, fmt=fmt, name=name, description=description)
+    return create_taxonomy(session, taxonomy=taxonomy)
+
+
+def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
+    """The taxonomy as ``labels_csv`` text or as the documented JSON (pretty-printed)."""
+    taxonomy = load_taxonomy(session, taxonomy_id)
+    if fmt == "labels_csv":
+        return format_labels_csv(taxonomy)
+    if fmt == "json":
+        return json.dumps(taxonomy_to_json(taxonomy), ensure_ascii=False, indent=2) + "\n"
+    raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
+
+
+def update_taxonomy(
+    session: Session,
+    taxonomy_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    labels: tuple[Label, ...] | None = None,
+) -> TaxonomyRow:
+    """Rename, re-describe, or (while unused by mappings) replace the labels of a taxonomy."""
+    row = get_taxonomy(session, taxonomy_id)
+    new_name = row.name if name is None else name
+    new_description = row.description if description is None else description
+    current = to_domain(session, row)
+    candidate = Taxonomy(
+        name=new_name, labels=current.labels if labels is None else labels, description=new_description
+    )
+    if new_name != row.name:
+        _check_name_free(session, new_name, except_id=row.id)
+    if labels is not None and candidate.labels != current.labels:
+        used = repo.count_mappings_using(session, row.id)
+        if used:
+            raise Conflict(
+                f"taxonomy {row.name!r} is used by {used} mapping(s); its labels cannot change",
+                field="labels",
+                details={"mapping_count": used},
+            )
+        for old in repo.list_labels(session, row.id):
+            session.delete(old)
+        session.flush()
+        _add_labels(session, row, candidate.labels)
+        row.label_count = len(candidate.labels)
+        row.class_signature = class_signature(candidate)
+        row.updated_at = (
+            utcnow()
+        )  # the labels changed even if the row's own columns did not (caches key on it)
+    row.name = new_name
+    row.description = new_description
+    session.flush()
+    return row
+
+
+def delete_taxonomy(session: Session, taxonomy_id: int) -> None:
+    """Delete a taxonomy and its labels; refused while a mapping refers to it."""
+    row = get_taxonomy(session, taxonomy_id)
+    used = repo.count_mappings_using(session, row.id)
+    if used:
+        raise Conflict(
+            f"taxonomy {row.name!r} is used by {used} mapping(s); delete those first",
+            details={"mapping_count": used},
+        )
+    session.delete(row)
+    session.flush()
+
+
+def find_or_create_class_list(
+    session: Session, *, classes: tuple[tuple[int, str], ...], name: str, description: str = ""
+) -> tuple[TaxonomyRow, bool]:
+    """Reuse a stored taxonomy with exactly this (id, name) class list, or create one.
+
+    A new taxonomy gets ``name``, or ``name (2)``, ``name (3)``, ... when that name is taken.
+    """
+    candidate = class_list_taxonomy(name, classes, description)
+    signature = class_signature(candidate)
+    assert signature is not None  # a class list always has one
+    for row in repo.find_taxonomies_by_signature(session, signature):
+        if to_domain(session, row).class_list() == candidate.class_list():
+            return row, False
+    unique = name
+    n = 2
+    while repo.get_taxonomy_by_name(session, unique) is not None:
+        unique = f"{name} ({n})"
+        n += 1
+    taxonomy = class_list_taxonomy(unique, classes, description)
+    return create_taxonomy(session, taxonomy=taxonomy), True

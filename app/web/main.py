@@ -1,0 +1,107 @@
+"""The FastAPI application (web layer): ``create_app(settings)`` wires routers, sessions, errors.
+
+No engine exists at import time: ``create_app`` builds one from the given ``Settings`` and the
+lifespan disposes of it. Tests pass their own settings; ``uvicorn --factory app.web.main:create_app``
+uses the environment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import REPO_ROOT, Settings, get_settings
+from app.db.session import make_engine, make_sessionmaker
+from app.domain.errors import PayloadTooLarge
+from app.web import auth
+from app.web.api import router as api_router
+from app.web.errors import handle_domain_error, install_error_handlers
+from app.web.pages import router as pages_router
+
+TEMPLATES_DIR = REPO_ROOT / "templates"
+STATIC_DIR = REPO_ROOT / "static"
+# Multipart framing and form fields around an upload of max_upload_bytes.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web application for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="unilabel",
+        summary="Unify semantic-segmentation label taxonomies with ontology mappings and dataset priors.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_sessionmaker(engine)
+    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.templates.env.globals["csrf_token"] = auth.csrf_token
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie="unilabel_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    # Outermost: the limit applies before the session cookie or any body is read.
+    app.add_middleware(_BodyLimitAndTiming, limit=settings.max_upload_bytes + UPLOAD_OVERHEAD_BYTES)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static")
+    app.include_router(api_router)
+    app.include_router(auth.router)
+    app.include_router(pages_router)
+    return app
+
+
+class _BodyLimitAndTiming:
+    """Pure ASGI middleware: refuse bodies whose Content-Length passes ``limit`` (413) before anything
+    parses them, and add ``Server-Timing: app;dur=<ms>`` to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                duration = (time.perf_counter() - started) * 1000
+                headers = MutableHeaders(scope=message)
+                headers.append("Server-Timing", f"app;dur={duration:.1f}")
+            await send(message)
+
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            exc = PayloadTooLarge(
+                f"the request body is {length} bytes; the limit is {self.limit} bytes",
+                field="file",
+                details={"size": int(length), "limit": self.limit},
+            )
+            response = await handle_domain_error(Request(scope), exc)
+            await response(scope, receive, send_with_timing)
+            return
+        await self.app(scope, receive, send_with_timing)

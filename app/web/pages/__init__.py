@@ -1,0 +1,23 @@
+"""HTML pages and HTMX fragments (web layer): same resources as the JSON API, another representation.
+
+``router`` combines the page routers; ``app.web.main`` includes it. ``templates`` is the Jinja
+environment the pages render with (globals ``static_url``, filter ``ago``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.web.pages import home, mapping_editor, mapping_versions, mappings, reviews, taxonomies
+from app.web.pages._render import templates
+
+router = APIRouter(include_in_schema=False)
+router.include_router(home.router)
+router.include_router(taxonomies.router)
+router.include_router(reviews.router)
+# /mappings/new and /mappings/import must be matched before /mappings/{mapping_id}
+router.include_router(mappings.router)
+router.include_router(mapping_versions.router)
+router.include_router(mapping_editor.router)
+
+__all__ = ["router", "templates"]

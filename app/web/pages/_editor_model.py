@@ -1,0 +1,196 @@
+"""View model of the mapping editor (web layer): rows, matrix cells and findings of one version.
+
+Built from services only; templates read these plain dataclasses and never touch ORM rows' lazy
+attributes. One source row per label of the source taxonomy, plus one row per edge source name
+that the taxonomy lacks (typos from an imported CSV), so such edges can be seen and removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db.models import Mapping as MappingRow
+from app.db.models import MappingVersion as VersionRow
+from app.domain.mapping import VOID, OntologyMapping
+from app.domain.taxonomy import Taxonomy
+from app.domain.validation import ValidationReport, validate_mapping
+from app.services import mappings as mapping_service
+from app.web.pages import _taxonomy_cache
+
+FILTERS: tuple[tuple[str, str], ...] = (
+    ("all", "All"),
+    ("unmapped", "Unmapped"),
+    ("void_only", "Void only"),
+    ("ambiguous", "Ambiguous"),
+    ("issues", "With findings"),
+)
+VIEWS: tuple[str, ...] = ("rows", "matrix")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One source label as the editor shows it."""
+
+    key: str  # stable DOM key: the label's position, or "u<hash>" for names the taxonomy lacks
+    name: str
+    value: int | None  # None: the name is not in the source taxonomy
+    color: str | None
+    targets: tuple[int, ...]
+    state: str  # mapped | unmapped | void_only | ambiguous | unknown
+    finding_count: int
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetClass:
+    id: int
+    name: str
+    color: str | None
+
+
+@dataclass(slots=True)
+class EditorModel:
+    mapping: MappingRow
+    head: VersionRow
+    source: Taxonomy
+    target: Taxonomy
+    edges: OntologyMapping
+    report: ValidationReport
+    rows: list[SourceRow]
+    targets: list[TargetClass]  # target classes in order, void last
+    can_edit: bool
+    view: str = "rows"
+
+    @property
+    def target_names(self) -> dict[int, str]:
+        return {t.id: t.name for t in self.targets}
+
+    @property
+    def target_colors(self) -> dict[int, str | None]:
+        return {t.id: t.color for t in self.targets}
+
+    @property
+    def row_keys(self) -> dict[str, str]:
+        return {r.name: r.key for r in self.rows}
+
+    def row_by_name(self, name: str) -> SourceRow | None:
+        return next((r for r in self.rows if r.name == name), None)
+
+    def targets_json(self) -> list[dict[str, Any]]:
+        return [
+            {"id": t.id, "name": t.name, "color": t.color, "order": i} for i, t in enumerate(self.targets)
+        ]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {key: 0 for key, _ in FILTERS}
+        for row in self.rows:
+            out["all"] += 1
+            if row.state in out:
+                out[row.state] += 1
+            if row.finding_count:
+                out["issues"] += 1
+        return out
+
+
+def unknown_key(name: str) -> str:
+    """DOM key of a row whose name is not in the source taxonomy (stable across renders)."""
+    return "u" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
+
+
+def row_state(targets: tuple[int, ...], known: bool) -> str:
+    if not known:
+        return "unknown"
+    if not targets:
+        return "unmapped"
+    if targets == (VOID,):
+        return "void_only"
+    if len(targets) > 1:
+        return "ambiguous"
+    return "mapped"
+
+
+def build_rows(edges: OntologyMapping, source: Taxonomy, report: ValidationReport) -> list[SourceRow]:
+    """Source rows in taxonomy order, then rows for edge names the taxonomy lacks (sorted)."""
+    per_source: dict[str, int] = {}
+    for f in report.findings:
+        if f.source_name is not None and f.severity != "info":
+            per_source[f.source_name] = per_source.get(f.source_name, 0) + 1
+    rows = [
+        SourceRow(
+            key=str(i),
+            name=lb.name,
+            value=lb.value,
+            color=lb.color,
+            targets=edges.targets_of(lb.name),
+            state=row_state(edges.targets_of(lb.name), True),
+            finding_count=per_source.get(lb.name, 0),
+        )
+        for i, lb in enumerate(source.labels)
+    ]
+    known = set(source.names)
+    unknown = sorted(n for n in edges.source_names if n not in known)
+    for name in unknown:
+        targets = edges.targets_of(name)
+        rows.append(
+            SourceRow(unknown_key(name), name, None, None, targets, "unknown", per_source.get(name, 1))
+        )
+    return rows
+
+
+def build_targets(target: Taxonomy) -> list[TargetClass]:
+    classes = [TargetClass(lb.value, lb.name, lb.color) for lb in target.labels]
+    return classes + [TargetClass(VOID, "void", "#596273")]
+
+
+def filter_rows(rows: list[SourceRow], *, filter_key: str = "all", query: str = "") -> list[SourceRow]:
+    """Rows matching a filter (see FILTERS) and a case-insensitive search on the name."""
+    q = query.strip().casefold()
+    out = []
+    for row in rows:
+        if filter_key == "issues":
+            if not row.finding_count:
+                continue
+        elif filter_key != "all" and row.state != filter_key:
+            continue
+        if q and q not in row.name.casefold() and q != str(row.value):
+            continue
+        out.append(row)
+    return out
+
+
+def load_editor(
+    session: Session,
+    mapping_id: int,
+    *,
+    can_edit: bool,
+    view: str = "rows",
+    version: VersionRow | None = None,
+) -> EditorModel:
+    """Everything the editor shows for the head (or a given version) of one mapping."""
+    mapping = mapping_service.get_mapping(session, mapping_id)
+    head = version or mapping_service.current_version(session, mapping_id)
+    source = _taxonomy_cache.load_taxonomy(session, mapping.source_taxonomy_id)
+    target = _taxonomy_cache.load_taxonomy(session, mapping.target_taxonomy_id)
+    edges = mapping_service.version_edges(head)
+    # same findings as mapping_service.validation_report, without loading the taxonomies twice
+    report = validate_mapping(edges, source, target, extra_findings=mapping_service.import_findings(head))
+    return EditorModel(
+        mapping=mapping,
+        head=head,
+        source=source,
+        target=target,
+        edges=edges,
+        report=report,
+        rows=build_rows(edges, source, report),
+        targets=build_targets(target),
+        can_edit=can_edit,
+        view=view if view in VIEWS else "rows",
+    )

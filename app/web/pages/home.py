@@ -1,0 +1,57 @@
+"""Home and login pages (web layer): the first screen after login, and the password form."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.services import mappings as mapping_service
+from app.services import taxonomies as taxonomy_service
+from app.web.auth import OptionalUser, ReadUser, _safe_next
+from app.web.deps import SessionDep
+from app.web.pages import _summaries
+from app.web.pages._access import can_edit
+from app.web.pages._render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home_page(request: Request, session: SessionDep, user: ReadUser) -> Response:
+    """Counts, recently edited mappings, and how to get started."""
+    _, taxonomy_total = taxonomy_service.list_taxonomies(session, limit=1)
+    rows, mapping_total = mapping_service.list_mappings(session, limit=500)
+    summaries = _summaries.summarize_mappings(session, rows)
+    recent = sorted(summaries, key=lambda s: s.updated_at, reverse=True)[:8]
+    stats = {
+        "taxonomies": taxonomy_total,
+        "mappings": mapping_total,
+        "pending_reviews": _summaries.count_pending_reviews(session),
+        "approved": sum(1 for s in summaries if s.status == "approved"),
+    }
+    return page(request, "home.html", active_nav="home", stats=stats, recent=recent, can_edit=can_edit(user))
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(
+    request: Request,
+    user: OptionalUser,
+    next: Annotated[str, Query()] = "/",
+    error: Annotated[int, Query()] = 0,
+) -> Response:
+    """The sign-in form; it posts to ``POST /login`` (app.web.auth) with the CSRF token."""
+    if user is not None and not error:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    message = "Wrong user name or password." if error else None
+    return page(
+        request,
+        "login.html",
+        status_code=200,
+        user=None,
+        hide_sign_in=True,
+        next_url=_safe_next(next),
+        error=message,
+        username="",
+    )

@@ -1,0 +1,274 @@
+"""Mapping editor pages (web layer): rows and matrix views, one-edge edits, undo, conflicts.
+
+Every edit is one HTMX POST carrying ``base_version`` (the id of the version the page shows). The
+answer swaps nothing in place (``hx-swap="none"``); it sends out-of-band replacements for what
+changed: the source row (rows view) or the cells and row header (matrix), the version state, the
+validation panel, the Undo button and a toast. A stale base answers 409 with the conflict panel,
+the current state of everything that changed since, and a button that re-applies the edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from app.domain.errors import DomainError, NotFound
+from app.domain.mapping import VOID, MappingDiff
+from app.services import mappings as mapping_service
+from app.services.mappings import StaleVersion
+from app.web.auth import EditorUser, ReadUser
+from app.web.deps import SessionDep
+from app.web.pages._access import can_edit
+from app.web.pages._editor_model import FILTERS, EditorModel, SourceRow, filter_rows, load_editor, unknown_key
+from app.web.pages._render import Fragments, Toast, ToastAction, fragment, page, render_text, toast_response
+from app.web.pages._summaries import user_names
+
+router = APIRouter(include_in_schema=False)
+
+Edge = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictInfo:
+    """What the conflict panel shows: the user's edit and what others changed since its base."""
+
+    op: str  # add | remove | undo
+    source: str
+    target: int
+    base_number: int | None
+    author: str | None
+    diff: MappingDiff | None
+    row: SourceRow | None
+
+
+def _extras(session: Session, m: EditorModel) -> dict[str, object]:
+    """Context shared by the page and the edit answers: head author, whether undo is possible."""
+    head = m.head
+    anchor = head
+    if head.restored_from_id is not None:
+        try:
+            anchor = mapping_service.get_version(session, head.restored_from_id)
+        except NotFound:
+            anchor = head
+    author = user_names(session, [head.author_id]).get(head.author_id or -1)
+    return {"author": author, "can_undo": anchor.parent_id is not None}
+
+
+@router.get("/mappings/{mapping_id}", response_class=HTMLResponse)
+def mapping_editor_page(
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    mapping_id: int,
+    view: Annotated[Literal["rows", "matrix"], Query()] = "rows",
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Annotated[str, Query()] = "all",
+) -> Response:
+    """The editor: rows (chips + type-ahead) or matrix (click cells), with the validation panel."""
+    m = load_editor(session, mapping_id, can_edit=can_edit(user), view=view)
+    rows = filter_rows(m.rows, filter_key=filter, query=q)
+    return page(
+        request,
+        "mappings/editor.html",
+        active_nav="mappings",
+        m=m,
+        rows=rows,
+        q=q,
+        filter_key=filter if filter in dict(FILTERS) else "all",
+        filters=FILTERS,
+        conflict=None,
+        **_extras(session, m),
+    )
+
+
+@router.get("/mappings/{mapping_id}/rows", response_class=HTMLResponse)
+def mapping_rows_fragment(
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    mapping_id: int,
+    q: Annotated[str, Query(max_length=200)] = "",
+    filter: Annotated[str, Query()] = "all",
+) -> Response:
+    """The rows view body for a filter and search text (``_rows.html``)."""
+    m = load_editor(session, mapping_id, can_edit=can_edit(user), view="rows")
+    rows = filter_rows(m.rows, filter_key=filter, query=q)
+    return fragment(request, render_text(request, "mappings/_rows.html", m=m, rows=rows))
+
+
+@router.get("/mappings/{mapping_id}/validation", response_class=HTMLResponse)
+def mapping_validation_fragment(
+    request: Request, session: SessionDep, user: ReadUser, mapping_id: int
+) -> Response:
+    """The validation panel of the head version (``_validation.html``)."""
+    m = load_editor(session, mapping_id, can_edit=can_edit(user))
+    return fragment(request, render_text(request, "mappings/_validation.html", m=m, oob=False))
+
+
+def _changed_parts(
+    request: Request, m: EditorModel, edges: list[Edge], parts: Fragments, fresh: Edge | None
+) -> None:
+    """Out-of-band replacements of the rows (or matrix cells) touched by ``edges``."""
+    by_source: dict[str, set[int]] = {}
+    for name, target in edges:
+        by_source.setdefault(name, set()).add(target)
+    for name, targets in by_source.items():
+        row = m.row_by_name(name)
+        if row is None:  # an unknown (typo) source whose last edge is gone: drop its row
+            key = unknown_key(name)
+            dom_id = f"src-row-{key}" if m.view == "rows" else f"mx-row-{key}"
+            parts.parts.append(f'<template><tr id="{dom_id}" hx-swap-oob="delete"></tr></template>')
+            continue
+        if m.view == "rows":
+            fresh_target = fresh[1] if fresh and fresh[0] == name else None
+            parts.add(request, "mappings/_row.html", m=m, row=row, oob=True, fresh=fresh_target)
+            continue
+        by_id = {t.id: t for t in m.targets}
+        for target in sorted(targets):
+            if target in by_id:
+                on = target in row.targets
+                parts.add(request, "mappings/_edge.html", m=m, row=row, t=by_id[target], on=on, focus=False)
+
+
+def _common_parts(
+    request: Request, session: Session, m: EditorModel, parts: Fragments, *, clear_conflict: bool
+) -> None:
+    extras = _extras(session, m)
+    parts.add(request, "mappings/_state.html", m=m, oob=True, **extras)
+    parts.add(request, "mappings/_validation.html", m=m, oob=True)
+    parts.add(request, "mappings/_undo.html", m=m, oob=True, **extras)
+    if clear_conflict:
+        parts.add(request, "mappings/_conflict.html", m=m, oob=True, conflict=None)
+
+
+def _target_text(m: EditorModel, target: int) -> str:
+    return "void" if target == VOID else f"{target} {m.target_names.get(target, '?')}"
+
+
+def _undo_action(mapping_id: int) -> ToastAction:
+    return ToastAction("Undo", f"/mappings/{mapping_id}/undo", {}, include="#editor-state")
+
+
+def _conflict_answer(
+    request: Request,
+    session: SessionDep,
+    *,
+    mapping_id: int,
+    base_version: int,
+    view: str,
+    info: ConflictInfo,
+) -> Response:
+    """409: the conflict panel plus the current state of everything changed since ``base_version``."""
+    session.rollback()
+    m = load_editor(session, mapping_id, can_edit=True, view=view)
+    diff: MappingDiff | None = None
+    base_number: int | None = None
+    try:
+        base = mapping_service.get_version(session, base_version)
+        if base.mapping_id == mapping_id:
+            base_number = base.number
+            diff = mapping_service.diff_versions(session, old_version_id=base.id, new_version_id=m.head.id)
+    except NotFound:
+        pass
+    author = user_names(session, [m.head.author_id]).get(m.head.author_id or -1)
+    info = ConflictInfo(
+        info.op, info.source, info.target, base_number, author, diff, m.row_by_name(info.source)
+    )
+    parts = Fragments().add(request, "mappings/_conflict.html", m=m, conflict=info, oob=False)
+    changed: list[Edge] = list(diff.added + diff.removed) if diff else []
+    if info.op != "undo":
+        changed.append((info.source, info.target))
+    _changed_parts(request, m, changed, parts, fresh=None)
+    _common_parts(request, session, m, parts, clear_conflict=False)
+    parts.toast(request, Toast(f"Not saved: version {m.head.number} was saved in the meantime.", "warning"))
+    return fragment(request, parts, status_code=409, retarget="#conflict-panel", reswap="outerHTML")
+
+
+@router.post("/mappings/{mapping_id}/edges", response_class=HTMLResponse)
+def mapping_edge_fragment(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    source: Annotated[str, Form()],
+    target: Annotated[int, Form()],
+    base_version: Annotated[int, Form()],
+    op: Annotated[Literal["add", "remove", "toggle"], Form()] = "toggle",
+    view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+) -> Response:
+    """Add or remove one edge on top of ``base_version``; answers out-of-band swaps and a toast."""
+    on = {"add": True, "remove": False}.get(op)
+    try:
+        before = mapping_service.get_version(session, base_version)
+        was_on = (source, target) in mapping_service.version_edges(before).edges
+        new = mapping_service.toggle_edge(
+            session,
+            mapping_id=mapping_id,
+            source_name=source,
+            target_id=target,
+            base_version_id=base_version,
+            author=user,
+            on=on,
+        )
+    except StaleVersion:
+        info = ConflictInfo(op if op != "toggle" else "add", source, target, None, None, None, None)
+        return _conflict_answer(
+            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+        )
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    parts = Fragments()
+    now_on = (source, target) in m.edges.edges
+    _changed_parts(request, m, [(source, target)], parts, fresh=(source, target) if now_on else None)
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    if new.id == base_version or was_on == now_on:
+        toast = Toast(
+            f"No change: ‘{source}’ → {_target_text(m, target)} was already {'on' if now_on else 'off'}.",
+            "info",
+        )
+    else:
+        verb = "Mapped" if now_on else "Unmapped"
+        toast = Toast(
+            f"{verb} ‘{source}’ → {_target_text(m, target)} · saved as version {new.number}",
+            "success",
+            _undo_action(mapping_id),
+        )
+    return fragment(request, parts.toast(request, toast))
+
+
+@router.post("/mappings/{mapping_id}/undo", response_class=HTMLResponse)
+def mapping_undo_fragment(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    base_version: Annotated[int, Form()],
+    view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+) -> Response:
+    """Step back one edit (a new version equal to the previous one); swaps what changed."""
+    try:
+        new = mapping_service.undo(session, mapping_id=mapping_id, base_version_id=base_version, author=user)
+        diff = mapping_service.diff_versions(session, old_version_id=base_version, new_version_id=new.id)
+    except StaleVersion:
+        info = ConflictInfo("undo", "", VOID, None, None, None, None)
+        return _conflict_answer(
+            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+        )
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    parts = Fragments()
+    _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    n = len(diff.added) + len(diff.removed)
+    toast = Toast(
+        f"Undone ({n} edge{'s' if n != 1 else ''} changed) · saved as version {new.number}", "success"
+    )
+    return fragment(request, parts.toast(request, toast))

@@ -1,0 +1,267 @@
+"""Mapping list, creation, master_labels CSV import (with a preview) and export (web layer)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.domain.errors import DomainError
+from app.domain.mapping import MappingDiff, OntologyMapping, diff_mappings
+from app.domain.reference_csv import parse_master_labels_csv
+from app.services import mappings as mapping_service
+from app.services import taxonomies as taxonomy_service
+from app.services.uploads import decode_upload
+from app.web.auth import EditorUser, ReadUser
+from app.web.deps import SessionDep, SettingsDep
+from app.web.pages import _summaries
+from app.web.pages._access import can_edit
+from app.web.pages._editor_model import load_editor
+from app.web.pages._render import flash, fragment, is_htmx, page, render_text
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_FILTERS = ("", "draft", "in_review", "approved", "rejected")
+
+
+def _filter_summaries(
+    summaries: list[_summaries.MappingSummary], *, q: str, status: str
+) -> list[_summaries.MappingSummary]:
+    needle = q.strip().casefold()
+    out = []
+    for s in summaries:
+        haystack = f"{s.name} {s.source_name} {s.target_name}".casefold()
+        if needle and needle not in haystack:
+            continue
+        if status and s.status != status:
+            continue
+        out.append(s)
+    return out
+
+
+@router.get("/mappings", response_class=HTMLResponse)
+def mapping_list_page(
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: Annotated[str, Query()] = "",
+) -> Response:
+    """All mappings: source → target, head status, validation badge, last editor."""
+    rows, _ = mapping_service.list_mappings(session, limit=_summaries.MAX_LISTED)
+    items = _filter_summaries(_summaries.summarize_mappings(session, rows), q=q, status=status)
+    if is_htmx(request) and request.headers.get("HX-Target") == "mapping-list-body":
+        return fragment(request, render_text(request, "mappings/_list_rows.html", items=items))
+    return page(
+        request,
+        "mappings/list.html",
+        active_nav="mappings",
+        items=items,
+        q=q,
+        status=status,
+        statuses=STATUS_FILTERS,
+        can_edit=can_edit(user),
+    )
+
+
+def _taxonomy_options(session: Session) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(all taxonomies, class-list taxonomies usable as targets) as (id, label) options."""
+    rows, _ = taxonomy_service.list_taxonomies(session, limit=500)
+    sources = [(t.id, f"{t.name} ({t.label_count} labels)") for t in rows]
+    targets = [
+        (t.id, f"{t.name} ({t.label_count} classes)")
+        for t in rows
+        if taxonomy_service.load_taxonomy(session, t.id).is_class_list()
+    ]
+    return sources, targets
+
+
+def _new_page(request: Request, session: Session, *, status_code: int = 200, **context: object) -> Response:
+    sources, targets = _taxonomy_options(session)
+    context.setdefault("form", {})
+    context.setdefault("error", None)
+    context.setdefault("import_error", None)
+    return page(
+        request,
+        "mappings/new.html",
+        status_code=status_code,
+        active_nav="mappings",
+        sources=sources,
+        targets=targets,
+        **context,
+    )
+
+
+@router.get("/mappings/new", response_class=HTMLResponse)
+def mapping_new_page(request: Request, session: SessionDep, user: EditorUser) -> Response:
+    """Create an empty mapping between two taxonomies, or import a master_labels CSV."""
+    return _new_page(request, session)
+
+
+@router.post("/mappings/new", response_class=HTMLResponse)
+def mapping_create_page(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    name: Annotated[str, Form()],
+    source_taxonomy_id: Annotated[int, Form()],
+    target_taxonomy_id: Annotated[int, Form()],
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"name": name, "source_taxonomy_id": source_taxonomy_id, "target_taxonomy_id": target_taxonomy_id}
+    try:
+        row = mapping_service.create_mapping(
+            session,
+            name=name,
+            source_taxonomy_id=source_taxonomy_id,
+            target_taxonomy_id=target_taxonomy_id,
+            author=user,
+            description=description,
+        )
+    except DomainError as exc:
+        session.rollback()
+        return _new_page(request, session, status_code=exc.status_code, form=form, error=exc.message)
+    flash(request, f"Created mapping {row.name!r} (version 1).")
+    return RedirectResponse(f"/mappings/{row.id}", status_code=303)
+
+
+@router.post("/mappings/import", response_class=HTMLResponse)
+def mapping_import_new_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: EditorUser,
+    source_taxonomy_id: Annotated[int, Form()],
+    file: Annotated[UploadFile, File()],
+    name: Annotated[str, Form()] = "",
+    target_name: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a mapping (and, if new, its target taxonomy) from a master_labels CSV."""
+    form = {"source_taxonomy_id": source_taxonomy_id, "import_name": name, "target_name": target_name}
+    try:
+        text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
+        result = mapping_service.import_master_labels(
+            session,
+            text=text,
+            source_taxonomy_id=source_taxonomy_id,
+            name=name.strip() or None,
+            target_name=target_name.strip() or None,
+            author=user,
+        )
+    except DomainError as exc:
+        session.rollback()
+        return _new_page(request, session, status_code=exc.status_code, form=form, import_error=_where(exc))
+    report = result.report
+    created = " and target taxonomy" if result.target_created else ""
+    flash(
+        request,
+        f"Imported {result.mapping.name!r}{created}: {len(report.errors)} errors, "
+        f"{len(report.warnings)} warnings.",
+        "warning" if report.errors else "success",
+    )
+    return RedirectResponse(f"/mappings/{result.mapping.id}", status_code=303)
+
+
+def _where(exc: DomainError) -> str:
+    """The error message with its location (row/column/field) when the error has one."""
+    return str(exc)
+
+
+@router.get("/mappings/{mapping_id}/import", response_class=HTMLResponse)
+def mapping_import_page(request: Request, session: SessionDep, user: EditorUser, mapping_id: int) -> Response:
+    """Upload a master_labels CSV as a new version of this mapping (preview first)."""
+    m = load_editor(session, mapping_id, can_edit=True)
+    return page(request, "mappings/import.html", active_nav="mappings", m=m, preview=None, error=None)
+
+
+@router.post("/mappings/{mapping_id}/import", response_class=HTMLResponse)
+def mapping_import_version_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: EditorUser,
+    mapping_id: int,
+    base_version: Annotated[int, Form()],
+    file: Annotated[UploadFile | None, File()] = None,
+    text: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
+    message: Annotated[str, Form()] = "",
+) -> Response:
+    """Step 1 (no ``confirm``): validate and show the report; step 2 (``confirm``): save the version."""
+    try:
+        if file is not None and file.filename:
+            text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
+        elif not text:
+            decode_upload(b"", max_bytes=settings.max_upload_bytes)  # raises "the file is empty"
+        result = mapping_service.import_master_labels(
+            session,
+            text=text,
+            mapping_id=mapping_id,
+            base_version_id=base_version,
+            author=user,
+            message=message.strip() or None,
+        )
+    except DomainError as exc:
+        session.rollback()
+        m = load_editor(session, mapping_id, can_edit=True)
+        return page(
+            request,
+            "mappings/import.html",
+            status_code=exc.status_code,
+            active_nav="mappings",
+            m=m,
+            preview=None,
+            error=_where(exc),
+        )
+    if confirm:
+        flash(request, f"Imported as version {result.version.number}.")
+        return RedirectResponse(f"/mappings/{mapping_id}", status_code=303)
+    # Preview: the service ran inside this request's transaction; roll it back so nothing is saved.
+    report = result.report
+    session.rollback()
+    m = load_editor(session, mapping_id, can_edit=True)
+    diff, new_edges = _preview_diff(m.edges, text)
+    return page(
+        request,
+        "mappings/import.html",
+        active_nav="mappings",
+        m=m,
+        error=None,
+        preview={"report": report, "text": text, "diff": diff, "new_edges": new_edges, "message": message},
+    )
+
+
+def _preview_diff(head_edges: OntologyMapping, text: str) -> tuple[MappingDiff, OntologyMapping]:
+    """Edges the import would add/remove relative to the head the user is looking at."""
+    new_edges = OntologyMapping.from_edges(parse_master_labels_csv(text).edges)
+    return diff_mappings(head_edges, new_edges), new_edges
+
+
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@router.get("/mappings/{mapping_id}/export.csv")
+def mapping_export_csv(
+    session: SessionDep, user: ReadUser, mapping_id: int, version: Annotated[int | None, Query()] = None
+) -> Response:
+    """The head (or ``?version=N``) in the paper's master_labels CSV format, as a download."""
+    mapping = mapping_service.get_mapping(session, mapping_id)
+    row = (
+        mapping_service.get_version_by_number(session, mapping_id, version)
+        if version is not None
+        else mapping_service.current_version(session, mapping_id)
+    )
+    text = mapping_service.export_master_labels(session, version_id=row.id)
+    stem = _FILENAME_UNSAFE.sub("_", mapping.name).strip("_") or f"mapping_{mapping_id}"
+    filename = f"master_labels_{stem}_v{row.number}.csv"
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-Hash": row.content_hash,
+        },
+    )

@@ -1,0 +1,260 @@
+"""Miniature reproduction of the method (arXiv 2502.19177) on procedurally generated scenes.
+
+Runs the whole method through unilabel's own code paths (domain mapping + compile_priors,
+worker.ml training, pseudo-labelling and evaluation):
+
+1. a teacher is trained on a small *source* set with fine labels (8 classes);
+2. the teacher pseudo-labels a larger *extra* set whose labels are coarse (road / vegetation / sky /
+   object), once with the coarse -> fine priors and once without;
+3. a student is trained on the source ground truth + the prior pseudo-labels (and, as an ablation,
+   one on source + no-prior pseudo-labels);
+4. pseudo-labels are scored against the extra set's hidden fine truth, and teacher and students on
+   a held-out fine test set.
+
+Usage (results in docs/reproduction.md)::
+
+    .venv/bin/python benchmarks/mini_reproduction.py --out /tmp/mini-repro --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mini_scenes import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE, make_scene  # noqa: E402
+
+from app.domain.mapping import OntologyMapping  # noqa: E402
+from app.domain.pairing import Pair  # noqa: E402
+from app.domain.priors import CompiledPriors, compile_priors  # noqa: E402
+from app.domain.taxonomy import Taxonomy, class_list_taxonomy  # noqa: E402
+from worker.ml.checkpoints import load_model  # noqa: E402
+from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig, PseudoLabelConfig  # noqa: E402
+from worker.ml.data import PairDataset  # noqa: E402
+from worker.ml.evaluate import ConfusionMatrix, evaluate_dataset, metrics_from_confusion  # noqa: E402
+from worker.ml.io import read_png  # noqa: E402
+from worker.ml.pseudo_label import run_pseudo_labeling  # noqa: E402
+from worker.ml.train import AugmentConfig, LabeledSet, TrainConfig, train  # noqa: E402
+from worker.ml.train.datasets import DatasetPairs, PseudoLabelPairs, pseudo_label_path  # noqa: E402
+
+log = logging.getLogger("mini_reproduction")
+SPLITS = ("source", "extra", "val", "test")
+
+
+def write_split(
+    root: Path, name: str, count: int, rng: np.random.Generator, size: tuple[int, int]
+) -> list[Pair]:
+    """Generate ``count`` scenes under ``root/name``; the extra split gets coarse labels + hidden fine truth."""
+    folder = root / name
+    for sub in ("images", "labels", "hidden_fine"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for i in range(count):
+        image, fine = make_scene(rng, *size)
+        stem = f"{i:04d}.png"
+        Image.fromarray(image).save(folder / "images" / stem)
+        if name == "extra":
+            Image.fromarray(FINE_TO_COARSE[fine]).save(folder / "labels" / stem)
+            Image.fromarray(fine).save(folder / "hidden_fine" / stem)
+        else:
+            Image.fromarray(fine).save(folder / "labels" / stem)
+        pairs.append(Pair(image=f"images/{stem}", label=f"labels/{stem}"))
+    return pairs
+
+
+def taxonomies() -> tuple[Taxonomy, Taxonomy, CompiledPriors, CompiledPriors, str]:
+    """Fine target taxonomy, coarse source taxonomy, identity and coarse->fine priors, mapping hash."""
+    fine = class_list_taxonomy("mini-fine", enumerate(FINE_CLASSES))
+    coarse = class_list_taxonomy("mini-coarse", enumerate(COARSE_CLASSES))
+    identity = OntologyMapping.from_edges((name, i) for i, name in enumerate(FINE_CLASSES))
+    edges = ((COARSE_CLASSES[c], f) for f, c in enumerate(FINE_TO_COARSE.tolist()))
+    coarse_to_fine = OntologyMapping.from_edges(edges)
+    return (
+        fine,
+        coarse,
+        compile_priors(identity, fine, fine),
+        compile_priors(coarse_to_fine, coarse, fine),
+        coarse_to_fine.content_hash(),
+    )
+
+
+def recipe(out: Path, args: argparse.Namespace, seed: int) -> TrainConfig:
+    """The paper's recipe, shrunk: tiny model, small crops, a few thousand images seen."""
+    return TrainConfig(
+        output_dir=out,
+        class_names=FINE_CLASSES,
+        model_config="tiny",
+        max_iterations=args.iterations,
+        batch_size=4,
+        samples_per_epoch=args.samples_per_epoch,
+        val_every=args.val_every,
+        log_every=50,
+        seed=seed,
+        resume=False,
+        # Random init needs a faster encoder than fine-tuning a pre-trained Swin (1e-5).
+        encoder_lr=args.lr,
+        lr=args.lr,
+        augment=AugmentConfig(crop_size=tuple(args.size), scale_range=(0.75, 1.5)),  # type: ignore[arg-type]
+    )
+
+
+def evaluate_on(
+    model_dir: Path, root: Path, pairs: list[Pair], priors: CompiledPriors, device: str
+) -> dict[str, Any]:
+    teacher = load_model(model_dir, device=device)
+    config = EvaluateConfig(inference=InferenceConfig(device=device, batch_size=16))
+    result = evaluate_dataset(config, teacher, pairs, DataConfig(root=root), priors=priors)
+    return result.metrics
+
+
+def score_pseudo_labels(run_dir: Path, extra_root: Path, pairs: list[Pair]) -> dict[str, Any]:
+    """Pseudo-labels vs the hidden fine truth (void 255 counts as a miss); plus the void fraction."""
+    matrix = ConfusionMatrix(len(FINE_CLASSES))
+    void = total = 0
+    for pair in pairs:
+        predicted = read_png(pseudo_label_path(run_dir, pair)).astype(np.int64)
+        truth = read_png(extra_root / "hidden_fine" / Path(pair.image).name).astype(np.int64)
+        matrix.update(torch.from_numpy(predicted), torch.from_numpy(truth))
+        void += int((predicted == 255).sum())
+        total += predicted.size
+    metrics = metrics_from_confusion(matrix.matrix.numpy(), FINE_CLASSES)
+    metrics["void_fraction"] = void / max(total, 1)
+    return metrics
+
+
+def run_seed(
+    seed: int, root: Path, out: Path, pairs: dict[str, list[Pair]], args: argparse.Namespace
+) -> dict[str, Any]:
+    fine, coarse, identity, coarse_priors, mapping_hash = taxonomies()
+    source = LabeledSet(
+        "source", DatasetPairs(PairDataset(root / "source", pairs["source"])), lut=identity.lut, weight=1.0
+    )
+    val = LabeledSet("val", DatasetPairs(PairDataset(root / "val", pairs["val"])), lut=identity.lut)
+    seed_dir = out / f"seed-{seed}"
+    timings: dict[str, float] = {}
+    tic = time.perf_counter()
+    teacher = train(recipe(seed_dir / "teacher", args, seed), [source], [val])
+    timings["teacher_train_s"] = time.perf_counter() - tic
+    result: dict[str, Any] = {"seed": seed, "teacher_best_step": teacher.best_step}
+    result["teacher_test"] = evaluate_on(
+        teacher.model_checkpoint, root / "test", pairs["test"], identity, args.device
+    )
+    loaded = load_model(teacher.model_checkpoint, device=args.device)
+    for use_priors in (True, False):
+        tag = "priors" if use_priors else "no_priors"
+        run_dir = seed_dir / f"pseudo-{tag}"
+        tic = time.perf_counter()
+        config = PseudoLabelConfig(
+            out_dir=run_dir,
+            inference=InferenceConfig(device=args.device, batch_size=16),
+            use_priors=use_priors,
+        )
+        run_pseudo_labeling(
+            config,
+            loaded,
+            pairs["extra"],
+            DataConfig(root=root / "extra"),
+            priors=coarse_priors if use_priors else None,
+            source=coarse,
+            mapping_hash=mapping_hash,
+        )
+        timings[f"pseudo_{tag}_s"] = time.perf_counter() - tic
+        result[f"pseudo_{tag}"] = score_pseudo_labels(run_dir, root / "extra", pairs["extra"])
+    for tag in ("priors", "no_priors") if args.ablation else ("priors",):
+        extra = LabeledSet(
+            f"extra-pseudo-{tag}",
+            PseudoLabelPairs(root / "extra", seed_dir / f"pseudo-{tag}", pairs["extra"]),
+            kind="pseudo_labels",
+            weight=args.extra_weight,
+        )
+        tic = time.perf_counter()
+        student = train(recipe(seed_dir / f"student-{tag}", args, seed), [source, extra], [val])
+        timings[f"student_{tag}_train_s"] = time.perf_counter() - tic
+        result[f"student_{tag}_test"] = evaluate_on(
+            student.model_checkpoint, root / "test", pairs["test"], identity, args.device
+        )
+    result["timings"] = timings
+    return result
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation over seeds of the headline numbers."""
+    keys = {
+        "pseudo-label mIoU, priors": ("pseudo_priors", "miou"),
+        "pseudo-label mIoU, no priors": ("pseudo_no_priors", "miou"),
+        "teacher test mIoU": ("teacher_test", "miou"),
+        "student (prior pseudo-labels) test mIoU": ("student_priors_test", "miou"),
+        "student (no-prior pseudo-labels) test mIoU": ("student_no_priors_test", "miou"),
+    }
+    summary = {}
+    for title, (group, metric) in keys.items():
+        values = [r[group][metric] for r in results if group in r]
+        if values:
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            summary[title] = {"mean": float(np.mean(values)), "std": std, "values": values}
+    return summary
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("/tmp/mini-repro"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--data-seed", type=int, default=1234)
+    parser.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
+    parser.add_argument("--counts", type=int, nargs=4, default=[60, 300, 20, 100], metavar=SPLITS)
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--samples-per-epoch", type=int, default=400)
+    parser.add_argument("--val-every", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--extra-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--ablation", action="store_true", help="also train a student on no-prior pseudo-labels"
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    log.setLevel(logging.INFO)
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    root = args.out / "data"
+    rng = np.random.default_rng(args.data_seed)
+    pairs = {
+        name: write_split(root, name, n, rng, tuple(args.size))
+        for name, n in zip(SPLITS, args.counts, strict=True)
+    }
+    results = []
+    for seed in args.seeds:
+        results.append(run_seed(seed, root, args.out, pairs, args))
+        log.info("seed %d: %s", seed, json.dumps(summarize(results[-1:]), indent=None))
+        report = {
+            "command": " ".join(sys.argv),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "torch_threads": torch.get_num_threads(),
+            "device": args.device,
+            "summary": summarize(results),
+            "per_seed": results,
+            "wall_seconds": time.perf_counter() - started,
+        }
+        (args.out / "results.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["summary"], indent=2))
+    print(f"total wall time {report['wall_seconds']:.0f} s; details in {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

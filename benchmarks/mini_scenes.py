@@ -1,0 +1,151 @@
+"""Procedurally generated driving-like scenes for the miniature reproduction (benchmark helper).
+
+Each scene has a sky, buildings and sidewalks ("background"), a road in perspective paved with
+asphalt (dark, fine grain) or cobble (a stone grid), dashed road markings on asphalt, trees (trunk +
+dark crown reaching into the sky), bushes (low, light, speckled) and cars. The fine label map uses
+the 8 target classes below; the coarse map merges them into road / vegetation / sky / object.
+Everything is a pure function of the generator passed in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FINE_CLASSES = ("asphalt", "cobble", "road marking", "tree", "bush", "sky", "car", "background")
+COARSE_CLASSES = ("road", "vegetation", "sky", "object")
+# fine class id -> coarse class id
+FINE_TO_COARSE = np.array([0, 0, 0, 1, 1, 2, 3, 3], dtype=np.uint8)
+ASPHALT, COBBLE, MARKING, TREE, BUSH, SKY, CAR, BACKGROUND = range(8)
+
+
+def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """One scene.
+
+    Returns:
+        ``(H, W, 3)`` uint8 image and ``(H, W)`` uint8 fine label map (ids of FINE_CLASSES).
+    """
+    image = np.zeros((height, width, 3), dtype=np.float32)
+    label = np.full((height, width), BACKGROUND, dtype=np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    horizon = rng.uniform(0.35, 0.5) * height
+    _sky(image, label, yy, horizon, rng)
+    _buildings(image, label, yy, xx, horizon, rng)
+    _ground(image, yy, horizon, rng)
+    _road(image, label, yy, xx, horizon, rng)
+    for _ in range(rng.integers(0, 4)):
+        _bush(image, label, yy, xx, horizon, rng)
+    for _ in range(rng.integers(0, 4)):
+        _tree(image, label, yy, xx, horizon, rng)
+    for _ in range(rng.integers(0, 3)):
+        _car(image, label, yy, xx, horizon, rng)
+    image += rng.normal(0.0, 4.0, image.shape)  # sensor noise
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+def _paint(image: np.ndarray, label: np.ndarray, mask: np.ndarray, color: np.ndarray, cls: int) -> None:
+    image[mask] = color
+    label[mask] = cls
+
+
+def _sky(image, label, yy, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    mask = yy < horizon
+    top = np.array([rng.uniform(60, 120), rng.uniform(120, 170), rng.uniform(200, 250)])
+    bottom = np.array([rng.uniform(160, 210), rng.uniform(190, 220), rng.uniform(220, 250)])
+    t = (yy / max(horizon, 1.0)).clip(0, 1)[..., None]
+    image[mask] = (top * (1 - t) + bottom * t)[mask]
+    label[mask] = SKY
+
+
+def _buildings(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    width = image.shape[1]
+    x = rng.uniform(-10, 10)
+    while x < width:
+        w = rng.uniform(12, 40)
+        if rng.random() < 0.7:
+            top = horizon - rng.uniform(5, horizon)
+            mask = (xx >= x) & (xx < x + w) & (yy >= top) & (yy < horizon + 2)
+            color = np.array([rng.uniform(120, 200), rng.uniform(100, 180), rng.uniform(80, 160)])
+            _paint(image, label, mask, color, BACKGROUND)
+            windows = mask & ((xx - x) % 6 < 2) & ((yy - top) % 7 < 3) & (yy < horizon - 2)
+            image[windows] = color * 0.45
+        x += w + rng.uniform(0, 12)
+
+
+def _ground(image, yy, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    mask = yy >= horizon
+    image[mask] = np.array([rng.uniform(140, 180)] * 3) + rng.normal(0, 6, (int(mask.sum()), 3))
+
+
+def _road(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    height, width = label.shape
+    vanish = rng.uniform(0.35, 0.65) * width
+    depth = ((yy - horizon) / max(height - horizon, 1.0)).clip(0, 1)  # 0 at horizon, 1 at bottom
+    half = 2 + depth * rng.uniform(0.3, 0.55) * width
+    center = vanish + depth * rng.uniform(-0.15, 0.15) * width
+    road = (yy >= horizon) & (np.abs(xx - center) < half)
+    kind = rng.choice(["asphalt", "cobble", "split"], p=[0.45, 0.35, 0.2])
+    cobble = (
+        road
+        if kind == "cobble"
+        else road & (depth > rng.uniform(0.4, 0.7))
+        if kind == "split"
+        else road & False
+    )
+    asphalt = road & ~cobble
+    grey = rng.uniform(55, 95)
+    image[asphalt] = grey + rng.normal(0, 3, (int(asphalt.sum()), 1))
+    label[asphalt] = ASPHALT
+    period = 2.0 + 3.0 * depth
+    stones = ((xx - center) % period < period * 0.7) & (yy % period < period * 0.7)
+    base = np.array([rng.uniform(110, 150), rng.uniform(95, 130), rng.uniform(80, 110)])
+    image[cobble] = np.where(stones[cobble][:, None], base, base * 0.55)
+    label[cobble] = COBBLE
+    if kind != "cobble" and rng.random() < 0.85:
+        dash = ((yy - horizon) / (1 + 3 * depth)) % 4 < 2
+        line = asphalt & (np.abs(xx - center) < 0.5 + 1.5 * depth) & dash
+        _paint(image, label, line, np.array([235.0, 235.0, 225.0]), MARKING)
+
+
+def _ellipse(yy, xx, cy, cx, ry, rx, rng) -> np.ndarray:  # type: ignore[no-untyped-def]
+    wobble = 1.0 + 0.15 * np.sin(xx * rng.uniform(0.3, 0.8) + yy * rng.uniform(0.3, 0.8))
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < wobble
+
+
+def _tree(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    height, width = label.shape
+    cx = rng.choice([rng.uniform(0, 0.3), rng.uniform(0.7, 1.0)]) * width
+    base = horizon + rng.uniform(2, 0.35 * (height - horizon))
+    tall = rng.uniform(0.35, 0.7) * height
+    trunk = (np.abs(xx - cx) < 1.5) & (yy <= base) & (yy > base - tall * 0.6)
+    _paint(image, label, trunk, np.array([rng.uniform(80, 110), rng.uniform(55, 75), 35.0]), TREE)
+    crown = _ellipse(yy, xx, base - tall * 0.75, cx, tall * 0.35, rng.uniform(6, 14), rng)
+    color = np.array([rng.uniform(25, 60), rng.uniform(80, 115), rng.uniform(25, 50)])
+    image[crown] = color * rng.uniform(0.8, 1.2, (int(crown.sum()), 1))
+    label[crown] = TREE
+
+
+def _bush(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    height, width = label.shape
+    cx = rng.choice([rng.uniform(0, 0.35), rng.uniform(0.65, 1.0)]) * width
+    cy = horizon + rng.uniform(1, 0.5 * (height - horizon))
+    mask = _ellipse(yy, xx, cy, cx, rng.uniform(3, 7), rng.uniform(6, 16), rng)
+    color = np.array([rng.uniform(90, 130), rng.uniform(140, 180), rng.uniform(45, 75)])
+    speckle = rng.random(int(mask.sum()))[:, None] < 0.25
+    image[mask] = np.where(speckle, color * 0.6, color)
+    label[mask] = BUSH
+
+
+def _car(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+    height, width = label.shape
+    depth = rng.uniform(0.2, 1.0)
+    bottom = horizon + depth * (height - horizon)
+    size = 4 + 18 * depth
+    cx = rng.uniform(0.2, 0.8) * width
+    body = (np.abs(xx - cx) < size) & (yy < bottom) & (yy > bottom - size * 0.8)
+    hue = rng.random(3)
+    color = 40 + 200 * hue / hue.max()
+    _paint(image, label, body, color, CAR)
+    window = body & (yy < bottom - size * 0.45) & (np.abs(xx - cx) < size * 0.7)
+    image[window] = np.array([40.0, 50.0, 60.0])
+    wheels = body & (yy > bottom - size * 0.2) & (np.abs(np.abs(xx - cx) - size * 0.6) < size * 0.2)
+    image[wheels] = np.array([20.0, 20.0, 20.0])

@@ -1,0 +1,285 @@
+"""Fixtures for the job-system tests: a migrated SQLite file, a broker, real Celery worker processes.
+
+Workers are real ``celery worker`` subprocesses (never eager mode) sharing the test's database and
+broker through ``UNILABEL_*`` environment variables. Brokers: the serverless SQLAlchemy transport
+always; Redis at 127.0.0.1:6379 when reachable (skipped with a visible reason, or a failure when
+``UNILABEL_REQUIRE_SERVICES=1`` as on CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings, get_settings, load_settings
+from app.db.migrate import upgrade_database
+from app.db.session import make_engine, make_sessionmaker, unit_of_work
+from app.queue import get_celery
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("UNILABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+Headers = dict[str, str]
+
+
+def redis_problem(url: str = REDIS_URL) -> str | None:
+    """None when Redis answers PING, else why not."""
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def require_redis() -> None:
+    problem = redis_problem()
+    if problem is None:
+        return
+    message = f"Redis at {REDIS_URL} unreachable ({problem})"
+    if os.environ.get("UNILABEL_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " and UNILABEL_REQUIRE_SERVICES=1")
+    pytest.skip(message + "; Redis worker tests skipped")
+
+
+@dataclass
+class JobEnv:
+    """Everything a job test needs: settings, env for workers, a session factory, worker control."""
+
+    settings: Settings
+    env: dict[str, str]
+    factory: sessionmaker[Session]
+    tmp: Path
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str = "w1", *, threads: int = 1, queues: str | None = None) -> None:
+        log = (self.tmp / f"worker-{name}.log").open("ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--pool=solo",
+            f"--hostname={name}@%h",
+            "--loglevel=warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        if queues:
+            cmd.append(f"--queues={queues}")
+        env = dict(self.env, OMP_NUM_THREADS=str(threads), UNILABEL_TORCH_THREADS=str(threads))
+        self.workers[name] = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill_worker(self, name: str = "w1") -> None:
+        """SIGKILL the worker's whole process group (no clean-up of any kind runs)."""
+        proc = self.workers.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.workers):
+            proc = self.workers.pop(name)
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def worker_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log")))
+
+
+def _make_env(tmp: Path, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> JobEnv:
+    db_url = f"sqlite:///{tmp / 'unilabel.db'}"
+    upgrade_database(db_url)
+    env_vars = {
+        "UNILABEL_DATABASE_URL": db_url,
+        "UNILABEL_BROKER_URL": broker_url,
+        "UNILABEL_DATA_DIR": str(tmp / "data"),
+        "UNILABEL_ALLOWED_DATA_ROOTS": str(tmp / "roots"),
+        "UNILABEL_SECRET_KEY": TEST_SECRET,
+        "UNILABEL_JOB_LEASE_S": "4",
+        "UNILABEL_JOB_HEARTBEAT_S": "0.5",
+        "UNILABEL_JOB_SWEEP_S": "1",
+        "UNILABEL_JOB_PROGRESS_S": "0.1",
+    }
+    for key, value in env_vars.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    get_celery.cache_clear()
+    settings = load_settings()
+    settings.ensure_dirs()
+    (tmp / "roots").mkdir(exist_ok=True)
+    env = dict(os.environ) | env_vars | {"PYTHONPATH": str(REPO_ROOT)}
+    return JobEnv(settings=settings, env=env, factory=make_sessionmaker(make_engine(db_url)), tmp=tmp)
+
+
+@pytest.fixture(params=["sqla", pytest.param("redis", marks=pytest.mark.integration)])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The serverless SQLite broker, and Redis (db 14, flushed) when reachable."""
+    if request.param == "sqla":
+        return f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    require_redis()
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def sqla_broker_url(tmp_path: Path) -> str:
+    return f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+
+
+def _job_env(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobEnv]:
+    env = _make_env(tmp_path, url, monkeypatch)
+    try:
+        yield env
+    finally:
+        env.stop_all()
+        get_settings.cache_clear()
+        get_celery.cache_clear()
+
+
+@pytest.fixture
+def job_env(tmp_path: Path, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobEnv]:
+    yield from _job_env(tmp_path, broker_url, monkeypatch)
+
+
+@pytest.fixture
+def sqla_job_env(tmp_path: Path, sqla_broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobEnv]:
+    yield from _job_env(tmp_path, sqla_broker_url, monkeypatch)
+
+
+@dataclass(frozen=True)
+class Demo:
+    dataset_id: int
+    model_id: int
+    mapping_version_id: int
+    dataset_root: Path
+    teacher_dir: Path
+
+
+@pytest.fixture(scope="session")
+def teacher_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random demo teacher, built once per test session."""
+    from worker.demo import make_teacher
+
+    return make_teacher(tmp_path_factory.mktemp("teacher") / "tiny")
+
+
+def make_demo(env: JobEnv, teacher_template: Path, *, count: int, height: int = 64, width: int = 96) -> Demo:
+    """A synthetic dataset under the allowed root, the tiny teacher, an approved mapping."""
+    from worker.demo import make_dataset, register_demo
+
+    root = make_dataset(env.tmp / "roots" / "streets", count=count, height=height, width=width)
+    teacher = env.tmp / "roots" / "teacher"
+    shutil.copytree(teacher_template, teacher)
+    with unit_of_work(env.factory) as s:
+        ids = register_demo(s, env.settings, dataset_root=root, teacher_dir=teacher)
+    return Demo(ids.dataset_id, ids.model_id, ids.mapping_version_id, root, teacher)
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    what: str = "condition",
+    env: JobEnv | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    logs = env.worker_logs() if env is not None else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n--- worker logs ---\n{logs}")
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Tasks sent after commit (captured instead of reaching a broker)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr("app.queue.send_task", lambda name, queue=None, **kw: calls.append((name, kw)))
+    return calls
+
+
+@pytest.fixture
+def world(
+    client: TestClient, editor: Headers, reviewer: Headers, settings: Settings, teacher_template: Path
+) -> dict[str, Any]:
+    """Source/target taxonomies, an approved and a draft mapping version, a dataset, a model."""
+    from worker.demo import EDGES, SOURCE, TARGET, make_dataset
+
+    def post(url: str, body: dict[str, Any], headers: Headers = editor) -> dict[str, Any]:
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code in (200, 201), r.text
+        return dict(r.json())
+
+    source = post("/api/v1/taxonomies", taxonomy_json(SOURCE))
+    target = post("/api/v1/taxonomies", taxonomy_json(TARGET))
+    edges = [[s, t] for s, t in EDGES]
+    mapping = post(
+        "/api/v1/mappings",
+        {"name": "m", "source_taxonomy_id": source["id"], "target_taxonomy_id": target["id"], "edges": edges},
+    )
+    root = make_dataset(settings.data_dir / "streets", count=4, height=32, width=48)
+    teacher = settings.data_dir / "teacher"
+    shutil.copytree(teacher_template, teacher)
+    dataset = post(
+        "/api/v1/datasets",
+        {
+            "name": "streets",
+            "taxonomy_id": source["id"],
+            "root": str(root),
+            "image_pattern": "images/{split}/{stem}.png",
+            "label_template": "labels/{split}/{stem}.png",
+            "splits": ["train", "val"],
+        },
+    )
+    model = post(
+        "/api/v1/models",
+        {"name": "tiny", "source": "folder", "spec": str(teacher), "taxonomy_id": target["id"]},
+    )
+    return {
+        "source": source,
+        "target": target,
+        "mapping": mapping,
+        "dataset": dataset,
+        "model": model,
+        "root": root,
+        "teacher": teacher,
+        "post": post,
+    }
+
+
+def taxonomy_json(taxonomy: Any) -> dict[str, Any]:
+    labels = [{"value": lb.value, "name": lb.name, "color": lb.color} for lb in taxonomy.labels]
+    return {"name": taxonomy.name, "labels": labels}
+
+
+def approve_version(client: TestClient, editor: Headers, reviewer: Headers, mapping: dict[str, Any]) -> None:
+    number = mapping["current_version"]["number"]
+    for action, who in (("submit", editor), ("approve", reviewer)):
+        r = client.post(f"/api/v1/mappings/{mapping['id']}/versions/{number}/{action}", json={}, headers=who)
+        assert r.status_code == 200, r.text

@@ -1,0 +1,77 @@
+"""``unilabel job submit/watch/list`` over the REST API (the HTTP client is the app's TestClient)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.db.models_registry import Job
+from tests.jobs.conftest import approve_version
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def api(client: TestClient, editor: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    def make(url: str, token: str | None) -> TestClient:
+        client.base_url = client.base_url.join("/api/v1/")  # type: ignore[assignment]
+        client.headers.update({"Authorization": f"Bearer {token}"})
+        return client
+
+    monkeypatch.setattr("app.cli_jobs._client", make)
+    return client
+
+
+def test_job_submit_list_and_watch(
+    api: TestClient,
+    editor: dict[str, str],
+    reviewer: dict[str, str],
+    world: dict[str, Any],
+    sent: list[Any],
+    session_factory: sessionmaker[Session],
+) -> None:
+    approve_version(api, editor, reviewer, world["mapping"])
+    token = editor["Authorization"].split()[1]
+    version = world["mapping"]["current_version"]["id"]
+    args = [
+        "job",
+        "submit",
+        "--model",
+        str(world["model"]["id"]),
+        "--dataset",
+        str(world["dataset"]["id"]),
+        "--mapping-version",
+        str(version),
+        "--no-tta",
+        "--output-name",
+        "cli",
+        "--no-watch",
+        "--token",
+        token,
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "submitted job 1 (pseudo_label)" in result.output and sent
+    listed = runner.invoke(cli, ["job", "list", "--token", token])
+    assert "pseudo_label" in listed.output and "queued" in listed.output
+    with session_factory() as s:
+        job = s.get(Job, 1)
+        assert job is not None
+        job.status, job.progress_current, job.progress_total, job.message = (
+            "succeeded",
+            4,
+            4,
+            "4/4 images labelled",
+        )
+        s.commit()
+    watched = runner.invoke(cli, ["job", "watch", "1", "--token", token])
+    assert watched.exit_code == 0 and "job 1 succeeded: 4/4 images labelled" in watched.output
+    refused = runner.invoke(
+        cli, [*args[:-5], "--output-name", "cli2", "--no-watch", "--dataset", "999", "--token", token]
+    )
+    assert refused.exit_code == 1 and "error 404" in refused.output

@@ -1,0 +1,70 @@
+"""Account services: roles, hashed tokens, one-time login tokens, passwords."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from app.db.models import ApiToken
+from app.domain.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
+from app.services import users as service
+
+
+def test_roles_are_ordered(session: Session) -> None:
+    reviewer = service.create_user(session, name="rita", role="reviewer")
+    assert service.has_role(reviewer, "editor") and service.has_role(reviewer, "reviewer")
+    assert not service.has_role(reviewer, "admin")
+    assert not service.has_role(None, "viewer")
+    with pytest.raises(InvalidInput):
+        service.create_user(session, name="x", role="god")
+    with pytest.raises(Conflict):
+        service.create_user(session, name="rita", role="viewer")
+
+
+def test_tokens_are_stored_hashed_and_authenticate(session: Session) -> None:
+    user = service.create_user(session, name="ed", role="editor")
+    row, token = service.create_api_token(session, user=user, name="script")
+    assert token not in (row.token_hash, row.prefix) and row.token_hash == service.hash_token(token)
+    assert session.query(ApiToken).filter(ApiToken.token_hash == token).count() == 0
+    assert service.authenticate_token(session, token) is user
+    assert service.authenticate_token(session, token + "x") is None
+    service.revoke_api_token(session, user=user, token_id=row.id)
+    assert service.authenticate_token(session, token) is None
+
+
+def test_only_owner_or_admin_revokes(session: Session) -> None:
+    owner = service.create_user(session, name="o", role="viewer")
+    other = service.create_user(session, name="p", role="editor")
+    row, _ = service.create_api_token(session, user=owner, name="t")
+    with pytest.raises(PermissionDenied):
+        service.revoke_api_token(session, user=other, token_id=row.id)
+
+
+def test_inactive_users_cannot_authenticate(session: Session) -> None:
+    user = service.create_user(session, name="gone", role="admin", password="correct horse")
+    _, token = service.create_api_token(session, user=user, name="t")
+    service.update_user(session, user.id, is_active=False)
+    assert service.authenticate_token(session, token) is None
+    assert service.authenticate_password(session, name="gone", password="correct horse") is None
+
+
+def test_password_login(session: Session) -> None:
+    service.create_user(session, name="pat", role="viewer", password="correct horse")
+    assert service.authenticate_password(session, name="pat", password="correct horse") is not None
+    assert service.authenticate_password(session, name="pat", password="wrong horse") is None
+    with pytest.raises(InvalidInput):
+        service.create_user(session, name="short", role="viewer", password="123")
+
+
+def test_login_token_is_single_use(session: Session) -> None:
+    admin, created = service.ensure_local_admin(session)
+    assert created and admin.role == "admin"
+    assert service.ensure_local_admin(session) == (admin, False)
+    token = service.create_login_token(session, user=admin, ttl_s=60)
+    assert service.authenticate_token(session, token) is None  # not an API token
+    assert service.consume_login_token(session, token) is admin
+    with pytest.raises(NotAuthenticated):
+        service.consume_login_token(session, token)
+    expired = service.create_login_token(session, user=admin, ttl_s=-1)
+    with pytest.raises(NotAuthenticated):
+        service.consume_login_token(session, expired)

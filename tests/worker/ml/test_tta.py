@@ -1,0 +1,94 @@
+"""TTA: flip views are flipped back, the running mean equals the mean of views, OOM views are planned once."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from worker.ml.modeling import Normalization
+from worker.ml.tta import View, plan_views, predict_scores, tta_views, view_scores
+
+IDENTITY = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+class AsymmetricTeacher(torch.nn.Module):
+    """Query 0 -> class 0 with a mask that follows the image's red channel plus a left-to-right ramp;
+    query 1 -> class 1 with the opposite. Not flip-invariant, so a missing flip-back shows."""
+
+    def __init__(self, ramp: float = 0.0) -> None:
+        super().__init__()
+        self.ramp = ramp
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        self.calls.append(tuple(pixel_values.shape))
+        b, _, h, w = pixel_values.shape
+        red = F.avg_pool2d(pixel_values[:, :1], 2)  # mask resolution = half the input
+        ramp = torch.linspace(-1, 1, red.shape[-1]).view(1, 1, 1, -1) * self.ramp
+        masks = torch.cat([red + ramp, -red - ramp], dim=1)
+        logits = torch.tensor([[8.0, -8.0, -8.0], [-8.0, 8.0, -8.0]]).expand(b, 2, 3)
+        return SimpleNamespace(class_queries_logits=logits, masks_queries_logits=masks)
+
+
+def _image() -> torch.Tensor:
+    torch.manual_seed(0)
+    img = torch.zeros(1, 3, 8, 12)
+    img[..., :, :4] = 3.0  # bright on the left only
+    return img + 0.1 * torch.randn(1, 3, 8, 12)
+
+
+def test_flip_view_is_flipped_back_for_equivariant_teacher() -> None:
+    teacher = AsymmetricTeacher(ramp=0.0)
+    img = _image()
+    orig = view_scores(teacher, img, IDENTITY, View())
+    flipped = view_scores(teacher, img, IDENTITY, View(flip=True))
+    torch.testing.assert_close(flipped, orig)
+    assert orig[0, 0, :, 0].mean() > orig[0, 0, :, -1].mean()  # the input really is asymmetric
+
+
+def test_flip_view_definition_with_position_dependent_teacher() -> None:
+    teacher = AsymmetricTeacher(ramp=2.0)
+    img = _image()
+    flipped = view_scores(teacher, img, IDENTITY, View(flip=True))
+    expected = view_scores(teacher, img.flip(-1), IDENTITY, View()).flip(-1)
+    torch.testing.assert_close(flipped, expected)
+    assert not torch.allclose(flipped, view_scores(teacher, img, IDENTITY, View()))
+
+
+def test_scaled_view_returns_full_resolution() -> None:
+    teacher = AsymmetricTeacher()
+    s = view_scores(teacher, _image(), IDENTITY, View(scale=1.5))
+    assert s.shape == (1, 3, 8, 12)
+    assert teacher.calls[-1] == (1, 3, 12, 18)
+
+
+def test_running_mean_equals_mean_of_views() -> None:
+    teacher = AsymmetricTeacher(ramp=1.0)
+    img = _image()
+    views = tta_views(True, scales=(0.5, 1.5))
+    assert [v.name for v in views] == ["orig@1", "flip@1", "orig@0.5", "orig@1.5"]
+    expected = torch.stack([view_scores(teacher, img, IDENTITY, v) for v in views]).mean(0)
+    torch.testing.assert_close(predict_scores(teacher, img, IDENTITY, views), expected)
+
+
+def test_tta_off_is_the_original_view_only() -> None:
+    assert tta_views(False) == (View(),)
+    assert len(tta_views(True)) == 8
+
+
+class OomAtScale(AsymmetricTeacher):
+    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        if pixel_values.shape[-1] > 12:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return super().forward(pixel_values)
+
+
+def test_plan_views_skips_or_fails_consistently() -> None:
+    views = tta_views(True, scales=(0.5, 2.0))
+    kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="skip")
+    assert [v.name for v in kept] == ["orig@1", "flip@1", "orig@0.5"]
+    with pytest.raises(torch.OutOfMemoryError):
+        plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail")

@@ -1,0 +1,332 @@
+"""Load and save Mask2Former teachers from every supported source (worker.ml layer).
+
+Sources, recognised by :func:`load_model` from one string:
+
+* a unilabel checkpoint folder (``unilabel.json`` + ``config.json`` + ``model.safetensors``);
+* a Hugging Face model folder (``config.json`` + weights, optional ``preprocessor_config.json``);
+* a ``.pth``/``.pt`` file in the paper's format ``{"model_config": <pickled Mask2FormerConfig>,
+  "model_state_dict": {...}}`` -- unpickled with ``weights_only=True`` and an allow-list of the
+  transformers config classes; anything else is refused unless ``trust_pickle=True``;
+* a Hugging Face model id that is already in the local cache (never downloaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
+from transformers.utils import logging as hf_logging
+
+from app.domain.errors import InvalidInput, NotFound
+from worker.ml.modeling import IMAGENET_NORMALIZATION, PAPER_NORMALIZATION, Normalization
+
+METADATA_FILE = "unilabel.json"
+FORMAT_VERSION = 1
+# Classes a paper checkpoint may pickle; nothing else is unpickled without trust_pickle.
+SAFE_CONFIG_CLASSES: tuple[type, ...] = (Mask2FormerConfig, SwinConfig)
+
+
+@contextmanager
+def _quiet_hf() -> Iterator[None]:
+    """No transformers progress bars while loading/saving (they would garble CLI and job output)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class UnsafeCheckpoint(InvalidInput):
+    """A pickle checkpoint needs globals outside the allow-list."""
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A teacher ready for inference plus what the outputs must record about it."""
+
+    model: Mask2FormerForUniversalSegmentation
+    class_names: tuple[str, ...]
+    normalization: Normalization
+    source: str  # "unilabel" | "hf-folder" | "hf-id" | "paper-pth"
+    spec: str
+    checksum: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for manifests and ``model info``."""
+        return {
+            "source": self.source,
+            "spec": self.spec,
+            "checksum": self.checksum,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "normalization": self.normalization.to_json(),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "provenance": self.provenance,
+        }
+
+
+def load_model(
+    spec: str | Path,
+    *,
+    trust_pickle: bool = False,
+    device: str | torch.device = "cpu",
+    normalization: Normalization | None = None,
+) -> LoadedModel:
+    """Load a teacher from a folder, a paper ``.pth`` or a cached HF id, in eval mode on ``device``.
+
+    Args:
+        spec: path or HF model id.
+        trust_pickle: allow arbitrary unpickling of ``.pth`` files (only for trusted files).
+        device: where to put the model.
+        normalization: override of the model's own pixel normalisation.
+
+    Raises:
+        NotFound: the path does not exist and the id is not in the local HF cache.
+        UnsafeCheckpoint: the ``.pth`` needs non-allow-listed globals and ``trust_pickle`` is False.
+        InvalidInput: the files are not a loadable Mask2Former checkpoint.
+    """
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / METADATA_FILE).is_file():
+        loaded = _load_unilabel_folder(path)
+    elif path.is_dir():
+        loaded = _load_hf_folder(path, source="hf-folder", spec=str(spec))
+    elif path.is_file():
+        loaded = _load_paper_pth(path, trust_pickle=trust_pickle)
+    elif _looks_like_hf_id(str(spec)):
+        loaded = _load_hf_id(str(spec))
+    else:
+        raise NotFound(
+            f"model {str(spec)!r} is neither an existing path nor a Hugging Face id", field="model"
+        )
+    if normalization is not None:
+        loaded.normalization = normalization
+    loaded.model.to(device).eval()
+    return loaded
+
+
+def save_checkpoint(
+    model: Mask2FormerForUniversalSegmentation,
+    out_dir: str | Path,
+    *,
+    class_names: tuple[str, ...] | list[str],
+    normalization: Normalization,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a unilabel checkpoint folder atomically (built in a temp folder, then renamed).
+
+    An existing folder at ``out_dir`` is replaced.
+    """
+    out = Path(out_dir)
+    if len(class_names) != model.config.num_labels:
+        raise InvalidInput(
+            f"{len(class_names)} class names for a model with {model.config.num_labels} classes",
+            field="class_names",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with _quiet_hf():
+            model.save_pretrained(tmp, safe_serialization=True)
+        meta = {
+            "format": "unilabel-checkpoint",
+            "format_version": FORMAT_VERSION,
+            "class_names": list(class_names),
+            "normalization": normalization.to_json(),
+            "provenance": {
+                "saved_at": datetime.now(UTC).isoformat(),
+                "transformers_version": transformers.__version__,
+                "torch_version": torch.__version__,
+                **dict(provenance or {}),
+            },
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def file_checksum(paths: list[Path]) -> str:
+    """sha256 over the bytes of ``paths`` in sorted order (the model's identity in provenance)."""
+    digest = hashlib.sha256()
+    for p in sorted(paths):
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file()]
+    if not files:
+        raise InvalidInput(f"no weight files (*.safetensors, *.bin) in {folder}", field="model")
+    return files
+
+
+def _class_names_from_config(config: Mask2FormerConfig) -> tuple[str, ...]:
+    id2label = {int(k): str(v) for k, v in config.id2label.items()}
+    return tuple(id2label.get(i, f"class_{i}") for i in range(config.num_labels))
+
+
+def _hf_normalization(folder: Path) -> Normalization:
+    """Normalisation from ``preprocessor_config.json`` (0-1 scale), ImageNet's when absent."""
+    pre = folder / "preprocessor_config.json"
+    if not pre.is_file():
+        return IMAGENET_NORMALIZATION
+    data = json.loads(pre.read_text())
+    mean, std = data.get("image_mean"), data.get("image_std")
+    if mean is None or std is None:
+        return IMAGENET_NORMALIZATION
+    if data.get("do_rescale", True) is False or max(mean) > 1.0:
+        return Normalization.from_json({"mean": mean, "std": std})
+    return Normalization.from_unit_scale(mean, std)
+
+
+def _from_pretrained(folder: Path) -> Mask2FormerForUniversalSegmentation:
+    try:
+        with _quiet_hf():
+            return Mask2FormerForUniversalSegmentation.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"{folder} is not a loadable Mask2Former folder: {exc}", field="model") from exc
+
+
+def _load_hf_folder(folder: Path, *, source: str, spec: str) -> LoadedModel:
+    model = _from_pretrained(folder)
+    return LoadedModel(
+        model=model,
+        class_names=_class_names_from_config(model.config),
+        normalization=_hf_normalization(folder),
+        source=source,
+        spec=spec,
+        checksum=file_checksum(_weight_files(folder)),
+        provenance={"path": str(folder)},
+    )
+
+
+def _load_unilabel_folder(folder: Path) -> LoadedModel:
+    meta = json.loads((folder / METADATA_FILE).read_text())
+    model = _from_pretrained(folder)
+    class_names = tuple(str(n) for n in meta["class_names"])
+    if len(class_names) != model.config.num_labels:
+        raise InvalidInput(
+            f"{folder / METADATA_FILE} lists {len(class_names)} classes, the model has "
+            f"{model.config.num_labels}",
+            field="model",
+        )
+    return LoadedModel(
+        model=model,
+        class_names=class_names,
+        normalization=Normalization.from_json(meta["normalization"]),
+        source="unilabel",
+        spec=str(folder),
+        checksum=file_checksum(_weight_files(folder)),
+        provenance=dict(meta.get("provenance", {})),
+    )
+
+
+def _looks_like_hf_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return 1 <= len(parts) <= 2 and all(parts) and not spec.startswith((".", "~"))
+
+
+def _load_hf_id(model_id: str) -> LoadedModel:
+    """Resolve a model id in the local HF cache only (``HF_HUB_CACHE`` read at call time)."""
+    from huggingface_hub import snapshot_download
+
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None
+    try:
+        folder = snapshot_download(model_id, cache_dir=cache_dir, local_files_only=True)
+    except Exception as exc:  # LocalEntryNotFoundError, OfflineModeIsEnabled, bad id, ...
+        raise NotFound(
+            f"Hugging Face model {model_id!r} is not in the local cache and unilabel never downloads; "
+            f"fetch it yourself (e.g. `hf download {model_id}`) or pass a folder",
+            field="model",
+        ) from exc
+    return _load_hf_folder(Path(str(folder)), source="hf-id", spec=model_id)
+
+
+def _torch_load_pth(path: Path, *, trust_pickle: bool) -> Any:
+    if trust_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(list(SAFE_CONFIG_CLASSES)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:
+            unsafe = []
+        allowed = {f"{c.__module__}.{c.__qualname__}" for c in SAFE_CONFIG_CLASSES}
+        extra = [g for g in unsafe if g not in allowed]
+        raise UnsafeCheckpoint(
+            f"{path} needs unpickling beyond the allowed transformers config classes"
+            f"{' (' + ', '.join(extra[:5]) + ')' if extra else ''}: {str(exc).splitlines()[0][:200]}. "
+            "Pass trust_pickle=True (CLI: --trust-pickle) only if you trust this file.",
+            field="model",
+            details={"unsafe_globals": extra},
+        ) from exc
+
+
+def _config_from_pickled(obj: Any) -> Mask2FormerConfig:
+    """Rebuild a clean config (the pickle may come from an older transformers)."""
+    if isinstance(obj, Mapping):
+        return Mask2FormerConfig.from_dict(dict(obj))
+    if isinstance(obj, Mask2FormerConfig):
+        try:
+            return Mask2FormerConfig.from_dict(obj.to_dict())
+        except Exception:
+            data = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+            backbone = data.get("backbone_config")
+            if backbone is not None and not isinstance(backbone, Mapping):
+                data["backbone_config"] = {k: v for k, v in vars(backbone).items() if k != "_commit_hash"}
+            return Mask2FormerConfig.from_dict(data)
+    raise InvalidInput(f"model_config is a {type(obj).__name__}, expected a Mask2FormerConfig", field="model")
+
+
+def _load_paper_pth(path: Path, *, trust_pickle: bool) -> LoadedModel:
+    payload = _torch_load_pth(path, trust_pickle=trust_pickle)
+    if not isinstance(payload, Mapping) or not {"model_config", "model_state_dict"} <= set(payload):
+        raise InvalidInput(
+            f"{path} is not a paper checkpoint: expected a dict with model_config and model_state_dict",
+            field="model",
+        )
+    config = _config_from_pickled(payload["model_config"])
+    model = Mask2FormerForUniversalSegmentation(config)
+    result = model.load_state_dict(payload["model_state_dict"], strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise InvalidInput(
+            f"{path}: weights do not match the config (missing {list(result.missing_keys)[:5]}, "
+            f"unexpected {list(result.unexpected_keys)[:5]})",
+            field="model",
+        )
+    return LoadedModel(
+        model=model,
+        class_names=_class_names_from_config(config),
+        normalization=PAPER_NORMALIZATION,
+        source="paper-pth",
+        spec=str(path),
+        checksum=file_checksum([path]),
+        provenance={"path": str(path), "trusted_pickle": trust_pickle},
+    )

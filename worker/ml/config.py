@@ -1,0 +1,89 @@
+"""Configuration objects of the ML jobs (worker.ml layer); ``worker.tasks`` builds them from job params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.domain.label_codec import LabelEncoding
+from worker.ml.tta import PAPER_SCALES
+
+
+@dataclass(frozen=True, slots=True)
+class DataConfig:
+    """How to read one dataset's files.
+
+    Attributes:
+        root: dataset root; pair paths are relative to it.
+        label_encoding: encoding of the ground-truth label files.
+        num_workers: DataLoader worker processes decoding images/labels (0 = in the main process).
+    """
+
+    root: Path
+    label_encoding: LabelEncoding = LabelEncoding.IDS8
+    num_workers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceConfig:
+    """Teacher inference settings shared by pseudo-labelling and evaluation.
+
+    Attributes:
+        device: torch device string ("cpu", "cuda", "cuda:1").
+        batch_size: images per forward pass (only images of equal size are batched).
+        tta: enable test-time augmentation (flip + ``scales``).
+        scales: the extra TTA scales (the paper's by default).
+        flip: include the horizontal flip view when ``tta``.
+        on_oom: "fail" or "skip" a TTA view that does not fit in memory (decided once per run).
+    """
+
+    device: str = "cpu"
+    batch_size: int = 1
+    tta: bool = False
+    scales: tuple[float, ...] = PAPER_SCALES
+    flip: bool = True
+    on_oom: str = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class PseudoLabelConfig:
+    """Settings of one pseudo-labelling run (or shard).
+
+    Attributes:
+        out_dir: outputs go to ``out_dir/labels/<label relpath>.png`` (``<image relpath>`` without GT),
+            ``out_dir/confidence/...``, ``out_dir/manifest[.<shard>].jsonl``,
+            ``out_dir/summary[.<shard>].json``.
+        use_priors: constrain with the mapping's allowed sets (needs ground truth and priors).
+        write_confidence: also write the confidence PNG.
+        threshold: confidence below which the label becomes void (None = off).
+        overwrite: rewrite existing outputs instead of skipping them (resume).
+        shard: tag of this shard (manifest/summary file suffix) when a run is split.
+        writer_threads: threads encoding and writing PNGs while the model runs.
+    """
+
+    out_dir: Path
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    use_priors: bool = True
+    write_confidence: bool = False
+    threshold: float | None = None
+    overwrite: bool = False
+    shard: str | None = None
+    writer_threads: int = 2
+
+    @property
+    def manifest_path(self) -> Path:
+        suffix = f".{self.shard}" if self.shard else ""
+        return self.out_dir / f"manifest{suffix}.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        suffix = f".{self.shard}" if self.shard else ""
+        return self.out_dir / f"summary{suffix}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateConfig:
+    """Settings of one evaluation run (``ignore_index`` pixels of the mapped GT are skipped)."""
+
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    ignore_index: int = 255

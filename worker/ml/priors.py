@@ -1,0 +1,194 @@
+"""Dataset priors on tensors: the prior-constrained argmax of teacher scores (worker.ml layer).
+
+``app.domain.priors`` compiles a mapping into an allowed matrix ``A`` of shape ``(L, N+1)``
+indexed by source pixel value (column N = void). Here ``A`` becomes a tensor and is applied to
+class scores with ONE gather over the whole batch -- no loop over labels (the paper's code builds
+one boolean mask per source label and per allowed class; see ``benchmarks/bench_priors.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.domain.label_codec import void_value
+
+
+@dataclass(frozen=True, slots=True)
+class PriorTensors:
+    """The compiled priors moved to a device.
+
+    Attributes:
+        allowed: ``(L, N+1)`` bool; row = source index (``compiled.index_of(value)``).
+        single: ``(L,)`` int64, the only allowed channel of a row, or -1 when a row allows several.
+        choices: ``(L, K)`` int64, each row's allowed channels in ascending order, padded by
+            repeating the last one (K = the largest allowed-set size).
+        choice_valid: ``(L, K)`` bool, False on the padding.
+        num_classes: N (the void channel is index N).
+    """
+
+    allowed: torch.Tensor
+    single: torch.Tensor
+    choices: torch.Tensor
+    choice_valid: torch.Tensor
+    num_classes: int
+
+    @classmethod
+    def from_compiled(cls, compiled: Any, device: str | torch.device = "cpu") -> PriorTensors:
+        allowed = np.asarray(compiled.allowed, dtype=bool).copy()
+        # A row that allows nothing would make the masked argmax meaningless: allow void there.
+        allowed[~allowed.any(axis=1), -1] = True
+        counts = allowed.sum(axis=1)
+        single = np.where(counts == 1, allowed.argmax(axis=1), -1).astype(np.int64)
+        k = int(counts.max())
+        # Stable sort puts allowed channels first, in ascending order (ties -> lowest index).
+        order = np.argsort(~allowed, axis=1, kind="stable")[:, :k]
+        valid = np.arange(k)[None, :] < counts[:, None]
+        last = order[np.arange(len(order)), counts - 1]
+        choices = np.where(valid, order, last[:, None]).astype(np.int64)
+        return cls(
+            allowed=torch.from_numpy(allowed).to(device),
+            single=torch.from_numpy(single).to(device),
+            choices=torch.from_numpy(choices).to(device),
+            choice_valid=torch.from_numpy(valid).to(device),
+            num_classes=allowed.shape[1] - 1,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConstrainedLabels:
+    """Outputs of :func:`constrained_argmax`, all ``(B, H, W)``.
+
+    Attributes:
+        labels: int64 class ids, void pixels = :func:`void_value` (255 for N <= 255).
+        channel: int64 winning channel 0..N (N = void) -- the value histograms are built from.
+        confidence: float32 ``S[label] / sum_{c in A} S[c]`` (0 where that sum is 0).
+        corrected: bool, a real class was chosen whose score is below the teacher's best real-class
+            score, i.e. the priors changed the teacher's plain argmax (exact score ties count as
+            agreement). Always False in no-prior mode.
+    """
+
+    labels: torch.Tensor
+    channel: torch.Tensor
+    confidence: torch.Tensor
+    corrected: torch.Tensor
+
+
+def constrained_argmax(
+    scores: torch.Tensor, source_index: torch.Tensor | None, priors: PriorTensors | None
+) -> ConstrainedLabels:
+    """Pseudo-labels ``argmax_{c in A(g)} S[c]``; ties go to the lowest channel index.
+
+    Args:
+        scores: ``(B, N+1, H, W)`` non-negative class scores (channel N = void).
+        source_index: ``(B, H, W)`` int64 rows of ``priors.allowed`` (``index_of(g)``), or None.
+        priors: the allowed matrix; None = no-prior mode (argmax over the N real classes).
+
+    Returns:
+        :class:`ConstrainedLabels`.
+    """
+    n = scores.shape[1] - 1
+    real_best = scores[:, :n].amax(dim=1)
+    if priors is None or source_index is None:
+        channel = scores[:, :n].argmax(dim=1)
+        top, denom = real_best, scores[:, :n].sum(dim=1)
+        corrected = torch.zeros_like(channel, dtype=torch.bool)
+    else:
+        if priors.num_classes != n:
+            raise ValueError(f"priors have {priors.num_classes} classes, the teacher has {n}")
+        channel, top, denom = _masked_argmax(scores, source_index, priors)
+        corrected = (channel != n) & (top < real_best)
+    confidence = torch.where(denom > 0, top / denom.clamp_min(1e-12), torch.zeros_like(top))
+    labels = torch.where(channel == n, torch.full_like(channel, void_value(n)), channel)
+    return ConstrainedLabels(labels=labels, channel=channel, confidence=confidence, corrected=corrected)
+
+
+def _ambiguous_argmax(
+    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Winning channels ``(B, H, W)``; plus, for the K pixels of ambiguous rows, their coordinates,
+    rows ``(K,)``, allowed-channel scores ``(K, k)`` and the winner's position ``(K, 1)`` in them.
+
+    Rows with one allowed channel (single-target labels, void-only rows) are labelled by one gather of
+    ``single``; pixels of ambiguous rows gather only their allowed channels (``choices``, ascending,
+    so ties go to the lowest index). Same result as masking every pixel with ``A[index]``
+    (:func:`constrained_argmax_dense`) without materialising a ``(B, N+1, H, W)`` mask.
+    """
+    channel = priors.single[source_index]
+    where = (channel < 0).nonzero(as_tuple=True)
+    b, y, x = where
+    rows = source_index[where]
+    choices = priors.choices[rows]  # (K, k)
+    s = scores[b.unsqueeze(1), choices, y.unsqueeze(1), x.unsqueeze(1)]  # (K, k)
+    best = s.argmax(dim=1, keepdim=True)
+    channel[where] = choices.gather(1, best).squeeze(1)
+    return channel, where, rows, s, best
+
+
+def _masked_argmax(
+    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(channel, S[channel], sum of the allowed S), each ``(B, H, W)``."""
+    channel, where, rows, s, best = _ambiguous_argmax(scores, source_index, priors)
+    top = scores.gather(1, channel.unsqueeze(1)).squeeze(1)
+    denom = top.clone()
+    zero = torch.zeros((), dtype=s.dtype, device=s.device)
+    denom[where] = torch.where(priors.choice_valid[rows], s, zero).sum(1)
+    return channel, top, denom
+
+
+def constrained_channels(
+    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
+) -> torch.Tensor:
+    """Only the winning channels ``(B, H, W)`` (0..N, N = void) of the prior-constrained argmax."""
+    return _ambiguous_argmax(scores, source_index, priors)[0]
+
+
+def constrained_argmax_dense(
+    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
+) -> torch.Tensor:
+    """The literal formula: ``allowed = A[index]`` for every pixel, masked argmax; ``(B, H, W)`` channels.
+
+    Same result as :func:`constrained_argmax` (tests check it); kept as the readable specification.
+    """
+    allowed = priors.allowed[source_index].movedim(-1, 1)  # (B, N+1, H, W)
+    return scores.masked_fill(~allowed, float("-inf")).argmax(dim=1)
+
+
+def apply_threshold(result: ConstrainedLabels, threshold: float | None, num_classes: int) -> torch.Tensor:
+    """``(B, H, W)`` labels with pixels of confidence below ``threshold`` set to void."""
+    if threshold is None or threshold <= 0:
+        return result.labels
+    void = torch.full_like(result.labels, void_value(num_classes))
+    return torch.where(result.confidence < threshold, void, result.labels)
+
+
+def value_histogram(
+    source_index: torch.Tensor, channel: torch.Tensor, rows: int, channels: int
+) -> torch.Tensor:
+    """``(rows, channels)`` int64 counts of (source row, output channel) pairs, by one bincount.
+
+    Args:
+        source_index: ``(H, W)`` int64 source rows.
+        channel: ``(H, W)`` int64 output channel 0..N (N = void, thresholded pixels included).
+    """
+    flat = source_index.reshape(-1) * channels + channel.reshape(-1)
+    return torch.bincount(flat, minlength=rows * channels).reshape(rows, channels)
+
+
+def reference_constrained_argmax(scores: np.ndarray, values: np.ndarray, compiled: Any) -> np.ndarray:
+    """Plain per-pixel reference (slow, for tests): ``(N+1, H, W)`` scores, ``(H, W)`` values -> labels."""
+    n = scores.shape[0] - 1
+    out = np.empty(values.shape, dtype=np.int64)
+    rows = compiled.index_of(values)
+    for y in range(values.shape[0]):
+        for x in range(values.shape[1]):
+            allowed = np.flatnonzero(compiled.allowed[rows[y, x]])
+            if allowed.size == 0:
+                allowed = np.array([n])
+            best = allowed[int(np.argmax(scores[allowed, y, x]))]
+            out[y, x] = void_value(n) if best == n else best
+    return out

@@ -1,0 +1,50 @@
+"""Provenance records written next to every output (worker.ml layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import torch
+import transformers
+
+from worker.ml.checkpoints import LoadedModel
+from worker.ml.config import InferenceConfig
+from worker.ml.tta import View
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("unilabel")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def run_provenance(
+    teacher: LoadedModel,
+    inference: InferenceConfig,
+    views: Sequence[View],
+    *,
+    mapping_hash: str | None,
+) -> dict[str, Any]:
+    """Model checksum, mapping hash, TTA views, normalisation, versions and device of a run."""
+    return {
+        "model": {
+            "source": teacher.source,
+            "spec": teacher.spec,
+            "checksum": teacher.checksum,
+            "num_classes": teacher.num_classes,
+        },
+        "class_names": list(teacher.class_names),
+        "mapping_hash": mapping_hash,
+        "tta_views": [v.name for v in views],
+        "normalization": teacher.normalization.to_json(),
+        "device": inference.device,
+        "batch_size": inference.batch_size,
+        "versions": {
+            "unilabel": package_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }

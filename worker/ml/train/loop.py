@@ -1,0 +1,363 @@
+"""The student training loop: ``train(config, train_sets, val_sets, ...) -> TrainResult`` (worker.ml layer).
+
+Runs on CPU, one GPU, or several processes launched by ``accelerate`` (one per GPU); the same code
+path everywhere, as in accelerate's examples. The caller supplies callbacks for progress, metrics
+and cooperative cancellation; nothing here knows about Celery or the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+
+from app.domain.jobs import Progress, ProgressCallback
+from worker.ml.train.config import TrainConfig
+from worker.ml.train.datasets import LabeledSet, TrainingMixture, collate_crops
+from worker.ml.train.model_setup import StartModel, build_start_model, parameter_groups
+from worker.ml.train.recorder import MetricsCallback, MetricsRecorder
+from worker.ml.train.sampling import WeightedStreamSampler, micro_batches_per_epoch
+from worker.ml.train.schedule import Schedule, make_scheduler, schedule_from_config
+from worker.ml.train.state import (
+    CheckpointContext,
+    TrainerState,
+    last_checkpoint,
+    load_training_checkpoint,
+    save_best_model,
+    save_training_checkpoint,
+    write_json_atomic,
+)
+from worker.ml.train.targets import batch_targets
+from worker.ml.train.validate import ValidationResult, validate
+
+logger = logging.getLogger(__name__)
+
+StopReason = Literal["completed", "early_stopping", "stopped"]
+
+
+@dataclass(slots=True)
+class TrainResult:
+    """How a run ended and where its checkpoints are."""
+
+    output_dir: Path
+    final_step: int
+    total_iterations: int
+    stop_reason: StopReason
+    last_checkpoint: Path
+    best_checkpoint: Path | None  # None when there were no validation sets
+    best_step: int | None
+    best_metrics: dict[str, Any] | None
+    last_validation: dict[str, Any] | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def model_checkpoint(self) -> Path:
+        """The checkpoint to register: the best one, or the last when nothing was validated."""
+        return self.best_checkpoint or self.last_checkpoint / "model"
+
+
+@dataclass(slots=True)
+class _Run:
+    """The pieces of one run, prepared by accelerate."""
+
+    accelerator: Accelerator
+    config: TrainConfig
+    start: StartModel
+    model: torch.nn.Module
+    optimizer: Any
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    schedule: Schedule
+    state: TrainerState
+    checkpoints: CheckpointContext
+    recorder: MetricsRecorder
+    val_sets: Sequence[LabeledSet]
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """bf16 autocast on CUDA unless told otherwise; plain fp32 on CPU."""
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and not config.cpu else "no"
+    kwargs = DistributedDataParallelKwargs(find_unused_parameters=config.find_unused_parameters)
+    return Accelerator(mixed_precision=precision, cpu=config.cpu, kwargs_handlers=[kwargs])
+
+
+def train(
+    config: TrainConfig,
+    train_sets: Sequence[LabeledSet],
+    val_sets: Sequence[LabeledSet] = (),
+    *,
+    on_progress: ProgressCallback | None = None,
+    on_metrics: MetricsCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    accelerator: Accelerator | None = None,
+) -> TrainResult:
+    """Train a Mask2Former on the weighted mixture of ``train_sets``; validate on ``val_sets``.
+
+    Resumes from ``config.output_dir``'s last checkpoint when ``config.resume`` is set. Returns
+    when the iterations are done, early stopping triggers, or ``should_stop()`` turns True (the
+    last checkpoint is saved first, so the run can be resumed).
+    """
+    accelerator = accelerator or make_accelerator(config)
+    mixture = TrainingMixture(train_sets, config.augment)
+    run = _prepare_run(accelerator, config, mixture, val_sets, on_metrics)
+    try:
+        return _run_loop(run, mixture, on_progress, should_stop)
+    finally:
+        run.recorder.close()
+
+
+def plan_iterations(config: TrainConfig, dataset_size: int, world_size: int) -> tuple[int, int, int]:
+    """(micro-batches per process per epoch, iterations per epoch, total iterations)."""
+    samples = config.samples_per_epoch or dataset_size
+    micro = micro_batches_per_epoch(samples, config.batch_size, world_size)
+    per_epoch = max(1, math.ceil(micro / config.grad_accum_steps))
+    total = config.max_iterations if config.max_iterations is not None else config.epochs * per_epoch
+    return micro, per_epoch, total
+
+
+def _prepare_run(
+    accelerator: Accelerator,
+    config: TrainConfig,
+    mixture: TrainingMixture,
+    val_sets: Sequence[LabeledSet],
+    on_metrics: MetricsCallback | None,
+) -> _Run:
+    set_seed(config.seed, device_specific=True)
+    start = build_start_model(config)
+    _, per_epoch, total = plan_iterations(config, len(mixture), accelerator.num_processes)
+    optimizer = torch.optim.AdamW(parameter_groups(start.model, config), betas=config.betas)
+    state = TrainerState(total_iterations=total, iterations_per_epoch=per_epoch)
+    schedule = schedule_from_config(config, total, per_epoch)
+    scheduler = make_scheduler(optimizer, schedule)
+    model, optimizer = accelerator.prepare(start.model, optimizer)
+    root = config.output_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    provenance = {"training": _provenance(config, mixture, val_sets), "start": start.origin}
+    ctx = CheckpointContext(accelerator, root, config.class_names, start.normalization, provenance)
+    resume_from = last_checkpoint(root) if config.resume else None
+    if resume_from is not None:
+        state = load_training_checkpoint(resume_from, accelerator, model, optimizer, scheduler)
+        schedule = schedule_from_config(config, state.total_iterations, state.iterations_per_epoch)
+        scheduler.lr_lambdas = [schedule.factor] * len(scheduler.lr_lambdas)
+        logger.info("Resuming from %s at iteration %d/%d", resume_from, state.step, state.total_iterations)
+    if accelerator.is_main_process:
+        write_json_atomic(config.output_dir / "config.json", config.to_json())
+    recorder = MetricsRecorder(
+        config.output_dir, enabled=accelerator.is_main_process, on_metrics=on_metrics, resume_step=state.step
+    )
+    return _Run(accelerator, config, start, model, optimizer, scheduler, schedule, state, ctx, recorder, val_sets)
+
+
+def _provenance(config: TrainConfig, mixture: TrainingMixture, val_sets: Sequence[LabeledSet]) -> dict[str, Any]:
+    return {
+        "class_names": list(config.class_names),
+        "train_sets": [
+            {"name": s.name, "kind": s.kind, "weight": s.weight, "size": len(s), **s.provenance} for s in mixture.sets
+        ],
+        "val_sets": [{"name": s.name, "size": len(s), **s.provenance} for s in val_sets],
+        "recipe": config.to_json(),
+    }
+
+
+def _make_loader(run: _Run, mixture: TrainingMixture) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    config, acc = run.config, run.accelerator
+    micro, _, _ = plan_iterations(config, len(mixture), acc.num_processes)
+    sampler = WeightedStreamSampler(
+        mixture.mixture,
+        micro_batch_size=config.batch_size,
+        micro_batches_per_epoch=micro,
+        seed=config.seed,
+        rank=acc.process_index,
+        world_size=acc.num_processes,
+        start_micro_batch=run.state.step * config.grad_accum_steps,
+    )
+    loader = DataLoader(
+        mixture,  # type: ignore[arg-type]
+        batch_size=config.batch_size,
+        sampler=sampler,
+        collate_fn=collate_crops,
+        num_workers=config.num_workers,
+        pin_memory=acc.device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+        # Its own generator: creating the iterator must not consume the global RNG (exact resume).
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    return iter(loader)
+
+
+def _run_loop(
+    run: _Run,
+    mixture: TrainingMixture,
+    on_progress: ProgressCallback | None,
+    should_stop: Callable[[], bool] | None,
+) -> TrainResult:
+    config, acc, state = run.config, run.accelerator, run.state
+    batches = _make_loader(run, mixture)
+    val_every = config.val_every or state.iterations_per_epoch
+    stop_reason: StopReason = "completed"
+    last_validation: ValidationResult | None = None
+    window: list[dict[str, float]] = []
+    history: list[dict[str, float]] = []
+    tic = time.perf_counter()
+    while state.step < state.total_iterations:
+        if _stop_requested(acc, should_stop):
+            stop_reason = "stopped"
+            break
+        window.append(train_step(run, batches))
+        state.step += 1
+        if state.step % config.log_every == 0 or state.step == state.total_iterations:
+            summary = _log_train(run, window, time.perf_counter() - tic)
+            history.append(summary)
+            window, tic = [], time.perf_counter()
+        if on_progress is not None and acc.is_main_process:
+            loss = history[-1]["train/loss"] if history else float("nan")
+            on_progress(Progress(state.step, state.total_iterations, f"iteration {state.step}, loss {loss:.3f}"))
+        validated = False
+        if run.val_sets and (state.step % val_every == 0 or state.step == state.total_iterations):
+            last_validation, validated = _validate_and_track(run), True
+        if validated or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
+            save_training_checkpoint(run.checkpoints, run.model, run.optimizer, run.scheduler, state)
+        patience = config.early_stopping_patience
+        if patience is not None and state.validations_without_improvement >= patience:
+            stop_reason = "early_stopping"
+            logger.info("Early stopping at iteration %d: no improvement in %d validations", state.step, patience)
+            break
+    return _finish(run, stop_reason, last_validation, history)
+
+
+def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """One optimizer step over ``grad_accum_steps`` micro-batches; returns scalars for logging."""
+    acc, config, model = run.accelerator, run.config, run.model
+    num_classes = len(config.class_names)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    for micro in range(config.grad_accum_steps):
+        images, labels = next(batches)
+        images = run.start.normalization.apply(images.to(acc.device, non_blocking=True))
+        masks, classes = batch_targets(labels.to(acc.device, non_blocking=True), num_classes)
+        # Gradients are all-reduced on the last micro-batch only.
+        sync = nullcontext() if micro == config.grad_accum_steps - 1 else acc.no_sync(model)
+        with sync, acc.autocast():
+            outputs = model(pixel_values=images, mask_labels=masks, class_labels=classes)
+            acc.backward(outputs.loss / config.grad_accum_steps)
+        loss_sum += float(outputs.loss.detach())
+    grad_norm = float("nan")
+    if config.grad_clip_norm is not None:
+        # Unscales first under fp16 (AMP-correct); clips the full, all-reduced gradient.
+        grad_norm = float(acc.clip_grad_norm_(model.parameters(), config.grad_clip_norm))
+    lrs = {f"lr/{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(run.optimizer.param_groups)}
+    run.optimizer.step()
+    run.scheduler.step()  # once per optimizer step, whatever the number of processes
+    return {"train/loss": loss_sum / config.grad_accum_steps, "train/grad_norm": grad_norm, **lrs}
+
+
+def _log_train(run: _Run, window: list[dict[str, float]], seconds: float) -> dict[str, float]:
+    acc, config = run.accelerator, run.config
+    local = torch.tensor([sum(w["train/loss"] for w in window) / len(window)], device=acc.device)
+    summary = {k: v for k, v in window[-1].items() if k.startswith("lr/")}
+    summary["train/loss"] = float(acc.reduce(local, reduction="mean"))
+    norms = [w["train/grad_norm"] for w in window if math.isfinite(w["train/grad_norm"])]
+    summary["train/grad_norm"] = sum(norms) / len(norms) if norms else float("nan")
+    images = len(window) * config.batch_size * config.grad_accum_steps * acc.num_processes
+    summary["train/images_per_second"] = images / max(seconds, 1e-9)
+    summary["epoch"] = run.state.step / run.state.iterations_per_epoch
+    run.recorder.record(run.state.step, "train", summary)
+    return summary
+
+
+def _validate_and_track(run: _Run) -> ValidationResult:
+    """Validate, record, and keep the best checkpoint by ``config.fitness``."""
+    state, config = run.state, run.config
+    model = run.accelerator.unwrap_model(run.model)
+    result = validate(run.accelerator, model, run.val_sets, run.start.normalization, config.class_names)
+    fitness = _fitness(result, config.fitness)
+    improved = state.best_fitness is None or fitness > state.best_fitness
+    values = {**result.flat(), "val/fitness": fitness, "val/improved": improved}
+    run.recorder.record(state.step, "val", {**values, "per_set": result.per_set, "pooled": result.pooled})
+    if improved:
+        state.best_fitness, state.best_step = fitness, state.step
+        state.validations_without_improvement = 0
+        save_best_model(run.checkpoints, run.model, state.step, _summary(result))
+        _save_confusion(run, result)
+    else:
+        state.validations_without_improvement += 1
+    return result
+
+
+def _fitness(result: ValidationResult, fitness: str) -> float:
+    if fitness == "neg_loss":
+        return -float(result.pooled["loss"])
+    return float(result.pooled[fitness])
+
+
+def _summary(result: ValidationResult) -> dict[str, Any]:
+    return {"pooled": result.pooled, "per_set": result.per_set}
+
+
+def _save_confusion(run: _Run, result: ValidationResult) -> None:
+    if run.accelerator.is_main_process:
+        confusion = {name: matrix.tolist() for name, matrix in result.confusion.items()}
+        path = run.config.output_dir / "best_confusion.json"
+        write_json_atomic(path, {"step": run.state.step, "class_names": list(run.config.class_names), **confusion})
+
+
+def _stop_requested(acc: Accelerator, should_stop: Callable[[], bool] | None) -> bool:
+    """``should_stop()`` of the main process, agreed on by every process."""
+    local = bool(should_stop()) if should_stop is not None and acc.is_main_process else False
+    if acc.num_processes == 1:
+        return local
+    flag = acc.reduce(torch.tensor([float(local)], device=acc.device), reduction="sum")
+    return bool(flag.item() > 0)
+
+
+def _finish(
+    run: _Run, stop_reason: StopReason, last_validation: ValidationResult | None, history: list[dict[str, float]]
+) -> TrainResult:
+    state, root = run.state, run.checkpoints.root
+    last = last_checkpoint(root)
+    if last is None or not last.name.endswith(f"{state.step:06d}"):
+        last = save_training_checkpoint(run.checkpoints, run.model, run.optimizer, run.scheduler, state)
+    best = root / "best" if state.best_step is not None else None
+    best_metrics = None
+    if best is not None and (root / "best.json").is_file():
+        best_metrics = json.loads((root / "best.json").read_text())["metrics"]
+    result = TrainResult(
+        output_dir=run.config.output_dir,
+        final_step=state.step,
+        total_iterations=state.total_iterations,
+        stop_reason=stop_reason,
+        last_checkpoint=last,
+        best_checkpoint=best,
+        best_step=state.best_step,
+        best_metrics=best_metrics,
+        last_validation=_summary(last_validation) if last_validation else None,
+        history=history,
+    )
+    if run.accelerator.is_main_process:
+        write_json_atomic(run.config.output_dir / "result.json", _result_json(result))
+    return result
+
+
+def _result_json(result: TrainResult) -> dict[str, Any]:
+    return {
+        "final_step": result.final_step,
+        "total_iterations": result.total_iterations,
+        "stop_reason": result.stop_reason,
+        "last_checkpoint": str(result.last_checkpoint),
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+        "model_checkpoint": str(result.model_checkpoint),
+        "best_step": result.best_step,
+        "best_metrics": result.best_metrics,
+    }

@@ -1,0 +1,130 @@
+"""Sharded pseudo-labeling on disk (task adapter layer): plan, repair, merge.
+
+* :func:`write_pairs` fixes the job's pair list once (``pairs.jsonl`` in the output folder), so
+  every shard reads the same slice whatever worker runs it and whenever it is retried.
+* :func:`repair_shard` makes a resumed shard idempotent: a label file whose manifest record was
+  lost (the worker died between the PNG rename and the manifest append) is deleted and redone, so
+  the merged manifest holds every image exactly once. Temp files of killed writers are removed.
+* :func:`merge_outputs` writes ``manifest.jsonl`` (dataset order, one record per image) and
+  ``summary.json`` (totals and per-source-label histograms over all shards).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.domain.pairing import Pair
+from worker.ml.io import write_atomic
+from worker.ml.outputs import merge_summaries, named_histogram, output_relpath, read_manifests
+
+PAIRS_FILE = "pairs.jsonl"
+
+
+def shard_bounds(count: int, shard_size: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` slices of ``count`` pairs, at most ``shard_size`` each."""
+    return [(start, min(count, start + shard_size)) for start in range(0, count, shard_size)]
+
+
+def shard_tag(index: int) -> str:
+    return f"{index:05d}"
+
+
+def write_pairs(out_dir: Path, pairs: Sequence[Pair]) -> None:
+    lines = "".join(json.dumps({"image": p.image, "label": p.label, "split": p.split}) + "\n" for p in pairs)
+    write_atomic(out_dir / PAIRS_FILE, lines.encode("utf-8"))
+
+
+def read_pairs(out_dir: Path, start: int = 0, end: int | None = None) -> list[Pair]:
+    rows = (out_dir / PAIRS_FILE).read_text(encoding="utf-8").splitlines()[start:end]
+    return [Pair(image=r["image"], label=r["label"], split=r.get("split")) for r in map(json.loads, rows)]
+
+
+def remove_temp_files(out_dir: Path) -> int:
+    """Delete ``.<name>.*.tmp`` files left by writers that were killed mid-write."""
+    removed = 0
+    for sub in ("labels", "confidence"):
+        base = out_dir / sub
+        if base.is_dir():
+            for tmp in base.rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def repair_shard(out_dir: Path, pairs: Sequence[Pair], tag: str, *, use_labels: bool) -> int:
+    """Delete outputs of this shard that have no "ok" manifest record; returns how many."""
+    records = read_manifests([out_dir / f"manifest.{tag}.jsonl"])
+    removed = 0
+    for pair in pairs:
+        rel = output_relpath(pair.image, pair.label if use_labels else None)
+        if rel in records:
+            continue
+        for sub in ("labels", "confidence"):
+            path = out_dir / sub / rel
+            if path.exists():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _all_records(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Last record per image over the shard manifests (an "ok" record beats an error)."""
+    best: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line of a killed writer
+            image = rec.get("image")
+            if image is None or (best.get(image, {}).get("status") == "ok" and rec.get("status") != "ok"):
+                continue
+            best[image] = rec
+    return best
+
+
+def merge_outputs(
+    out_dir: Path,
+    *,
+    shard_tags: Sequence[str],
+    source_names: dict[int, str],
+    unknown_row: int | None,
+) -> dict[str, Any]:
+    """Write ``manifest.jsonl`` and ``summary.json`` from the shards' files; returns the summary."""
+    pairs = read_pairs(out_dir)
+    records = _all_records([out_dir / f"manifest.{t}.jsonl" for t in shard_tags])
+    lines, missing = [], 0
+    for pair in pairs:
+        rec = records.get(pair.image)
+        if rec is None:
+            missing += 1
+            rec = {"image": pair.image, "label": pair.label, "status": "missing"}
+        lines.append(json.dumps(rec, sort_keys=True) + "\n")
+    write_atomic(out_dir / "manifest.jsonl", "".join(lines).encode("utf-8"))
+    summaries = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for t in shard_tags
+        if (p := out_dir / f"summary.{t}.json").is_file()
+    ]
+    merged = merge_summaries(summaries)
+    class_names = tuple(merged.get("class_names", ()))
+    merged["histogram_named"] = (
+        named_histogram(merged.get("histogram", {}), source_names, class_names, unknown_row)
+        if class_names
+        else {}
+    )
+    ok = sum(1 for line in lines if '"status": "ok"' in line)
+    merged |= {
+        "images": len(pairs),
+        "images_ok": ok,
+        "images_missing": missing,
+        "images_failed": len(pairs) - ok - missing,
+        "errors": merged.get("errors", [])[:100],
+    }
+    write_atomic(out_dir / "summary.json", json.dumps(merged, indent=2, sort_keys=True).encode("utf-8"))
+    return merged

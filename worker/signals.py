@@ -1,0 +1,97 @@
+"""Celery signal handlers (task adapter layer): start-up recovery, fork hygiene, job bookkeeping.
+
+Each handler is wrapped so that a bookkeeping error is logged and never hides the task's own
+outcome (paperless-ngx's rule).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import task_failure, task_revoked, worker_process_init, worker_ready, worker_shutting_down
+
+from app.db import repositories_registry as repo
+from app.db.base import utcnow
+from app.db.session import unit_of_work
+from worker import context
+from worker.recovery import Sweeper, sweep
+
+logger = logging.getLogger(__name__)
+_sweeper: Sweeper | None = None
+
+
+@worker_ready.connect
+def on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """Re-queue what this node held before a crash, then sweep lapsed leases periodically."""
+    global _sweeper
+    try:
+        hostname = getattr(sender, "hostname", None)
+        if hostname:
+            context.set_worker_hostname(hostname)
+        context.configure_torch_threads()
+        timings = context.lease_timings()
+        factory = context.session_factory()
+        sweep(factory, lease_s=timings.lease_s, restarted_host=hostname)
+        _sweeper = Sweeper(factory, lease_s=timings.lease_s, interval=timings.sweep_s)
+        _sweeper.start()
+        logger.warning("unilabel worker %s ready on %s", hostname, context.device_name())
+    except Exception:
+        logger.exception("start-up recovery failed")
+
+
+@worker_shutting_down.connect
+def on_worker_shutting_down(**_: Any) -> None:
+    if _sweeper is not None:
+        _sweeper.stop()
+
+
+@worker_process_init.connect
+def on_worker_process_init(**_: Any) -> None:
+    """A forked pool child must not reuse the parent's DB connections."""
+    context.reset_after_fork()
+    context.configure_torch_threads()
+
+
+def _job_id(kwargs: dict[str, Any] | None) -> int | None:
+    value = (kwargs or {}).get("job_id")
+    return int(value) if isinstance(value, int) else None
+
+
+@task_failure.connect
+def on_task_failure(
+    sender: Any = None, kwargs: dict[str, Any] | None = None, exception: BaseException | None = None, **_: Any
+) -> None:
+    """Safety net: a job left running by an unexpected failure outside the task wrapper is failed."""
+    job_id = _job_id(kwargs)
+    if job_id is None:
+        return
+    try:
+        with unit_of_work(context.session_factory()) as s:
+            job = repo.get_job(s, job_id)
+            if job is not None and job.status == "running" and job.worker_host == context.worker_hostname():
+                repo.finish_job(
+                    s,
+                    job_id,
+                    job.attempt,
+                    status="failed",
+                    finished_at=utcnow(),
+                    error=f"{type(exception).__name__}: {exception}",
+                )
+    except Exception:
+        logger.exception("could not record the failure of job %s", job_id)
+
+
+@task_revoked.connect
+def on_task_revoked(request: Any = None, **_: Any) -> None:
+    """A revoked task's job is cancelled (if it has not finished)."""
+    job_id = _job_id(getattr(request, "kwargs", None))
+    if job_id is None:
+        return
+    try:
+        with unit_of_work(context.session_factory()) as s:
+            job = repo.get_job(s, job_id)
+            if job is not None and job.status in ("queued", "running"):
+                repo.finish_job(s, job_id, None, status="cancelled", finished_at=utcnow(), message="revoked")
+    except Exception:
+        logger.exception("could not record the revocation of job %s", job_id)
