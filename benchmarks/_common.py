@@ -28,6 +28,17 @@ def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tupl
     return statistics.median(times), times, result
 
 
+def median_cpu_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """Median CPU time (all threads of this process) of ``fn``: less sensitive to other load on a
+    shared machine than wall time, and what a dedicated machine would need at best."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
+
+
 def machine() -> dict[str, Any]:
     import torch
 

@@ -68,8 +68,14 @@ def _start_workers(n: int, env: dict[str, str], tmp: Path) -> list[subprocess.Po
     raise RuntimeError("workers did not become ready")
 
 
-def run(workers: int, args: argparse.Namespace, teacher: Path) -> float:
-    """Seconds from submission to success of one job with ``workers`` workers."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(workers: int, args: argparse.Namespace, teacher: Path) -> tuple[float, float]:
+    """(seconds from submission to success, CPU cores the workers used meanwhile) with ``workers``."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-w{workers}-"))
     env = _env(tmp, args.threads)
     os.environ.update({k: v for k, v in env.items() if k.startswith("UNILABEL_")})
@@ -103,6 +109,7 @@ def run(workers: int, args: argparse.Namespace, teacher: Path) -> float:
             shard_size=args.shard_size,
         )
         started = time.perf_counter()
+        cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
         with unit_of_work(factory) as s:
             job_id = jobs.submit_job(s, params=params, settings=settings).id
         while True:
@@ -112,9 +119,10 @@ def run(workers: int, args: argparse.Namespace, teacher: Path) -> float:
                     break
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        cores = (sum(_cpu_seconds(p.pid) for p in procs) - cpu_before) / elapsed
         if job.status != "succeeded":
             raise RuntimeError(f"job ended {job.status}: {job.error}")
-        return elapsed
+        return elapsed, cores
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)

@@ -53,7 +53,7 @@ SPLITS = ("source", "extra", "val", "test")
 def write_split(
     root: Path, name: str, count: int, rng: np.random.Generator, size: tuple[int, int]
 ) -> list[Pair]:
-    """Generate ``count`` scenes under ``root/name``; the extra split gets coarse labels + hidden fine truth."""
+    """Write ``count`` scenes under ``root/name``; the extra split gets coarse labels + hidden fine truth."""
     folder = root / name
     for sub in ("images", "labels", "hidden_fine"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -131,6 +131,18 @@ def score_pseudo_labels(run_dir: Path, extra_root: Path, pairs: list[Pair]) -> d
     return metrics
 
 
+def train_or_reuse(
+    config: TrainConfig, train_sets: list[LabeledSet], val_sets: list[LabeledSet], reuse: bool
+) -> tuple[Path, int | None]:
+    """Train, or with ``reuse`` take a finished run's model from its ``result.json``."""
+    done = config.output_dir / "result.json"
+    if reuse and done.is_file():
+        record = json.loads(done.read_text())
+        return Path(record["model_checkpoint"]), record["best_step"]
+    result = train(config, train_sets, val_sets)
+    return result.model_checkpoint, result.best_step
+
+
 def run_seed(
     seed: int, root: Path, out: Path, pairs: dict[str, list[Pair]], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -142,13 +154,13 @@ def run_seed(
     seed_dir = out / f"seed-{seed}"
     timings: dict[str, float] = {}
     tic = time.perf_counter()
-    teacher = train(recipe(seed_dir / "teacher", args, seed), [source], [val])
-    timings["teacher_train_s"] = time.perf_counter() - tic
-    result: dict[str, Any] = {"seed": seed, "teacher_best_step": teacher.best_step}
-    result["teacher_test"] = evaluate_on(
-        teacher.model_checkpoint, root / "test", pairs["test"], identity, args.device
+    teacher, teacher_step = train_or_reuse(
+        recipe(seed_dir / "teacher", args, seed), [source], [val], args.reuse
     )
-    loaded = load_model(teacher.model_checkpoint, device=args.device)
+    timings["teacher_train_s"] = time.perf_counter() - tic
+    result: dict[str, Any] = {"seed": seed, "teacher_best_step": teacher_step}
+    result["teacher_test"] = evaluate_on(teacher, root / "test", pairs["test"], identity, args.device)
+    loaded = load_model(teacher, device=args.device)
     for use_priors in (True, False):
         tag = "priors" if use_priors else "no_priors"
         run_dir = seed_dir / f"pseudo-{tag}"
@@ -177,10 +189,12 @@ def run_seed(
             weight=args.extra_weight,
         )
         tic = time.perf_counter()
-        student = train(recipe(seed_dir / f"student-{tag}", args, seed), [source, extra], [val])
+        config = recipe(seed_dir / f"student-{tag}", args, seed)
+        student, step = train_or_reuse(config, [source, extra], [val], args.reuse)
+        result[f"student_{tag}_best_step"] = step
         timings[f"student_{tag}_train_s"] = time.perf_counter() - tic
         result[f"student_{tag}_test"] = evaluate_on(
-            student.model_checkpoint, root / "test", pairs["test"], identity, args.device
+            student, root / "test", pairs["test"], identity, args.device
         )
     result["timings"] = timings
     return result
@@ -213,13 +227,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=1234)
     parser.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
     parser.add_argument("--counts", type=int, nargs=4, default=[60, 300, 20, 100], metavar=SPLITS)
-    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--samples-per-epoch", type=int, default=400)
     parser.add_argument("--val-every", type=int, default=100)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--extra-weight", type=float, default=1.0)
     parser.add_argument(
         "--ablation", action="store_true", help="also train a student on no-prior pseudo-labels"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse finished teacher/student runs under --out"
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=2)

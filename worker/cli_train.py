@@ -37,13 +37,21 @@ if TYPE_CHECKING:
     from app.domain.taxonomy import Taxonomy
     from worker.ml.train.datasets import LabeledSet
 
-SpecOpt = Annotated[Path, typer.Option("--spec", help="training spec (JSON), see `unilabel train --help`")]
+TRAIN_HELP = (
+    "Train a student Mask2Former on ground-truth and pseudo-label sets, sampled by set weight "
+    "(each set's weight = its share of draws). The JSON spec names the target (a master_labels "
+    "CSV or a class-list labels.csv), train_sets (kind ground_truth: root, images/labels or list, "
+    "label_encoding, source_taxonomy, mapping; kind pseudo_labels: root, images/labels or list, "
+    "run_dir; both: name, weight), val_sets, and an optional recipe of TrainConfig fields; paths "
+    "are relative to the spec file. Resumes from --out's last checkpoint. See docs/training.md."
+)
+SpecOpt = Annotated[Path, typer.Option("--spec", help="training spec (JSON), see docs/training.md")]
 OutOpt = Annotated[Path, typer.Option("--out", help="run folder: checkpoints, metrics.jsonl, tensorboard/")]
 
 
 def register_train(app: typer.Typer) -> None:
     """Add ``unilabel train`` to the main app."""
-    app.command("train", help=__doc__)(train_command)
+    app.command("train", help=TRAIN_HELP)(train_command)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -54,15 +62,21 @@ def _fail(message: str) -> typer.Exit:
 def train_command(
     spec: SpecOpt,
     out: OutOpt,
-    start_model: Annotated[str | None, typer.Option("--start-model", help="checkpoint/HF folder or cached id")] = None,
+    start_model: Annotated[
+        str | None, typer.Option("--start-model", help="checkpoint/HF folder or cached id")
+    ] = None,
     iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="optimizer steps")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="per device")] = None,
-    val_every: Annotated[int | None, typer.Option("--val-every", min=1, help="iterations (default: each epoch)")] = None,
+    val_every: Annotated[
+        int | None, typer.Option("--val-every", min=1, help="iterations (default: each epoch)")
+    ] = None,
     patience: Annotated[int | None, typer.Option("--patience", min=1, help="early stopping")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="train on CPU even when a GPU is present")] = False,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue from --out's last checkpoint")] = True,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="continue from --out's last checkpoint")
+    ] = True,
 ) -> None:
     """Train a student Mask2Former on ground-truth and pseudo-label sets (weighted sampling)."""
     from worker.ml.train import TrainConfig, train
@@ -72,10 +86,17 @@ def train_command(
         base = spec.resolve().parent
         target = _target_taxonomy(base / data["target"])
         train_sets = [_labeled_set(base, s, target) for s in data["train_sets"]]
-        val_sets = [_labeled_set(base, {"kind": "ground_truth", **s}, target) for s in data.get("val_sets", [])]
+        val_sets = [
+            _labeled_set(base, {"kind": "ground_truth", **s}, target) for s in data.get("val_sets", [])
+        ]
         options = {
-            "start_model": start_model, "max_iterations": iterations, "epochs": epochs, "batch_size": batch_size,
-            "val_every": val_every, "early_stopping_patience": patience, "seed": seed,
+            "start_model": start_model,
+            "max_iterations": iterations,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "val_every": val_every,
+            "early_stopping_patience": patience,
+            "seed": seed,
         }
         recipe = {**data.get("recipe", {}), **{k: v for k, v in options.items() if v is not None}}
         recipe.update(output_dir=str(out), class_names=list(target.names), resume=resume, cpu=cpu)
@@ -93,11 +114,17 @@ def train_command(
 
 def _target_taxonomy(path: Path) -> Taxonomy:
     """Target classes from a ``master_labels_*.csv`` or a class-list ``labels.csv``."""
-    from app.domain.reference_csv import parse_labels_csv, parse_master_labels_csv, target_taxonomy_from_master
+    from app.domain.reference_csv import (
+        parse_labels_csv,
+        parse_master_labels_csv,
+        target_taxonomy_from_master,
+    )
 
     text = path.read_text()
     if path.name.startswith("master_labels"):
-        return target_taxonomy_from_master(parse_master_labels_csv(text), path.stem.removeprefix("master_labels_"))
+        return target_taxonomy_from_master(
+            parse_master_labels_csv(text), path.stem.removeprefix("master_labels_")
+        )
     taxonomy = parse_labels_csv(text, path.stem)
     if not taxonomy.is_class_list():
         raise ValueError(f"{path} is not a class list 0..N-1 and cannot be a target taxonomy")
@@ -122,7 +149,9 @@ def _labeled_set(base: Path, entry: dict[str, Any], target: Taxonomy) -> Labeled
     name, weight = str(entry.get("name", root.name)), float(entry.get("weight", 1.0))
     if entry["kind"] == "pseudo_labels":
         source = PseudoLabelPairs(root, base / entry["run_dir"], pairing.pairs)
-        return LabeledSet(name, source, kind="pseudo_labels", weight=weight, provenance={"run_dir": entry["run_dir"]})
+        return LabeledSet(
+            name, source, kind="pseudo_labels", weight=weight, provenance={"run_dir": entry["run_dir"]}
+        )
     if entry["kind"] != "ground_truth":
         raise ValueError(f"set {name!r}: kind must be ground_truth or pseudo_labels, got {entry['kind']!r}")
     source_taxonomy, priors, mapping_hash = _mapping(base, entry, target)
@@ -134,14 +163,20 @@ def _labeled_set(base: Path, entry: dict[str, Any], target: Taxonomy) -> Labeled
 
 def _mapping(base: Path, entry: dict[str, Any], target: Taxonomy) -> tuple[Taxonomy, Any, str]:
     from app.domain.priors import compile_priors
-    from app.domain.reference_csv import parse_labels_csv, parse_master_labels_csv, target_taxonomy_from_master
+    from app.domain.reference_csv import (
+        parse_labels_csv,
+        parse_master_labels_csv,
+        target_taxonomy_from_master,
+    )
 
     source_csv = base / entry["source_taxonomy"]
     source = parse_labels_csv(source_csv.read_text(), source_csv.parent.name or source_csv.stem)
     master = parse_master_labels_csv((base / entry["mapping"]).read_text())
     mapped_target = target_taxonomy_from_master(master, target.name)
     if mapped_target.names != target.names:
-        raise ValueError(f"set {entry.get('name')!r}: its mapping's target classes differ from the spec's target")
+        raise ValueError(
+            f"set {entry.get('name')!r}: its mapping's target classes differ from the spec's target"
+        )
     return source, compile_priors(master.mapping, source, target), master.mapping.content_hash()
 
 

@@ -40,6 +40,9 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
     sent = 0
     with unit_of_work(factory) as s:
         for job in repo.stale_running_jobs(s, stale_before=stale_before, worker_host=restarted_host):
+            name = TASK_PSEUDO_LABEL_SHARD if job.parent_id is not None else TASK_OF_KIND.get(job.kind)
+            if name is None:  # a kind whose task does not take part in lease recovery
+                continue
             if not repo.finish_job(
                 s,
                 job.id,
@@ -55,7 +58,6 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
                 f"worker {job.worker_host} lost (no heartbeat for {lease_s:.0f}s); re-queued",
                 level="warning",
             )
-            name = TASK_PSEUDO_LABEL_SHARD if job.parent_id is not None else TASK_OF_KIND[job.kind]
             enqueue_after_commit(s, name, queue=job.queue, job_id=job.id)
             sent += 1
         if restarted_host is not None:

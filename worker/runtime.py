@@ -61,7 +61,8 @@ def load_inputs(
     version = mapping_service.get_version(session, mapping_version_id)
     if version.content_hash != mapping_hash:
         raise InvalidInput(
-            f"mapping version {version.id} hash {version.content_hash[:12]} != pinned {str(mapping_hash)[:12]}",
+            f"mapping version {version.id} changed: hash {version.content_hash[:12]} "
+            f"!= pinned {str(mapping_hash)[:12]}",
             field="mapping_version_id",
         )
     mapping = mapping_service.get_mapping(session, version.mapping_id)

@@ -56,3 +56,4 @@ class TokenCreated(TokenRead):
 
 
 UserList = Page[UserRead]
+TokenList = Page[TokenRead]

@@ -230,6 +230,17 @@ def delete_dataset(session: Session, dataset_id: int) -> None:
     session.flush()
 
 
+def dataset_file_path(session: Session, dataset_id: int, relpath: str) -> Path:
+    """A file of the dataset (an image or a ground-truth label) by relative path; no escapes."""
+    root = Path(get_dataset(session, dataset_id).root).resolve()
+    if relpath.startswith("/") or ".." in Path(relpath).parts:
+        raise InvalidInput(f"{relpath!r} must be a relative path inside the dataset", field="path")
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound(f"dataset {dataset_id} has no file {relpath!r}", field="path")
+    return path
+
+
 def dataset_payload(row: Dataset) -> dict[str, Any]:
     """The fields of ``DatasetRead`` (JSON columns decoded)."""
     return {

@@ -12,5 +12,6 @@ def database_ok(session: Session) -> bool:
     try:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError:
+        session.rollback()  # leave the session usable, so the request can still answer (503)
         return False
     return True

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,8 +24,8 @@ from app.web import auth
 from app.web.api import router as api_router
 from app.web.errors import handle_domain_error, install_error_handlers
 from app.web.pages import router as pages_router
+from app.web.pages import templates as page_templates
 
-TEMPLATES_DIR = REPO_ROOT / "templates"
 STATIC_DIR = REPO_ROOT / "static"
 # Multipart framing and form fields around an upload of max_upload_bytes.
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
@@ -52,8 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_sessionmaker(engine)
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    app.state.templates.env.globals["csrf_token"] = auth.csrf_token
+    # One Jinja environment for pages and error pages (the pages package adds its globals/filters).
+    app.state.templates = page_templates
+    app.state.templates.env.globals.setdefault("csrf_token", auth.csrf_token)
 
     app.add_middleware(
         SessionMiddleware,

@@ -129,10 +129,18 @@ def _edit_matrix_view(page: Any, mapping_id: int) -> None:
     _cell(page, BIRD, 18).click()
     _wait_version(page, 6)
     assert _cell(page, BIRD, 18).get_attribute("aria-pressed") == "true"
-    page.keyboard.press("Control+z")
+    # keyboard: the clicked cell keeps the focus; arrows move, Space toggles
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Space")
     _wait_version(page, 7)
-    assert _cell(page, BIRD, 18).get_attribute("aria-pressed") == "false"
+    assert _cell(page, BIRD, 17).get_attribute("aria-pressed") == "true"
+    page.keyboard.press("Control+z")
+    _wait_version(page, 8)
+    assert _cell(page, BIRD, 17).get_attribute("aria-pressed") == "false"
     assert "Undone" in page.locator("#toasts").inner_text()
+    page.keyboard.press("Control+z")
+    _wait_version(page, 9)
+    assert _cell(page, BIRD, 18).get_attribute("aria-pressed") == "false"
 
 
 def _conflict_then_reapply(page: Any) -> None:
@@ -147,7 +155,7 @@ def _conflict_then_reapply(page: Any) -> None:
     assert GUARD_RAIL in panel.inner_text()  # the other user's changes are listed
     assert _chips(page, GUARD_RAIL) == ["fence"]  # and the stale rows were refreshed
     panel.get_by_role("button", name=re.compile("Reapply my change")).click()
-    _wait_version(page, 8)
+    _wait_version(page, 10)
     assert _chips(page, MOUNTAIN) == ["terrain", "void"]
     assert page.locator("#conflict-panel section").count() == 0
 
@@ -155,7 +163,7 @@ def _conflict_then_reapply(page: Any) -> None:
 def _review_and_approve(erin: Any, rita: Any, mapping_id: int) -> None:
     erin.goto(f"/mappings/{mapping_id}/review")
     erin.get_by_label("Message for the reviewer").fill("Guard rails are fences; caravans are cars.")
-    erin.get_by_role("button", name=re.compile("Submit version 8 for review")).click()
+    erin.get_by_role("button", name=re.compile("Submit version 10 for review")).click()
     erin.get_by_text("submitted for review").first.wait_for()
     rita.goto("/")
     rita.locator("#review-badge", has_text="1").wait_for()

@@ -8,6 +8,7 @@ always; Redis at 127.0.0.1:6379 when reachable (skipped with a visible reason, o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -88,6 +89,15 @@ class JobEnv:
             cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def wait_ready(self, *names: str, timeout: float = 120) -> None:
+        """Until each named worker has logged that it is ready (start-up recovery done)."""
+
+        def ready() -> bool:
+            logs = [(self.tmp / f"worker-{n}.log") for n in names]
+            return all(p.is_file() and "ready on" in p.read_text(errors="replace") for p in logs)
+
+        wait_for(ready, timeout=timeout, interval=0.2, what=f"workers {names} to be ready", env=self)
+
     def kill_worker(self, name: str = "w1") -> None:
         """SIGKILL the worker's whole process group (no clean-up of any kind runs)."""
         proc = self.workers.pop(name)
@@ -95,14 +105,12 @@ class JobEnv:
         proc.wait(timeout=10)
 
     def stop_all(self) -> None:
+        """End every worker at once (the tests are over: no graceful shutdown needed)."""
         for name in list(self.workers):
             proc = self.workers.pop(name)
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            proc.wait(timeout=10)
 
     def worker_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log")))

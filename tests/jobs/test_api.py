@@ -201,6 +201,11 @@ def test_dataset_registration_reports_the_scan(
     assert dataset["pair_count"] == 4 and dataset["scan"]["per_split"] == {"train": 2, "val": 2}
     assert dataset["problem_count"] == 0 and dataset["scan"]["sizes"] == {"48x32": 4}
     (world["root"] / "labels" / "val" / "0001.png").unlink()
+    files = f"/api/v1/datasets/{world['dataset']['id']}/files"
+    image = client.get(f"{files}/images/val/0001.png", headers=editor)
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    escape = client.get(f"{files}/..%2F..%2Fsecret_key", headers=editor)
+    assert escape.status_code in (404, 422)
     rescan = client.post(f"/api/v1/datasets/{world['dataset']['id']}/scan", headers=editor).json()
     assert rescan["report"]["pairs"] == 3 and "does not exist" in rescan["report"]["problems"][0]["message"]
 

@@ -157,13 +157,45 @@ def test_failed_job_is_retried_after_the_cause_is_fixed(sqla_job_env: JobEnv, te
 
 def test_two_workers_share_the_shards(sqla_job_env: JobEnv, teacher_template: Path) -> None:
     env = sqla_job_env
-    demo = make_demo(env, teacher_template, count=16)
-    job_id = _submit(env, demo, tta=True, scales=[1.25], shard_size=2, output_name="two")
+    demo = make_demo(env, teacher_template, count=24)
     env.start_worker("w1")
     env.start_worker("w2", queues="default,cpu")
+    env.wait_ready("w1", "w2")
+    job_id = _submit(env, demo, tta=True, scales=[0.75, 1.25, 1.5], shard_size=4, output_name="two")
     wait_for(lambda: _job(env, job_id)["status"] in TERMINAL, timeout=180, what="the job", env=env)
     assert _job(env, job_id)["status"] == "succeeded", env.worker_logs()
     with env.factory() as s:
         hosts = {sh.worker_host for sh in repo.list_shards(s, job_id)}
     assert len(hosts) == 2, f"both workers took shards: {hosts}"
     _assert_outputs_complete(env.settings.data_dir / "outputs" / "two", demo.dataset_root)
+
+
+def test_evaluate_and_scan_jobs_run_on_a_worker(sqla_job_env: JobEnv, teacher_template: Path) -> None:
+    from app.schemas.jobs import EvaluateParams, ScanDatasetParams
+
+    env = sqla_job_env
+    demo = make_demo(env, teacher_template, count=6)
+    with unit_of_work(env.factory) as s:
+        evaluation = job_service.submit_job(
+            s,
+            params=EvaluateParams(
+                model_id=demo.model_id,
+                dataset_id=demo.dataset_id,
+                mapping_version_id=demo.mapping_version_id,
+                tta=False,
+                split="val",
+            ),
+            settings=env.settings,
+        ).id
+        scan_params = ScanDatasetParams(dataset_id=demo.dataset_id)
+        scan = job_service.submit_job(s, params=scan_params, settings=env.settings).id
+    env.start_worker("w1")
+    for job_id in (evaluation, scan):
+        done = lambda j=job_id: _job(env, j)["status"] in TERMINAL  # noqa: E731
+        wait_for(done, timeout=120, what=f"job {job_id}", env=env)
+        assert _job(env, job_id)["status"] == "succeeded", env.worker_logs()
+    result = _job(env, evaluation)["result"]
+    assert result["evaluated"] == 3 and 0.0 <= result["metrics"]["pixel_accuracy"] <= 1.0  # type: ignore[index]
+    with env.factory() as s:
+        assert job_service.read_summary(s, scan)["pairs"] == 6
+        assert job_service.job_payload(s, job_service.get_job(s, evaluation))["device"] == "cpu"

@@ -1,10 +1,12 @@
 """Dataset priors on tensors: the prior-constrained argmax of teacher scores (worker.ml layer).
 
 ``app.domain.priors`` compiles a mapping into an allowed matrix ``A`` of shape ``(L, N+1)``
-indexed by source pixel value (column N = void). Here ``A`` becomes a tensor and is applied to
-class scores with ONE gather over the whole batch -- no loop over labels (the paper's code builds
-one boolean mask per source label and per allowed class; see ``benchmarks/bench_priors.py``).
-"""
+indexed by source pixel value (column N = void). Here ``A`` becomes tensors and is applied to class
+scores by gathers over the whole batch -- never a loop over labels. (The paper's code builds one
+boolean mask per source label and per allowed class; ``benchmarks/bench_priors.py`` compares.)
+The literal formula, ``allowed = A[index]`` then a masked argmax, is
+:func:`constrained_argmax_dense`; :func:`constrained_argmax` computes the same labels without
+materialising an ``(N+1) x H x W`` mask."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ class PriorTensors:
 
     Attributes:
         allowed: ``(L, N+1)`` bool; row = source index (``compiled.index_of(value)``).
-        single: ``(L,)`` int64, the only allowed channel of a row, or -1 when a row allows several.
+        single: ``(L,)`` int16, the only allowed channel of a row, or -1 when a row allows several
+            (int16: a mapping has at most 254 target classes, and small integers are cheaper to move).
         choices: ``(L, K)`` int64, each row's allowed channels in ascending order, padded by
             repeating the last one (K = the largest allowed-set size).
         choice_valid: ``(L, K)`` bool, False on the padding.
@@ -42,7 +45,7 @@ class PriorTensors:
         # A row that allows nothing would make the masked argmax meaningless: allow void there.
         allowed[~allowed.any(axis=1), -1] = True
         counts = allowed.sum(axis=1)
-        single = np.where(counts == 1, allowed.argmax(axis=1), -1).astype(np.int64)
+        single = np.where(counts == 1, allowed.argmax(axis=1), -1).astype(np.int16)
         k = int(counts.max())
         # Stable sort puts allowed channels first, in ascending order (ties -> lowest index).
         order = np.argsort(~allowed, axis=1, kind="stable")[:, :k]
@@ -106,37 +109,57 @@ def constrained_argmax(
     return ConstrainedLabels(labels=labels, channel=channel, confidence=confidence, corrected=corrected)
 
 
+def source_rows(values: np.ndarray, compiled: Any) -> np.ndarray:
+    """``compiled.index_of(values)``, skipping the clamp for 8-bit labels when every value has a row."""
+    if values.dtype == np.uint8 and compiled.allowed.shape[0] > 256:
+        return values
+    return np.asarray(compiled.index_of(values))
+
+
+def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Flat int64 positions of True in a 1-D bool tensor (numpy's is several times faster on CPU)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return mask.nonzero().squeeze(1)
+
+
 def _ambiguous_argmax(
     scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
-) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Winning channels ``(B, H, W)``; plus, for the K pixels of ambiguous rows, their coordinates,
-    rows ``(K,)``, allowed-channel scores ``(K, k)`` and the winner's position ``(K, 1)`` in them.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Winning channels ``(B, H, W)``; plus, for the K pixels of ambiguous rows, their flat positions
+    ``(K,)``, rows ``(K,)``, allowed-channel scores ``(K, k)`` and the winner's position ``(K, 1)``.
 
     Rows with one allowed channel (single-target labels, void-only rows) are labelled by one gather of
     ``single``; pixels of ambiguous rows gather only their allowed channels (``choices``, ascending,
     so ties go to the lowest index). Same result as masking every pixel with ``A[index]``
     (:func:`constrained_argmax_dense`) without materialising a ``(B, N+1, H, W)`` mask.
     """
-    channel = priors.single[source_index]
-    where = (channel < 0).nonzero(as_tuple=True)
-    b, y, x = where
-    rows = source_index[where]
-    choices = priors.choices[rows]  # (K, k)
-    s = scores[b.unsqueeze(1), choices, y.unsqueeze(1), x.unsqueeze(1)]  # (K, k)
+    b, c, h, w = scores.shape
+    flat_rows = source_index.reshape(-1)
+    if flat_rows.dtype not in (torch.int32, torch.int64):
+        flat_rows = flat_rows.int()  # e.g. uint8 rows straight from 8-bit labels
+    channel = priors.single.index_select(0, flat_rows)  # (B*H*W,)
+    pos = _flat_nonzero(channel < 0)
+    rows = flat_rows.index_select(0, pos)
+    choices = priors.choices.index_select(0, rows)  # (K, k)
+    # Flat offset of (image, channel, pixel) in the (B, C, H, W) scores: pos + image*(C-1)*HW + channel*HW.
+    base = pos if b == 1 else pos + torch.div(pos, h * w, rounding_mode="floor") * ((c - 1) * h * w)
+    s = scores.reshape(-1).take(choices * (h * w) + base.unsqueeze(1))  # (K, k)
     best = s.argmax(dim=1, keepdim=True)
-    channel[where] = choices.gather(1, best).squeeze(1)
-    return channel, where, rows, s, best
+    channel.index_copy_(0, pos, choices.gather(1, best).squeeze(1).to(channel.dtype))
+    return channel.view(b, h, w), pos, rows, s, best
 
 
 def _masked_argmax(
     scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(channel, S[channel], sum of the allowed S), each ``(B, H, W)``."""
-    channel, where, rows, s, best = _ambiguous_argmax(scores, source_index, priors)
+    channel, pos, rows, s, _ = _ambiguous_argmax(scores, source_index, priors)
+    channel = channel.long()
     top = scores.gather(1, channel.unsqueeze(1)).squeeze(1)
     denom = top.clone()
     zero = torch.zeros((), dtype=s.dtype, device=s.device)
-    denom[where] = torch.where(priors.choice_valid[rows], s, zero).sum(1)
+    denom.view(-1).index_copy_(0, pos, torch.where(priors.choice_valid.index_select(0, rows), s, zero).sum(1))
     return channel, top, denom
 
 

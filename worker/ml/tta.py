@@ -100,15 +100,19 @@ def predict_scores(
         raise ValueError("at least one view")
     size = tuple(images.shape[-2:])
     total: torch.Tensor | None = None
-    for view in views:
+    for i, view in enumerate(views):
         small = _mask_scores(model, images, normalization, view)
         if total is None:
-            total = torch.zeros((*small.shape[:2], *size), dtype=small.dtype, device=small.device)
+            total = torch.empty((*small.shape[:2], *size), dtype=small.dtype, device=small.device)
         for c0 in range(0, small.shape[1], channel_chunk):
             part = F.interpolate(
                 small[:, c0 : c0 + channel_chunk], size=size, mode="bilinear", align_corners=False
             )
-            total[:, c0 : c0 + channel_chunk] += part.flip(-1) if view.flip else part
+            part = part.flip(-1) if view.flip else part
+            if i == 0:
+                total[:, c0 : c0 + channel_chunk] = part
+            else:
+                total[:, c0 : c0 + channel_chunk] += part
         del small
     assert total is not None
     return total.div_(len(views)) if len(views) > 1 else total

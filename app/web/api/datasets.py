@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetRead, ScanResponse
 from app.schemas.jobs import ScanDatasetParams
@@ -75,3 +76,9 @@ def scan_dataset(
 def delete_dataset(dataset_id: int, session: SessionDep, _user: EditorUser) -> None:
     """Delete a dataset registration (its files are left alone)."""
     service.delete_dataset(session, dataset_id)
+
+
+@router.get("/{dataset_id}/files/{path:path}", response_class=FileResponse)
+def read_dataset_file(dataset_id: int, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
+    """One file of the dataset (image or ground-truth label), e.g. for the result review gallery."""
+    return FileResponse(service.dataset_file_path(session, dataset_id, path))

@@ -52,7 +52,7 @@ def submit_job(
     session: SessionDep,
     settings: SettingsDep,
     user: EditorUser,
-    body: Annotated[JobSubmit, Body(openapi_examples=SUBMIT_EXAMPLES)],  # type: ignore[arg-type]
+    body: Annotated[JobSubmit, Body(openapi_examples=SUBMIT_EXAMPLES)],
 ) -> JobRead:
     """Submit a job; everything is validated first and the task is queued after the commit."""
     params: JobParams = body.params

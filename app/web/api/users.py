@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app.schemas.users import (
     TokenCreate,
     TokenCreated,
+    TokenList,
     TokenRead,
     UserCreate,
     UserCreated,
@@ -54,10 +55,12 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, _admin: Adm
     return UserRead.model_validate(user)
 
 
-@router.get("/tokens", response_model=list[TokenRead])
-def list_tokens(session: SessionDep, user: CurrentUser) -> list[TokenRead]:
-    """The caller's API tokens (without their secret)."""
-    return [TokenRead.model_validate(t) for t in service.list_api_tokens(session, user=user)]
+@router.get("/tokens", response_model=TokenList)
+def list_tokens(session: SessionDep, user: CurrentUser, page: PageDep) -> TokenList:
+    """The caller's API tokens, newest first (without their secret; paginated)."""
+    rows = service.list_api_tokens(session, user=user)
+    items = [TokenRead.model_validate(t) for t in rows[page.offset : page.offset + page.limit]]
+    return TokenList(items=items, total=len(rows), limit=page.limit, offset=page.offset)
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)

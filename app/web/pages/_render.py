@@ -9,6 +9,7 @@ knows they are meant to be swapped.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -113,12 +114,41 @@ def name_html(name: str) -> Markup:
     return out
 
 
+def matrix_cell_html(
+    key: str, target_id: int, on: bool, can_edit: bool, *, oob: bool = False, focus: bool = False
+) -> Markup:
+    """One matrix cell (66 x 64 of them per page, hence Python rather than a Jinja macro).
+
+    The target id comes from the column header (``th[data-t]``); the button is named by its row and
+    column headers through ``aria-labelledby``.
+    """
+    # key is a position or "u" + hex digest, target_id an int: nothing here needs escaping
+    attrs = (' hx-swap-oob="true"' if oob else "", "true" if on else "false")
+    extra = (' tabindex="0"' if focus else "") + ("" if can_edit else " disabled")
+    return Markup(
+        f'<td id="c{key}-{target_id}"{attrs[0]}><button aria-pressed="{attrs[1]}" '
+        f'aria-labelledby="r{key} h{target_id}"{extra}></button></td>'
+    )
+
+
+def matrix_row_cells_html(
+    key: str, targets: Iterable[int], mapped: Iterable[int], can_edit: bool, first: bool
+) -> Markup:
+    """All cells of one matrix row; ``first`` gives the row's first cell the roving tab stop."""
+    on = set(mapped)
+    return Markup("").join(
+        matrix_cell_html(key, t, t in on, can_edit, focus=first and i == 0) for i, t in enumerate(targets)
+    )
+
+
 def _build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.globals["static_url"] = static_url
     env.globals["swatch_html"] = swatch_html
     env.globals["name_html"] = name_html
+    env.globals["matrix_cell_html"] = matrix_cell_html
+    env.globals["matrix_row_cells_html"] = matrix_row_cells_html
     env.filters["ago"] = ago
     env.trim_blocks = True
     env.lstrip_blocks = True

@@ -141,6 +141,8 @@ def _common_parts(
     parts.add(request, "mappings/_state.html", m=m, oob=True, **extras)
     parts.add(request, "mappings/_validation.html", m=m, oob=True)
     parts.add(request, "mappings/_undo.html", m=m, oob=True, **extras)
+    if m.view == "rows":
+        parts.add(request, "mappings/_counts.html", m=m, filters=FILTERS)
     if clear_conflict:
         parts.add(request, "mappings/_conflict.html", m=m, oob=True, conflict=None)
 

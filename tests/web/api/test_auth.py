@@ -58,7 +58,7 @@ def test_users_me_and_tokens(client: TestClient, editor: dict[str, str]) -> None
     new = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/users/me", headers=new).json()["name"] == me["name"]
     listed = client.get("/api/v1/tokens", headers=editor).json()
-    assert all("token" not in t for t in listed)
+    assert listed["total"] == 2 and all("token" not in t for t in listed["items"])
     assert client.delete(f"/api/v1/tokens/{token_id}", headers=editor).status_code == 204
     assert client.get("/api/v1/users/me", headers=new).status_code == 401
 
@@ -144,3 +144,15 @@ def test_reads_need_login(client: TestClient, path: str) -> None:
 
 def test_unused_fixture_guard(make_headers: Callable[..., dict[str, str]]) -> None:
     assert make_headers("viewer")["Authorization"].startswith("Bearer ul_")
+
+
+def test_cookie_multipart_upload_with_csrf_form_field(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    _login(client, session_factory)
+    files = {"file": ("t.json", b'{"name": "up", "labels": [{"value": 0, "name": "a"}]}', "application/json")}
+    refused = client.post("/api/v1/taxonomies/import", files=files)
+    assert refused.status_code == 403
+    ok = client.post("/api/v1/taxonomies/import", files=files, data={"csrf_token": _csrf(client)})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["name"] == "up"

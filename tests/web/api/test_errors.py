@@ -20,6 +20,7 @@ def test_api_404_is_json_even_for_browsers(client: TestClient, viewer: dict[str,
 def test_browser_404_gets_an_html_page(client: TestClient) -> None:
     r = client.get("/no/such/page", headers=HTML)
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "<html" in r.text.lower()  # the errors/404.html page, not the plain-text fallback
 
 
 def test_anonymous_browser_is_sent_to_login(client: TestClient) -> None:

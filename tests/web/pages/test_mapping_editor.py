@@ -62,6 +62,7 @@ class TestEdgeEdits:
         assert 'id="mapping-validation"' in r.text and 'id="undo-button"' in r.text
         assert 'id="toasts" hx-swap-oob="beforeend"' in r.text
         assert "saved as version 2" in unescape(r.text)
+        assert '<small id="count-unmapped" hx-swap-oob="true">(2)</small>' in r.text  # was 3
         assert base_version_of(r.text) != base  # the next edit carries the new base
         page = ed.get(f"/mappings/{small_mapping.id}").text
         assert "Version <strong>2</strong>" in page

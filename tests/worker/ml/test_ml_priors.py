@@ -169,3 +169,19 @@ def test_fast_path_equals_dense_formula_and_reports_corrections(seed: int, compi
     # Away from exact ties, "corrected" is "differs from the teacher's plain argmax".
     untied = (scores[:, : compiled.num_classes] == best.unsqueeze(1)).sum(1) == 1
     assert torch.equal((res.corrected & untied), (non_void & (res.channel != plain) & untied))
+
+
+def test_source_rows_shortcut_for_8_bit_labels(compiled: CompiledPriors) -> None:
+    from worker.ml.priors import source_rows
+
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(source_rows(values, compiled).astype(np.int64), compiled.index_of(values))
+    wide = np.array([[0, 300, -1]], dtype=np.int32)
+    assert np.array_equal(source_rows(wide, compiled), compiled.index_of(wide))
+    index = torch.from_numpy(source_rows(values, compiled))[None]  # uint8 rows work directly
+    scores = torch.rand(1, compiled.num_classes + 1, 16, 16)
+    priors = PriorTensors.from_compiled(compiled)
+    assert torch.equal(
+        constrained_argmax(scores, index, priors).channel,
+        constrained_argmax_dense(scores, index.long(), priors),
+    )

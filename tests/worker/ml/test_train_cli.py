@@ -18,7 +18,13 @@ from worker.cli_train import register_train
 TARGET = class_list_taxonomy("mini", enumerate(("road", "car", "sky")))
 SOURCE = Taxonomy(
     name="src",
-    labels=(Label(0, "unlabeled"), Label(1, "street"), Label(2, "vehicle"), Label(3, "heaven"), Label(4, "thing")),
+    labels=(
+        Label(0, "unlabeled"),
+        Label(1, "street"),
+        Label(2, "vehicle"),
+        Label(3, "heaven"),
+        Label(4, "thing"),
+    ),
 )
 MAPPING = OntologyMapping.from_edges(
     [("unlabeled", VOID), ("street", 0), ("vehicle", 1), ("vehicle", 0), ("heaven", 2)]
@@ -30,7 +36,9 @@ def _write_dataset(root: Path, labels: list[np.ndarray]) -> None:
     (root / "labels").mkdir()
     rng = np.random.default_rng(0)
     for i, label in enumerate(labels):
-        Image.fromarray(rng.integers(0, 255, (*label.shape, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (*label.shape, 3), dtype=np.uint8)).save(
+            root / "images" / f"{i}.png"
+        )
         Image.fromarray(label.astype(np.uint8)).save(root / "labels" / f"{i}.png")
 
 
@@ -45,14 +53,25 @@ def test_train_command_runs_from_a_spec(tmp_path: Path) -> None:
     Image.fromarray(pseudo.astype(np.uint8)).save(run_dir / "0.png")
     (tmp_path / "labels.csv").write_text(format_labels_csv(SOURCE))
     (tmp_path / "master_labels_mini.csv").write_text(format_master_labels_csv(TARGET, MAPPING, SOURCE))
-    gt = {"root": "gt", "images": "images/{stem}.png", "labels": "labels/{stem}.png",
-          "source_taxonomy": "labels.csv", "mapping": "master_labels_mini.csv"}
+    gt = {
+        "root": "gt",
+        "images": "images/{stem}.png",
+        "labels": "labels/{stem}.png",
+        "source_taxonomy": "labels.csv",
+        "mapping": "master_labels_mini.csv",
+    }
     spec = {
         "target": "master_labels_mini.csv",
         "train_sets": [
             {"name": "gt", "kind": "ground_truth", "weight": 2.0, **gt},
-            {"name": "pl", "kind": "pseudo_labels", "root": "extra", "images": "images/{stem}.png",
-             "labels": "labels/{stem}.png", "run_dir": "pl-run"},
+            {
+                "name": "pl",
+                "kind": "pseudo_labels",
+                "root": "extra",
+                "images": "images/{stem}.png",
+                "labels": "labels/{stem}.png",
+                "run_dir": "pl-run",
+            },
         ],
         "val_sets": [{"name": "val", **gt}],
         "recipe": {"batch_size": 2, "log_every": 1, "augment": {"crop_size": [32, 32]}},
@@ -62,15 +81,19 @@ def test_train_command_runs_from_a_spec(tmp_path: Path) -> None:
     register_train(app)
     app.command("noop")(lambda: None)  # typer runs a lone command without its name otherwise
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--spec", str(tmp_path / "spec.json"), "--out", str(out),
-                                      "--iterations", "2", "--cpu"])
+    result = CliRunner().invoke(
+        app, ["train", "--spec", str(tmp_path / "spec.json"), "--out", str(out), "--iterations", "2", "--cpu"]
+    )
     assert result.exit_code == 0, result.output
     assert "stopped: completed at iteration 2/2" in result.output
     config = json.loads((out / "config.json").read_text())
     assert config["class_names"] == ["road", "car", "sky"] and config["batch_size"] == 2
     meta = json.loads((out / "checkpoints" / "best" / "unilabel.json").read_text())
     sets = meta["provenance"]["training"]["train_sets"]
-    assert [(s["name"], s["kind"], s["weight"]) for s in sets] == [("gt", "ground_truth", 2.0), ("pl", "pseudo_labels", 1.0)]
+    assert [(s["name"], s["kind"], s["weight"]) for s in sets] == [
+        ("gt", "ground_truth", 2.0),
+        ("pl", "pseudo_labels", 1.0),
+    ]
     assert len(sets[0]["mapping_hash"]) == 64
 
 
@@ -79,6 +102,8 @@ def test_train_command_reports_a_bad_spec(tmp_path: Path) -> None:
     app = typer.Typer()
     register_train(app)
     app.command("noop")(lambda: None)
-    result = CliRunner().invoke(app, ["train", "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["train", "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert "missing.csv" in result.output

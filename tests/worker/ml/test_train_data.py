@@ -50,7 +50,9 @@ class TestAugment:
         label = torch.zeros(40, 60, dtype=torch.int64)
         label[:, 30:] = 1
         label[:5] = 255
-        image = torch.stack([label.clamp(max=1) * 200, torch.full_like(label, 50), torch.full_like(label, 90)])
+        image = torch.stack(
+            [label.clamp(max=1) * 200, torch.full_like(label, 50), torch.full_like(label, 90)]
+        )
         return image.to(torch.uint8), label
 
     def test_identity_settings_return_the_input(self) -> None:
@@ -75,7 +77,7 @@ class TestAugment:
             assert out_image.shape == (3, 64, 64) and out_label.shape == (64, 64)
             assert set(out_label.unique().tolist()) <= {0, 1, 255}
             assert (out_label == 255).any()  # a smaller scaled image leaves an ignore border
-            assert 0.0 <= out_image.min() and out_image.max() <= 255.0
+            assert out_image.min() >= 0.0 and out_image.max() <= 255.0
             # image and label stay aligned: class-1 pixels are the red ones
             red = out_image[0] > 150
             assert (red & (out_label == 0)).float().mean() < 0.02
@@ -86,7 +88,10 @@ class TestAugment:
         a = augment_pair(image, label, config, np.random.default_rng(42))
         b = augment_pair(image, label, config, np.random.default_rng(42))
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-        means = {round(float(augment_pair(image, label, config, np.random.default_rng(s))[0].mean()), 3) for s in range(30)}
+        means = {
+            round(float(augment_pair(image, label, config, np.random.default_rng(s))[0].mean()), 3)
+            for s in range(30)
+        }
         assert len(means) == 30  # no accidental two-value choices
 
     def test_hue_rotation_by_a_full_turn_is_identity_and_blur_keeps_mean(self) -> None:

@@ -55,15 +55,27 @@ def test_processes_take_disjoint_interleaved_draws() -> None:
 
 def test_stream_started_at_a_micro_batch_continues_the_same_sequence() -> None:
     mixture = SetMixture(sizes=(7, 9), weights=(1.0, 2.0))
-    full = list(itertools.islice(iter(WeightedStreamSampler(mixture, micro_batch_size=3, micro_batches_per_epoch=4, seed=5)), 60))
-    resumed = WeightedStreamSampler(mixture, micro_batch_size=3, micro_batches_per_epoch=4, seed=5, start_micro_batch=6)
+    full = list(
+        itertools.islice(
+            iter(WeightedStreamSampler(mixture, micro_batch_size=3, micro_batches_per_epoch=4, seed=5)), 60
+        )
+    )
+    resumed = WeightedStreamSampler(
+        mixture, micro_batch_size=3, micro_batches_per_epoch=4, seed=5, start_micro_batch=6
+    )
     assert list(itertools.islice(iter(resumed), 42)) == full[18:]
     assert full[:12] != full[12:24]  # epochs differ
 
 
 @pytest.mark.parametrize(
     ("sizes", "weights"),
-    [((5,), (1.0, 1.0)), ((5, 5), (0.0, 0.0)), ((5, 0), (1.0, 1.0)), ((5,), (-1.0,)), ((5,), (float("nan"),))],
+    [
+        ((5,), (1.0, 1.0)),
+        ((5, 5), (0.0, 0.0)),
+        ((5, 0), (1.0, 1.0)),
+        ((5,), (-1.0,)),
+        ((5,), (float("nan"),)),
+    ],
 )
 def test_invalid_mixtures_are_rejected(sizes: tuple[int, ...], weights: tuple[float, ...]) -> None:
     with pytest.raises(ValueError):

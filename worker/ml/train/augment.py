@@ -71,7 +71,9 @@ def scale_crop_flip(
     if flip:
         xs = xs.flip(0)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # (1, h, w, 2) as (x, y)
-    out_image = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out_image = F.grid_sample(
+        image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     # Shift labels by one so that zero padding marks "outside" and becomes 255.
     shifted = (label.to(torch.float32) + 1.0)[None, None]
     out_label = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False)

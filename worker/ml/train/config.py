@@ -78,7 +78,8 @@ class TrainConfig:
     val_every: int | None = None
     fitness: Fitness = "miou"
     early_stopping_patience: int | None = None  # validations without improvement; None = off
-    # Checkpointing (last): every `checkpoint_every` iterations and at every validation.
+    # Checkpointing (last): at every validation and every `checkpoint_every` iterations
+    # (None = at the validation cadence, i.e. each epoch by default, even without validation sets).
     checkpoint_every: int | None = None
     resume: bool = True  # continue from output_dir's last checkpoint when one exists
     log_every: int = 10
@@ -111,4 +112,6 @@ def _tuples(values: dict[str, Any], kind: type) -> dict[str, Any]:
     unknown = set(values) - set(names)
     if unknown:
         raise TypeError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
-    return {k: tuple(v) if isinstance(v, list) and names[k].startswith("tuple") else v for k, v in values.items()}
+    return {
+        k: tuple(v) if isinstance(v, list) and names[k].startswith("tuple") else v for k, v in values.items()
+    }

@@ -143,7 +143,9 @@ class LabeledSet:
         image_t = as_image_tensor(image)
         label = np.asarray(raw).astype(np.int64, copy=False)
         if label.shape != tuple(image_t.shape[-2:]):
-            raise ValueError(f"{self.name}[{index}]: label {label.shape} != image {tuple(image_t.shape[-2:])}")
+            raise ValueError(
+                f"{self.name}[{index}]: label {label.shape} != image {tuple(image_t.shape[-2:])}"
+            )
         if self.kind == "ground_truth":
             label = map_labels(label, self.lut)  # type: ignore[arg-type]
         return image_t, torch.from_numpy(np.ascontiguousarray(label))
@@ -197,7 +199,7 @@ class TrainingMixture(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         set_id = int(np.searchsorted(self._offsets, index, side="right") - 1)
         return set_id, index - int(self._offsets[set_id])
 
-    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, torch.Tensor]:
         """``(3, h, w)`` float32 image (0-255) and ``(h, w)`` int64 label, ``(h, w)`` = crop size."""
         index, seed = key
         set_id, within = self.locate(index)

@@ -157,14 +157,19 @@ def _prepare_run(
     recorder = MetricsRecorder(
         config.output_dir, enabled=accelerator.is_main_process, on_metrics=on_metrics, resume_step=state.step
     )
-    return _Run(accelerator, config, start, model, optimizer, scheduler, schedule, state, ctx, recorder, val_sets)
+    return _Run(
+        accelerator, config, start, model, optimizer, scheduler, schedule, state, ctx, recorder, val_sets
+    )
 
 
-def _provenance(config: TrainConfig, mixture: TrainingMixture, val_sets: Sequence[LabeledSet]) -> dict[str, Any]:
+def _provenance(
+    config: TrainConfig, mixture: TrainingMixture, val_sets: Sequence[LabeledSet]
+) -> dict[str, Any]:
     return {
         "class_names": list(config.class_names),
         "train_sets": [
-            {"name": s.name, "kind": s.kind, "weight": s.weight, "size": len(s), **s.provenance} for s in mixture.sets
+            {"name": s.name, "kind": s.kind, "weight": s.weight, "size": len(s), **s.provenance}
+            for s in mixture.sets
         ],
         "val_sets": [{"name": s.name, "size": len(s), **s.provenance} for s in val_sets],
         "recipe": config.to_json(),
@@ -184,7 +189,7 @@ def _make_loader(run: _Run, mixture: TrainingMixture) -> Iterator[tuple[torch.Te
         start_micro_batch=run.state.step * config.grad_accum_steps,
     )
     loader = DataLoader(
-        mixture,  # type: ignore[arg-type]
+        mixture,
         batch_size=config.batch_size,
         sampler=sampler,
         collate_fn=collate_crops,
@@ -223,16 +228,20 @@ def _run_loop(
             window, tic = [], time.perf_counter()
         if on_progress is not None and acc.is_main_process:
             loss = history[-1]["train/loss"] if history else float("nan")
-            on_progress(Progress(state.step, state.total_iterations, f"iteration {state.step}, loss {loss:.3f}"))
+            on_progress(
+                Progress(state.step, state.total_iterations, f"iteration {state.step}, loss {loss:.3f}")
+            )
         validated = False
         if run.val_sets and (state.step % val_every == 0 or state.step == state.total_iterations):
             last_validation, validated = _validate_and_track(run), True
-        if validated or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
+        if validated or state.step % (config.checkpoint_every or val_every) == 0:
             save_training_checkpoint(run.checkpoints, run.model, run.optimizer, run.scheduler, state)
         patience = config.early_stopping_patience
         if patience is not None and state.validations_without_improvement >= patience:
             stop_reason = "early_stopping"
-            logger.info("Early stopping at iteration %d: no improvement in %d validations", state.step, patience)
+            logger.info(
+                "Early stopping at iteration %d: no improvement in %d validations", state.step, patience
+            )
             break
     return _finish(run, stop_reason, last_validation, history)
 
@@ -310,7 +319,9 @@ def _save_confusion(run: _Run, result: ValidationResult) -> None:
     if run.accelerator.is_main_process:
         confusion = {name: matrix.tolist() for name, matrix in result.confusion.items()}
         path = run.config.output_dir / "best_confusion.json"
-        write_json_atomic(path, {"step": run.state.step, "class_names": list(run.config.class_names), **confusion})
+        write_json_atomic(
+            path, {"step": run.state.step, "class_names": list(run.config.class_names), **confusion}
+        )
 
 
 def _stop_requested(acc: Accelerator, should_stop: Callable[[], bool] | None) -> bool:
@@ -323,7 +334,10 @@ def _stop_requested(acc: Accelerator, should_stop: Callable[[], bool] | None) ->
 
 
 def _finish(
-    run: _Run, stop_reason: StopReason, last_validation: ValidationResult | None, history: list[dict[str, float]]
+    run: _Run,
+    stop_reason: StopReason,
+    last_validation: ValidationResult | None,
+    history: list[dict[str, float]],
 ) -> TrainResult:
     state, root = run.state, run.checkpoints.root
     last = last_checkpoint(root)

@@ -37,7 +37,11 @@ def build_start_model(config: TrainConfig) -> StartModel:
     if config.start_model:
         loaded = load_model(config.start_model)
         model, normalization = loaded.model, loaded.normalization
-        origin = {"start_model": config.start_model, "checksum": loaded.checksum, "source": loaded.source}
+        origin: dict[str, Any] = {
+            "start_model": config.start_model,
+            "checksum": loaded.checksum,
+            "source": loaded.source,
+        }
         resize_class_head(model, config.class_names)
     else:
         if config.model_config == "tiny":
@@ -63,7 +67,8 @@ def resize_class_head(model: Mask2FormerForUniversalSegmentation, class_names: t
     Returns:
         Whether the head was changed.
     """
-    old_names = tuple(str(model.config.id2label[i]) for i in range(model.config.num_labels))
+    id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
+    old_names = tuple(id2label.get(i, f"class_{i}") for i in range(len(id2label)))
     if old_names == tuple(class_names):
         return False
     old_head: nn.Linear = model.class_predictor

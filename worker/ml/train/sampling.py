@@ -47,7 +47,8 @@ class SetMixture:
     def probabilities(self) -> np.ndarray:
         """``(S,)`` float64: probability that a draw comes from each set."""
         weights = np.asarray(self.weights, dtype=np.float64)
-        return weights / weights.sum()
+        probabilities: np.ndarray = weights / weights.sum()
+        return probabilities
 
     @property
     def offsets(self) -> np.ndarray:

@@ -52,11 +52,12 @@ class Schedule:
         if step < self.warmup:
             return self.warmup_start_factor + (1.0 - self.warmup_start_factor) * step / self.warmup
         if self.kind == "step":
-            return float(self.gamma ** sum(step >= m for m in self.milestone_steps))
+            passed = sum(1 for m in self.milestone_steps if step >= m)
+            return float(self.gamma) ** passed
         span = max(1, self.total - self.warmup)
         progress = min(1.0, (step - self.warmup) / span)
         if self.kind == "poly":
-            return max(self.min_factor, (1.0 - progress) ** self.power)
+            return max(self.min_factor, float((1.0 - progress) ** self.power))
         if self.kind == "cosine":
             return self.min_factor + 0.5 * (1.0 - self.min_factor) * (1.0 + math.cos(math.pi * progress))
         raise ValueError(f"unknown schedule kind {self.kind!r}")

@@ -23,7 +23,7 @@ import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -87,7 +87,11 @@ def save_training_checkpoint(
             normalization=ctx.normalization,
             provenance={**ctx.provenance, "step": state.step},
         )
-        payload = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "trainer": asdict(state)}
+        payload = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "trainer": asdict(state),
+        }
         torch.save(payload, tmp / "training_state.pt")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -97,7 +101,9 @@ def save_training_checkpoint(
     return final
 
 
-def save_best_model(ctx: CheckpointContext, model: torch.nn.Module, step: int, metrics: dict[str, Any]) -> Path:
+def save_best_model(
+    ctx: CheckpointContext, model: torch.nn.Module, step: int, metrics: dict[str, Any]
+) -> Path:
     """Replace ``checkpoints/best`` with the current weights (main process; atomic folder swap)."""
     best = ctx.root / "best"
     if ctx.accelerator.is_main_process:
@@ -139,7 +145,7 @@ def load_training_checkpoint(
 
 
 def _rng_state() -> dict[str, Any]:
-    kind, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    kind, key, pos, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -60,7 +60,7 @@ def validate(
     """
     num_classes = len(class_names)
     was_training = model.training
-    model.eval()
+    model.train(False)
     device = accelerator.device
     rank, world = accelerator.process_index, accelerator.num_processes
     counters = [ConfusionMatrix(num_classes, device) for _ in val_sets]
@@ -80,7 +80,8 @@ def validate(
                     )
                 if not real:
                     continue
-                prediction = class_scores(outputs, size=tuple(label.shape[-2:]))[:, :num_classes].argmax(1)
+                size = (int(label.shape[-2]), int(label.shape[-1]))
+                prediction = class_scores(outputs, size=size)[:, :num_classes].argmax(1)
                 counters[set_id].update(prediction, label)
                 losses[set_id] += torch.stack([outputs.loss.detach().double(), losses.new_tensor(1.0)])
     matrices = torch.stack([c.matrix for c in counters]) if counters else torch.zeros(0, device=device)

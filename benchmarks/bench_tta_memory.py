@@ -1,0 +1,146 @@
+"""Benchmark: peak memory of TTA scores with 8 views (orig, flip, 6 scales) divided by one view.
+
+Each measurement runs in a fresh subprocess. On CPU the peak is the process's resident-set high-water
+mark (``VmHWM``, reset through ``/proc/self/clear_refs``) above the resident size after setup; on
+CUDA it is ``torch.cuda.max_memory_allocated`` above the allocation after setup. For contrast the
+script also measures the reference's way (all views' full-resolution scores stacked, then averaged).
+Goal: 8 views / 1 view <= 1.5.
+
+Run: ``.venv/bin/python benchmarks/bench_tta_memory.py [--height 512 --width 1024] [--classes 34]
+[--device cpu]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import emit  # noqa: E402
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _fake_teacher(classes: int):  # type: ignore[no-untyped-def]
+    """A teacher with Mask2Former's outputs (24 queries, masks at 1/4 resolution) and almost no
+    activations of its own, so the measured peak is what the TTA score handling needs."""
+    from types import SimpleNamespace
+
+    import torch
+
+    class Fake(torch.nn.Module):
+        def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+            b, _, h, w = pixel_values.shape
+            g = torch.Generator(device=pixel_values.device).manual_seed(h * w)
+            return SimpleNamespace(
+                class_queries_logits=torch.randn(b, 24, classes + 1, generator=g, device=pixel_values.device),
+                masks_queries_logits=torch.randn(
+                    b, 24, h // 4, w // 4, generator=g, device=pixel_values.device
+                ),
+            )
+
+    return Fake()
+
+
+def child(mode: str, teacher: str, height: int, width: int, classes: int, device: str) -> dict[str, float]:
+    """Measure one configuration in this (fresh) process."""
+    import gc
+
+    import torch
+    import torch.nn.functional as F
+
+    from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
+    from worker.ml.tta import predict_scores, tta_views, view_scores
+
+    torch.manual_seed(0)
+    if teacher == "fake":
+        model = _fake_teacher(classes)
+    else:
+        model = build_mask2former(tiny_config({i: str(i) for i in range(classes)})).eval().to(device)
+    images = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8, device=device)
+    views = tta_views(mode != "one")
+    with torch.inference_mode():  # warm-up at a small size so lazy inits do not count
+        model(pixel_values=F.interpolate(images.float(), size=(64, 128)))
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")
+        base = _status_kib("VmRSS") * 1024
+    if mode == "stacked":
+        with torch.inference_mode():
+            scores = torch.stack([view_scores(model, images, IMAGENET_NORMALIZATION, v) for v in views]).mean(
+                0
+            )
+    else:
+        scores = predict_scores(model, images, IMAGENET_NORMALIZATION, views)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = _status_kib("VmHWM") * 1024 - base
+    return {"peak_mib": peak / 2**20, "scores_mib": scores.numel() * 4 / 2**20, "views": len(views)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--classes", type=int, default=34)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--teacher", default="tiny", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.teacher, args.height, args.width, args.classes, args.device)))
+        return
+    report: dict[str, object] = {
+        "size": [args.height, args.width],
+        "num_classes": args.classes,
+        "device": args.device,
+    }
+    for teacher in ("fake", "tiny"):
+        results = {}
+        for mode in ("one", "eight", "stacked"):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--teacher",
+                teacher,
+                "--height",
+                str(args.height),
+                "--width",
+                str(args.width),
+                "--classes",
+                str(args.classes),
+                "--device",
+                args.device,
+            ]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            results[mode] = json.loads(out.strip().splitlines()[-1])
+        report[teacher] = {
+            "peak_mib": {k: round(v["peak_mib"], 1) for k, v in results.items()},
+            "full_resolution_scores_mib": round(results["one"]["scores_mib"], 1),
+            "ratio_8_views_over_1": round(results["eight"]["peak_mib"] / results["one"]["peak_mib"], 2),
+            "ratio_stacked_8_views_over_1": round(
+                results["stacked"]["peak_mib"] / results["one"]["peak_mib"], 2
+            ),
+        }
+    emit("tta_memory", report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The steps behind the job tasks (task adapter layer): plan shards, run a shard, finalize, evaluate, scan.
+
+Each ``run_*``/``plan_*`` function is a *body* for ``worker.tasks._run_leased``: it gets the claimed
+job row and its :class:`JobProgressRecorder`, calls ``worker.ml``, and returns the result summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.db import repositories_registry as repo
+from app.db.base import utcnow
+from app.db.models_registry import Job
+from app.db.session import unit_of_work
+from app.domain.errors import DomainError
+from app.services import datasets as dataset_service
+from app.services.jobs import log
+from worker import context
+from worker.progress import JobProgressRecorder
+from worker.runtime import JobInputs, load_inputs, load_teacher, source_names
+from worker.sharding import merge_outputs, read_pairs, remove_temp_files, shard_bounds, shard_tag, write_pairs
+
+
+def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    params = json.loads(job.params_json)
+    out_dir = Path(str(job.output_dir))
+    with unit_of_work(context.session_factory()) as s:
+        dataset = dataset_service.get_dataset(s, int(job.dataset_id or 0))
+        pairs = list(dataset_service.pair_dataset(dataset, split=params.get("split")).pairs)
+        if params.get("max_images"):
+            pairs = pairs[: int(params["max_images"])]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_pairs(out_dir, pairs)
+        bounds = shard_bounds(len(pairs), int(params.get("shard_size", 50)))
+        for index, (start, end) in enumerate(bounds):
+            s.add(
+                Job(
+                    kind=job.kind,
+                    status="queued",
+                    name=f"{job.name} shard {index}",
+                    parent_id=job.id,
+                    shard_index=index,
+                    queue=job.queue,
+                    progress_total=end - start,
+                    params_json=json.dumps({"start": start, "end": end}),
+                    dataset_id=job.dataset_id,
+                    model_id=job.model_id,
+                    mapping_version_id=job.mapping_version_id,
+                    mapping_hash=job.mapping_hash,
+                    output_dir=job.output_dir,
+                )
+            )
+        # shard_count > 0 hands the lease over to the shards (the parent is no longer swept).
+        repo.finish_job(
+            s,
+            job.id,
+            recorder.attempt,
+            shard_count=max(1, len(bounds)) if bounds else 0,
+            progress_total=len(pairs),
+            message=f"{len(pairs)} images in {len(bounds)} shard(s)",
+        )
+        log(
+            s,
+            job.id,
+            f"planned {len(pairs)} images in {len(bounds)} shard(s) of <= {params.get('shard_size', 50)}",
+        )
+    if not bounds:
+        return {"images": 0, "note": "the dataset has no pairs to label"}
+    return {"_planned": True}
+
+
+def _parent_inputs(job: Job) -> tuple[JobInputs, dict[str, Any]]:
+    with unit_of_work(context.session_factory()) as s:
+        parent = repo.get_job(s, int(job.parent_id or 0))
+        if parent is None:
+            raise DomainError(f"shard {job.id} lost its parent job")
+        params = json.loads(parent.params_json)
+        inputs = load_inputs(
+            s,
+            params,
+            mapping_version_id=job.mapping_version_id,
+            mapping_hash=job.mapping_hash,
+            model_id=job.model_id,
+            dataset_id=job.dataset_id,
+        )
+    return inputs, json.loads(job.params_json)
+
+
+def run_shard(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    from worker.ml.config import DataConfig, PseudoLabelConfig
+    from worker.ml.pseudo_label import run_pseudo_labeling
+    from worker.runtime import inference_config
+    from worker.sharding import repair_shard
+
+    inputs, bounds = _parent_inputs(job)
+    teacher = load_teacher(inputs)
+    out_dir = Path(str(job.output_dir))
+    pairs = read_pairs(out_dir, int(bounds["start"]), int(bounds["end"]))
+    tag = shard_tag(int(job.shard_index or 0))
+    use_priors = bool(inputs.params.get("use_priors", True))
+    repaired = repair_shard(out_dir, pairs, tag, use_labels=use_priors)
+    if repaired:
+        with unit_of_work(context.session_factory()) as s:
+            log(s, job.id, f"resume: redoing {repaired} output file(s) without a manifest record")
+    config = PseudoLabelConfig(
+        out_dir=out_dir,
+        inference=inference_config(inputs),
+        use_priors=use_priors,
+        write_confidence=bool(inputs.params.get("write_confidence")),
+        threshold=inputs.params.get("threshold"),
+        shard=tag,
+    )
+    summary = run_pseudo_labeling(
+        config,
+        teacher,
+        pairs,
+        DataConfig(root=inputs.root, label_encoding=inputs.encoding),
+        priors=inputs.priors,
+        source=inputs.source,
+        mapping_hash=inputs.mapping_hash,
+        on_progress=recorder,
+        should_stop=recorder.should_stop,
+    )
+    data = summary.to_json()
+    result = {
+        k: data[k]
+        for k in (
+            "total",
+            "written",
+            "skipped_existing",
+            "failed",
+            "void_fraction",
+            "correction_rate",
+            "seconds",
+            "views",
+        )
+    }
+    result["_stopped"] = summary.stopped
+    return result
+
+
+def finalize(job_id: int) -> None:
+    """Merge the shards' manifests and summaries; end the parent job (idempotent)."""
+    with unit_of_work(context.session_factory()) as s:
+        job = repo.get_job(s, job_id)
+        if job is None or job.status in ("succeeded", "failed", "cancelled"):
+            return
+        shards = repo.list_shards(s, job_id)
+        inputs = load_inputs(
+            s,
+            json.loads(job.params_json),
+            mapping_version_id=job.mapping_version_id,
+            mapping_hash=job.mapping_hash,
+            model_id=job.model_id,
+            dataset_id=job.dataset_id,
+        )
+        out_dir = Path(str(job.output_dir))
+        remove_temp_files(out_dir)
+        summary = merge_outputs(
+            out_dir,
+            shard_tags=[shard_tag(int(sh.shard_index or 0)) for sh in shards],
+            source_names=source_names(inputs.source),
+            unknown_row=inputs.priors.unknown_row,
+        )
+        failed = [sh for sh in shards if sh.status == "failed"]
+        cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
+        status = "failed" if failed else "cancelled" if cancelled else "succeeded"
+        error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
+        message = error or f"{summary.get('images_ok', 0)}/{summary.get('images', 0)} images labelled"
+        repo.roll_up_progress(s, job_id)
+        repo.finish_job(
+            s,
+            job_id,
+            None,
+            status=status,
+            message=message,
+            error=error,
+            finished_at=utcnow(),
+            result_json=json.dumps({k: v for k, v in summary.items() if k != "histogram"}),
+        )
+        log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
+
+
+def run_evaluation(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    from worker.ml.config import DataConfig, EvaluateConfig
+    from worker.ml.evaluate import evaluate_dataset
+    from worker.runtime import inference_config
+
+    with unit_of_work(context.session_factory()) as s:
+        params = json.loads(job.params_json)
+        inputs = load_inputs(
+            s,
+            params,
+            mapping_version_id=job.mapping_version_id,
+            mapping_hash=job.mapping_hash,
+            model_id=job.model_id,
+            dataset_id=job.dataset_id,
+        )
+        dataset = dataset_service.get_dataset(s, int(job.dataset_id or 0))
+        pairs = list(dataset_service.pair_dataset(dataset, split=params.get("split")).pairs)
+    if params.get("max_images"):
+        pairs = pairs[: int(params["max_images"])]
+    teacher = load_teacher(inputs)
+    result = evaluate_dataset(
+        EvaluateConfig(inference=inference_config(inputs)),
+        teacher,
+        pairs,
+        DataConfig(root=inputs.root, label_encoding=inputs.encoding),
+        priors=inputs.priors,
+        source=inputs.source,
+        mapping_hash=inputs.mapping_hash,
+        on_progress=recorder,
+        should_stop=recorder.should_stop,
+    )
+    return result.to_json()
+
+
+def run_scan(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    params = json.loads(job.params_json)
+    with unit_of_work(context.session_factory()) as s:
+        report = dataset_service.scan_dataset(s, int(job.dataset_id or 0), max_pairs=params.get("max_pairs"))
+    from app.domain.jobs import Progress
+
+    recorder(Progress(report.checked, report.checked, f"scanned {report.checked} pairs"))
+    return report.model_dump()
