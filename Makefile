@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Migrate the embedded SQLite database, load the demo content, serve on http://$(HOST):$(PORT)
+## Migrate the embedded SQLite database, load the demo content (taxonomies, mappings, a synthetic
+## dataset and a tiny teacher made locally), serve on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/unilabel db upgrade
 	$(BIN)/unilabel demo load
+	$(BIN)/unilabel demo ml
 	$(BIN)/unilabel serve --host $(HOST) --port $(PORT)
 
 ## The whole test suite (unit, API, integration against local PostgreSQL/Redis, browser e2e)

@@ -383,11 +383,14 @@ def _load_plugins() -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``unilabel``)."""
+    """Console-script entry point (``unilabel``): the core commands plus the installed plugins.
+
+    Plugins are loaded here, not at import, so that importing ``app.cli`` (as the web process and
+    the architecture test do) never imports ``worker``.
+    """
+    _load_plugins()
     app()
 
-
-_load_plugins()
 
 if __name__ == "__main__":
     main()

@@ -142,12 +142,11 @@ def main() -> None:
     from worker.demo import make_teacher
 
     teacher = make_teacher(Path(tempfile.mkdtemp(prefix="bench-teacher-")) / "tiny")
-    one = run(1, args, teacher)
-    two = run(2, args, teacher)
+    (one, cores1), (two, cores2) = run(1, args, teacher), run(2, args, teacher)
     print(
-        f"| {args.images} images {args.height}x{args.width}, shards of {args.shard_size}, "
-        f"tta={args.tta}, {args.threads} torch thread(s)/worker, {os.cpu_count()} CPUs "
-        f"| {one:.1f} s | {two:.1f} s | {one / two:.2f}x |"
+        f"| {args.images} images {args.height}x{args.width}, shards of {args.shard_size}, tta={args.tta}, "
+        f"{args.threads} torch thread(s)/worker, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} "
+        f"| {one:.1f} s ({cores1:.2f} cores) | {two:.1f} s ({cores2:.2f} cores) | {one / two:.2f}x |"
     )
 
 

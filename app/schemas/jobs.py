@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from app.schemas.common import ORMModel, Page
+from app.schemas.training import TrainRecipe, TrainSetRef, ValSetRef
 
 QueueName = Literal["default", "gpu", "cpu"]
 
@@ -87,7 +88,54 @@ class ScanDatasetParams(_Common):
     max_pairs: int | None = Field(default=None, ge=1, description="Check at most this many pairs")
 
 
-JobParams = Annotated[PseudoLabelParams | EvaluateParams | ScanDatasetParams, Field(discriminator="kind")]
+class TrainParams(_Common):
+    """Train a student on weighted training sets; the best checkpoint is registered as a model.
+
+    Every set must map to the same target taxonomy. Start from a registered model
+    (``start_model_id``; its class head is resized when its classes differ) or a fresh model
+    (``architecture``: ``"tiny"`` or a ``Mask2FormerConfig`` dict).
+    """
+
+    kind: Literal["train"] = "train"
+    train_sets: list[TrainSetRef] = Field(min_length=1, max_length=32)
+    val_sets: list[ValSetRef] = Field(default=[], max_length=16)
+    start_model_id: int | None = Field(default=None, description="Registered teacher or previous student")
+    architecture: Literal["tiny"] | dict[str, Any] = Field(
+        default="tiny", description="Fresh model when start_model_id is empty: 'tiny' or a config dict"
+    )
+    recipe: TrainRecipe = Field(default_factory=TrainRecipe)
+    model_name: str | None = Field(
+        default=None, max_length=200, description="Name of the registered student (default: student-job-<id>)"
+    )
+    output_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="Run folder under <data_dir>/outputs (default: job-<id>)",
+    )
+    allow_unapproved: bool = Field(default=False, description="Allow unapproved mapping versions")
+    override_reason: str | None = Field(default=None, description="Required with allow_unapproved (recorded)")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "kind": "train",
+                    "train_sets": [
+                        {"kind": "ground_truth", "dataset_id": 1, "mapping_version_id": 3, "weight": 1.0},
+                        {"kind": "pseudo_labels", "job_id": 7, "weight": 1.0},
+                    ],
+                    "val_sets": [{"dataset_id": 1, "mapping_version_id": 3, "split": "val"}],
+                    "start_model_id": 1,
+                    "recipe": {"max_iterations": 2000, "batch_size": 4, "crop_size": [512, 512]},
+                }
+            ]
+        }
+    }
+
+
+JobParams = Annotated[
+    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams, Field(discriminator="kind")
+]
 
 
 class JobSubmit(BaseModel):

@@ -359,3 +359,18 @@
 
   window.unilabel = { showToast: showToast, sendEdge: sendEdge };
 })();
+
+// ---------------------------------------------------------------- label overlays: opacity slider
+// <input type="range" data-overlay-opacity="SCOPE_ID"> sets --overlay-opacity on #SCOPE_ID (every overlay inside).
+(function () {
+  "use strict";
+  document.addEventListener("input", function (e) {
+    var slider = e.target.closest && e.target.closest("input[data-overlay-opacity]");
+    if (!slider) return;
+    var scope = document.getElementById(slider.dataset.overlayOpacity);
+    if (scope) scope.style.setProperty("--overlay-opacity", String(slider.value / 100));
+    slider.setAttribute("aria-valuetext", slider.value + " %");
+    var out = slider.parentElement.querySelector("output");
+    if (out) out.textContent = slider.value + " %";
+  });
+})();

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.pages import home, mapping_editor, mapping_versions, mappings, reviews, taxonomies
+from app.web.pages import (
+    datasets,
+    home,
+    job_forms,
+    job_review,
+    jobs,
+    mapping_editor,
+    mapping_versions,
+    mappings,
+    models,
+    reviews,
+    taxonomies,
+)
 from app.web.pages._render import templates
 
 router = APIRouter(include_in_schema=False)
@@ -19,5 +31,11 @@ router.include_router(reviews.router)
 router.include_router(mappings.router)
 router.include_router(mapping_versions.router)
 router.include_router(mapping_editor.router)
+router.include_router(datasets.router)
+router.include_router(models.router)
+# /jobs/new must be matched before /jobs/{job_id}
+router.include_router(job_forms.router)
+router.include_router(jobs.router)
+router.include_router(job_review.router)
 
 __all__ = ["router", "templates"]

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.db.models import Mapping
+from app.schemas.datasets import DatasetCreate
+from app.schemas.models import ModelCreate
+from app.services import datasets as dataset_service
+from app.services import mapping_edits as mapping_edit_service
+from app.services import mappings as mapping_service
+from app.services import models as model_service
+from app.services import reviews as review_service
+from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
 from tests import factories
 
@@ -91,3 +102,65 @@ def small_mapping(session_factory: sessionmaker[Session]) -> Mapping:
         mapping = factories.make_mapping(s, name="city → tiny")
         s.commit()
         return mapping
+
+
+# --- registry and jobs (datasets, models, jobs pages) ------------------------------------------------
+
+
+@dataclass
+class Registry:
+    """Demo taxonomies, an approved and a draft mapping version, a dataset and a (fake) model folder."""
+
+    source_id: int
+    target_id: int
+    mapping_id: int
+    approved_version_id: int
+    draft_version_id: int
+    dataset_id: int
+    model_id: int
+    root: Path
+
+
+def fake_model_folder(folder: Path, class_names: tuple[str, ...]) -> Path:
+    """A model folder with only the metadata registration reads (no weights: no torch needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    id2label = {str(i): n for i, n in enumerate(class_names)}
+    (folder / "config.json").write_text(json.dumps({"id2label": id2label}), encoding="utf-8")
+    (folder / "unilabel.json").write_text(json.dumps({"class_names": list(class_names)}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def registry(session_factory: sessionmaker[Session], settings: Settings) -> Registry:
+    """Everything a job submission needs, committed (the synthetic demo dataset, 6 tiny images)."""
+    from worker.demo import EDGES, IMAGE_PATTERN, LABEL_TEMPLATE, SOURCE, TARGET, make_dataset
+
+    root = make_dataset(settings.data_dir / "streets", count=6, height=24, width=32)
+    teacher = fake_model_folder(settings.data_dir / "teacher", TARGET.names)
+    with session_factory() as s:
+        admin, _ = user_service.ensure_local_admin(s)
+        source = taxonomy_service.create_taxonomy(s, taxonomy=SOURCE)
+        target = taxonomy_service.create_taxonomy(s, taxonomy=TARGET)
+        mapping = mapping_service.create_mapping(
+            s, name="demo map", source_taxonomy_id=source.id, target_taxonomy_id=target.id, edges=EDGES, author=admin
+        )
+        v1 = mapping_service.current_version(s, mapping.id)
+        review_service.submit_for_review(s, version_id=v1.id, author=admin)
+        review_service.approve(s, version_id=v1.id, reviewer=admin, message="ok")
+        v2 = mapping_edit_service.toggle_edge(
+            s, mapping_id=mapping.id, base_version_id=v1.id, source_name="sky", target_id=2, author=admin, on=True
+        )
+        dataset = dataset_service.register_dataset(
+            s,
+            body=DatasetCreate(
+                name="streets", taxonomy_id=source.id, root=str(root), image_pattern=IMAGE_PATTERN,
+                label_template=LABEL_TEMPLATE, splits=["train", "val"],
+            ),
+            settings=settings,
+        )
+        dataset_service.scan_dataset(s, dataset.id)
+        model = model_service.register_model(
+            s, body=ModelCreate(name="tiny", source="folder", spec=str(teacher), taxonomy_id=target.id), settings=settings
+        )
+        s.commit()
+        return Registry(source.id, target.id, mapping.id, v1.id, v2.id, dataset.id, model.id, root)

@@ -1,4 +1,5 @@
-"""Run by test_train_multiprocess.py under ``torch.distributed.run --nproc_per_node 2`` (gloo, CPU).
+"""Run by test_train_multiprocess.py under ``torch.distributed.run --nproc_per_node 2`` (gloo, CPU),
+from the repository root with it on ``PYTHONPATH``.
 
 Each process validates a fixed tiny model on 5 images (3 for rank 0, 2 real + 1 padding pass for
 rank 1) and trains 2 iterations under DDP; rank 0 writes what it saw to ``<out>/rank0.json``.
@@ -12,13 +13,11 @@ from pathlib import Path
 
 import torch
 
+from tests.worker.ml.test_train_loop import NAMES, _config, _scenes, _sets
 from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
 from worker.ml.train import ArrayPairs, LabeledSet, train
 from worker.ml.train.loop import make_accelerator
 from worker.ml.train.validate import validate
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_train_loop import NAMES, _config, _scenes, _sets  # noqa: E402
 
 
 def five_image_val_set() -> LabeledSet:

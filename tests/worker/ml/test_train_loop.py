@@ -221,3 +221,10 @@ def test_bf16_mixed_precision_path_trains(tmp_path: Path) -> None:
     assert np.isfinite(result.history[-1]["train/loss"]) and np.isfinite(
         result.history[-1]["train/grad_norm"]
     )
+
+
+def test_resume_refuses_a_run_of_other_classes(tmp_path: Path) -> None:
+    train_sets, _ = _sets()
+    train(_config(tmp_path, max_iterations=1), train_sets)
+    with pytest.raises(ValueError, match="another output folder"):
+        train(_config(tmp_path, max_iterations=2, class_names=("road", "car", "sky", "tree")), train_sets)

@@ -26,6 +26,7 @@ from .test_train_loop import NAMES, _config
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).with_name("_train_two_processes.py")
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:
@@ -46,7 +47,7 @@ def _single_process_confusion(tmp_path: Path) -> tuple[np.ndarray, float]:
 def test_two_cpu_processes_sum_confusion_matrices_and_train(tmp_path: Path) -> None:
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available in this build")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     command = [
         sys.executable,
         "-m",
@@ -60,7 +61,7 @@ def test_two_cpu_processes_sum_confusion_matrices_and_train(tmp_path: Path) -> N
         str(SCRIPT),
         str(tmp_path / "mp"),
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540)
+    done = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-4000:]
     payload = json.loads((tmp_path / "mp" / "rank0.json").read_text())
     assert payload["num_processes"] == 2 and "MULTI_CPU" in payload["distributed_type"]

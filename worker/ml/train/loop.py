@@ -148,7 +148,9 @@ def _prepare_run(
     ctx = CheckpointContext(accelerator, root, config.class_names, start.normalization, provenance)
     resume_from = last_checkpoint(root) if config.resume else None
     if resume_from is not None:
-        state = load_training_checkpoint(resume_from, accelerator, model, optimizer, scheduler)
+        state = load_training_checkpoint(
+            resume_from, accelerator, model, optimizer, scheduler, config.class_names
+        )
         schedule = schedule_from_config(config, state.total_iterations, state.iterations_per_epoch)
         scheduler.lr_lambdas = [schedule.factor] * len(scheduler.lr_lambdas)
         logger.info("Resuming from %s at iteration %d/%d", resume_from, state.step, state.total_iterations)

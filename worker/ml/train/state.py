@@ -129,11 +129,25 @@ def last_checkpoint(root: Path) -> Path | None:
 
 
 def load_training_checkpoint(
-    folder: Path, accelerator: Accelerator, model: torch.nn.Module, optimizer: Any, scheduler: Any
+    folder: Path,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    class_names: tuple[str, ...],
 ) -> TrainerState:
-    """Restore model, optimizer, scheduler and this process's RNG; return the trainer state."""
-    weights = load_model(folder / "model").model.state_dict()
-    accelerator.unwrap_model(model).load_state_dict(weights)
+    """Restore model, optimizer, scheduler and this process's RNG; return the trainer state.
+
+    Raises:
+        ValueError: the checkpoint was trained for other classes than ``class_names``.
+    """
+    saved = load_model(folder / "model")
+    if saved.class_names != tuple(class_names):
+        raise ValueError(
+            f"{folder} belongs to a run with classes {list(saved.class_names)}, not {list(class_names)}; "
+            "use another output folder or resume=False"
+        )
+    accelerator.unwrap_model(model).load_state_dict(saved.model.state_dict())
     payload = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])

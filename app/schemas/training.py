@@ -1,0 +1,128 @@
+"""Training edge schemas (schemas layer): the sets and recipe of a ``train`` job, and its metrics.
+
+``TrainParams`` itself lives in :mod:`app.schemas.jobs` next to the other job kinds; the parts it is
+built from live here. Recipe defaults are the paper's (``worker.ml.train.config.TrainConfig``); the
+worker copies every recipe field into that config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+ScheduleKind = Literal["step", "poly", "cosine"]
+Fitness = Literal["miou", "miou_all", "pixel_accuracy", "neg_loss"]
+
+
+class TrainSetRef(BaseModel):
+    """One training set: a registered dataset's ground truth, or a finished pseudo-label run.
+
+    ``ground_truth`` needs ``dataset_id`` and ``mapping_version_id`` (labels are mapped to the target
+    with the version's lookup table: ambiguous, void and unmapped labels become ignore 255).
+    ``pseudo_labels`` needs ``job_id`` of a succeeded ``pseudo_label`` job (its 255 stays ignore).
+    """
+
+    kind: Literal["ground_truth", "pseudo_labels"] = "ground_truth"
+    dataset_id: int | None = Field(default=None, description="ground_truth: the registered dataset")
+    mapping_version_id: int | None = Field(default=None, description="ground_truth: the mapping version")
+    split: str | None = Field(default=None, description="ground_truth: only this split")
+    job_id: int | None = Field(default=None, description="pseudo_labels: a succeeded pseudo_label job")
+    weight: float = Field(default=1.0, ge=0.0, description="Expected share of draws (see docs/training.md)")
+    name: str | None = Field(default=None, max_length=100, description="Shown in metrics (default: derived)")
+    mapping_hash: str | None = Field(default=None, description="Filled at submission: the pinned version")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> TrainSetRef:
+        if self.kind == "ground_truth" and (self.dataset_id is None or self.mapping_version_id is None):
+            raise ValueError("a ground_truth set needs dataset_id and mapping_version_id")
+        if self.kind == "pseudo_labels" and self.job_id is None:
+            raise ValueError("a pseudo_labels set needs job_id (a finished pseudo_label job)")
+        return self
+
+
+class ValSetRef(BaseModel):
+    """One validation set: a registered dataset with ground truth, mapped like a training set."""
+
+    dataset_id: int
+    mapping_version_id: int
+    split: str | None = None
+    name: str | None = Field(default=None, max_length=100)
+    mapping_hash: str | None = Field(default=None, description="Filled at submission: the pinned version")
+
+
+class TrainRecipe(BaseModel):
+    """The training recipe; every default is the paper's."""
+
+    epochs: int = Field(default=50, ge=1, description="Used when max_iterations is not set")
+    max_iterations: int | None = Field(default=None, ge=1, description="Optimizer steps (wins over epochs)")
+    samples_per_epoch: int | None = Field(default=None, ge=1, description="Draws per epoch (default: all)")
+    batch_size: int = Field(default=4, ge=1, le=256, description="Per device")
+    grad_accum_steps: int = Field(default=1, ge=1, le=256)
+    encoder_lr: float = Field(default=1e-5, gt=0, description="AdamW lr of the Swin encoder")
+    lr: float = Field(default=1e-4, gt=0, description="AdamW lr of everything else")
+    weight_decay: float = Field(default=0.05, ge=0)
+    no_object_weight: float = Field(default=0.005, ge=0)
+    grad_clip_norm: float | None = Field(default=1.0, gt=0)
+    schedule: ScheduleKind = Field(default="step", description="step: x0.1 at 90 % and 95 %")
+    warmup_iterations: int | None = Field(default=None, ge=0, description="Default: one epoch")
+    crop_size: tuple[int, int] = Field(default=(512, 1024), description="(H, W) of every training crop")
+    scale_range: tuple[float, float] = Field(default=(0.5, 2.0), description="Random resize factor range")
+    val_every: int | None = Field(default=None, ge=1, description="Iterations (default: each epoch)")
+    fitness: Fitness = "miou"
+    early_stopping_patience: int | None = Field(default=None, ge=1, description="Validations; None = off")
+    log_every: int = Field(default=10, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TrainRecipe:
+        if min(self.crop_size) < 16:
+            raise ValueError("crop_size must be at least 16 x 16 pixels")
+        low, high = self.scale_range
+        if not 0 < low <= high:
+            raise ValueError("scale_range must satisfy 0 < min <= max")
+        return self
+
+    def config_values(self) -> dict[str, Any]:
+        """The recipe as ``TrainConfig`` keyword values (augmentation fields nested)."""
+        values = self.model_dump(exclude={"crop_size", "scale_range"})
+        values["augment"] = {"crop_size": list(self.crop_size), "scale_range": list(self.scale_range)}
+        return values
+
+
+class ClassIoU(BaseModel):
+    id: int
+    name: str
+    color: str | None = None
+    iou: float | None
+    gt_pixels: int = 0
+    pred_pixels: int = 0
+
+
+class BestCheckpoint(BaseModel):
+    """The best validation: its step, pooled and per-set metrics, per-class IoU, confusion matrices."""
+
+    step: int
+    metrics: dict[str, Any] = Field(description="Pooled miou, miou_all, pixel_accuracy, loss")
+    per_set: dict[str, dict[str, Any]] = {}
+    per_class_iou: list[ClassIoU] = []
+    class_names: list[str] = []
+    confusion: dict[str, list[list[int]]] = Field(
+        default={}, description="Set name or 'pooled' -> (N, N+1) counts; rows = truth, last column = void"
+    )
+
+
+class TrainMetrics(BaseModel):
+    """``GET /api/v1/jobs/{id}/metrics``: the run's ``metrics.jsonl`` records and its best checkpoint."""
+
+    job_id: int
+    status: str
+    train: list[dict[str, Any]] = Field(
+        default=[], description="Train records: step, train/loss, train/grad_norm, lr/<group>, epoch"
+    )
+    val: list[dict[str, Any]] = Field(
+        default=[], description="Validation records: step, val/miou, val/<set>/miou, val_iou/<class>, ..."
+    )
+    best: BestCheckpoint | None = None
+    model_id: int | None = Field(default=None, description="The registered model (when succeeded)")
+    total_iterations: int | None = None

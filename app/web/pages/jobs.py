@@ -1,0 +1,171 @@
+"""Job pages (web layer): list with filters, detail, the self-polling status fragment, cancel, retry.
+
+``GET /jobs/{id}/status`` renders ``jobs/_status.html``: while the job is queued or running its root
+element carries ``hx-get`` (itself), ``hx-trigger="every 2s"`` and ``hx-swap="outerHTML"``; once
+terminal it renders without them and the polling stops. The same answer refreshes the log tail, the
+shards table and the result panel out of band, so one request every two seconds keeps the page live.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.db.models_registry import Job
+from app.domain.errors import DomainError, NotFound
+from app.domain.jobs import JobStatus
+from app.services import datasets as dataset_service
+from app.services import jobs as job_service
+from app.services import mappings as mapping_service
+from app.services import models as model_service
+from app.web.auth import EditorUser, ReadUser
+from app.web.deps import SessionDep
+from app.web.pages._access import can_edit
+from app.web.pages._render import Fragments, Toast, flash, fragment, is_htmx, page, toast_response
+
+router = APIRouter(include_in_schema=False)
+
+STATUSES = ("", "queued", "running", "succeeded", "failed", "cancelled")
+KINDS = ("", "pseudo_label", "evaluate", "scan_dataset", "train")
+LOG_TAIL = 60
+
+
+def _names(session: Session, jobs: list[Job]) -> dict[str, dict[int, str]]:
+    """Dataset and model names for the rows (one lookup per distinct id)."""
+    out: dict[str, dict[int, str]] = {"datasets": {}, "models": {}}
+    for j in jobs:
+        if j.dataset_id is not None and j.dataset_id not in out["datasets"]:
+            try:
+                out["datasets"][j.dataset_id] = dataset_service.get_dataset(session, j.dataset_id).name
+            except NotFound:
+                out["datasets"][j.dataset_id] = f"#{j.dataset_id}"
+        if j.model_id is not None and j.model_id not in out["models"]:
+            try:
+                out["models"][j.model_id] = model_service.get_model(session, j.model_id).name
+            except NotFound:
+                out["models"][j.model_id] = f"#{j.model_id}"
+    return out
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def job_list_page(
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    status: Annotated[str, Query()] = "",
+    kind: Annotated[str, Query()] = "",
+) -> Response:
+    """All top-level jobs, newest first; filters by status and kind (HTMX swaps only the rows)."""
+    status = status if status in STATUSES else ""
+    kind = kind if kind in KINDS else ""
+    rows, total = job_service.list_jobs(session, limit=200, status=status or None, kind=kind or None)
+    items = [job_service.job_payload(session, r) for r in rows]
+    context: dict[str, Any] = {"items": items, "total": total, "names": _names(session, rows)}
+    if is_htmx(request) and request.headers.get("HX-Target") == "job-list-body":
+        return fragment(request, Fragments().add(request, "jobs/_list_rows.html", **context))
+    return page(
+        request,
+        "jobs/list.html",
+        active_nav="jobs",
+        status=status,
+        kind=kind,
+        statuses=STATUSES,
+        kinds=KINDS,
+        can_edit=can_edit(user),
+        **context,
+    )
+
+
+def _mapping_info(session: Session, job: Job) -> dict[str, Any] | None:
+    if job.mapping_version_id is None:
+        return None
+    try:
+        version = mapping_service.get_version(session, job.mapping_version_id)
+        mapping = mapping_service.get_mapping(session, version.mapping_id)
+    except NotFound:
+        return None
+    return {"id": mapping.id, "name": mapping.name, "number": version.number, "status": version.status}
+
+
+def _summary(session: Session, job: Job) -> dict[str, Any] | None:
+    """The result summary when there is one (pseudo-label: summary.json; others: the job's result)."""
+    if job.status != JobStatus.SUCCEEDED.value and job.kind == "pseudo_label":
+        return None
+    try:
+        return job_service.read_summary(session, job.id)
+    except NotFound:
+        return None
+
+
+def _context(request: Request, session: Session, job: Job) -> dict[str, Any]:
+    """Everything ``jobs/detail.html`` and its partials show."""
+    j = job_service.job_payload(session, job, with_shards=True)
+    lines = job_service.job_logs(session, job.id, limit=LOG_TAIL)
+    user = getattr(request.state, "user", None)
+    return {
+        "j": j,
+        "terminal": JobStatus(job.status).is_terminal,
+        "logs": lines,
+        "summary": _summary(session, job),
+        "mapping": _mapping_info(session, job),
+        "names": _names(session, [job]),
+        "can_edit": can_edit(user),
+        "can_retry": job.status in (JobStatus.FAILED.value, JobStatus.CANCELLED.value),
+        "params_json": json.dumps(j["params"], indent=2, sort_keys=True),
+    }
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_detail_page(request: Request, session: SessionDep, user: ReadUser, job_id: int) -> Response:
+    """Status with live progress and ETA, parameters, shards, log tail and result summary."""
+    job = job_service.get_job(session, job_id)
+    return page(request, "jobs/detail.html", active_nav="jobs", **_context(request, session, job))
+
+
+def _status_answer(request: Request, session: Session, job: Job, toast: Toast | None = None) -> Response:
+    """The status partial plus the log tail, shards and result swapped out of band (and a toast)."""
+    ctx = _context(request, session, job)
+    parts = Fragments().add(request, "jobs/_status.html", **ctx)
+    for name in ("jobs/_logs.html", "jobs/_shards.html", "jobs/_result.html"):
+        parts.add(request, name, oob=True, **ctx)
+    if toast is not None:
+        parts.toast(request, toast)
+    return fragment(request, parts)
+
+
+@router.get("/jobs/{job_id}/status", response_class=HTMLResponse)
+def job_status_fragment(request: Request, session: SessionDep, user: ReadUser, job_id: int) -> Response:
+    """``jobs/_status.html`` (polls itself while queued/running; no polling attributes once terminal)."""
+    return _status_answer(request, session, job_service.get_job(session, job_id))
+
+
+def _act(request: Request, session: Session, job_id: int, action: str) -> Response:
+    try:
+        job = (job_service.cancel_job if action == "cancel" else job_service.retry_job)(session, job_id)
+    except DomainError as exc:
+        session.rollback()
+        if is_htmx(request):
+            return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    message = "Cancel requested." if action == "cancel" else "Retry queued: resuming from existing outputs."
+    if is_htmx(request):
+        return _status_answer(request, session, job, Toast(message))
+    flash(request, message)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+def job_cancel_page(request: Request, session: SessionDep, user: EditorUser, job_id: int) -> Response:
+    """Cancel (cooperative); HTMX gets the new status fragment, a form post a redirect."""
+    return _act(request, session, job_id, "cancel")
+
+
+@router.post("/jobs/{job_id}/retry", response_class=HTMLResponse)
+def job_retry_page(request: Request, session: SessionDep, user: EditorUser, job_id: int) -> Response:
+    """Retry a failed or cancelled job; it resumes from the outputs that exist."""
+    return _act(request, session, job_id, "retry")
