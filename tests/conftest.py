@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings, load_settings
 from app.db.migrate import upgrade_database
 from app.db.session import make_engine, make_sessionmaker
+from tests.services_required import skip_unless_required
 from tests import factories
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def _postgres_schema_url() -> Iterator[str]:
     base = os.environ.get("UNILABEL_TEST_POSTGRES_URL", DEFAULT_PG_URL)
     problem = _postgres_reachable(base)
     if problem is not None:
-        pytest.skip(f"PostgreSQL at {base} unreachable ({problem}); PostgreSQL run skipped")
+        skip_unless_required(f"PostgreSQL at {base} unreachable ({problem}); PostgreSQL run skipped")
     schema = f"ul_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = make_engine(base)
     with admin.begin() as conn:

@@ -9,7 +9,7 @@ Start one with ``celery -A worker.celery_app worker -n w1@%h --pool=solo`` (``un
 
 from __future__ import annotations
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
 from app.config import get_settings
 from app.queue import DEFAULT_QUEUE, make_celery
@@ -21,7 +21,7 @@ celery_app.conf.update(
     include=["worker.tasks"],
     # The same shape Celery gives queues it creates on send (exchange and routing key = name), so
     # the web client, which configures no queues, and the worker route identically.
-    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],  # type: ignore[no-untyped-call]
     worker_send_task_events=False,
     task_track_started=False,
     worker_cancel_long_running_tasks_on_connection_loss=False,

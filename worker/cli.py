@@ -180,6 +180,9 @@ def pseudo_label_command(
     batch_size: BatchOpt = 1,
     workers: WorkersOpt = 2,
     confidence: Annotated[bool, typer.Option("--confidence", help="also write confidence PNGs")] = False,
+    teacher_maps: Annotated[
+        bool, typer.Option("--teacher-maps", help="also write the unconstrained teacher argmax PNGs")
+    ] = False,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="rewrite existing outputs")] = False,
     trust_pickle: TrustOpt = False,
@@ -205,6 +208,7 @@ def pseudo_label_command(
             inference=InferenceConfig(device=_device(device), batch_size=batch_size, tta=tta),
             use_priors=not no_priors,
             write_confidence=confidence,
+            write_teacher=teacher_maps,
             threshold=threshold,
             overwrite=overwrite,
         )

@@ -109,6 +109,7 @@ def run_shard(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         inference=inference_config(inputs),
         use_priors=use_priors,
         write_confidence=bool(inputs.params.get("write_confidence")),
+        write_teacher=bool(inputs.params.get("write_teacher", True)),
         threshold=inputs.params.get("threshold"),
         shard=tag,
     )

@@ -33,9 +33,10 @@ from app.queue import (
     TASK_PSEUDO_LABEL,
     TASK_PSEUDO_LABEL_SHARD,
     TASK_SCAN_DATASET,
+    TASK_TRAIN,
 )
 from app.services.jobs import log
-from worker import context, steps
+from worker import context, steps, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
 
@@ -224,3 +225,12 @@ def evaluate(self: Task, job_id: int) -> None:
 def scan_dataset(self: Task, job_id: int) -> None:
     """Scan a registered dataset's files on a worker (large folders) and store the report."""
     _run_leased(self, job_id, steps.run_scan)
+
+
+# --- student training -----------------------------------------------------------------------------
+
+
+@celery_app.task(name=TASK_TRAIN, **TASK_OPTIONS)
+def train(self: Task, job_id: int) -> None:
+    """Train a student on the job's weighted sets and register its best checkpoint (resumable)."""
+    _run_leased(self, job_id, train_job.run_training)

@@ -51,7 +51,8 @@ class DecodedLabel:
 def _pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """``(..., 3)`` uint8 -> ``(...)`` int64 ``r << 16 | g << 8 | b``."""
     rgb = rgb.astype(np.int64, copy=False)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    packed: np.ndarray = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return packed
 
 
 def _parse_hex(color: str) -> int:
@@ -158,4 +159,5 @@ def encode_pseudo_label(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 def encode_confidence(confidence: np.ndarray) -> np.ndarray:
     """``(H, W)`` float confidence in [0, 1] -> uint8 0..255 (rounded)."""
-    return np.clip(np.rint(np.asarray(confidence, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+    scaled: np.ndarray = np.clip(np.rint(np.asarray(confidence, dtype=np.float32) * 255.0), 0, 255)
+    return scaled.astype(np.uint8)

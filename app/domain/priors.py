@@ -52,7 +52,8 @@ class CompiledPriors:
 
     def hard_map(self, values: np.ndarray) -> np.ndarray:
         """Map a source label array to target ids with the lookup table (uint8, 255 = ignore)."""
-        return self.lut[self.index_of(values)]
+        mapped: np.ndarray = self.lut[self.index_of(values)]
+        return mapped
 
 
 def compile_priors(mapping: OntologyMapping, source: Taxonomy, target: Taxonomy) -> CompiledPriors:

@@ -45,6 +45,9 @@ class PseudoLabelParams(_Common, _Inference):
     use_priors: bool = True
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Confidence below -> void")
     write_confidence: bool = False
+    write_teacher: bool = Field(
+        default=True, description="Also write the unconstrained teacher argmax (for the review gallery)"
+    )
     shard_size: int = Field(default=50, ge=1, le=100_000, description="Images per shard")
     allow_unapproved: bool = Field(default=False, description="Use a version that is not approved")
     override_reason: str | None = Field(default=None, description="Required with allow_unapproved (recorded)")
@@ -104,6 +107,9 @@ class TrainParams(_Common):
         default="tiny", description="Fresh model when start_model_id is empty: 'tiny' or a config dict"
     )
     recipe: TrainRecipe = Field(default_factory=TrainRecipe)
+    target_taxonomy_id: int | None = Field(
+        default=None, description="The taxonomy every set maps to (checked, or filled at submission)"
+    )
     model_name: str | None = Field(
         default=None, max_length=200, description="Name of the registered student (default: student-job-<id>)"
     )

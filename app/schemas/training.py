@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 ScheduleKind = Literal["step", "poly", "cosine"]
 Fitness = Literal["miou", "miou_all", "pixel_accuracy", "neg_loss"]
@@ -74,14 +74,19 @@ class TrainRecipe(BaseModel):
     log_every: int = Field(default=10, ge=1)
     seed: int = 0
 
-    @model_validator(mode="after")
-    def _ranges(self) -> TrainRecipe:
-        if min(self.crop_size) < 16:
-            raise ValueError("crop_size must be at least 16 x 16 pixels")
-        low, high = self.scale_range
-        if not 0 < low <= high:
-            raise ValueError("scale_range must satisfy 0 < min <= max")
-        return self
+    @field_validator("crop_size")
+    @classmethod
+    def _crop(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 16:
+            raise ValueError("the crop must be at least 16 × 16 pixels")
+        return value
+
+    @field_validator("scale_range")
+    @classmethod
+    def _scales(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError("the scale range must satisfy 0 < min ≤ max")
+        return value
 
     def config_values(self) -> dict[str, Any]:
         """The recipe as ``TrainConfig`` keyword values (augmentation fields nested)."""

@@ -23,19 +23,21 @@ from app.db.models import MappingVersion
 from app.db.models_registry import Job
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.jobs import JobStatus, can_transition
-from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, enqueue_after_commit
-from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams
+from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
+from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, TrainParams
 from app.services import datasets as dataset_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
+from app.services import training as training_service
 
 JOB_LOG_LINES = 200
 TASK_OF_KIND = {
     "pseudo_label": TASK_PSEUDO_LABEL,
     "evaluate": TASK_EVALUATE,
     "scan_dataset": TASK_SCAN_DATASET,
+    "train": TASK_TRAIN,
 }
-AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams
+AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams
 
 
 def _check_mapping(
@@ -86,7 +88,9 @@ def _check_mapping(
     return version, reason
 
 
-def _output_dir(session: Session, params: PseudoLabelParams, settings: Settings, job_id: int) -> Path:
+def _output_dir(
+    session: Session, params: PseudoLabelParams | TrainParams, settings: Settings, job_id: int
+) -> Path:
     out = settings.data_dir / "outputs" / (params.output_name or f"job-{job_id}")
     if out.exists() and any(out.iterdir()) or repo.job_exists_with_output(session, str(out)):
         raise Conflict(f"output {out.name!r} already exists; choose another output_name", field="output_name")
@@ -104,6 +108,8 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
     if isinstance(params, ScanDatasetParams):
         dataset = dataset_service.get_dataset(session, params.dataset_id)
         return {"dataset_id": dataset.id}
+    if isinstance(params, TrainParams):
+        return training_service.check_train(session, params)
     version, override = _check_mapping(session, params)
     model = model_service.get_model(session, params.model_id)
     if not model_service.model_exists_on_disk(model):
@@ -134,7 +140,7 @@ def submit_job(session: Session, *, params: AnyParams, settings: Settings, user_
     )
     session.add(job)
     session.flush()
-    if isinstance(params, PseudoLabelParams):
+    if isinstance(params, PseudoLabelParams | TrainParams):
         job.output_dir = str(_output_dir(session, params, settings, job.id))
     if columns.get("approval_override"):
         log(

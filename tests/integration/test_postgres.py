@@ -18,6 +18,7 @@ from sqlalchemy import inspect, text
 from app.db.base import Base
 from app.db.migrate import downgrade_database, upgrade_database
 from app.db.session import make_engine
+from tests.services_required import skip_unless_required
 from tests.conftest import DEFAULT_PG_URL, _postgres_reachable
 from tests.test_migrations import _all_models
 
@@ -29,7 +30,7 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get("UNILABEL_TEST_POSTGRES_URL", DEFAULT_PG_URL)
     problem = _postgres_reachable(base)
     if problem is not None:
-        pytest.skip(f"PostgreSQL at {base} unreachable ({problem})")
+        skip_unless_required(f"PostgreSQL at {base} unreachable ({problem})")
     schema = f"ul_mig_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base)
     with admin.begin() as conn:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings, get_settings, load_settings
 from app.db.migrate import upgrade_database
+from tests.services_required import skip_unless_required
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.queue import get_celery
 
@@ -51,9 +52,7 @@ def require_redis() -> None:
     if problem is None:
         return
     message = f"Redis at {REDIS_URL} unreachable ({problem})"
-    if os.environ.get("UNILABEL_REQUIRE_SERVICES") == "1":
-        pytest.fail(message + " and UNILABEL_REQUIRE_SERVICES=1")
-    pytest.skip(message + "; Redis worker tests skipped")
+    skip_unless_required(message + "; Redis worker tests skipped")
 
 
 @dataclass

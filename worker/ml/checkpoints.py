@@ -42,12 +42,12 @@ SAFE_CONFIG_CLASSES: tuple[type, ...] = (Mask2FormerConfig, SwinConfig)
 def _quiet_hf() -> Iterator[None]:
     """No transformers progress bars while loading/saving (they would garble CLI and job output)."""
     was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         if was_enabled:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class UnsafeCheckpoint(InvalidInput):
@@ -119,7 +119,7 @@ def load_model(
         )
     if normalization is not None:
         loaded.normalization = normalization
-    loaded.model.to(device).eval()
+    loaded.model.to(device).eval()  # type: ignore[arg-type]  # transformers types .to() as a decorator
     return loaded
 
 
@@ -186,8 +186,8 @@ def _weight_files(folder: Path) -> list[Path]:
 
 
 def _class_names_from_config(config: Mask2FormerConfig) -> tuple[str, ...]:
-    id2label = {int(k): str(v) for k, v in config.id2label.items()}
-    return tuple(id2label.get(i, f"class_{i}") for i in range(config.num_labels))
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    return tuple(id2label.get(i, f"class_{i}") for i in range(config.num_labels or 0))
 
 
 def _hf_normalization(folder: Path) -> Normalization:

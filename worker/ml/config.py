@@ -55,6 +55,8 @@ class PseudoLabelConfig:
             ``out_dir/summary[.<shard>].json``.
         use_priors: constrain with the mapping's allowed sets (needs ground truth and priors).
         write_confidence: also write the confidence PNG.
+        write_teacher: also write the unconstrained teacher argmax (``out_dir/teacher/...``): what
+            the teacher predicts without priors, for reviewing where the priors corrected it.
         threshold: confidence below which the label becomes void (None = off).
         overwrite: rewrite existing outputs instead of skipping them (resume).
         shard: tag of this shard (manifest/summary file suffix) when a run is split.
@@ -65,6 +67,7 @@ class PseudoLabelConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     use_priors: bool = True
     write_confidence: bool = False
+    write_teacher: bool = False
     threshold: float | None = None
     overwrite: bool = False
     shard: str | None = None

@@ -40,7 +40,7 @@ class Normalization:
         std = tuple(float(v) for v in data["std"])
         if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
             raise ValueError(f"normalisation needs 3 means and 3 positive stds, got {data!r}")
-        return cls(mean=mean, std=std)  # type: ignore[arg-type]
+        return cls(mean=mean, std=std)
 
     @classmethod
     def from_unit_scale(cls, mean: list[float], std: list[float]) -> Normalization:
@@ -58,7 +58,8 @@ def tiny_config(id2label: Mapping[int, str], *, num_queries: int = 24) -> Mask2F
 
     Built entirely from configs: nothing is downloaded, the backbone is randomly initialised.
     """
-    backbone = SwinConfig(
+    # transformers' type hints omit the backbone mixin's ``out_features`` keyword
+    backbone = SwinConfig(  # type: ignore[call-arg]
         embed_dim=32,
         depths=[1, 1, 1, 1],
         num_heads=[1, 2, 4, 8],
@@ -90,7 +91,10 @@ def build_mask2former(config: Mask2FormerConfig) -> Mask2FormerForUniversalSegme
 
 def num_classes_of(model: Mask2FormerForUniversalSegmentation) -> int:
     """Number of real classes N (the class head has N + 1 outputs, the last one is no-object)."""
-    return int(model.config.num_labels)
+    n = model.config.num_labels
+    if n is None:
+        raise ValueError("the model config has no num_labels")
+    return int(n)
 
 
 def class_scores(outputs: Any, size: tuple[int, int] | None = None) -> torch.Tensor:

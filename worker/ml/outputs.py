@@ -88,14 +88,22 @@ def write_outputs(
     labels: np.ndarray,
     num_classes: int,
     confidence: np.ndarray | None,
+    teacher: np.ndarray | None = None,
 ) -> list[str]:
-    """Write ``labels/<rel>`` (and ``confidence/<rel>``) atomically; returns the written paths.
+    """Write ``labels/<rel>`` (and ``confidence/<rel>``, ``teacher/<rel>``) atomically.
 
     Args:
         labels: ``(H, W)`` int class ids / void.
         confidence: ``(H, W)`` float in [0, 1] or None.
+        teacher: ``(H, W)`` int unconstrained teacher argmax over the N real classes, or None.
+
+    Returns:
+        The written paths relative to ``out_dir``.
     """
     written = []
+    if teacher is not None:
+        write_atomic(out_dir / "teacher" / rel, png_bytes(encode_pseudo_label(teacher, num_classes)))
+        written.append(f"teacher/{rel}")
     if confidence is not None:
         write_atomic(out_dir / "confidence" / rel, png_bytes(encode_confidence(confidence)))
         written.append(f"confidence/{rel}")

@@ -215,7 +215,7 @@ def _resume_filter(
         rel = output_relpath(pair.image, pair.label if use_labels else None)
         if (config.out_dir / "labels" / rel).is_file() and (
             not config.write_confidence or (config.out_dir / "confidence" / rel).is_file()
-        ):
+        ) and (not config.write_teacher or (config.out_dir / "teacher" / rel).is_file()):
             summary.skipped_existing += 1
             if rel in previous:
                 summary.fold(previous[rel])
@@ -275,6 +275,7 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
         rows = np.stack([run.compiled.index_of(s.values) for s in good])  # type: ignore[arg-type]
         index = torch.from_numpy(rows).to(run.device)
     result = constrained_argmax(scores, index, run.priors)
+    teacher_map = scores[:, :n].argmax(dim=1) if run.config.write_teacher else None
     del scores
     labels = apply_threshold(result, run.config.threshold, n)
     channel = torch.where(labels == void_value(n), torch.full_like(labels, n), labels)
@@ -283,7 +284,9 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
             run, labels[b], result.corrected[b], channel[b], None if index is None else index[b]
         )
         _add_stats(summary, stats)
-        _submit_write(run, sample, labels[b], result.confidence[b], stats)
+        _submit_write(
+            run, sample, labels[b], result.confidence[b], stats, None if teacher_map is None else teacher_map[b]
+        )
 
 
 def _image_stats(
@@ -315,16 +318,22 @@ def _add_stats(summary: PseudoLabelSummary, stats: dict[str, Any]) -> None:
 
 
 def _submit_write(
-    run: _Run, sample: Sample, labels: torch.Tensor, confidence: torch.Tensor, stats: dict[str, Any]
+    run: _Run,
+    sample: Sample,
+    labels: torch.Tensor,
+    confidence: torch.Tensor,
+    stats: dict[str, Any],
+    teacher_map: torch.Tensor | None = None,
 ) -> None:
     rel = output_relpath(sample.pair.image, sample.pair.label if run.compiled is not None else None)
     labels_np = labels.cpu().numpy()
     conf_np = confidence.cpu().numpy() if run.config.write_confidence else None
+    teacher_np = None if teacher_map is None else teacher_map.cpu().numpy()
     n = run.teacher.num_classes
     out_dir = run.config.out_dir
 
     def job() -> dict[str, Any]:
-        files = write_outputs(out_dir, rel, labels_np, n, conf_np)
+        files = write_outputs(out_dir, rel, labels_np, n, conf_np, teacher_np)
         return {
             "image": sample.pair.image,
             "label": sample.pair.label,

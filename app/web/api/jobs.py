@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse
 
 from app.schemas.common import Page
 from app.schemas.jobs import JobList, JobLogLine, JobLogs, JobParams, JobRead, JobShardRead, JobSubmit
+from app.schemas.training import TrainMetrics
 from app.services import jobs as service
+from app.services import training as training_service
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import PageDep, SessionDep, SettingsDep
 
@@ -37,6 +39,21 @@ SUBMIT_EXAMPLES = {
     "scan_dataset": {
         "summary": "Scan a dataset on a worker",
         "value": {"params": {"kind": "scan_dataset", "dataset_id": 1}},
+    },
+    "train": {
+        "summary": "Train a student on ground truth + pseudo-labels",
+        "value": {
+            "params": {
+                "kind": "train",
+                "train_sets": [
+                    {"kind": "ground_truth", "dataset_id": 1, "mapping_version_id": 3, "split": "train"},
+                    {"kind": "pseudo_labels", "job_id": 7, "weight": 1.0},
+                ],
+                "val_sets": [{"dataset_id": 1, "mapping_version_id": 3, "split": "val"}],
+                "start_model_id": 1,
+                "recipe": {"max_iterations": 2000, "crop_size": [512, 512]},
+            }
+        },
     },
 }
 
@@ -147,3 +164,11 @@ def download_job_manifest(job_id: int, session: SessionDep, _user: ReadUser) -> 
 def read_job_file(job_id: int, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
     """One output file, e.g. ``labels/val/0001.png`` or ``confidence/...``."""
     return FileResponse(service.artifact_path(session, job_id, path))
+
+
+@router.get("/{job_id}/metrics", response_model=TrainMetrics)
+def read_job_metrics(job_id: int, session: SessionDep, _user: ReadUser) -> TrainMetrics:
+    """Training metrics of a ``train`` job: its ``metrics.jsonl`` records (train: loss, lr, grad norm;
+    val: mIoU per set and pooled, pixel accuracy, loss, per-class IoU) and the best checkpoint's
+    per-class IoU and confusion matrices. Readable while the job runs (404 for other kinds)."""
+    return TrainMetrics(**training_service.read_metrics(session, job_id))

@@ -20,6 +20,7 @@ from app.web.pages import (
     models,
     reviews,
     taxonomies,
+    training,
 )
 from app.web.pages._render import templates
 
@@ -37,5 +38,6 @@ router.include_router(models.router)
 router.include_router(job_forms.router)
 router.include_router(jobs.router)
 router.include_router(job_review.router)
+router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
 
 __all__ = ["router", "templates"]

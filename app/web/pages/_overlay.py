@@ -30,9 +30,7 @@ _FALLBACK = (
 
 def palette(taxonomy: Taxonomy) -> dict[int, str]:
     """Pixel value -> ``#rrggbb`` for every label (its own colour, else a fallback by position)."""
-    return {
-        lb.value: lb.color or _FALLBACK[i % len(_FALLBACK)] for i, lb in enumerate(taxonomy.labels)
-    }
+    return {lb.value: lb.color or _FALLBACK[i % len(_FALLBACK)] for i, lb in enumerate(taxonomy.labels)}
 
 
 def _rgb(color: str) -> tuple[int, int, int]:

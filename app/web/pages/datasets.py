@@ -85,7 +85,9 @@ def _new_page(
 
 
 @router.get("/datasets/new", response_class=HTMLResponse)
-def dataset_new_page(request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser) -> Response:
+def dataset_new_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser
+) -> Response:
     """The registration form (root folder, pairing rule, label encoding, splits)."""
     return _new_page(request, session, settings)
 
@@ -108,7 +110,7 @@ def _body_from_form(form: dict[str, str], errors: dict[str, str]) -> DatasetCrea
             image_pattern=form["image_pattern"].strip() if pattern else None,
             label_template=(form["label_template"].strip() or None) if pattern else None,
             list_file=None if pattern else form["list_file"].strip(),
-            label_encoding=form["label_encoding"],  # type: ignore[arg-type]
+            label_encoding=form["label_encoding"],
             splits=split_list(form["splits"]),
         )
     except ValidationError as exc:

@@ -101,7 +101,9 @@ def job_new_page(
     return _form_page(request, session, user, form=form)
 
 
-def _params(form: dict[str, str], user: User, errors: FieldErrors) -> PseudoLabelParams | EvaluateParams | None:
+def _params(
+    form: dict[str, str], user: User, errors: FieldErrors
+) -> PseudoLabelParams | EvaluateParams | None:
     """Typed params from the form, or None with the messages in ``errors``."""
     ids = {f: parse_int(form[f], f, errors) for f in ("model_id", "dataset_id", "mapping_version_id")}
     threshold = parse_float(form["threshold"], "threshold", errors)
@@ -141,16 +143,17 @@ def _params(form: dict[str, str], user: User, errors: FieldErrors) -> PseudoLabe
 
 def _submit(
     session: Session, settings: Settings, user: User, form: dict[str, str], errors: FieldErrors
-) -> int | None:
+) -> tuple[int | None, int]:
+    """(new job id, 303) or (None, the refusal's HTTP status) with the messages in ``errors``."""
     params = _params(form, user, errors)
     if params is None:
-        return None
+        return None, 422
     try:
-        return job_service.submit_job(session, params=params, settings=settings, user_id=user.id).id
+        return job_service.submit_job(session, params=params, settings=settings, user_id=user.id).id, 303
     except DomainError as exc:
         session.rollback()
         errors.update(errors_of(exc, FORM_FIELDS))
-        return None
+        return None, exc.status_code
 
 
 @router.post("/jobs/new", response_class=HTMLResponse)
@@ -184,8 +187,8 @@ def job_submit_page(
         "override_reason": override_reason,
     }  # fmt: skip
     errors: FieldErrors = {}
-    job_id = _submit(session, settings, user, form, errors)
+    job_id, status_code = _submit(session, settings, user, form, errors)
     if job_id is None:
-        return _form_page(request, session, user, status_code=422, form=form, errors=errors)
+        return _form_page(request, session, user, status_code=status_code, form=form, errors=errors)
     flash(request, f"Job {job_id} queued.")
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)

@@ -3,9 +3,9 @@
 Each gallery item shows the image, the ground truth, the unconstrained teacher and the pseudo-label
 as overlays (one opacity slider, legends with names). The histogram table shows, per source label,
 how its pixels were distributed over the target classes it may map to: the evidence a reviewer
-needs to spot a wrong mapping edge. The ML core records no unconstrained teacher map per image
-(``worker/ml/outputs.py``), so that layer is shown as "not recorded" unless a ``teacher/`` file
-exists for the image.
+needs to spot a wrong mapping edge. The unconstrained teacher map is the run's ``teacher/<output>``
+file (written when the job's ``write_teacher`` is on, the default); runs made without it show that
+layer as "not recorded".
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _taxonomies(session: Session, job: Job) -> tuple[Taxonomy, Taxonomy, Ontolog
 
 def _check_reviewable(job: Job) -> None:
     if job.kind != "pseudo_label":
-        raise InvalidInput(f"job {job.id} is a {job.kind} job; only pseudo-label runs have a review", field="job_id")
+        raise InvalidInput(
+            f"job {job.id} is a {job.kind} job; only pseudo-label runs have a review", field="job_id"
+        )
 
 
 def histogram_rows(
@@ -70,12 +72,14 @@ def histogram_rows(
         label = source.label_by_name(name) if name in source.names else None
         rows.append({"name": name, "value": label.value if label else None, "total": total, "cells": cells})
     order = {n: i for i, n in enumerate(source.names)}
-    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    rows.sort(key=lambda r: order.get(str(r["name"]), len(order)))
     return rows
 
 
 def _gallery(session: Session, job: Job, offset: int) -> dict[str, Any]:
-    records, total = job_service.read_manifest(session, job.id, limit=PAGE_SIZE, offset=offset, worst_first=True)
+    records, total = job_service.read_manifest(
+        session, job.id, limit=PAGE_SIZE, offset=offset, worst_first=True
+    )
     items = []
     for r in records:
         if r.get("status") != "ok":

@@ -10,7 +10,7 @@ the current state of everything that changed since, and a button that re-applies
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -45,7 +45,7 @@ class ConflictInfo:
     row: SourceRow | None
 
 
-def _extras(session: Session, m: EditorModel) -> dict[str, object]:
+def _extras(session: Session, m: EditorModel) -> dict[str, Any]:
     """Context shared by the page and the edit answers: head author, whether undo is possible."""
     head = m.head
     anchor = head

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -79,7 +79,7 @@ def _taxonomy_options(session: Session) -> tuple[list[tuple[int, str]], list[tup
     return sources, targets
 
 
-def _new_page(request: Request, session: Session, *, status_code: int = 200, **context: object) -> Response:
+def _new_page(request: Request, session: Session, *, status_code: int = 200, **context: Any) -> Response:
     sources, targets = _taxonomy_options(session)
     context.setdefault("form", {})
     context.setdefault("error", None)

@@ -58,7 +58,9 @@ def _new_page(
 ) -> Response:
     rows, _ = taxonomy_service.list_taxonomies(session, limit=500)
     targets = [
-        (t.id, f"{t.name} ({t.label_count} classes)") for t in rows if load_taxonomy(session, t.id).is_class_list()
+        (t.id, f"{t.name} ({t.label_count} classes)")
+        for t in rows
+        if load_taxonomy(session, t.id).is_class_list()
     ]
     context.setdefault("form", {"source": "folder", "role": "teacher"})
     context.setdefault("errors", {})
@@ -76,7 +78,9 @@ def _new_page(
 
 
 @router.get("/models/new", response_class=HTMLResponse)
-def model_new_page(request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser) -> Response:
+def model_new_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser
+) -> Response:
     """The registration form."""
     return _new_page(request, session, settings)
 
@@ -105,8 +109,8 @@ def _body_from_form(form: dict[str, str], errors: FieldErrors) -> ModelCreate | 
         return ModelCreate(
             name=form["name"],
             description=form["description"],
-            role=form["role"],  # type: ignore[arg-type]
-            source=form["source"],  # type: ignore[arg-type]
+            role=form["role"],
+            source=form["source"],
             spec=form["spec"].strip(),
             taxonomy_id=taxonomy_id,
             normalization=norm,

@@ -77,7 +77,7 @@ def mapping_review_page(
     comments, _ = mapping_service.list_comments(session, v.id, limit=1000)
     names = _summaries.user_names(session, [c.author_id for c in comments] + [v.author_id, v.reviewed_by_id])
     by_source: dict[str, list[object]] = {}
-    general = []
+    general: list[object] = []
     for c in comments:
         (by_source.setdefault(c.source_name, []) if c.source_name else general).append(c)
     head = mapping_service.current_version(session, mapping_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app.db.models import User
 from app.domain.errors import DomainError
 from app.services import taxonomies as taxonomy_service
 from app.services import taxonomy_labels
@@ -26,7 +27,7 @@ PAGE_SIZE = 200
 def _list_page(
     request: Request,
     session: SessionDep,
-    user: object,
+    user: User | None,
     *,
     q: str = "",
     status_code: int = 200,
@@ -86,14 +87,14 @@ def taxonomy_import_action(
 
 
 def _detail(
-    request: Request, session: SessionDep, user: object, taxonomy_id: int, **extra: object
+    request: Request, session: SessionDep, user: User | None, taxonomy_id: int, **extra: Any
 ) -> Response:
     row = taxonomy_service.get_taxonomy(session, taxonomy_id)
     taxonomy = taxonomy_service.to_domain(session, row)
     mappings = taxonomy_labels.mappings_using(session, taxonomy_id)
     extra.setdefault("guard", None)
     extra.setdefault("error", None)
-    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
+    status_code = int(extra.pop("status_code", 200))
     return page(
         request,
         "taxonomies/detail.html",
@@ -214,7 +215,7 @@ def taxonomy_label_delete_action(
 def _run(
     request: Request,
     session: SessionDep,
-    user: object,
+    user: User | None,
     taxonomy_id: int,
     ok: str,
     action: Callable[[], object],

@@ -142,25 +142,42 @@ def registry(session_factory: sessionmaker[Session], settings: Settings) -> Regi
         source = taxonomy_service.create_taxonomy(s, taxonomy=SOURCE)
         target = taxonomy_service.create_taxonomy(s, taxonomy=TARGET)
         mapping = mapping_service.create_mapping(
-            s, name="demo map", source_taxonomy_id=source.id, target_taxonomy_id=target.id, edges=EDGES, author=admin
+            s,
+            name="demo map",
+            source_taxonomy_id=source.id,
+            target_taxonomy_id=target.id,
+            edges=EDGES,
+            author=admin,
         )
         v1 = mapping_service.current_version(s, mapping.id)
         review_service.submit_for_review(s, version_id=v1.id, author=admin)
         review_service.approve(s, version_id=v1.id, reviewer=admin, message="ok")
         v2 = mapping_edit_service.toggle_edge(
-            s, mapping_id=mapping.id, base_version_id=v1.id, source_name="sky", target_id=2, author=admin, on=True
+            s,
+            mapping_id=mapping.id,
+            base_version_id=v1.id,
+            source_name="sky",
+            target_id=2,
+            author=admin,
+            on=True,
         )
         dataset = dataset_service.register_dataset(
             s,
             body=DatasetCreate(
-                name="streets", taxonomy_id=source.id, root=str(root), image_pattern=IMAGE_PATTERN,
-                label_template=LABEL_TEMPLATE, splits=["train", "val"],
+                name="streets",
+                taxonomy_id=source.id,
+                root=str(root),
+                image_pattern=IMAGE_PATTERN,
+                label_template=LABEL_TEMPLATE,
+                splits=["train", "val"],
             ),
             settings=settings,
         )
         dataset_service.scan_dataset(s, dataset.id)
         model = model_service.register_model(
-            s, body=ModelCreate(name="tiny", source="folder", spec=str(teacher), taxonomy_id=target.id), settings=settings
+            s,
+            body=ModelCreate(name="tiny", source="folder", spec=str(teacher), taxonomy_id=target.id),
+            settings=settings,
         )
         s.commit()
         return Registry(source.id, target.id, mapping.id, v1.id, v2.id, dataset.id, model.id, root)

@@ -32,7 +32,10 @@ def test_register_scans_and_redirects_to_detail(login, registry: Registry) -> No
     r = ed.post("/datasets/new", FORM | {"taxonomy_id": registry.source_id, "root": str(registry.root)})
     assert r.status_code == 303, r.text
     detail = ed.get(r.headers["location"]).text
-    assert "Registered &#39;streets-2&#39;: 6 pairs, 0 problems." in detail or "6 pairs, 0 problems" in unescape(detail)
+    assert (
+        "Registered &#39;streets-2&#39;: 6 pairs, 0 problems." in detail
+        or "6 pairs, 0 problems" in unescape(detail)
+    )
     assert detail.count('class="overlay-layer"') == 6  # samples with their label overlays
     assert "/datasets/" in detail and "/overlay/labels/" in detail
     assert "road" in detail and "#804080" in detail  # legend: swatch colour and name
@@ -53,11 +56,18 @@ def test_register_outside_data_roots_shows_inline_error_and_stores_nothing(login
 
 def test_register_bad_pairing_rule_shows_inline_error(login, registry: Registry) -> None:  # type: ignore[no-untyped-def]
     ed = login("editor")
-    bad = FORM | {"taxonomy_id": registry.source_id, "root": str(registry.root), "label_template": "labels/{x}/{stem}.png"}
+    bad = FORM | {
+        "taxonomy_id": registry.source_id,
+        "root": str(registry.root),
+        "label_template": "labels/{x}/{stem}.png",
+    }
     r = ed.post("/datasets/new", bad)
     assert r.status_code == 422
     assert 'id="f-label_template-desc"' in r.text and "does not define" in unescape(r.text)
-    r = ed.post("/datasets/new", FORM | {"taxonomy_id": registry.source_id, "root": str(registry.root), "image_pattern": ""})
+    r = ed.post(
+        "/datasets/new",
+        FORM | {"taxonomy_id": registry.source_id, "root": str(registry.root), "image_pattern": ""},
+    )
     assert r.status_code == 422 and 'id="f-image_pattern-desc"' in r.text
     r = ed.post("/datasets/new", FORM | {"taxonomy_id": "999", "root": str(registry.root)})
     assert r.status_code == 404 and "taxonomy" in unescape(r.text).lower()

@@ -63,7 +63,9 @@ def test_form_offers_approved_versions_and_override_only_to_reviewers(login, reg
     assert f'value="{registry.draft_version_id}"' not in editor_form and "allow_unapproved" not in editor_form
     assert f'<option value="{registry.dataset_id}" selected>' in editor_form
     reviewer_form = login("reviewer").get("/jobs/new").text
-    assert f'value="{registry.draft_version_id}"' in reviewer_form and 'name="allow_unapproved"' in reviewer_form
+    assert (
+        f'value="{registry.draft_version_id}"' in reviewer_form and 'name="allow_unapproved"' in reviewer_form
+    )
     assert login("viewer").get("/jobs/new").status_code == 403
 
 
@@ -98,7 +100,9 @@ def test_bad_input_shows_inline_error_and_creates_no_job(  # type: ignore[no-unt
     assert _job_ids(session_factory) == [] and sent == []
 
 
-def test_unapproved_version_needs_reason_and_is_recorded(login, registry: Registry, session_factory, sent) -> None:  # type: ignore[no-untyped-def]
+def test_unapproved_version_needs_reason_and_is_recorded(
+    login, registry: Registry, session_factory, sent
+) -> None:  # type: ignore[no-untyped-def]
     rv = login("reviewer")
     draft = {"mapping_version_id": registry.draft_version_id}
     r = rv.post("/jobs/new", _form(registry, **draft))
@@ -117,7 +121,9 @@ def test_status_fragment_polls_while_running_and_stops_when_terminal(  # type: i
     job_id = _submit(login, registry, sent)
     viewer = login("viewer")
     hx = {"HX-Request": "true"}
-    _set(session_factory, job_id, status="running", progress_current=3, progress_total=6, message="3/6 images")
+    _set(
+        session_factory, job_id, status="running", progress_current=3, progress_total=6, message="3/6 images"
+    )
     frag = viewer.get(f"/jobs/{job_id}/status", headers=hx).text
     assert frag.startswith(f'<section id="job-{job_id}-status"')
     root = frag.split(">", 1)[0]
@@ -142,10 +148,14 @@ def test_cancel_and_retry_are_role_checked_and_csrf_protected(  # type: ignore[n
     assert "Cancel job" not in viewer.get(f"/jobs/{job_id}").text
     assert viewer.post(f"/jobs/{job_id}/cancel", htmx=True).status_code == 403
     ed = login("editor")
-    assert ed.client.post(f"/jobs/{job_id}/cancel", headers={"HX-Request": "true"}).status_code == 403  # no CSRF
+    assert (
+        ed.client.post(f"/jobs/{job_id}/cancel", headers={"HX-Request": "true"}).status_code == 403
+    )  # no CSRF
     assert "Cancel job" in ed.get(f"/jobs/{job_id}").text
     r = ed.post(f"/jobs/{job_id}/cancel", htmx=True)
-    assert r.status_code == 200 and 'data-status="cancelled"' in r.text and POLL not in r.text.split(">", 1)[0]
+    assert (
+        r.status_code == 200 and 'data-status="cancelled"' in r.text and POLL not in r.text.split(">", 1)[0]
+    )
     assert "Cancel requested" in r.text and ">Retry</button>" in r.text
     r = ed.post(f"/jobs/{job_id}/cancel", htmx=True)  # already terminal: a toast, nothing swapped
     assert r.status_code == 409 and r.headers["HX-Retarget"] == "#toasts"
@@ -161,10 +171,14 @@ def test_list_filters_by_status_and_kind(login, registry: Registry, session_fact
     viewer = login("viewer")
     full = viewer.get("/jobs").text
     assert "first run" in full and "second run" in full and 'aria-current="page">Jobs' in full
-    frag = viewer.get("/jobs?status=failed", headers={"HX-Request": "true", "HX-Target": "job-list-body"}).text
+    frag = viewer.get(
+        "/jobs?status=failed", headers={"HX-Request": "true", "HX-Target": "job-list-body"}
+    ).text
     assert frag.startswith('<tbody id="job-list-body"') and "first run" in frag and "second run" not in frag
     assert "hx-trigger" not in frag.split(">", 1)[0]  # nothing running among the listed jobs
-    frag = viewer.get("/jobs?kind=evaluate", headers={"HX-Request": "true", "HX-Target": "job-list-body"}).text
+    frag = viewer.get(
+        "/jobs?kind=evaluate", headers={"HX-Request": "true", "HX-Target": "job-list-body"}
+    ).text
     assert "No jobs found" in frag
     assert str(second) in viewer.get("/jobs?status=queued").text
 
@@ -184,8 +198,11 @@ def _fake_outputs(out: Path, root: Path) -> None:
         )  # fmt: skip
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     summary = {
-        "total": 3, "written": 3, "skipped_existing": 0, "failed": 0, "correction_rate": 0.2, "void_fraction": 0.05,
-        "histogram_named": {"road": {"drivable": 900, "vehicle": 100}, "grass": {"vegetation": 10, "void": 90}},
+        "total": 3, "written": 3, "skipped_existing": 0, "failed": 0, "correction_rate": 0.2,
+        "void_fraction": 0.05,
+        "histogram_named": {
+            "road": {"drivable": 900, "vehicle": 100}, "grass": {"vegetation": 10, "void": 90},
+        },
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
 

@@ -14,10 +14,18 @@ def test_detail_shows_taxonomy_classes_and_validation_status(login, registry: Re
     assert "tiny" in listing and "/models/new" not in listing
 
 
-def test_register_model_with_wrong_classes_shows_both_lists(login, registry: Registry, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_register_model_with_wrong_classes_shows_both_lists(
+    login, registry: Registry, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
     folder = fake_model_folder(settings.data_dir / "other", ("road", "car", "tree", "sky"))
     ed = login("editor")
-    body = {"name": "other", "source": "folder", "role": "teacher", "spec": str(folder), "taxonomy_id": registry.target_id}
+    body = {
+        "name": "other",
+        "source": "folder",
+        "role": "teacher",
+        "spec": str(folder),
+        "taxonomy_id": registry.target_id,
+    }
     r = ed.post("/models/new", body)
     assert r.status_code == 422
     text = unescape(r.text)
