@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings, load_settings
 from app.db.migrate import upgrade_database
 from app.db.session import make_engine, make_sessionmaker
-from tests.services_required import skip_unless_required
 from tests import factories
+from tests.services_required import skip_unless_required
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference-taxonomies"

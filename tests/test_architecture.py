@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ML_MODULES = ("torch", "transformers", "accelerate")
 
@@ -52,3 +54,28 @@ def test_domain_is_pure_at_run_time() -> None:
     loaded = _loaded_after(code)
     forbidden = {"fastapi", "starlette", "jinja2", "sqlalchemy", "celery", "pydantic", *ML_MODULES}
     assert not loaded & forbidden, loaded & forbidden
+
+
+@pytest.mark.slow
+def test_ruff_is_clean() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ruff")), "check", "app", "worker", "tests", "benchmarks"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_strict_is_clean() -> None:
+    # configuration (strict, files, overrides) in pyproject.toml [tool.mypy]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("mypy"))],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]

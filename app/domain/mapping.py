@@ -31,7 +31,9 @@ class OntologyMapping:
         edges = frozenset(self.edges)
         for name, target in edges:
             if not isinstance(name, str) or name == "":
-                raise InvalidInput(f"edge source must be a non-empty label name, got {name!r}", field="source")
+                raise InvalidInput(
+                    f"edge source must be a non-empty label name, got {name!r}", field="source"
+                )
             if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= VOID:
                 raise InvalidInput(
                     f"edge target must be a class id 0..254 or {VOID} (void), got {target!r}", field="target"

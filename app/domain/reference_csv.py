@@ -37,7 +37,9 @@ def _int_cell(cell: str, *, row: int, column: int, what: str) -> int:
     try:
         return int(cell.strip())
     except ValueError:
-        raise InvalidInput(f"{what} must be an integer, got {cell!r}", row=row, column=column, field=what) from None
+        raise InvalidInput(
+            f"{what} must be an integer, got {cell!r}", row=row, column=column, field=what
+        ) from None
 
 
 def _bool_cell(cell: str, *, row: int, column: int, what: str) -> bool | None:
@@ -85,12 +87,22 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
                     name=label_name,
                     color=cell("color") or None,
                     category=cell("category").strip() or None,
-                    ignore=bool(_bool_cell(cell("ignoreInEval"), row=r, column=col.get("ignoreInEval", 0) + 1,
-                                           what="ignoreInEval")),
+                    ignore=bool(
+                        _bool_cell(
+                            cell("ignoreInEval"),
+                            row=r,
+                            column=col.get("ignoreInEval", 0) + 1,
+                            what="ignoreInEval",
+                        )
+                    ),
                     train_id=_opt_int(cell("trainId"), r, col.get("trainId", 0) + 1, "trainId"),
                     category_id=_opt_int(cell("categoryId"), r, col.get("categoryId", 0) + 1, "categoryId"),
-                    has_instances=_bool_cell(cell("hasInstances"), row=r, column=col.get("hasInstances", 0) + 1,
-                                             what="hasInstances"),
+                    has_instances=_bool_cell(
+                        cell("hasInstances"),
+                        row=r,
+                        column=col.get("hasInstances", 0) + 1,
+                        what="hasInstances",
+                    ),
                 )
             )
         except InvalidInput as exc:

@@ -150,7 +150,14 @@ def label_from_json(data: Mapping[str, Any], *, index: int = 0) -> Label:
     if not isinstance(data, Mapping):
         raise InvalidInput("each label must be a JSON object", field=f"labels[{index}]")
     unknown = set(data) - {
-        "value", "name", "color", "category", "ignore", "train_id", "category_id", "has_instances"
+        "value",
+        "name",
+        "color",
+        "category",
+        "ignore",
+        "train_id",
+        "category_id",
+        "has_instances",
     }
     if unknown:
         raise InvalidInput(f"unknown label keys {sorted(unknown)}", field=f"labels[{index}]")
@@ -161,7 +168,9 @@ def label_from_json(data: Mapping[str, Any], *, index: int = 0) -> Label:
             color=data.get("color"),
             category=data.get("category"),
             ignore=bool(data.get("ignore", False)),
-            train_id=None if data.get("train_id") is None else _int(data["train_id"], f"labels[{index}].train_id"),
+            train_id=None
+            if data.get("train_id") is None
+            else _int(data["train_id"], f"labels[{index}].train_id"),
             category_id=None
             if data.get("category_id") is None
             else _int(data["category_id"], f"labels[{index}].category_id"),
@@ -215,7 +224,9 @@ def label_to_json(label: Label) -> dict[str, Any]:
 
 def class_list_taxonomy(name: str, classes: Iterable[tuple[int, str]], description: str = "") -> Taxonomy:
     """A target taxonomy from (class id, name) pairs (void rows excluded by the caller)."""
-    return Taxonomy(name=name, labels=tuple(Label(value=i, name=n) for i, n in classes), description=description)
+    return Taxonomy(
+        name=name, labels=tuple(Label(value=i, name=n) for i, n in classes), description=description
+    )
 
 
 def _int(value: Any, field_name: str) -> int:

@@ -8,13 +8,29 @@ from app.domain.taxonomy import Label, Taxonomy
 
 SOURCE = Taxonomy(
     "src",
-    (Label(0, "unlabeled"), Label(3, "road"), Label(4, "vegetation"), Label(7, "snow"), Label(9, "rock"),
-     Label(300, "far"), Label(-1, "plate")),
+    (
+        Label(0, "unlabeled"),
+        Label(3, "road"),
+        Label(4, "vegetation"),
+        Label(7, "snow"),
+        Label(9, "rock"),
+        Label(300, "far"),
+        Label(-1, "plate"),
+    ),
 )
 TARGET = Taxonomy("tgt", (Label(0, "asphalt"), Label(1, "tree"), Label(2, "bush"), Label(3, "terrain")))
 MAPPING = OntologyMapping.from_edges(
-    [("unlabeled", VOID), ("road", 0), ("vegetation", 1), ("vegetation", 2), ("snow", 3), ("snow", VOID),
-     ("far", 3), ("plate", 0), ("ghost", 1)]
+    [
+        ("unlabeled", VOID),
+        ("road", 0),
+        ("vegetation", 1),
+        ("vegetation", 2),
+        ("snow", 3),
+        ("snow", VOID),
+        ("far", 3),
+        ("plate", 0),
+        ("ghost", 1),
+    ]
 )
 
 

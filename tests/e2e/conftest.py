@@ -91,7 +91,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        skip_unless_required("/usr/bin/chromium not installed (apt-get install chromium); browser tests skipped")
+        skip_unless_required(
+            "/usr/bin/chromium not installed (apt-get install chromium); browser tests skipped"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)

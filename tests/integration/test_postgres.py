@@ -18,8 +18,8 @@ from sqlalchemy import inspect, text
 from app.db.base import Base
 from app.db.migrate import downgrade_database, upgrade_database
 from app.db.session import make_engine
-from tests.services_required import skip_unless_required
 from tests.conftest import DEFAULT_PG_URL, _postgres_reachable
+from tests.services_required import skip_unless_required
 from tests.test_migrations import _all_models
 
 pytestmark = pytest.mark.integration

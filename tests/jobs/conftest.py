@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings, get_settings, load_settings
 from app.db.migrate import upgrade_database
-from tests.services_required import skip_unless_required
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.queue import get_celery
+from tests.services_required import skip_unless_required
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("UNILABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")

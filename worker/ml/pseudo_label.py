@@ -213,9 +213,11 @@ def _resume_filter(
     todo = []
     for i, pair in enumerate(pairs):
         rel = output_relpath(pair.image, pair.label if use_labels else None)
-        if (config.out_dir / "labels" / rel).is_file() and (
-            not config.write_confidence or (config.out_dir / "confidence" / rel).is_file()
-        ) and (not config.write_teacher or (config.out_dir / "teacher" / rel).is_file()):
+        if (
+            (config.out_dir / "labels" / rel).is_file()
+            and (not config.write_confidence or (config.out_dir / "confidence" / rel).is_file())
+            and (not config.write_teacher or (config.out_dir / "teacher" / rel).is_file())
+        ):
             summary.skipped_existing += 1
             if rel in previous:
                 summary.fold(previous[rel])
@@ -285,7 +287,12 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
         )
         _add_stats(summary, stats)
         _submit_write(
-            run, sample, labels[b], result.confidence[b], stats, None if teacher_map is None else teacher_map[b]
+            run,
+            sample,
+            labels[b],
+            result.confidence[b],
+            stats,
+            None if teacher_map is None else teacher_map[b],
         )
 
 

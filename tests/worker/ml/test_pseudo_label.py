@@ -232,7 +232,9 @@ def test_tta_views_recorded(teacher, make_dataset, tmp_path: Path, compiled, sou
     assert summary.views == ("orig@1", "flip@1", "orig@0.75")
 
 
-def test_teacher_maps_are_the_unconstrained_argmax(teacher, make_dataset, tmp_path: Path, compiled, source) -> None:  # type: ignore[no-untyped-def]
+def test_teacher_maps_are_the_unconstrained_argmax(
+    teacher, make_dataset, tmp_path: Path, compiled, source
+) -> None:  # type: ignore[no-untyped-def]
     root = make_dataset(n=2)
     _run(teacher, root, tmp_path / "pri", compiled, source, write_teacher=True)
     _run(teacher, root, tmp_path / "free", None, source, use_priors=False)
@@ -240,10 +242,14 @@ def test_teacher_maps_are_the_unconstrained_argmax(teacher, make_dataset, tmp_pa
         rel = Path(pair.label).with_suffix(".png")  # type: ignore[arg-type]
         teacher_map = _read(tmp_path / "pri" / "teacher" / rel)
         # the no-prior run's output is the plain argmax over the N real classes
-        assert np.array_equal(teacher_map, _read(tmp_path / "free" / "labels" / Path(pair.image).with_suffix(".png")))
+        assert np.array_equal(
+            teacher_map, _read(tmp_path / "free" / "labels" / Path(pair.image).with_suffix(".png"))
+        )
         labels = _read(tmp_path / "pri" / "labels" / rel)
         single = compiled.lut[compiled.index_of(_read(root / pair.label))] != 255  # type: ignore[operator]
         # where the prior pins one class the label is that class, whatever the teacher said
-        assert np.array_equal(labels[single], compiled.lut[compiled.index_of(_read(root / pair.label))][single])  # type: ignore[operator]
+        assert np.array_equal(
+            labels[single], compiled.lut[compiled.index_of(_read(root / pair.label))][single]
+        )  # type: ignore[operator]
     records = [json.loads(x) for x in (tmp_path / "pri" / "manifest.jsonl").read_text().splitlines()]
     assert all(f"teacher/{r['output']}" in r["files"] for r in records)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
@@ -90,7 +91,20 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and not config.cpu else "no"
     kwargs = DistributedDataParallelKwargs(find_unused_parameters=config.find_unused_parameters)
+    _fresh_accelerator_state()
     return Accelerator(mixed_precision=precision, cpu=config.cpu, kwargs_handlers=[kwargs])
+
+
+def _fresh_accelerator_state() -> None:
+    """Forget the settings of an earlier run in this process.
+
+    accelerate keeps its state in process-wide singletons and refuses a second ``Accelerator`` with
+    another precision or device. A long-lived worker runs many trainings, so each run starts afresh.
+    A distributed launch keeps its process group (``PartialState``).
+    """
+    distributed = bool(PartialState._shared_state) and PartialState().num_processes > 1
+    AcceleratorState._reset_state(reset_partial_state=not distributed)
+    GradientState._reset_state()
 
 
 def train(
