@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,15 +139,26 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=96)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--tta", action="store_true", help="flip + paper scales (8 views)")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved 1-worker/2-worker pairs")
     args = parser.parse_args()
     from worker.demo import make_teacher
 
     teacher = make_teacher(Path(tempfile.mkdtemp(prefix="bench-teacher-")) / "tiny")
-    (one, cores1), (two, cores2) = run(1, args, teacher), run(2, args, teacher)
+    ones, twos = [], []
+    for _ in range(args.repeats):  # interleaved, so that a load spike hits both sides alike
+        ones.append(run(1, args, teacher))
+        twos.append(run(2, args, teacher))
+    one = statistics.median(t for t, _ in ones)
+    two = statistics.median(t for t, _ in twos)
+    cores1 = statistics.median(c for _, c in ones)
+    cores2 = statistics.median(c for _, c in twos)
+    runs = ", ".join(f"{a:.1f}/{b:.1f}" for (a, _), (b, _) in zip(ones, twos, strict=True))
     print(
         f"| {args.images} images {args.height}x{args.width}, shards of {args.shard_size}, tta={args.tta}, "
-        f"{args.threads} torch thread(s)/worker, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} "
-        f"| {one:.1f} s ({cores1:.2f} cores) | {two:.1f} s ({cores2:.2f} cores) | {one / two:.2f}x |"
+        f"{args.threads} torch thread(s)/worker, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+        f"runs (1 worker/2 workers, s) {runs} "
+        f"| median {one:.1f} s ({cores1:.2f} cores) | median {two:.1f} s ({cores2:.2f} cores) "
+        f"| {one / two:.2f}x |"
     )
 
 
