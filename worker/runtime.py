@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db.models_registry import Job
 from app.domain.errors import InvalidInput
 from app.domain.label_codec import LabelEncoding
 from app.domain.priors import CompiledPriors, compile_priors
@@ -46,16 +47,10 @@ class JobInputs:
     device: str
 
 
-def load_inputs(
-    session: Session,
-    params: dict[str, Any],
-    *,
-    mapping_version_id: int | None,
-    mapping_hash: str | None,
-    model_id: int | None,
-    dataset_id: int | None,
-) -> JobInputs:
-    """Resolve the rows a pseudo-label/evaluate job names; refuse a changed mapping pin."""
+def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs:
+    """Resolve the rows a pseudo-label/evaluate job (or shard) pins; refuse a changed mapping pin."""
+    mapping_version_id, mapping_hash = job.mapping_version_id, job.mapping_hash
+    model_id, dataset_id = job.model_id, job.dataset_id
     if mapping_version_id is None or model_id is None or dataset_id is None:
         raise InvalidInput("the job's dataset, model or mapping version was deleted", field="job_id")
     version = mapping_service.get_version(session, mapping_version_id)

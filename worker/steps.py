@@ -77,14 +77,7 @@ def _parent_inputs(job: Job) -> tuple[JobInputs, dict[str, Any]]:
         if parent is None:
             raise DomainError(f"shard {job.id} lost its parent job")
         params = json.loads(parent.params_json)
-        inputs = load_inputs(
-            s,
-            params,
-            mapping_version_id=job.mapping_version_id,
-            mapping_hash=job.mapping_hash,
-            model_id=job.model_id,
-            dataset_id=job.dataset_id,
-        )
+        inputs = load_inputs(s, params, job)
     return inputs, json.loads(job.params_json)
 
 
@@ -149,14 +142,7 @@ def finalize(job_id: int) -> None:
         if job is None or job.status in ("succeeded", "failed", "cancelled"):
             return
         shards = repo.list_shards(s, job_id)
-        inputs = load_inputs(
-            s,
-            json.loads(job.params_json),
-            mapping_version_id=job.mapping_version_id,
-            mapping_hash=job.mapping_hash,
-            model_id=job.model_id,
-            dataset_id=job.dataset_id,
-        )
+        inputs = load_inputs(s, json.loads(job.params_json), job)
         out_dir = Path(str(job.output_dir))
         remove_temp_files(out_dir)
         summary = merge_outputs(
@@ -191,14 +177,7 @@ def run_evaluation(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
 
     with unit_of_work(context.session_factory()) as s:
         params = json.loads(job.params_json)
-        inputs = load_inputs(
-            s,
-            params,
-            mapping_version_id=job.mapping_version_id,
-            mapping_hash=job.mapping_hash,
-            model_id=job.model_id,
-            dataset_id=job.dataset_id,
-        )
+        inputs = load_inputs(s, params, job)
         dataset = dataset_service.get_dataset(s, int(job.dataset_id or 0))
         pairs = list(dataset_service.pair_dataset(dataset, split=params.get("split")).pairs)
     if params.get("max_images"):
