@@ -1,4 +1,9 @@
-"""Benchmark: peak memory of TTA scores with 8 views (orig, flip, 6 scales) divided by one view.
+"""Benchmark: peak memory of TTA with 8 views (orig, flip, 6 scales) divided by one view.
+
+Modes: ``one`` (the original view), ``eight`` (8 views, up-scaled views as sliding windows of the
+image's size, the default), ``eight-whole`` (8 views, up-scaled views run whole), ``stacked`` (the
+reference's way: every view's full-resolution scores stacked, then averaged). Each runs the teacher
+and turns the scores into labels, band by band, as the pipelines do.
 
 Each measurement runs in a fresh subprocess. On CPU the peak is the process's resident-set high-water
 mark (``VmHWM``, reset through ``/proc/self/clear_refs``) above the resident size after setup; on
@@ -52,20 +57,27 @@ def _fake_teacher(classes: int):  # type: ignore[no-untyped-def]
 
 
 def child(mode: str, teacher: str, height: int, width: int, classes: int, device: str) -> dict[str, float]:
-    """Measure one configuration in this (fresh) process."""
+    """Measure one configuration in this (fresh) process: the teacher's scores of every view, then
+    the labels (argmax over the real classes), as pseudo-labelling and evaluation consume them."""
     import gc
 
     import torch
     import torch.nn.functional as F
 
+    from worker.ml.banded import argmax_labels
     from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
-    from worker.ml.tta import predict_scores, tta_views, view_scores
+    from worker.ml.tta import Windows, predict_score_maps, tta_views, view_scores
 
     torch.manual_seed(0)
+    names = {i: str(i) for i in range(classes)}
     if teacher == "fake":
         model = _fake_teacher(classes)
+    elif teacher == "base":
+        from benchmarks.bench_pseudo_label import base_config
+
+        model = build_mask2former(base_config(names)).eval().to(device)
     else:
-        model = build_mask2former(tiny_config({i: str(i) for i in range(classes)})).eval().to(device)
+        model = build_mask2former(tiny_config(names)).eval().to(device)
     images = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8, device=device)
     views = tta_views(mode != "one")
     with torch.inference_mode():  # warm-up at a small size so lazy inits do not count
@@ -78,19 +90,26 @@ def child(mode: str, teacher: str, height: int, width: int, classes: int, device
     else:
         Path("/proc/self/clear_refs").write_text("5")
         base = _status_kib("VmRSS") * 1024
-    if mode == "stacked":
-        with torch.inference_mode():
-            scores = torch.stack([view_scores(model, images, IMAGENET_NORMALIZATION, v) for v in views]).mean(
-                0
-            )
-    else:
-        scores = predict_scores(model, images, IMAGENET_NORMALIZATION, views)
+    with torch.inference_mode():
+        if mode == "stacked":  # the reference's way: every view at full resolution, stacked
+            stack = torch.stack([view_scores(model, images, IMAGENET_NORMALIZATION, v) for v in views])
+            labels = stack.mean(0)[:, :classes].argmax(1)
+        else:
+            windows = Windows(slide=mode != "eight-whole")
+            maps = predict_score_maps(model, images, IMAGENET_NORMALIZATION, views, windows)
+            labels = argmax_labels(maps, classes)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = _status_kib("VmHWM") * 1024 - base
-    return {"peak_mib": peak / 2**20, "scores_mib": scores.numel() * 4 / 2**20, "views": len(views)}
+    full = classes + 1
+    return {
+        "peak_mib": peak / 2**20,
+        "scores_mib": full * height * width * 4 / 2**20,
+        "views": len(views),
+        "labels": int(labels.numel()),
+    }
 
 
 def main() -> None:
@@ -101,6 +120,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--teacher", default="tiny", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--teachers",
+        nargs="+",
+        default=["fake", "tiny"],
+        choices=("fake", "tiny", "base"),
+        help="fake: Mask2Former-shaped outputs without activations; tiny: 1.4 M parameters; "
+        "base: Swin-B-sized, 107 M (slow on a CPU)",
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.teacher, args.height, args.width, args.classes, args.device)))
@@ -110,9 +137,9 @@ def main() -> None:
         "num_classes": args.classes,
         "device": args.device,
     }
-    for teacher in ("fake", "tiny"):
+    for teacher in args.teachers:
         results = {}
-        for mode in ("one", "eight", "stacked"):
+        for mode in ("one", "eight", "eight-whole", "stacked"):
             cmd = [
                 sys.executable,
                 __file__,
@@ -135,6 +162,9 @@ def main() -> None:
             "peak_mib": {k: round(v["peak_mib"], 1) for k, v in results.items()},
             "full_resolution_scores_mib": round(results["one"]["scores_mib"], 1),
             "ratio_8_views_over_1": round(results["eight"]["peak_mib"] / results["one"]["peak_mib"], 2),
+            "ratio_8_views_whole_upscaled_over_1": round(
+                results["eight-whole"]["peak_mib"] / results["one"]["peak_mib"], 2
+            ),
             "ratio_stacked_8_views_over_1": round(
                 results["stacked"]["peak_mib"] / results["one"]["peak_mib"], 2
             ),

@@ -31,7 +31,13 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mini_scenes import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE, make_scene  # noqa: E402
+from mini_scenes import (  # noqa: E402
+    COARSE_CLASSES,
+    CONDITIONS,
+    FINE_CLASSES,
+    FINE_TO_COARSE,
+    make_scene,
+)
 
 from app.domain.mapping import OntologyMapping  # noqa: E402
 from app.domain.pairing import Pair  # noqa: E402
@@ -51,15 +57,24 @@ SPLITS = ("source", "extra", "val", "test")
 
 
 def write_split(
-    root: Path, name: str, count: int, rng: np.random.Generator, size: tuple[int, int]
-) -> list[Pair]:
-    """Write ``count`` scenes under ``root/name``; the extra split gets coarse labels + hidden fine truth."""
+    root: Path,
+    name: str,
+    count: int,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    conditions: list[str],
+) -> list[tuple[Pair, str]]:
+    """Write ``count`` scenes under ``root/name``, cycling through ``conditions``.
+
+    The extra split gets coarse labels, its fine truth is kept under ``hidden_fine`` for scoring.
+    """
     folder = root / name
     for sub in ("images", "labels", "hidden_fine"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     pairs = []
     for i in range(count):
-        image, fine = make_scene(rng, *size)
+        condition = conditions[i % len(conditions)]
+        image, fine = make_scene(rng, *size, condition=condition)
         stem = f"{i:04d}.png"
         Image.fromarray(image).save(folder / "images" / stem)
         if name == "extra":
@@ -67,7 +82,7 @@ def write_split(
             Image.fromarray(fine).save(folder / "hidden_fine" / stem)
         else:
             Image.fromarray(fine).save(folder / "labels" / stem)
-        pairs.append(Pair(image=f"images/{stem}", label=f"labels/{stem}"))
+        pairs.append((Pair(image=f"images/{stem}", label=f"labels/{stem}"), condition))
     return pairs
 
 
@@ -108,26 +123,43 @@ def recipe(out: Path, args: argparse.Namespace, seed: int) -> TrainConfig:
 
 
 def evaluate_on(
-    model_dir: Path, root: Path, pairs: list[Pair], priors: CompiledPriors, device: str
+    model_dir: Path, root: Path, pairs: list[tuple[Pair, str]], priors: CompiledPriors, device: str
 ) -> dict[str, Any]:
-    teacher = load_model(model_dir, device=device)
+    """Test metrics over all pairs, plus ``by_condition`` (mIoU per scene condition)."""
+    model = load_model(model_dir, device=device)
     config = EvaluateConfig(inference=InferenceConfig(device=device, batch_size=16))
-    result = evaluate_dataset(config, teacher, pairs, DataConfig(root=root), priors=priors)
-    return result.metrics
+
+    def run(subset: list[Pair]) -> dict[str, Any]:
+        return evaluate_dataset(config, model, subset, DataConfig(root=root), priors=priors).metrics
+
+    metrics = run([pair for pair, _ in pairs])
+    conditions = sorted({c for _, c in pairs})
+    if len(conditions) > 1:
+        metrics["by_condition"] = {
+            c: run([pair for pair, cond in pairs if cond == c])["miou"] for c in conditions
+        }
+    return metrics
 
 
-def score_pseudo_labels(run_dir: Path, extra_root: Path, pairs: list[Pair]) -> dict[str, Any]:
-    """Pseudo-labels vs the hidden fine truth (void 255 counts as a miss); plus the void fraction."""
-    matrix = ConfusionMatrix(len(FINE_CLASSES))
+def score_pseudo_labels(run_dir: Path, extra_root: Path, pairs: list[tuple[Pair, str]]) -> dict[str, Any]:
+    """Pseudo-labels vs the hidden fine truth (void 255 counts as a miss), the void fraction, and
+    ``by_condition`` (mIoU per scene condition)."""
+    matrices = {c: ConfusionMatrix(len(FINE_CLASSES)) for c in {c for _, c in pairs}}
     void = total = 0
-    for pair in pairs:
+    for pair, condition in pairs:
         predicted = read_png(pseudo_label_path(run_dir, pair)).astype(np.int64)
         truth = read_png(extra_root / "hidden_fine" / Path(pair.image).name).astype(np.int64)
-        matrix.update(torch.from_numpy(predicted), torch.from_numpy(truth))
+        matrices[condition].update(torch.from_numpy(predicted), torch.from_numpy(truth))
         void += int((predicted == 255).sum())
         total += predicted.size
-    metrics = metrics_from_confusion(matrix.matrix.numpy(), FINE_CLASSES)
+    overall = sum(m.matrix.numpy() for m in matrices.values())
+    metrics = metrics_from_confusion(overall, FINE_CLASSES)
     metrics["void_fraction"] = void / max(total, 1)
+    if len(matrices) > 1:
+        metrics["by_condition"] = {
+            c: metrics_from_confusion(m.matrix.numpy(), FINE_CLASSES)["miou"]
+            for c, m in sorted(matrices.items())
+        }
     return metrics
 
 
@@ -144,13 +176,14 @@ def train_or_reuse(
 
 
 def run_seed(
-    seed: int, root: Path, out: Path, pairs: dict[str, list[Pair]], args: argparse.Namespace
+    seed: int, root: Path, out: Path, pairs: dict[str, list[tuple[Pair, str]]], args: argparse.Namespace
 ) -> dict[str, Any]:
     fine, coarse, identity, coarse_priors, mapping_hash = taxonomies()
+    plain = {split: [pair for pair, _ in items] for split, items in pairs.items()}
     source = LabeledSet(
-        "source", DatasetPairs(PairDataset(root / "source", pairs["source"])), lut=identity.lut, weight=1.0
+        "source", DatasetPairs(PairDataset(root / "source", plain["source"])), lut=identity.lut, weight=1.0
     )
-    val = LabeledSet("val", DatasetPairs(PairDataset(root / "val", pairs["val"])), lut=identity.lut)
+    val = LabeledSet("val", DatasetPairs(PairDataset(root / "val", plain["val"])), lut=identity.lut)
     seed_dir = out / f"seed-{seed}"
     timings: dict[str, float] = {}
     tic = time.perf_counter()
@@ -173,7 +206,7 @@ def run_seed(
         run_pseudo_labeling(
             config,
             loaded,
-            pairs["extra"],
+            plain["extra"],
             DataConfig(root=root / "extra"),
             priors=coarse_priors if use_priors else None,
             source=coarse,
@@ -184,7 +217,7 @@ def run_seed(
     for tag in ("priors", "no_priors") if args.ablation else ("priors",):
         extra = LabeledSet(
             f"extra-pseudo-{tag}",
-            PseudoLabelPairs(root / "extra", seed_dir / f"pseudo-{tag}", pairs["extra"]),
+            PseudoLabelPairs(root / "extra", seed_dir / f"pseudo-{tag}", plain["extra"]),
             kind="pseudo_labels",
             weight=args.extra_weight,
         )
@@ -213,9 +246,17 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     for title, (group, metric) in keys.items():
         values = [r[group][metric] for r in results if group in r]
         if values:
-            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-            summary[title] = {"mean": float(np.mean(values)), "std": std, "values": values}
+            summary[title] = _mean_std(values)
+        conditions = sorted({c for r in results if group in r for c in r[group].get("by_condition", {})})
+        for condition in conditions:
+            values = [r[group]["by_condition"][condition] for r in results if group in r]
+            summary[f"{title} [{condition}]"] = _mean_std(values)
     return summary
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "std": std, "values": values}
 
 
 def parse_args() -> argparse.Namespace:
@@ -227,7 +268,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=1234)
     parser.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
     parser.add_argument("--counts", type=int, nargs=4, default=[60, 300, 20, 100], metavar=SPLITS)
-    parser.add_argument("--iterations", type=int, default=600)
+    parser.add_argument(
+        "--source-conditions",
+        nargs="+",
+        default=["clear"],
+        choices=CONDITIONS,
+        help="scene conditions of the source set (default: clear only)",
+    )
+    parser.add_argument(
+        "--other-conditions",
+        nargs="+",
+        default=list(CONDITIONS),
+        choices=CONDITIONS,
+        help="scene conditions of the extra, val and test sets, cycled (default: all four)",
+    )
+    parser.add_argument("--iterations", type=int, default=1500)
     parser.add_argument("--samples-per-epoch", type=int, default=400)
     parser.add_argument("--val-every", type=int, default=100)
     parser.add_argument("--lr", type=float, default=4e-4)
@@ -252,7 +307,14 @@ def main() -> None:
     root = args.out / "data"
     rng = np.random.default_rng(args.data_seed)
     pairs = {
-        name: write_split(root, name, n, rng, tuple(args.size))
+        name: write_split(
+            root,
+            name,
+            n,
+            rng,
+            tuple(args.size),
+            args.source_conditions if name == "source" else args.other_conditions,
+        )
         for name, n in zip(SPLITS, args.counts, strict=True)
     }
     results = []

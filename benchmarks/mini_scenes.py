@@ -5,6 +5,12 @@ asphalt (dark, fine grain) or cobble (a stone grid), dashed road markings on asp
 dark crown reaching into the sky), bushes (low, light, speckled) and cars. The fine label map uses
 the 8 target classes below; the coarse map merges them into road / vegetation / sky / object.
 Everything is a pure function of the generator passed in.
+
+A scene is seen under one of four *conditions*: ``clear`` (the source dataset's only condition),
+``fog`` (contrast fading towards a haze colour with distance), ``dusk`` (dark, warm, noisy) and
+``rain`` (blurred, desaturated, darker, with streaks). The extra dataset and the test set mix all
+four, so the extra data brings appearance the source lacks, as real extra datasets bring other
+cities, cameras and weather. None of the conditions changes a label.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ COARSE_CLASSES = ("road", "vegetation", "sky", "object")
 # fine class id -> coarse class id
 FINE_TO_COARSE = np.array([0, 0, 0, 1, 1, 2, 3, 3], dtype=np.uint8)
 ASPHALT, COBBLE, MARKING, TREE, BUSH, SKY, CAR, BACKGROUND = range(8)
+CONDITIONS = ("clear", "fog", "dusk", "rain")
 
 
-def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """One scene.
+def make_scene(
+    rng: np.random.Generator, height: int = 64, width: int = 128, condition: str = "clear"
+) -> tuple[np.ndarray, np.ndarray]:
+    """One scene under ``condition`` (one of CONDITIONS).
 
     Returns:
         ``(H, W, 3)`` uint8 image and ``(H, W)`` uint8 fine label map (ids of FINE_CLASSES).
@@ -38,8 +47,50 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128) -> 
         _tree(image, label, yy, xx, horizon, rng)
     for _ in range(rng.integers(0, 3)):
         _car(image, label, yy, xx, horizon, rng)
-    image += rng.normal(0.0, 4.0, image.shape)  # sensor noise
+    noise = _CONDITION_EFFECTS[condition](image, yy, horizon, rng)
+    image += rng.normal(0.0, noise, image.shape)  # sensor noise
     return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+def _clear(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+    return 4.0
+
+
+def _fog(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+    """Blend towards a haze colour; the blend weakens towards the bottom (near) of the image."""
+    height = image.shape[0]
+    depth = ((yy - horizon) / max(height - horizon, 1.0)).clip(0, 1)
+    alpha = (rng.uniform(0.5, 0.75) * (1.0 - 0.75 * depth))[..., None]
+    haze = np.array([rng.uniform(170, 210)] * 3) + np.array([0.0, 3.0, 8.0])
+    image[:] = image * (1 - alpha) + haze * alpha
+    return 3.0
+
+
+def _dusk(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+    """Dark and warm, with the stronger noise of a camera at low light."""
+    tint = np.array([1.0, rng.uniform(0.7, 0.85), rng.uniform(0.5, 0.65)])
+    image[:] = image * rng.uniform(0.3, 0.5) * tint + np.array([12.0, 6.0, 0.0])
+    return 9.0
+
+
+def _rain(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+    """Blurred (wet lens), half desaturated and darker, with bright slanted streaks."""
+    blurred = image.copy()
+    for axis in (0, 1):  # separable [1, 2, 1] / 4 blur, twice
+        for _ in range(2):
+            blurred = (np.roll(blurred, 1, axis) + 2 * blurred + np.roll(blurred, -1, axis)) / 4
+    gray = blurred @ np.array([0.299, 0.587, 0.114])
+    image[:] = 0.75 * (0.5 * blurred + 0.5 * gray[..., None])
+    height, width = yy.shape
+    xx = np.arange(width)[None, :]
+    for _ in range(rng.integers(15, 30)):
+        x0, y0, length = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(4, 10)
+        streak = (np.abs(xx - x0 - 0.3 * (yy - y0)) < 0.5) & (yy >= y0) & (yy < y0 + length)
+        image[streak] = image[streak] * 0.5 + 110.0
+    return 6.0
+
+
+_CONDITION_EFFECTS = {"clear": _clear, "fog": _fog, "dusk": _dusk, "rain": _rain}
 
 
 def _paint(image: np.ndarray, label: np.ndarray, mask: np.ndarray, color: np.ndarray, cls: int) -> None:

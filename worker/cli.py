@@ -2,31 +2,47 @@
 
 ``register(app)`` is found through the ``unilabel.cli`` entry-point group. torch and transformers
 are imported inside the commands only, so ``unilabel --help`` stays fast and torch-free.
+``pseudo-label``/``evaluate`` take files or database ids; how each is told apart and resolved is in
+:mod:`worker.cli_inputs`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.domain.errors import DomainError
+from worker.cli_inputs import FileData, RunRequest, check_classes, fail, resolve_run
 
 if TYPE_CHECKING:
-    from app.domain.pairing import Pair
-    from app.domain.priors import CompiledPriors
-    from app.domain.taxonomy import Taxonomy
     from worker.ml.modeling import Normalization
 
 model_app = typer.Typer(help="Inspect, convert and create teacher models.", no_args_is_help=True)
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="unilabel/HF folder, cached HF id, or paper .pth")
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="registered model id (digits only), or a unilabel/HF folder, cached HF id or paper .pth",
+    ),
 ]
-RootOpt = Annotated[Path, typer.Option("--root", help="dataset root; paths below are relative to it")]
+DatasetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--dataset",
+        min=1,
+        help="registered dataset id: supplies root, pairing, label encoding and source taxonomy "
+        "(not with --root/--images/--labels/--list/--label-encoding/--source-taxonomy)",
+    ),
+]
+SplitOpt = Annotated[str | None, typer.Option("--split", help="only the pairs of this split")]
+RootOpt = Annotated[
+    Path | None, typer.Option("--root", help="dataset root; paths below are relative to it (default: .)")
+]
 ImagesOpt = Annotated[
     str | None, typer.Option("--images", help="image pattern, e.g. 'images/{split}/{stem}.jpg'")
 ]
@@ -34,11 +50,28 @@ LabelsOpt = Annotated[
     str | None, typer.Option("--labels", help="label template, e.g. 'labels/{split}/{stem}_labelids.png'")
 ]
 ListOpt = Annotated[Path | None, typer.Option("--list", help="list file of 'image label' lines")]
-EncodingOpt = Annotated[str, typer.Option("--label-encoding", help="ids8 | ids16 | panoptic16 | rgb")]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--label-encoding", help="ids8 | ids16 | panoptic16 | rgb (default: ids8)")
+]
 SourceOpt = Annotated[Path | None, typer.Option("--source-taxonomy", help="source labels.csv")]
-MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="master_labels_<target>.csv")]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mapping",
+        help="registered mapping id (its newest approved version), ID@N (its version number N), "
+        "or a master_labels_<target>.csv file",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")]
 TtaOpt = Annotated[bool, typer.Option("--tta/--no-tta", help="flip + 6 scales, averaged")]
+TtaWholeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tta-whole",
+        help="run up-scaled TTA views whole instead of as sliding windows of the image's size "
+        "(fewer forward passes, up to 4x the memory)",
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1)]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="decode worker processes")]
 TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="allow arbitrary unpickling of .pth files")]
@@ -51,11 +84,6 @@ def register(app: typer.Typer) -> None:
     app.command("pseudo-label")(pseudo_label_command)
     app.command("evaluate")(evaluate_command)
     app.add_typer(model_app, name="model")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
 
 
 def _device(device: str) -> str:
@@ -72,77 +100,13 @@ def _normalization(mean: str | None, std: str | None) -> Normalization | None:
     if mean is None and std is None:
         return None
     if mean is None or std is None:
-        raise _fail("--mean and --std go together")
+        raise fail("--mean and --std go together")
     try:
         return Normalization.from_json(
             {"mean": [float(v) for v in mean.split(",")], "std": [float(v) for v in std.split(",")]}
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _Taxonomies:
-    source: Taxonomy | None
-    target: Taxonomy | None
-    priors: CompiledPriors | None
-    mapping_hash: str | None
-
-
-def _load_taxonomies(source_csv: Path | None, mapping_csv: Path | None) -> _Taxonomies:
-    from app.domain.priors import compile_priors
-    from app.domain.reference_csv import (
-        parse_labels_csv,
-        parse_master_labels_csv,
-        target_taxonomy_from_master,
-    )
-
-    source = (
-        parse_labels_csv(source_csv.read_text(), source_csv.parent.name or "source") if source_csv else None
-    )
-    if mapping_csv is None:
-        return _Taxonomies(source, None, None, None)
-    master = parse_master_labels_csv(mapping_csv.read_text())
-    target = target_taxonomy_from_master(master, mapping_csv.stem.removeprefix("master_labels_") or "target")
-    if source is None:
-        raise _fail("--mapping needs --source-taxonomy")
-    mapping = master.mapping
-    return _Taxonomies(source, target, compile_priors(mapping, source, target), mapping.content_hash())
-
-
-def _pairs(root: Path, list_file: Path | None, images: str | None, labels: str | None) -> list[Pair]:
-    from worker.ml.data import resolve_pairs
-
-    if list_file is None and images is None:
-        raise _fail("give --list FILE or --images PATTERN (with --labels TEMPLATE)")
-    result = resolve_pairs(root, list_file=list_file, image_pattern=images, label_template=labels)
-    for p in result.problems[:20]:
-        typer.secho(
-            f"skipped: {p.image or ''} {p.label or ''} line {p.line or '-'}: {p.message}",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
-    if len(result.problems) > 20:
-        typer.secho(
-            f"... and {len(result.problems) - 20} more pairing problems", fg=typer.colors.YELLOW, err=True
-        )
-    if not result.pairs:
-        raise _fail(f"no image/label pairs found under {root}")
-    return list(result.pairs)
-
-
-def _check_classes(teacher_names: tuple[str, ...], target: Taxonomy | None) -> None:
-    if target is None:
-        return
-    if len(teacher_names) != target.num_classes:
-        raise _fail(f"the model has {len(teacher_names)} classes, the mapping's target {target.num_classes}")
-    differ = [(i, a, b) for i, (a, b) in enumerate(zip(teacher_names, target.names, strict=True)) if a != b]
-    if differ:
-        typer.secho(
-            f"warning: model class names differ from the mapping's target, e.g. {differ[:3]}",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
+        raise fail(str(exc)) from exc
 
 
 class _Bar:
@@ -165,17 +129,20 @@ class _Bar:
 def pseudo_label_command(
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
-    root: RootOpt = Path("."),
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    root: RootOpt = None,
     images: ImagesOpt = None,
     labels: LabelsOpt = None,
     list_file: ListOpt = None,
-    label_encoding: EncodingOpt = "ids8",
+    label_encoding: EncodingOpt = None,
     source_taxonomy: SourceOpt = None,
     mapping: MappingOpt = None,
     no_priors: Annotated[
         bool, typer.Option("--no-priors", help="plain argmax, no ground truth used")
     ] = False,
     tta: TtaOpt = False,
+    tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
     workers: WorkersOpt = 2,
@@ -189,23 +156,45 @@ def pseudo_label_command(
     mean: MeanOpt = None,
     std: StdOpt = None,
 ) -> None:
-    """Pseudo-label a dataset with a teacher, constrained by the mapping's dataset priors."""
+    """Pseudo-label a dataset with a teacher, constrained by the mapping's dataset priors.
+
+    Model, dataset and mapping are files or database ids of registered rows: a value of digits only
+    is an id (a file named 7 is ./7), looked up in the database of UNILABEL_DATABASE_URL.
+    --mapping ID uses the mapping's newest approved version, --mapping ID@N its version number N.
+    """
     from worker.ml.checkpoints import load_model
     from worker.ml.config import DataConfig, InferenceConfig, PseudoLabelConfig
     from worker.ml.pseudo_label import run_pseudo_labeling
+    from worker.ml.tta import Windows
 
+    files = FileData(root, images, labels, list_file, label_encoding, source_taxonomy)
     try:
-        tax = _load_taxonomies(source_taxonomy, None if no_priors else mapping)
-        if not no_priors and tax.priors is None:
-            raise _fail("priors need --source-taxonomy and --mapping (or pass --no-priors)")
-        pairs = _pairs(root, list_file, images, None if no_priors else labels)
-        teacher = load_model(
-            model, trust_pickle=trust_pickle, device=_device(device), normalization=_normalization(mean, std)
+        run = resolve_run(
+            RunRequest(
+                model,
+                files,
+                dataset=dataset,
+                split=split,
+                mapping=None if no_priors else mapping,
+                want_labels=not no_priors,
+                trust_pickle=trust_pickle,
+                normalization=_normalization(mean, std),
+            )
         )
-        _check_classes(teacher.class_names, tax.target)
+        if not no_priors and run.priors is None:
+            raise fail("priors need --mapping and a source taxonomy (or pass --no-priors)")
+        teacher = load_model(
+            run.model_spec,
+            trust_pickle=run.trust_pickle,
+            device=_device(device),
+            normalization=run.normalization,
+        )
+        check_classes(teacher.class_names, run.target)
         config = PseudoLabelConfig(
             out_dir=out,
-            inference=InferenceConfig(device=_device(device), batch_size=batch_size, tta=tta),
+            inference=InferenceConfig(
+                device=_device(device), batch_size=batch_size, tta=tta, windows=Windows(slide=not tta_whole)
+            ),
             use_priors=not no_priors,
             write_confidence=confidence,
             write_teacher=teacher_maps,
@@ -217,17 +206,17 @@ def pseudo_label_command(
             summary = run_pseudo_labeling(
                 config,
                 teacher,
-                pairs,
-                DataConfig(root=root, label_encoding=label_encoding, num_workers=workers),  # type: ignore[arg-type]
-                priors=tax.priors,
-                source=tax.source,
-                mapping_hash=tax.mapping_hash,
+                run.pairs,
+                DataConfig(root=run.root, label_encoding=run.label_encoding, num_workers=workers),  # type: ignore[arg-type]
+                priors=run.priors,
+                source=run.source,
+                mapping_hash=run.mapping_hash,
                 on_progress=bar,
             )
         finally:
             bar.close()
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(
         f"written {summary.written}, skipped (existing) {summary.skipped_existing}, failed {summary.failed} "
         f"of {summary.total}; void {summary.void_fraction:.1%}, corrected {summary.correction_rate:.1%}; "
@@ -239,14 +228,17 @@ def pseudo_label_command(
 
 def evaluate_command(
     model: ModelOpt,
-    root: RootOpt = Path("."),
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    root: RootOpt = None,
     images: ImagesOpt = None,
     labels: LabelsOpt = None,
     list_file: ListOpt = None,
-    label_encoding: EncodingOpt = "ids8",
+    label_encoding: EncodingOpt = None,
     source_taxonomy: SourceOpt = None,
     mapping: MappingOpt = None,
     tta: TtaOpt = False,
+    tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
     workers: WorkersOpt = 2,
@@ -255,50 +247,77 @@ def evaluate_command(
     mean: MeanOpt = None,
     std: StdOpt = None,
 ) -> None:
-    """Evaluate a model (mIoU, per-class IoU, pixel accuracy) on a dataset, GT mapped to its classes."""
+    """Evaluate a model (mIoU, per-class IoU, pixel accuracy) on a dataset, GT mapped to its classes.
+
+    Model, dataset and mapping are files or database ids of registered rows: a value of digits only
+    is an id (a file named 7 is ./7), looked up in the database of UNILABEL_DATABASE_URL.
+    --mapping ID uses the mapping's newest approved version, --mapping ID@N its version number N.
+    """
     from worker.ml.checkpoints import load_model
     from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig
     from worker.ml.evaluate import evaluate_dataset
+    from worker.ml.tta import Windows
 
+    if dataset is None and labels is None and list_file is None:
+        raise fail("evaluation needs ground truth: --dataset ID, --labels TEMPLATE or --list FILE")
+    files = FileData(root, images, labels, list_file, label_encoding, source_taxonomy)
     try:
-        tax = _load_taxonomies(source_taxonomy, mapping)
-        if labels is None and list_file is None:
-            raise _fail("evaluation needs ground truth: --labels TEMPLATE or --list FILE")
-        pairs = _pairs(root, list_file, images, labels)
-        teacher = load_model(
-            model, trust_pickle=trust_pickle, device=_device(device), normalization=_normalization(mean, std)
+        run = resolve_run(
+            RunRequest(
+                model,
+                files,
+                dataset=dataset,
+                split=split,
+                mapping=mapping,
+                trust_pickle=trust_pickle,
+                normalization=_normalization(mean, std),
+            )
         )
-        _check_classes(teacher.class_names, tax.target)
+        teacher = load_model(
+            run.model_spec,
+            trust_pickle=run.trust_pickle,
+            device=_device(device),
+            normalization=run.normalization,
+        )
+        check_classes(teacher.class_names, run.target)
         bar = _Bar("evaluate")
         try:
             result = evaluate_dataset(
                 EvaluateConfig(
-                    inference=InferenceConfig(device=_device(device), batch_size=batch_size, tta=tta)
+                    inference=InferenceConfig(
+                        device=_device(device),
+                        batch_size=batch_size,
+                        tta=tta,
+                        windows=Windows(slide=not tta_whole),
+                    )
                 ),
                 teacher,
-                pairs,
-                DataConfig(root=root, label_encoding=label_encoding, num_workers=workers),  # type: ignore[arg-type]
-                priors=tax.priors,
-                source=tax.source,
-                mapping_hash=tax.mapping_hash,
+                run.pairs,
+                DataConfig(root=run.root, label_encoding=run.label_encoding, num_workers=workers),  # type: ignore[arg-type]
+                priors=run.priors,
+                source=run.source,
+                mapping_hash=run.mapping_hash,
                 on_progress=bar,
             )
         finally:
             bar.close()
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
-    m = result.metrics
+        raise fail(str(exc)) from exc
+    _print_metrics(result.metrics, result.evaluated, result.failed)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.to_json(), indent=2))
+
+
+def _print_metrics(m: dict[str, Any], evaluated: int, failed: int) -> None:
     for c in m["per_class"]:
         iou = "  n/a" if c["iou"] is None else f"{100 * c['iou']:5.1f}"
         typer.echo(f"{c['id']:>4} {c['name']:<28} IoU {iou}")
     typer.echo(
         f"mIoU {100 * m['miou']:.2f} (present classes: {m['present_classes']}/{m['num_classes']}), "
         f"mIoU over all classes {100 * m['miou_all']:.2f}, pixel accuracy {100 * m['pixel_accuracy']:.2f}; "
-        f"{result.evaluated} images evaluated, {result.failed} failed"
+        f"{evaluated} images evaluated, {failed} failed"
     )
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result.to_json(), indent=2))
 
 
 @model_app.command("info")
@@ -311,7 +330,7 @@ def model_info_command(
     try:
         loaded = load_model(model, trust_pickle=trust_pickle)
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(json.dumps(loaded.describe(), indent=2))
 
 
@@ -340,7 +359,7 @@ def model_convert_command(
             },
         )
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(f"wrote {out} ({loaded.source} {loaded.spec}, {loaded.num_classes} classes)")
 
 
@@ -360,7 +379,7 @@ def model_init_tiny_command(
     try:
         target = target_taxonomy_from_master(parse_master_labels_csv(mapping.read_text()), "target")
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     torch.manual_seed(seed)
     model = build_mask2former(tiny_config(target.id2label()))
     save_checkpoint(

@@ -2,6 +2,8 @@
 
 Loads the job's dataset, model and pinned mapping version; checks the pin (content hash) and the
 model's classes; compiles the priors; keeps recently used teachers in a small per-process cache.
+:func:`load_mapping_version` and :func:`load_registered_model` are also what ``unilabel
+pseudo-label``/``evaluate`` use for database ids (``worker/cli_inputs.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,49 @@ class JobInputs:
     device: str
 
 
+@dataclass(frozen=True, slots=True)
+class MappingInputs:
+    """A mapping version resolved for a run: both taxonomies, the compiled priors, the content hash."""
+
+    version_id: int
+    mapping_id: int
+    source: Taxonomy
+    target: Taxonomy
+    priors: CompiledPriors
+    mapping_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """How to load a registered model (``worker.ml.checkpoints.load_model`` arguments)."""
+
+    model_id: int
+    taxonomy_id: int
+    spec: str
+    source: str
+    trust_pickle: bool
+    normalization: dict[str, Any] | None
+
+
+def load_mapping_version(session: Session, version_id: int) -> MappingInputs:
+    """A mapping version's taxonomies and compiled priors (used by jobs and by the CLI's ids)."""
+    version = mapping_service.get_version(session, version_id)
+    mapping = mapping_service.get_mapping(session, version.mapping_id)
+    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
+    target = taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id)
+    priors = compile_priors(mapping_service.version_edges(version), source, target)
+    return MappingInputs(version.id, mapping.id, source, target, priors, version.content_hash)
+
+
+def load_registered_model(session: Session, model_id: int) -> ModelInputs:
+    """The load arguments of a registered model row (no weights are read here)."""
+    model = model_service.get_model(session, model_id)
+    normalization = json.loads(model.normalization_json) if model.normalization_json else None
+    return ModelInputs(
+        model.id, model.taxonomy_id, model.spec, model.source, model.trust_pickle, normalization
+    )
+
+
 def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs:
     """Resolve the rows a pseudo-label/evaluate job (or shard) pins; refuse a changed mapping pin."""
     mapping_version_id, mapping_hash = job.mapping_version_id, job.mapping_hash
@@ -60,24 +105,21 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs
             f"!= pinned {str(mapping_hash)[:12]}",
             field="mapping_version_id",
         )
-    mapping = mapping_service.get_mapping(session, version.mapping_id)
+    mapping = load_mapping_version(session, version.id)
     dataset = dataset_service.get_dataset(session, dataset_id)
-    model = model_service.get_model(session, model_id)
-    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
-    target = taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id)
-    priors = compile_priors(mapping_service.version_edges(version), source, target)
+    model = load_registered_model(session, model_id)
     return JobInputs(
         params=params,
         root=Path(dataset.root),
         encoding=LabelEncoding(dataset.label_encoding),
-        source=source,
-        target=target,
-        priors=priors,
-        mapping_hash=version.content_hash,
+        source=mapping.source,
+        target=mapping.target,
+        priors=mapping.priors,
+        mapping_hash=mapping.mapping_hash,
         model_spec=model.spec,
         model_source=model.source,
         trust_pickle=model.trust_pickle,
-        normalization=json.loads(model.normalization_json) if model.normalization_json else None,
+        normalization=model.normalization,
         device=resolve_device(str(params.get("device", "auto"))),
     )
 

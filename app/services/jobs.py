@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
-from app.db.models import MappingVersion
-from app.db.models_registry import Job
+from app.db.models import Mapping, MappingVersion
+from app.db.models_registry import Dataset, Job, Model
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.jobs import JobStatus, can_transition
 from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
@@ -40,18 +40,12 @@ TASK_OF_KIND = {
 AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams
 
 
-def _check_mapping(
-    session: Session, params: PseudoLabelParams | EvaluateParams
-) -> tuple[MappingVersion, str | None]:
-    """The pinned version and the recorded override reason (None when approved)."""
-    try:
-        version = mapping_service.get_version(session, params.mapping_version_id)
-    except NotFound as exc:
-        raise NotFound(exc.message, field="mapping_version_id") from exc
-    mapping = mapping_service.get_mapping(session, version.mapping_id)
-    model = model_service.get_model(session, params.model_id)
-    dataset = dataset_service.get_dataset(session, params.dataset_id)
-    if mapping.target_taxonomy_id != model.taxonomy_id:
+def check_compatible(mapping: Mapping, *, model: Model | None = None, dataset: Dataset | None = None) -> None:
+    """Refuse a mapping whose target is not the model's taxonomy or whose source is not the dataset's.
+
+    Shared by job submission and the CLI's database ids (``unilabel pseudo-label --model 3 ...``).
+    """
+    if model is not None and mapping.target_taxonomy_id != model.taxonomy_id:
         raise InvalidInput(
             f"mapping {mapping.name!r} targets taxonomy {mapping.target_taxonomy_id}, but model "
             f"{model.name!r} predicts taxonomy {model.taxonomy_id}",
@@ -61,7 +55,7 @@ def _check_mapping(
                 "model_taxonomy_id": model.taxonomy_id,
             },
         )
-    if mapping.source_taxonomy_id != dataset.taxonomy_id:
+    if dataset is not None and mapping.source_taxonomy_id != dataset.taxonomy_id:
         raise InvalidInput(
             f"dataset {dataset.name!r} is labelled in taxonomy {dataset.taxonomy_id}, but mapping "
             f"{mapping.name!r} maps from taxonomy {mapping.source_taxonomy_id}",
@@ -71,6 +65,22 @@ def _check_mapping(
                 "mapping_source_taxonomy_id": mapping.source_taxonomy_id,
             },
         )
+
+
+def _check_mapping(
+    session: Session, params: PseudoLabelParams | EvaluateParams
+) -> tuple[MappingVersion, str | None]:
+    """The pinned version and the recorded override reason (None when approved)."""
+    try:
+        version = mapping_service.get_version(session, params.mapping_version_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="mapping_version_id") from exc
+    mapping = mapping_service.get_mapping(session, version.mapping_id)
+    check_compatible(
+        mapping,
+        model=model_service.get_model(session, params.model_id),
+        dataset=dataset_service.get_dataset(session, params.dataset_id),
+    )
     if version.status == "approved":
         return version, None
     if not params.allow_unapproved:

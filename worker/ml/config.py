@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.domain.label_codec import LabelEncoding
-from worker.ml.tta import PAPER_SCALES
+from worker.ml.tta import PAPER_SCALES, Windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class InferenceConfig:
         scales: the extra TTA scales (the paper's by default).
         flip: include the horizontal flip view when ``tta``.
         on_oom: "fail" or "skip" a TTA view that does not fit in memory (decided once per run).
+        windows: how views larger than the image run (sliding windows of the image's size by
+            default, so TTA needs no bigger forward pass than a plain prediction).
     """
 
     device: str = "cpu"
@@ -43,6 +45,7 @@ class InferenceConfig:
     scales: tuple[float, ...] = PAPER_SCALES
     flip: bool = True
     on_oom: str = "fail"
+    windows: Windows = Windows()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,12 @@ from app.domain.jobs import Progress, ProgressCallback
 from app.domain.pairing import Pair
 from app.domain.priors import CompiledPriors
 from app.domain.taxonomy import Taxonomy
+from worker.ml.banded import argmax_labels
 from worker.ml.checkpoints import LoadedModel
 from worker.ml.config import DataConfig, EvaluateConfig
 from worker.ml.data import PairDataset, iterate_batches, size_batches, stack_images
 from worker.ml.provenance import run_provenance
-from worker.ml.tta import predict_scores, tta_views
+from worker.ml.tta import predict_score_maps, tta_views
 
 
 class ConfusionMatrix:
@@ -164,8 +165,9 @@ def evaluate_dataset(
                 result.failed += 1
                 result.errors.append({"image": s.pair.image, "error": s.error or "no ground truth"})
         if good:
-            scores = predict_scores(teacher.model, stack_images(good, device), teacher.normalization, views)
-            pred = scores[:, :n].argmax(dim=1)
+            images = stack_images(good, device)
+            maps = predict_score_maps(teacher.model, images, teacher.normalization, views, inf.windows)
+            pred = argmax_labels(maps, n)
             gt = np.stack([target_ground_truth(s.values, priors, n) for s in good])  # type: ignore[arg-type]
             cm.update(pred, torch.from_numpy(gt))
             result.evaluated += len(good)

@@ -39,6 +39,8 @@ def run_provenance(
         "class_names": list(teacher.class_names),
         "mapping_hash": mapping_hash,
         "tta_views": [v.name for v in views],
+        "tta_upscaled_views": "sliding windows" if inference.windows.slide else "whole",
+        "tta_window_overlap": inference.windows.overlap,
         "normalization": teacher.normalization.to_json(),
         "device": inference.device,
         "batch_size": inference.batch_size,

@@ -23,6 +23,7 @@ from app.domain.label_codec import void_value
 from app.domain.pairing import Pair
 from app.domain.priors import CompiledPriors
 from app.domain.taxonomy import Taxonomy
+from worker.ml.banded import constrained_labels
 from worker.ml.checkpoints import LoadedModel
 from worker.ml.config import DataConfig, PseudoLabelConfig
 from worker.ml.data import PairDataset, Sample, iterate_batches, size_batches, stack_images
@@ -37,9 +38,9 @@ from worker.ml.outputs import (
     sparse_histogram,
     write_outputs,
 )
-from worker.ml.priors import PriorTensors, apply_threshold, constrained_argmax, value_histogram
+from worker.ml.priors import PriorTensors, apply_threshold, value_histogram
 from worker.ml.provenance import run_provenance
-from worker.ml.tta import View, plan_views, predict_scores, tta_views
+from worker.ml.tta import View, plan_views, predict_score_maps, tta_views
 
 
 @dataclass(slots=True)
@@ -249,7 +250,12 @@ def _plan(
     if not samples:
         return views
     return plan_views(
-        teacher.model, stack_images(samples, device), teacher.normalization, views, on_oom=inf.on_oom
+        teacher.model,
+        stack_images(samples, device),
+        teacher.normalization,
+        views,
+        on_oom=inf.on_oom,
+        windows=inf.windows,
     )
 
 
@@ -269,16 +275,19 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
     if not good:
         return
     n = run.teacher.num_classes
-    scores = predict_scores(
-        run.teacher.model, stack_images(good, run.device), run.teacher.normalization, run.views
+    maps = predict_score_maps(
+        run.teacher.model,
+        stack_images(good, run.device),
+        run.teacher.normalization,
+        run.views,
+        run.config.inference.windows,
     )
     index = None
     if run.compiled is not None:
         rows = np.stack([run.compiled.index_of(s.values) for s in good])  # type: ignore[arg-type]
         index = torch.from_numpy(rows).to(run.device)
-    result = constrained_argmax(scores, index, run.priors)
-    teacher_map = scores[:, :n].argmax(dim=1) if run.config.write_teacher else None
-    del scores
+    result, teacher_map = constrained_labels(maps, index, run.priors, teacher_map=run.config.write_teacher)
+    del maps
     labels = apply_threshold(result, run.config.threshold, n)
     channel = torch.where(labels == void_value(n), torch.full_like(labels, n), labels)
     for b, sample in enumerate(good):

@@ -1,15 +1,23 @@
-"""Teacher class scores with test-time augmentation as a running mean (worker.ml layer)."""
+"""Teacher class scores of test-time augmentation views, averaged band by band (worker.ml layer).
+
+Each view's scores stay at its mask resolution (:class:`ScoreMaps`); the mean over views at the
+image's resolution is formed a band of rows at a time by the consumers (pseudo-labelling,
+evaluation), so neither the views nor their full-resolution mean are ever stacked. Views larger than
+the image run as sliding windows of the image's size (:class:`Windows`), so TTA needs no bigger
+forward pass than a plain prediction.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from worker.ml.modeling import Normalization, class_scores
+from worker.ml.resample import Axis, resample, resize_axis, source_coords
 
 log = logging.getLogger(__name__)
 
@@ -42,39 +50,204 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _mask_scores(
-    model: torch.nn.Module, images: torch.Tensor, normalization: Normalization, view: View
-) -> torch.Tensor:
-    """``(B, N+1, h, w)`` scores of one view at its mask resolution (not yet flipped back)."""
-    h, w = images.shape[-2:]
-    x = normalization.apply(images)
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """How up-scaled views are run.
+
+    Attributes:
+        slide: run a view larger than the image as overlapping windows of the image's own size
+            (mmsegmentation's "slide" inference), so no forward pass is bigger than the plain
+            one's; False runs the whole up-scaled image at once ("whole").
+        overlap: the minimum overlap of neighbouring windows, as a fraction of the window.
+    """
+
+    slide: bool = True
+    overlap: float = 1 / 3
+
+
+@dataclass(slots=True)
+class ScoreMaps:
+    """Every view's class scores at its mask resolution, flips undone, for an image of ``size``.
+
+    The mean over views at full resolution is produced a band of rows at a time (:meth:`band`), so
+    no ``(B, N+1, H, W)`` tensor has to exist: each view's map is resized bilinearly straight to
+    the image size (``align_corners=False``) and the views are averaged, band by band.
+
+    Attributes:
+        size: ``(H, W)`` of the images.
+        maps: one ``(B, N+1, h_v, w_v)`` float32 tensor per view, covering the whole image.
+        views: the views, in the order of ``maps``.
+    """
+
+    size: tuple[int, int]
+    maps: list[torch.Tensor]
+    views: tuple[View, ...]
+    _cols: list[Axis] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        width = self.size[1]
+        self._cols = [resize_axis(0, width, m.shape[-1], width, m.device) for m in self.maps]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        b, c = self.maps[0].shape[:2]
+        return (b, c, *self.size)
+
+    def band(self, y0: int, y1: int) -> torch.Tensor:
+        """Mean over views of the scores of image rows ``y0..y1-1``: ``(B, N+1, y1-y0, W)`` float32."""
+        height = self.size[0]
+        total: torch.Tensor | None = None
+        for m, cols in zip(self.maps, self._cols, strict=True):
+            rows = resize_axis(y0, y1, m.shape[-2], height, m.device)
+            part = resample(m, rows, cols)
+            total = part if total is None else total.add_(part)
+        assert total is not None
+        return total.div_(len(self.maps)) if len(self.maps) > 1 else total
+
+    def full(self) -> torch.Tensor:
+        """The whole ``(B, N+1, H, W)`` mean (tests, small images)."""
+        return self.band(0, self.size[0])
+
+    def band_rows(self, budget_bytes: int | None = None) -> int:
+        """Rows per band so that one band's scores take about ``budget_bytes`` (default: 2 MiB on
+        the CPU, to stay in cache; 256 MiB on a GPU, where fewer, larger kernels are faster)."""
+        b, c, _, w = self.shape
+        if budget_bytes is None:
+            budget_bytes = (256 << 20) if self.maps[0].is_cuda else (2 << 20)
+        return max(1, min(self.size[0], budget_bytes // (b * c * w * 4)))
+
+    def bands(self, budget_bytes: int | None = None) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """``(y0, y1, band)`` over the whole image."""
+        step = self.band_rows(budget_bytes)
+        for y0 in range(0, self.size[0], step):
+            y1 = min(self.size[0], y0 + step)
+            yield y0, y1, self.band(y0, y1)
+
+
+def _scaled_size(size: int, scale: float) -> int:
+    return max(1, round(size * scale))
+
+
+def _whole_view(model: torch.nn.Module, x: torch.Tensor, view: View) -> torch.Tensor:
+    """``(B, N+1, h, w)`` mask-resolution scores of the whole (resized) view, flip undone."""
+    h, w = x.shape[-2:]
     if view.scale != 1.0:
-        size = (max(1, round(h * view.scale)), max(1, round(w * view.scale)))
+        size = (_scaled_size(h, view.scale), _scaled_size(w, view.scale))
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     if view.flip:
         x = x.flip(-1)
-    return class_scores(model(pixel_values=x))
+    scores = class_scores(model(pixel_values=x))
+    return scores.flip(-1) if view.flip else scores
+
+
+def _offsets(length: int, window: int, step: int) -> list[int]:
+    """Window origins covering ``length`` (the last one flush with the end), ``step`` apart."""
+    count = max(0, -(-(length - window) // step)) + 1
+    return sorted({min(i * step, length - window) for i in range(count)})
+
+
+def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: float) -> torch.Tensor:
+    """Scores of an up-scaled view, run as windows of the image's own size.
+
+    Each window is sampled straight from the image (the whole up-scaled image never exists), its
+    mask-resolution scores are stitched into the view's mask grid, and overlaps are averaged. The
+    up-scaled size is rounded to whole mask cells (4 px for Mask2Former), so every window starts on
+    the grid and the stitching is exact. An image whose size is not a whole number of mask cells
+    runs the view whole instead.
+
+    Returns:
+        ``(B, N+1, h_v, w_v)``, the view's mask grid, flip undone.
+    """
+    if view.flip:
+        x = x.flip(-1)
+    h, w = x.shape[-2:]
+    plain = (_scaled_size(h, view.scale), _scaled_size(w, view.scale))
+    first: torch.Tensor | None = class_scores(model(pixel_values=_window(x, (0, 0), plain)))
+    assert first is not None
+    b, c, mh, mw = first.shape
+    if h % mh or w % mw:
+        log.debug("image %dx%d is not a whole number of mask cells: view %s runs whole", h, w, view.name)
+        scores = _whole_view(model, x, View(view.scale))
+        return scores.flip(-1) if view.flip else scores
+    kh, kw = h // mh, w // mw
+    big = (_grid_length(h, kh, view.scale), _grid_length(w, kw, view.scale))
+    if big != plain:
+        first = None  # sampled for another size: redo the first window
+    total = torch.zeros((b, c, big[0] // kh, big[1] // kw), dtype=torch.float32, device=x.device)
+    count = torch.zeros(total.shape[-2:], dtype=torch.float32, device=x.device)
+    for y0 in _offsets(big[0], h, _step(h, kh, overlap)):
+        for x0 in _offsets(big[1], w, _step(w, kw, overlap)):
+            if first is not None and (y0, x0) == (0, 0):
+                scores = first
+            else:
+                scores = class_scores(model(pixel_values=_window(x, (y0, x0), big)))
+            total[:, :, y0 // kh : y0 // kh + mh, x0 // kw : x0 // kw + mw] += scores
+            count[y0 // kh : y0 // kh + mh, x0 // kw : x0 // kw + mw] += 1
+    total /= count
+    return total.flip(-1) if view.flip else total
+
+
+def _grid_length(size: int, cell: int, scale: float) -> int:
+    """The up-scaled length, rounded so that it exceeds ``size`` by whole mask cells."""
+    return size + cell * max(0, round((scale - 1.0) * size / cell))
+
+
+def _step(size: int, cell: int, overlap: float) -> int:
+    """Window step: at most ``(1 - overlap)`` of the window, in whole mask cells."""
+    return max(cell, int(size * (1.0 - overlap)) // cell * cell)
+
+
+def _window(x: torch.Tensor, origin: tuple[int, int], big: tuple[int, int]) -> torch.Tensor:
+    """The image-sized window at ``origin`` of ``x`` ``(B, 3, h, w)`` resized to ``big``: ``(B, 3, h, w)``."""
+    h, w = x.shape[-2:]
+    rows = Axis.at(source_coords(origin[0], origin[0] + h, h, big[0]), h).to(x.device)
+    cols = Axis.at(source_coords(origin[1], origin[1] + w, w, big[1]), w).to(x.device)
+    return resample(x, rows, cols)
+
+
+def _view_map(model: torch.nn.Module, x: torch.Tensor, view: View, windows: Windows) -> torch.Tensor:
+    if windows.slide and view.scale > 1.0:
+        return _slide_view(model, x, view, windows.overlap)
+    return _whole_view(model, x, view)
+
+
+@torch.inference_mode()
+def predict_score_maps(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    normalization: Normalization,
+    views: Sequence[View],
+    windows: Windows = Windows(),
+) -> ScoreMaps:
+    """Every view's mask-resolution scores of a batch (see :class:`ScoreMaps`).
+
+    The views run largest first, so the biggest forward pass happens while the fewest maps are
+    held.
+
+    Args:
+        images: ``(B, 3, H, W)`` uint8/float on the 0-255 scale, on the model's device.
+    """
+    if not views:
+        raise ValueError("at least one view")
+    x = normalization.apply(images)
+    order = sorted(range(len(views)), key=lambda i: -views[i].scale)
+    maps: dict[int, torch.Tensor] = {}
+    for i in order:
+        maps[i] = _view_map(model, x, views[i], windows)
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    return ScoreMaps(size, [maps[i] for i in range(len(views))], tuple(views))
 
 
 @torch.inference_mode()
 def view_scores(
-    model: torch.nn.Module, images: torch.Tensor, normalization: Normalization, view: View
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    normalization: Normalization,
+    view: View,
+    windows: Windows = Windows(),
 ) -> torch.Tensor:
-    """Class scores of one view, aligned with the input image.
-
-    Args:
-        images: ``(B, 3, H, W)`` uint8/float on the 0-255 scale, on the model's device.
-
-    Returns:
-        ``(B, N+1, H, W)`` float32 scores (resized bilinearly straight from mask resolution).
-    """
-    scores = F.interpolate(
-        _mask_scores(model, images, normalization, view),
-        size=tuple(images.shape[-2:]),
-        mode="bilinear",
-        align_corners=False,
-    )
-    return scores.flip(-1) if view.flip else scores
+    """Class scores of one view, aligned with the input image: ``(B, N+1, H, W)`` float32."""
+    return predict_score_maps(model, images, normalization, [view], windows).full()
 
 
 @torch.inference_mode()
@@ -83,39 +256,11 @@ def predict_scores(
     images: torch.Tensor,
     normalization: Normalization,
     views: Sequence[View],
-    *,
-    channel_chunk: int = 8,
+    windows: Windows = Windows(),
 ) -> torch.Tensor:
-    """Mean of the views' scores as a running sum in one ``(B, N+1, H, W)`` buffer.
-
-    Views are never stacked; each view's mask-resolution scores are resized to H x W
-    ``channel_chunk`` channels at a time and added in place, so a view costs one small
-    full-resolution chunk on top of the buffer (bilinear resizing is per channel, so the result is
-    the same as resizing all channels at once).
-
-    Returns:
-        ``(B, N+1, H, W)`` float32.
-    """
-    if not views:
-        raise ValueError("at least one view")
-    size = tuple(images.shape[-2:])
-    total: torch.Tensor | None = None
-    for i, view in enumerate(views):
-        small = _mask_scores(model, images, normalization, view)
-        if total is None:
-            total = torch.empty((*small.shape[:2], *size), dtype=small.dtype, device=small.device)
-        for c0 in range(0, small.shape[1], channel_chunk):
-            part = F.interpolate(
-                small[:, c0 : c0 + channel_chunk], size=size, mode="bilinear", align_corners=False
-            )
-            part = part.flip(-1) if view.flip else part
-            if i == 0:
-                total[:, c0 : c0 + channel_chunk] = part
-            else:
-                total[:, c0 : c0 + channel_chunk] += part
-        del small
-    assert total is not None
-    return total.div_(len(views)) if len(views) > 1 else total
+    """Mean of the views' scores at full resolution, ``(B, N+1, H, W)`` float32 (small images and
+    tests; the pipelines consume :class:`ScoreMaps` band by band instead)."""
+    return predict_score_maps(model, images, normalization, views, windows).full()
 
 
 def plan_views(
@@ -125,6 +270,7 @@ def plan_views(
     views: Sequence[View],
     *,
     on_oom: str = "fail",
+    windows: Windows = Windows(),
 ) -> tuple[View, ...]:
     """Decide once, before any output is written, which views fit in memory.
 
@@ -135,7 +281,7 @@ def plan_views(
     kept: list[View] = []
     for view in views:
         try:
-            view_scores(model, probe_images, normalization, view)
+            predict_score_maps(model, probe_images, normalization, [view], windows)
             kept.append(view)
         except (RuntimeError, torch.OutOfMemoryError) as exc:
             if not _is_oom(exc) or on_oom != "skip" or view == View():

@@ -23,11 +23,17 @@ def model():  # type: ignore[no-untyped-def]
 
 
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Bit-identical weights, and outputs equal up to float rounding (a reloaded model's tensors can
+    take other kernel paths: differences of ~1e-6 were seen on an AMD EPYC)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    if sa.keys() != sb.keys() or not all(torch.equal(sa[k], sb[k]) for k in sa):
+        return False
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         oa, ob = a(pixel_values=x), b(pixel_values=x)
-    return torch.allclose(oa.class_queries_logits, ob.class_queries_logits) and torch.allclose(
-        oa.masks_queries_logits, ob.masks_queries_logits
+    close = {"rtol": 1e-4, "atol": 1e-5}
+    return torch.allclose(oa.class_queries_logits, ob.class_queries_logits, **close) and torch.allclose(
+        oa.masks_queries_logits, ob.masks_queries_logits, **close
     )
 
 

@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from worker.ml.modeling import Normalization
-from worker.ml.tta import View, plan_views, predict_scores, tta_views, view_scores
+from worker.ml.tta import (
+    View,
+    Windows,
+    plan_views,
+    predict_score_maps,
+    predict_scores,
+    tta_views,
+    view_scores,
+)
 
 IDENTITY = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
@@ -60,9 +68,50 @@ def test_flip_view_definition_with_position_dependent_teacher() -> None:
 
 def test_scaled_view_returns_full_resolution() -> None:
     teacher = AsymmetricTeacher()
-    s = view_scores(teacher, _image(), IDENTITY, View(scale=1.5))
+    s = view_scores(teacher, _image(), IDENTITY, View(scale=1.5), Windows(slide=False))
     assert s.shape == (1, 3, 8, 12)
     assert teacher.calls[-1] == (1, 3, 12, 18)
+
+
+def test_sliding_windows_are_image_sized_and_cover_the_upscaled_view() -> None:
+    teacher = AsymmetricTeacher()
+    s = view_scores(teacher, _image(), IDENTITY, View(scale=2.0))
+    assert s.shape == (1, 3, 8, 12)
+    # 16 x 24 up-scaled, 8 x 12 windows, steps of at most 2/3 of a window -> 3 x 3 windows.
+    assert teacher.calls == [(1, 3, 8, 12)] * 9
+
+
+@pytest.mark.parametrize("scale", [1.25, 1.5, 2.0])
+@pytest.mark.parametrize("overlap", [0.0, 1 / 3, 0.5])
+def test_sliding_equals_whole_for_a_local_teacher(scale: float, overlap: float) -> None:
+    """A teacher whose mask cell depends only on its own 2 x 2 pixels sees the same cells whichever
+    window they come from: stitching is exact, so slide == whole."""
+    torch.manual_seed(1)
+    img = torch.rand(2, 3, 16, 24) * 4
+    for flip in (False, True):
+        view = View(scale=scale, flip=flip)
+        slid = view_scores(AsymmetricTeacher(), img, IDENTITY, view, Windows(overlap=overlap))
+        whole = view_scores(AsymmetricTeacher(), img, IDENTITY, view, Windows(slide=False))
+        torch.testing.assert_close(slid, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_sliding_with_odd_sizes_runs_the_view_whole() -> None:
+    teacher = AsymmetricTeacher()
+    img = torch.rand(1, 3, 9, 12)  # 9 rows: not a whole number of 2-px mask cells
+    s = view_scores(teacher, img, IDENTITY, View(scale=2.0))
+    assert s.shape == (1, 3, 9, 12)
+    assert teacher.calls[-1] == (1, 3, 18, 24)
+
+
+def test_score_maps_bands_equal_the_full_mean() -> None:
+    teacher = AsymmetricTeacher(ramp=1.0)
+    img = torch.rand(2, 3, 16, 24) * 4
+    maps = predict_score_maps(teacher, img, IDENTITY, tta_views(True, scales=(0.5, 1.5, 2.0)))
+    full = maps.full()
+    assert full.shape == maps.shape == (2, 3, 16, 24)
+    bands = list(maps.bands(budget_bytes=2 * 3 * 24 * 4 * 5))  # 5 rows a band
+    assert [(y0, y1) for y0, y1, _ in bands] == [(0, 5), (5, 10), (10, 15), (15, 16)]
+    torch.testing.assert_close(torch.cat([b for _, _, b in bands], dim=2), full)
 
 
 def test_running_mean_equals_mean_of_views() -> None:
@@ -88,7 +137,11 @@ class OomAtScale(AsymmetricTeacher):
 
 def test_plan_views_skips_or_fails_consistently() -> None:
     views = tta_views(True, scales=(0.5, 2.0))
-    kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="skip")
+    whole = Windows(slide=False)
+    kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="skip", windows=whole)
     assert [v.name for v in kept] == ["orig@1", "flip@1", "orig@0.5"]
     with pytest.raises(torch.OutOfMemoryError):
-        plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail")
+        plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail", windows=whole)
+    # Sliding windows never run a forward pass bigger than the image: the 2x view fits.
+    kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail")
+    assert [v.name for v in kept] == ["orig@1", "flip@1", "orig@0.5", "orig@2"]
