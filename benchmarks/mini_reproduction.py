@@ -102,11 +102,15 @@ def taxonomies() -> tuple[Taxonomy, Taxonomy, CompiledPriors, CompiledPriors, st
     )
 
 
-def recipe(out: Path, args: argparse.Namespace, seed: int) -> TrainConfig:
-    """The paper's recipe, shrunk: tiny model, small crops, a few thousand images seen."""
+def recipe(out: Path, args: argparse.Namespace, seed: int, start: Path | None = None) -> TrainConfig:
+    """The paper's recipe, shrunk: tiny model, small crops, a few thousand images seen.
+
+    ``start``: a checkpoint to start from (default: a fresh, randomly initialised tiny model).
+    """
     return TrainConfig(
         output_dir=out,
         class_names=FINE_CLASSES,
+        start_model=None if start is None else str(start),
         model_config="tiny",
         max_iterations=args.iterations,
         batch_size=4,
@@ -222,12 +226,23 @@ def run_seed(
             weight=args.extra_weight,
         )
         tic = time.perf_counter()
-        config = recipe(seed_dir / f"student-{tag}", args, seed)
+        start = teacher if args.student_init == "teacher" else None
+        config = recipe(seed_dir / f"student-{tag}", args, seed, start)
         student, step = train_or_reuse(config, [source, extra], [val], args.reuse)
         result[f"student_{tag}_best_step"] = step
         timings[f"student_{tag}_train_s"] = time.perf_counter() - tic
         result[f"student_{tag}_test"] = evaluate_on(
             student, root / "test", pairs["test"], identity, args.device
+        )
+    if args.student_init == "teacher":
+        # The control: the same continued training from the teacher, on the source alone.
+        tic = time.perf_counter()
+        config = recipe(seed_dir / "teacher-continued", args, seed, teacher)
+        continued, step = train_or_reuse(config, [source], [val], args.reuse)
+        result["teacher_continued_best_step"] = step
+        timings["teacher_continued_train_s"] = time.perf_counter() - tic
+        result["teacher_continued_test"] = evaluate_on(
+            continued, root / "test", pairs["test"], identity, args.device
         )
     result["timings"] = timings
     return result
@@ -239,6 +254,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "pseudo-label mIoU, priors": ("pseudo_priors", "miou"),
         "pseudo-label mIoU, no priors": ("pseudo_no_priors", "miou"),
         "teacher test mIoU": ("teacher_test", "miou"),
+        "teacher continued on the source, test mIoU": ("teacher_continued_test", "miou"),
         "student (prior pseudo-labels) test mIoU": ("student_priors_test", "miou"),
         "student (no-prior pseudo-labels) test mIoU": ("student_no_priors_test", "miou"),
     }
@@ -289,6 +305,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--extra-weight", type=float, default=1.0)
     parser.add_argument(
         "--ablation", action="store_true", help="also train a student on no-prior pseudo-labels"
+    )
+    parser.add_argument(
+        "--student-init",
+        choices=("scratch", "teacher"),
+        default="scratch",
+        help="train students from a fresh model, or continue from the teacher's checkpoint (then a "
+        "control, the teacher continued the same way on the source alone, is trained too)",
     )
     parser.add_argument(
         "--reuse", action="store_true", help="reuse finished teacher/student runs under --out"

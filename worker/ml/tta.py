@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from worker.ml.modeling import Normalization, class_scores
-from worker.ml.resample import Axis, resample, resize_axis, source_coords
+from worker.ml.resample import Axis, resample, resample_rows_resize_cols, resize_axis, source_coords
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,6 @@ class ScoreMaps:
     size: tuple[int, int]
     maps: list[torch.Tensor]
     views: tuple[View, ...]
-    _cols: list[Axis] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        width = self.size[1]
-        self._cols = [resize_axis(0, width, m.shape[-1], width, m.device) for m in self.maps]
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -95,11 +90,11 @@ class ScoreMaps:
 
     def band(self, y0: int, y1: int) -> torch.Tensor:
         """Mean over views of the scores of image rows ``y0..y1-1``: ``(B, N+1, y1-y0, W)`` float32."""
-        height = self.size[0]
+        height, width = self.size
         total: torch.Tensor | None = None
-        for m, cols in zip(self.maps, self._cols, strict=True):
+        for m in self.maps:
             rows = resize_axis(y0, y1, m.shape[-2], height, m.device)
-            part = resample(m, rows, cols)
+            part = resample_rows_resize_cols(m, rows, width)
             total = part if total is None else total.add_(part)
         assert total is not None
         return total.div_(len(self.maps)) if len(self.maps) > 1 else total

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from worker.ml.resample import resample, resize_axis
+from worker.ml.resample import resample, resample_rows_resize_cols, resize_axis
 
 
 @pytest.mark.parametrize(
@@ -26,4 +26,14 @@ def test_resample_matches_interpolate(small: tuple[int, int], big: tuple[int, in
     # Any band of output rows is the same band of the whole resize.
     y0, y1 = big[0] // 3, big[0] // 3 + max(1, big[0] // 4)
     band = resample(x, resize_axis(y0, y1, small[0], big[0], device), cols)
+    torch.testing.assert_close(band, expected[:, :, y0:y1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("small", "big"), [((4, 6), (16, 24)), ((17, 23), (67, 91)), ((40, 40), (37, 53))])
+def test_rows_then_column_resize_matches_interpolate(small: tuple[int, int], big: tuple[int, int]) -> None:
+    x = torch.rand(1, 3, *small, generator=torch.Generator().manual_seed(1))
+    expected = F.interpolate(x, size=big, mode="bilinear", align_corners=False)
+    y0, y1 = 1, big[0] - 1
+    rows = resize_axis(y0, y1, small[0], big[0], torch.device("cpu"))
+    band = resample_rows_resize_cols(x, rows, big[1])
     torch.testing.assert_close(band, expected[:, :, y0:y1], rtol=1e-4, atol=1e-5)
