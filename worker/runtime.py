@@ -150,10 +150,14 @@ def source_names(source: Taxonomy) -> dict[int, str]:
 
 def inference_config(inputs: JobInputs) -> Any:
     from worker.ml.config import InferenceConfig
-    from worker.ml.tta import PAPER_SCALES
+    from worker.ml.tta import PAPER_SCALES, Windows
 
     p = inputs.params
     scales = tuple(p["scales"]) if p.get("scales") else PAPER_SCALES
     return InferenceConfig(
-        device=inputs.device, batch_size=int(p.get("batch_size", 1)), tta=bool(p.get("tta")), scales=scales
+        device=inputs.device,
+        batch_size=int(p.get("batch_size", 1)),
+        tta=bool(p.get("tta")),
+        scales=scales,
+        windows=Windows(slide=not p.get("tta_whole")),
     )

@@ -26,6 +26,11 @@ class _Common(BaseModel):
 class _Inference(BaseModel):
     tta: bool = Field(default=True, description="Flip + multi-scale test-time augmentation")
     scales: list[float] | None = Field(default=None, description="TTA scales (default: the paper's)")
+    tta_whole: bool = Field(
+        default=False,
+        description="Run up-scaled TTA views whole instead of as sliding windows of the image's size "
+        "(fewer forward passes, up to 4x the activation memory)",
+    )
     batch_size: int = Field(default=1, ge=1, le=64)
 
 

@@ -77,6 +77,15 @@ def test_submit_queues_job_and_redirects_to_its_page(login, registry: Registry, 
     assert "demo map" in text and "Waiting for a worker" in text
 
 
+def test_submit_records_whole_upscaled_tta_views(login, registry: Registry, sent, session_factory) -> None:  # type: ignore[no-untyped-def]
+    default = _submit(login, registry, sent, tta="1")
+    whole = _submit(login, registry, sent, tta="1", tta_whole="1")
+    with session_factory() as s:
+        params = {job_id: json.loads(s.get(Job, job_id).params_json) for job_id in (default, whole)}
+    assert params[default]["tta"] is True and params[default]["tta_whole"] is False
+    assert params[whole]["tta"] is True and params[whole]["tta_whole"] is True
+
+
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
