@@ -97,3 +97,24 @@ def test_train_job_registers_the_best_checkpoint_as_a_student(
     assert best is not None and best["class_names"] == ["drivable", "vehicle", "vegetation", "sky"]
     assert len(best["confusion"]["pooled"]) == 4 and len(best["confusion"]["pooled"][0]) == 5
     assert metrics["model_id"] == model.id
+
+    # The next round starts from the registered student; the registry's normalisation override
+    # (and trust flag) reach the training run.
+    with unit_of_work(env.factory) as s:
+        registered = model_service.get_model(s, model.id)
+        registered.normalization_json = json.dumps({"mean": [1.0, 2.0, 3.0], "std": [4.0, 5.0, 6.0]})
+        next_params = params.model_copy(
+            update={
+                "name": "round-2",
+                "start_model_id": model.id,
+                "recipe": params.recipe.model_copy(update={"max_iterations": 2}),
+            }
+        )
+        next_id = job_service.submit_job(s, params=next_params, settings=env.settings).id
+    wait_for(lambda: _status(env, next_id) in TERMINAL, timeout=150, what="the round-2 job", env=env)
+    with env.factory() as s:
+        job = job_service.get_job(s, next_id)
+        assert job.status == "succeeded", (job.error, job.traceback, env.worker_logs())
+        second = model_service.get_model(s, int(json.loads(str(job.result_json))["model_id"]))
+        metadata = json.loads((Path(second.spec) / "unilabel.json").read_text())
+        assert metadata["normalization"] == {"mean": [1.0, 2.0, 3.0], "std": [4.0, 5.0, 6.0]}

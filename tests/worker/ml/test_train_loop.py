@@ -228,3 +228,34 @@ def test_resume_refuses_a_run_of_other_classes(tmp_path: Path) -> None:
     train(_config(tmp_path, max_iterations=1), train_sets)
     with pytest.raises(ValueError, match="another output folder"):
         train(_config(tmp_path, max_iterations=2, class_names=("road", "car", "sky", "tree")), train_sets)
+
+
+def test_paper_pth_start_model_needs_the_trust_flag_and_takes_a_normalisation_override(
+    tmp_path: Path,
+) -> None:
+    """A paper checkpoint whose pickle holds more than a config is refused unless trusted (the
+    registry's per-model flag reaches training); a registered normalisation override is used."""
+    import argparse
+
+    from worker.ml.checkpoints import UnsafeCheckpoint
+
+    torch.manual_seed(0)
+    model = build_mask2former(tiny_config(dict(enumerate(NAMES))))
+    path = tmp_path / "paper.pth"
+    payload = {"model_config": model.config, "model_state_dict": model.state_dict()}
+    torch.save(payload | {"args": argparse.Namespace(lr=0.1)}, path)
+    train_sets, _ = _sets()
+    with pytest.raises(UnsafeCheckpoint):
+        train(_config(tmp_path, max_iterations=1, start_model=str(path)), train_sets)
+    config = _config(
+        tmp_path,
+        output_dir=tmp_path / "trusted",
+        max_iterations=1,
+        start_model=str(path),
+        start_model_trust_pickle=True,
+        start_model_mean=(1.0, 2.0, 3.0),
+        start_model_std=(4.0, 5.0, 6.0),
+    )
+    result = train(config, train_sets)
+    loaded = load_model(result.model_checkpoint)
+    assert loaded.normalization.mean == (1.0, 2.0, 3.0) and loaded.normalization.std == (4.0, 5.0, 6.0)

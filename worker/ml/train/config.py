@@ -46,6 +46,12 @@ class TrainConfig:
     class_names: tuple[str, ...]  # the target taxonomy's classes, ids 0..N-1
     # Model start: a checkpoint/HF folder or cached id, or None for a fresh model from `model_config`.
     start_model: str | None = None
+    # A paper .pth start model whose pickle holds more than the allow-listed config classes loads
+    # only with this (the registry's per-model flag); the start model's normalisation can be
+    # overridden as a registered model's can (0-255 scale, both or neither).
+    start_model_trust_pickle: bool = False
+    start_model_mean: tuple[float, float, float] | None = None
+    start_model_std: tuple[float, float, float] | None = None
     model_config: str | dict[str, Any] = "tiny"  # "tiny" or a Mask2FormerConfig dict (fresh start only)
     # Normalisation for a fresh model (0-255 scale); a loaded model brings its own.
     normalization_mean: tuple[float, float, float] = (123.675, 116.28, 103.53)

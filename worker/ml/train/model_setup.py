@@ -35,7 +35,12 @@ def build_start_model(config: TrainConfig) -> StartModel:
     """Load ``config.start_model`` or build a fresh one; fit its class head to ``config.class_names``."""
     id2label = dict(enumerate(config.class_names))
     if config.start_model:
-        loaded = load_model(config.start_model)
+        override = None
+        if config.start_model_mean is not None and config.start_model_std is not None:
+            override = Normalization(mean=config.start_model_mean, std=config.start_model_std)
+        loaded = load_model(
+            config.start_model, trust_pickle=config.start_model_trust_pickle, normalization=override
+        )
         model, normalization = loaded.model, loaded.normalization
         origin: dict[str, Any] = {
             "start_model": config.start_model,
