@@ -66,7 +66,10 @@ def _start_workers(n: int, env: dict[str, str], tmp: Path) -> list[subprocess.Po
         if all("ready on" in (tmp / f"w{i}.log").read_text(errors="replace") for i in range(n)):
             return procs
         time.sleep(0.2)
-    raise RuntimeError("workers did not become ready")
+    logs = "\n".join(
+        f"--- w{i}\n" + (tmp / f"w{i}.log").read_text(errors="replace")[-2000:] for i in range(n)
+    )
+    raise RuntimeError(f"workers did not become ready in 120 s:\n{logs}")
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -23,6 +23,7 @@ from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.schemas.models import ModelCreate
 from app.services import taxonomies as taxonomy_service
 from app.services.datasets import resolve_inside_roots
+from app.services.pth_classes import pth_class_names
 
 HF_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
@@ -66,7 +67,9 @@ def _check_source(body: ModelCreate, settings: Settings) -> tuple[str, str | Non
         return str(path), _weights_checksum(path), folder_class_names(path)
     if not path.is_file() or path.suffix not in {".pth", ".pt"}:
         raise InvalidInput(f"{body.spec!r} is not an existing .pth/.pt file", field="spec")
-    return str(path), None, None
+    # Read torch-free from the pickle's allow-listed config; None (checked when a job loads the
+    # model) for legacy archives and pickles that need more than the allow-list.
+    return str(path), None, pth_class_names(path)
 
 
 def check_classes(found: tuple[str, ...], expected: tuple[str, ...]) -> None:

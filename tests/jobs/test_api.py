@@ -229,6 +229,42 @@ def test_model_whose_classes_differ_from_the_taxonomy_is_refused_with_both_lists
     assert details["model_classes"] == list(TARGET.names) and details["taxonomy_classes"] == ["a", "b", "c"]
 
 
+def test_paper_pth_classes_are_checked_at_registration_without_torch_in_the_service(
+    client: TestClient, editor: Headers, world: dict[str, Any]
+) -> None:
+    """The service reads ``model_config.id2label`` from the pickle with an allow-list (no torch, no
+    arbitrary unpickling); a pickle needing more stays unchecked until a job loads it."""
+    import argparse
+
+    import torch
+
+    from worker.ml.modeling import build_mask2former, tiny_config
+
+    model = build_mask2former(tiny_config(dict(enumerate(TARGET.names))))
+    good, unsafe = world["teacher"].parent / "paper.pth", world["teacher"].parent / "unsafe.pth"
+    torch.save({"model_config": model.config, "model_state_dict": model.state_dict()}, good)
+    torch.save({"model_config": model.config, "args": argparse.Namespace(lr=0.1)}, unsafe)
+    other = world["post"](
+        "/api/v1/taxonomies",
+        {"name": "three-pth", "labels": [{"value": i, "name": n} for i, n in enumerate("abc")]},
+    )
+
+    def register(name: str, path: Path, taxonomy_id: int) -> Any:
+        body = {"name": name, "source": "paper_pth", "spec": str(path), "taxonomy_id": taxonomy_id}
+        return client.post("/api/v1/models", headers=editor, json=body)
+
+    refused = register("pth-wrong", good, other["id"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"]["model_classes"] == list(TARGET.names)
+    target_id = world["model"]["taxonomy_id"]
+    checked = register("pth-good", good, target_id)
+    assert checked.status_code == 201, checked.text
+    assert checked.json()["provenance"]["classes_checked"] is True
+    unchecked = register("pth-unsafe", unsafe, other["id"])
+    assert unchecked.status_code == 201, unchecked.text
+    assert unchecked.json()["provenance"]["classes_checked"] is False
+
+
 def test_cancel_queued_job_and_artifacts_of_a_finished_job(
     client: TestClient,
     editor: Headers,
