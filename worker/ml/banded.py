@@ -52,7 +52,7 @@ def constrained_labels(
         out.confidence[:, y0:y1] = part.confidence
         out.corrected[:, y0:y1] = part.corrected
         if teacher is not None:
-            teacher[:, y0:y1] = scores[:, : c - 1].argmax(dim=1)
+            teacher[:, y0:y1] = _first_argmax(scores[:, : c - 1])
     return out, teacher
 
 
@@ -61,5 +61,11 @@ def argmax_labels(maps: ScoreMaps, num_classes: int, *, band_bytes: int | None =
     b, _, h, w = maps.shape
     out = torch.empty((b, h, w), dtype=torch.int64, device=maps.maps[0].device)
     for y0, y1, scores in maps.bands(band_bytes):
-        out[:, y0:y1] = scores[:, :num_classes].argmax(dim=1)
+        out[:, y0:y1] = _first_argmax(scores[:, :num_classes])
     return out
+
+
+def _first_argmax(scores: torch.Tensor) -> torch.Tensor:
+    """``argmax`` over dim 1 (ties to the lowest index). ``max(dim).indices`` gives the same
+    (documented: the first maximal value) and is about twice as fast on a CPU here."""
+    return scores.max(dim=1).indices

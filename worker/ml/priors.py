@@ -94,14 +94,15 @@ def constrained_argmax(
         :class:`ConstrainedLabels`.
     """
     n = scores.shape[1] - 1
-    real_best = scores[:, :n].amax(dim=1)
     if priors is None or source_index is None:
-        channel = scores[:, :n].argmax(dim=1)
+        # One pass: max(dim) returns the first maximal index, as argmax does.
+        real_best, channel = scores[:, :n].max(dim=1)
         top, denom = real_best, scores[:, :n].sum(dim=1)
         corrected = torch.zeros_like(channel, dtype=torch.bool)
     else:
         if priors.num_classes != n:
             raise ValueError(f"priors have {priors.num_classes} classes, the teacher has {n}")
+        real_best = scores[:, :n].amax(dim=1)
         channel, top, denom = _masked_argmax(scores, source_index, priors)
         corrected = (channel != n) & (top < real_best)
     confidence = torch.where(denom > 0, top / denom.clamp_min(1e-12), torch.zeros_like(top))

@@ -54,3 +54,12 @@ def test_banded_no_prior_mode_and_plain_argmax() -> None:
     assert torch.equal(banded.labels, expected)
     assert not banded.corrected.any()
     assert torch.equal(argmax_labels(maps, 4, band_bytes=1), expected)
+
+
+def test_ties_go_to_the_lowest_class_in_every_argmax() -> None:
+    small = torch.rand(1, 5, 5, 7, generator=torch.Generator().manual_seed(5))
+    small[:, 2] = small[:, 1] = small[:, :4].amax(dim=1) + 1  # classes 1 and 2 tie everywhere
+    maps = ScoreMaps((19, 27), [small], (View(),))
+    banded, teacher = constrained_labels(maps, None, None, teacher_map=True, band_bytes=1)
+    assert teacher is not None and bool((teacher == 1).all()) and bool((banded.labels == 1).all())
+    assert bool((argmax_labels(maps, 4) == 1).all())
