@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from app.domain.errors import DomainError
+from worker.cli_inputs import fail
 
 if TYPE_CHECKING:
     from app.domain.taxonomy import Taxonomy
@@ -52,11 +53,6 @@ OutOpt = Annotated[Path, typer.Option("--out", help="run folder: checkpoints, me
 def register_train(app: typer.Typer) -> None:
     """Add ``unilabel train`` to the main app."""
     app.command("train", help=TRAIN_HELP)(train_command)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
 
 
 def train_command(
@@ -102,7 +98,7 @@ def train_command(
         recipe.update(output_dir=str(out), class_names=list(target.names), resume=resume, cpu=cpu)
         config = TrainConfig.from_json(recipe)
     except (OSError, KeyError, TypeError, ValueError, DomainError) as exc:
-        raise _fail(f"{spec}: {exc}") from exc
+        raise fail(f"{spec}: {exc}") from exc
     bar = _Bar()
     try:
         result = train(config, train_sets, val_sets, on_progress=bar)

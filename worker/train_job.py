@@ -111,6 +111,7 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
 def build_inputs(job: Job) -> tuple[TrainParams, Taxonomy, TrainConfig, list[LabeledSet], list[LabeledSet]]:
     """The job's params, target taxonomy, training config and sets (read in one transaction)."""
     from worker.ml.train import TrainConfig
+    from worker.runtime import load_registered_model
 
     params = TrainParams.model_validate_json(job.params_json)
     with unit_of_work(context.session_factory()) as s:
@@ -122,16 +123,15 @@ def build_inputs(job: Job) -> tuple[TrainParams, Taxonomy, TrainConfig, list[Lab
             for ref in params.train_sets
         ]
         val_sets = [_ground_truth(s, ref, target, 1.0) for ref in params.val_sets]
-        start = model_service.get_model(s, params.start_model_id) if params.start_model_id else None
-        norm = json.loads(start.normalization_json) if start and start.normalization_json else None
+        start = load_registered_model(s, params.start_model_id) if params.start_model_id else None
     values = params.recipe.config_values()
     values.update(
         output_dir=str(job.output_dir),
         class_names=list(target.names),
         start_model=start.spec if start else None,
         start_model_trust_pickle=bool(start and start.trust_pickle),
-        start_model_mean=norm["mean"] if norm else None,
-        start_model_std=norm["std"] if norm else None,
+        start_model_mean=start.normalization["mean"] if start and start.normalization else None,
+        start_model_std=start.normalization["std"] if start and start.normalization else None,
         model_config=params.architecture,
         resume=True,
         cpu=resolve_device(params.device) == "cpu",

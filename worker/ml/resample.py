@@ -38,15 +38,15 @@ class Axis:
         return Axis(self.i0.to(device), self.i1.to(device), self.w0.to(device), self.w1.to(device))
 
 
-def source_coords(start: int, stop: int, in_size: int, out_size: int, offset: float = 0.0) -> torch.Tensor:
+def source_coords(start: int, stop: int, in_size: int, out_size: int) -> torch.Tensor:
     """Source coordinates of output pixels ``start..stop-1`` when ``in_size`` pixels are resized to
-    ``out_size`` (``align_corners=False``); ``offset`` shifts the source (e.g. a window's origin).
+    ``out_size`` (``align_corners=False``).
 
     Returns:
         ``(stop - start,)`` float64.
     """
     out = torch.arange(start, stop, dtype=torch.float64)
-    return (out + 0.5) * (in_size / out_size) - 0.5 - offset
+    return (out + 0.5) * (in_size / out_size) - 0.5
 
 
 def resize_axis(start: int, stop: int, in_size: int, out_size: int, device: torch.device) -> Axis:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from worker.ml.modeling import Normalization, class_scores
-from worker.ml.resample import Axis, resample, resample_rows_resize_cols, resize_axis, source_coords
+from worker.ml.resample import resample, resample_rows_resize_cols, resize_axis
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,10 @@ class ScoreMaps:
     Attributes:
         size: ``(H, W)`` of the images.
         maps: one ``(B, N+1, h_v, w_v)`` float32 tensor per view, covering the whole image.
-        views: the views, in the order of ``maps``.
     """
 
     size: tuple[int, int]
     maps: list[torch.Tensor]
-    views: tuple[View, ...]
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -157,8 +155,7 @@ def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: fl
         x = x.flip(-1)
     h, w = x.shape[-2:]
     plain = (_scaled_size(h, view.scale), _scaled_size(w, view.scale))
-    first: torch.Tensor | None = class_scores(model(pixel_values=_window(x, (0, 0), plain)))
-    assert first is not None
+    first = class_scores(model(pixel_values=_window(x, (0, 0), plain)))
     b, c, mh, mw = first.shape
     if h % mh or w % mw:
         log.debug("image %dx%d is not a whole number of mask cells: view %s runs whole", h, w, view.name)
@@ -166,13 +163,12 @@ def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: fl
         return scores.flip(-1) if view.flip else scores
     kh, kw = h // mh, w // mw
     big = (_grid_length(h, kh, view.scale), _grid_length(w, kw, view.scale))
-    if big != plain:
-        first = None  # sampled for another size: redo the first window
+    reuse_first = big == plain  # otherwise it was sampled for another size: redo it
     total = torch.zeros((b, c, big[0] // kh, big[1] // kw), dtype=torch.float32, device=x.device)
     count = torch.zeros(total.shape[-2:], dtype=torch.float32, device=x.device)
     for y0 in _offsets(big[0], h, _step(h, kh, overlap)):
         for x0 in _offsets(big[1], w, _step(w, kw, overlap)):
-            if first is not None and (y0, x0) == (0, 0):
+            if reuse_first and (y0, x0) == (0, 0):
                 scores = first
             else:
                 scores = class_scores(model(pixel_values=_window(x, (y0, x0), big)))
@@ -195,8 +191,8 @@ def _step(size: int, cell: int, overlap: float) -> int:
 def _window(x: torch.Tensor, origin: tuple[int, int], big: tuple[int, int]) -> torch.Tensor:
     """The image-sized window at ``origin`` of ``x`` ``(B, 3, h, w)`` resized to ``big``: ``(B, 3, h, w)``."""
     h, w = x.shape[-2:]
-    rows = Axis.at(source_coords(origin[0], origin[0] + h, h, big[0]), h).to(x.device)
-    cols = Axis.at(source_coords(origin[1], origin[1] + w, w, big[1]), w).to(x.device)
+    rows = resize_axis(origin[0], origin[0] + h, h, big[0], x.device)
+    cols = resize_axis(origin[1], origin[1] + w, w, big[1], x.device)
     return resample(x, rows, cols)
 
 
@@ -230,7 +226,7 @@ def predict_score_maps(
     for i in order:
         maps[i] = _view_map(model, x, views[i], windows)
     size = (int(images.shape[-2]), int(images.shape[-1]))
-    return ScoreMaps(size, [maps[i] for i in range(len(views))], tuple(views))
+    return ScoreMaps(size, [maps[i] for i in range(len(views))])
 
 
 @torch.inference_mode()

@@ -10,14 +10,14 @@ from app.domain.priors import compile_priors
 from app.domain.taxonomy import class_list_taxonomy
 from worker.ml.banded import argmax_labels, constrained_labels
 from worker.ml.priors import PriorTensors, constrained_argmax
-from worker.ml.tta import ScoreMaps, View
+from worker.ml.tta import ScoreMaps
 
 
 def _maps(seed: int = 0) -> ScoreMaps:
     g = torch.Generator().manual_seed(seed)
     # Two views at different mask resolutions, as TTA produces (channel 4 = void).
     small = [torch.rand(2, 5, 5, 7, generator=g), torch.rand(2, 5, 9, 13, generator=g)]
-    return ScoreMaps((19, 27), small, (View(), View(scale=1.5)))
+    return ScoreMaps((19, 27), small)
 
 
 def _priors() -> tuple[PriorTensors, np.ndarray]:
@@ -59,7 +59,7 @@ def test_banded_no_prior_mode_and_plain_argmax() -> None:
 def test_ties_go_to_the_lowest_class_in_every_argmax() -> None:
     small = torch.rand(1, 5, 5, 7, generator=torch.Generator().manual_seed(5))
     small[:, 2] = small[:, 1] = small[:, :4].amax(dim=1) + 1  # classes 1 and 2 tie everywhere
-    maps = ScoreMaps((19, 27), [small], (View(),))
+    maps = ScoreMaps((19, 27), [small])
     banded, teacher = constrained_labels(maps, None, None, teacher_map=True, band_bytes=1)
     assert teacher is not None and bool((teacher == 1).all()) and bool((banded.labels == 1).all())
     assert bool((argmax_labels(maps, 4) == 1).all())
