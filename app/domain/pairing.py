@@ -7,7 +7,8 @@ Two rules:
   ``labels/{split}/{stem}_labelids.png``. The image pattern may use ``{split}``, ``{stem}``,
   ``{name}`` (any other ``{word}`` too) and the glob wildcards ``*``, ``?`` and ``**/``; the label
   template may use the pattern's placeholders plus ``{stem}``, ``{name}`` (image file name) and
-  ``{dir}`` (the image's folder).
+  ``{dir}`` (the image's folder). Both follow :mod:`app.domain.path_template`: named fields only,
+  ``{{``/``}}`` for literal braces; the label is filled by plain substitution, never ``str.format``.
 
 The caller walks the file system and passes the relative (posix) paths in; the functions return
 pairs and per-pair problems, and never raise for bad data (only for a bad rule).
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from app.domain.errors import InvalidInput
+from app.domain.path_template import Field, PathTemplate, parse_path_template
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_BUILTIN_FIELDS = frozenset({"stem", "name", "dir"})
+BUILTIN_FIELDS = frozenset({"stem", "name", "dir"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,43 +124,66 @@ def compile_image_pattern(pattern: str) -> re.Pattern[str]:
     """Turn an image pattern (placeholders + globs) into a regex with named groups.
 
     Raises:
-        InvalidInput: a placeholder is repeated or the pattern is empty/absolute.
+        InvalidInput: a placeholder is repeated or malformed, or the pattern is empty/absolute.
     """
     if not pattern or _bad_relative_path(pattern):
         raise InvalidInput(
             f"image pattern {pattern!r} must be a relative path pattern", field="image_pattern"
         )
+    parsed = parse_path_template(pattern, what="image pattern", field="image_pattern")
     out: list[str] = []
     seen: set[str] = set()
-    i = 0
-    while i < len(pattern):
-        m = _PLACEHOLDER.match(pattern, i)
-        if m:
-            name = m.group(1)
-            if name in seen:
+    for part in parsed.parts:
+        if isinstance(part, Field):
+            if part.name in seen:
                 raise InvalidInput(
-                    f"placeholder {{{name}}} appears twice in {pattern!r}", field="image_pattern"
+                    f"placeholder {{{part.name}}} appears twice in {pattern!r}", field="image_pattern"
                 )
-            seen.add(name)
-            out.append(f"(?P<{name}>[^/]+?)" if name != "dir" else "(?P<dir>.+?)")
-            i = m.end()
-        elif pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
+            seen.add(part.name)
+            out.append(f"(?P<{part.name}>[^/]+?)" if part.name != "dir" else "(?P<dir>.+?)")
         else:
-            out.append(re.escape(pattern[i]))
-            i += 1
+            out.append(_glob_regex(part))
     return re.compile("".join(out) + r"\Z")
 
 
-def template_fields(template: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(template))
+def _glob_regex(literal: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(literal):
+        if literal.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        ch = literal[i]
+        out.append("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def parse_label_template(label_template: str, image_pattern: str) -> PathTemplate:
+    """Check a label template against its image pattern (before anything is stored).
+
+    The template is a relative path whose fields are the pattern's placeholders and
+    :data:`BUILTIN_FIELDS`.
+
+    Raises:
+        InvalidInput (field ``label_template``): malformed, unknown field, absolute or ``..``;
+        (field ``image_pattern``): the pattern itself is invalid.
+    """
+    regex = compile_image_pattern(image_pattern)
+    if not label_template.strip():
+        raise InvalidInput(
+            "label template is empty; leave it out for images without labels", field="label_template"
+        )
+    bad = _bad_relative_path(label_template)
+    if bad:
+        raise InvalidInput(f"label template {label_template!r} {bad}", field="label_template")
+    allowed = set(regex.groupindex) | BUILTIN_FIELDS
+    return parse_path_template(
+        label_template,
+        allowed=allowed,
+        unknown=f"is not defined: the image pattern {image_pattern!r} does not define it",
+    )
 
 
 def pairs_from_template(
@@ -175,17 +199,10 @@ def pairs_from_template(
         label_template: e.g. ``labels/{split}/{stem}_labelids.png``; None pairs images with no label.
 
     Raises:
-        InvalidInput: the label template uses a placeholder the pattern cannot fill.
+        InvalidInput: the pattern or the template is invalid (see :func:`parse_label_template`).
     """
     regex = compile_image_pattern(image_pattern)
-    if label_template is not None:
-        missing = template_fields(label_template) - set(regex.groupindex) - _BUILTIN_FIELDS
-        if missing:
-            raise InvalidInput(
-                f"label template {label_template!r} uses {sorted(missing)} which the image pattern "
-                f"{image_pattern!r} does not define",
-                field="label_template",
-            )
+    template = parse_label_template(label_template, image_pattern) if label_template is not None else None
     all_files = sorted(set(files))
     available = set(all_files)
     pairs: list[Pair] = []
@@ -196,13 +213,16 @@ def pairs_from_template(
         if m is None:
             continue
         fields = _fields_of(path, m)
-        if label_template is None:
+        if template is None:
             pairs.append(Pair(image=path, label=None, split=fields.get("split")))
             continue
-        label = label_template.format_map(fields)
+        label = template.render(fields)
         if label == path:
             continue  # a label file that also matches the image pattern
-        if label not in available:
+        bad = _bad_relative_path(label)
+        if bad is not None:  # a field value such as '..' must not lead out of the root
+            problems.append(PairProblem(f"label path {label!r} {bad}", image=path, label=label))
+        elif label not in available:
             problems.append(PairProblem(f"label file {label!r} does not exist", image=path, label=label))
         elif label in label_owner:
             problems.append(

@@ -25,8 +25,17 @@ class DatasetCreate(BaseModel):
     taxonomy_id: int = Field(description="The source taxonomy of the label files")
     root: str = Field(min_length=1, description="Absolute folder inside UNILABEL_ALLOWED_DATA_ROOTS")
     list_file: str | None = None
-    image_pattern: str | None = None
-    label_template: str | None = None
+    image_pattern: str | None = Field(
+        default=None,
+        description="Relative path pattern: {field} placeholders (e.g. {split}, {stem}), globs * ? **/",
+    )
+    label_template: str | None = Field(
+        default=None,
+        description=(
+            "Relative path with named fields only: the pattern's placeholders and {stem}, {name}, {dir}; "
+            "{{ and }} are literal braces (no attributes, indexing, !conversions or :format specs)"
+        ),
+    )
     label_encoding: LabelEncodingName = "ids8"
     splits: list[str] = Field(default_factory=list, description="Split names, e.g. ['train', 'val']")
     scan: bool = Field(default=True, description="Scan the files now (large folders: as a scan job)")

@@ -25,7 +25,14 @@ from app.db.base import utcnow
 from app.db.models_registry import Dataset
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.label_codec import LabelEncoding, decode_label
-from app.domain.pairing import Pair, PairingResult, pairs_from_list_file, pairs_from_template
+from app.domain.pairing import (
+    Pair,
+    PairingResult,
+    compile_image_pattern,
+    pairs_from_list_file,
+    pairs_from_template,
+    parse_label_template,
+)
 from app.schemas.datasets import DatasetCreate, ScanProblem, ScanReport
 from app.services import taxonomies as taxonomy_service
 
@@ -86,7 +93,17 @@ def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
         text = (root / row.list_file).read_text(encoding="utf-8")
         result = pairs_from_list_file(text, available=set(files))
     else:
-        result = pairs_from_template(files, row.image_pattern or "", row.label_template)
+        try:
+            result = pairs_from_template(files, row.image_pattern or "", row.label_template)
+        except InvalidInput as exc:
+            # A row stored before templates were validated (or by hand): refuse clearly, never run it.
+            raise InvalidInput(
+                f"dataset {row.name!r} (id {row.id}) has an invalid pairing rule: {exc.message}. "
+                "Delete the dataset and register it again with a valid rule.",
+                field=exc.field,
+                column=exc.column,
+                details={**exc.details, "dataset_id": row.id},
+            ) from None
     if split is not None:
         result = PairingResult(tuple(p for p in result.pairs if p.split == split), result.problems)
     return result
@@ -176,6 +193,10 @@ def store_scan(row: Dataset, report: ScanReport) -> None:
 def _check_rule(body: DatasetCreate, root: Path) -> None:
     if bool(body.list_file) == bool(body.image_pattern):
         raise InvalidInput("give exactly one of list_file or image_pattern", field="image_pattern")
+    if body.image_pattern:
+        compile_image_pattern(body.image_pattern)
+        if body.label_template is not None:
+            parse_label_template(body.label_template, body.image_pattern)
     if body.list_file:
         list_path = Path(os.path.realpath(root / body.list_file))
         if not list_path.is_relative_to(root) or not list_path.is_file():
