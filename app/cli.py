@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -337,6 +337,9 @@ def worker(
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Web processes (uvicorn workers); the embedded worker starts once")
+    ] = 1,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start the embedded worker")] = False,
     migrate: Annotated[bool, typer.Option(help="Apply migrations before serving")] = True,
 ) -> None:
@@ -344,12 +347,24 @@ def serve(
     settings = _settings()
     if migrate:
         upgrade_database(settings.database_url)
-    _announce_login(settings, host, port)
-    run_server(settings, host=host, port=port, with_worker=not no_worker, echo=typer.echo)
+    announce = _prepare_login(settings, host, port)
+    run_server(
+        settings,
+        host=host,
+        port=port,
+        with_worker=not no_worker,
+        workers=workers,
+        echo=typer.echo,
+        on_ready=announce,
+    )
 
 
-def _announce_login(settings: Settings, host: str, port: int) -> None:
-    """Create the local admin on first run; print a one-time login URL (always on loopback hosts)."""
+def _prepare_login(settings: Settings, host: str, port: int) -> Callable[[], None] | None:
+    """Create the local admin on first run and a one-time login URL (always on loopback hosts).
+
+    Returns the function that prints the URL; ``serve`` calls it once the server answers, so the
+    URL is the last thing on the screen rather than lost above the start-up log.
+    """
     with _unit_of_work(settings) as session:
         first_run = user_service.count_users(session) == 0
         if first_run:
@@ -358,15 +373,19 @@ def _announce_login(settings: Settings, host: str, port: int) -> None:
             admin = user_service.get_user_by_name(session, "admin")
         except NotFound:
             typer.echo("no local 'admin' account; get a login URL with: unilabel user login-url NAME")
-            return
+            return None
         if not (first_run or host in LOOPBACK) or not admin.is_active:
-            return
+            return None
         token = user_service.create_login_token(session, user=admin, ttl_s=settings.login_token_ttl_s)
     if first_run:
         typer.echo("created the local admin account 'admin'")
-    typer.secho("Open this one-time login URL in your browser:", bold=True)
-    typer.secho(f"    {login_url(host, port, token)}", fg="green", bold=True)
-    sys.stdout.flush()
+
+    def announce() -> None:
+        typer.secho("Open this one-time login URL in your browser:", bold=True)
+        typer.secho(f"    {login_url(host, port, token)}", fg="green", bold=True)
+        sys.stdout.flush()
+
+    return announce
 
 
 def _load_plugins() -> None:

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
     login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
+    # Connection pool of each web/worker process (see docs/backend.md "Connections and processes").
+    # A web process admits at most pool_size + max_overflow requests to the database at once.
+    db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
+    db_max_overflow: int = Field(default=10, ge=0, description="Extra connections opened under load.")
+    db_pool_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a request waits for a connection before a 503."
+    )
+    sqlite_busy_timeout_s: float = Field(
+        default=10.0, gt=0, description="SQLite: seconds a write waits for another writer's lock."
+    )
 
     @field_validator("database_url", "broker_url")
     @classmethod

@@ -1,10 +1,16 @@
 """Process management for ``unilabel serve`` / ``unilabel worker`` (outer layer).
 
-``run_server`` runs uvicorn in this process and, optionally, a Celery worker as a child process on
-the configured broker (serverless SQLite by default). uvicorn shuts down gracefully on SIGINT or
+``run_server`` runs uvicorn in this process (``workers=1``) or as a supervisor of ``workers`` uvicorn
+processes sharing one socket, and, optionally, *one* Celery worker as a child process on the
+configured broker (serverless SQLite by default). uvicorn shuts down gracefully on SIGINT or
 SIGTERM; then the worker gets SIGTERM (Celery's warm shutdown: the running task finishes) and is
 killed only if it does not stop in time. The worker is started *by module name*, so ``app`` never
 imports ``worker`` (nor torch).
+
+Several web processes share everything through the database and the settings: each builds its app
+with ``create_app()`` from the environment, which ``run_server`` fills with the resolved settings,
+the secret key included (so a session cookie signed by one process is valid in all of them).
+Each process has its own connection pool of ``db_pool_size + db_max_overflow`` connections.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +30,8 @@ from app.config import Settings
 WORKER_APP = "worker.celery_app"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 WORKER_STOP_TIMEOUT_S = 15.0
+READY_TIMEOUT_S = 120.0
+APP_FACTORY = "app.web.main:create_app"
 
 
 def login_url(host: str, port: int, token: str) -> str:
@@ -61,19 +72,39 @@ def _raise_shutdown(signum: int, _frame: Any) -> None:
     raise _Shutdown(signum)
 
 
+def web_env(settings: Settings) -> dict[str, str]:
+    """The environment of the web worker processes: the worker's, plus the resolved secret key."""
+    env = worker_env(settings)
+    env["UNILABEL_SECRET_KEY"] = settings.resolved_secret_key()
+    return env
+
+
 def run_server(
-    settings: Settings, *, host: str, port: int, with_worker: bool, echo: Callable[[str], Any] = print
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    with_worker: bool,
+    workers: int = 1,
+    echo: Callable[[str], Any] = print,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the web app until SIGINT/SIGTERM; start and stop an embedded worker around it."""
+    """Serve the web app until SIGINT/SIGTERM; start and stop an embedded worker around it.
+
+    ``workers`` > 1 runs that many uvicorn processes (uvicorn's supervisor); the embedded Celery
+    worker is still started once, here. ``on_ready`` runs once the server answers its health check.
+    """
     worker_proc = None
     if with_worker:
         worker_proc = subprocess.Popen(worker_command(settings), env=worker_env(settings))
         echo(f"embedded worker started (pid {worker_proc.pid}, broker {settings.broker_url})")
+    if on_ready is not None:
+        _call_when_ready(host, port, on_ready)
     # uvicorn re-raises the signal after its graceful shutdown; these handlers turn that into an
     # exception, so the worker is stopped below and the exit status is 0.
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _run_uvicorn(settings, host, port)
+        _run_uvicorn(settings, host, port, workers)
     except _Shutdown:
         pass
     finally:
@@ -84,13 +115,46 @@ def run_server(
             echo("embedded worker stopped")
 
 
-def _run_uvicorn(settings: Settings, host: str, port: int) -> None:
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    if workers > 1:
+        # Worker processes are spawned and build their app from the environment.
+        os.environ.update(web_env(settings))
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            proxy_headers=True,
+        )
+        return
     from app.web.main import create_app
 
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
     uvicorn.Server(config).run()
+
+
+def _call_when_ready(host: str, port: int, callback: Callable[[], None]) -> None:
+    """Run ``callback`` in a thread once ``/api/v1/health`` answers (gives up after a while)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/api/v1/health"
+
+    def wait() -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:  # not listening yet, or 503 while the database is unreachable
+                time.sleep(0.2)
+        else:
+            return
+        callback()
+
+    threading.Thread(target=wait, name="announce-when-ready", daemon=True).start()
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = WORKER_STOP_TIMEOUT_S) -> None:

@@ -1,4 +1,5 @@
-"""Smoke test: ``unilabel serve`` starts with its embedded worker, answers, and stops on SIGTERM."""
+"""Smoke tests: ``unilabel serve`` (one or several web processes) starts with its embedded worker,
+answers, and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -78,6 +80,8 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         health = _wait_healthy(f"http://127.0.0.1:{port}/api/v1/health", proc, lines)
         assert health.status_code == 200 and health.json()["status"] == "ok"
+        # Printed once the server answers, so it is the last line of the start-up output.
+        assert _wait_for(lambda: "login/token" in "".join(lines), 30), "".join(lines)
         match = re.search(r"(http://127\.0\.0\.1:\d+/login/token\?token=\S+)", "".join(lines))
         assert match, "".join(lines)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
@@ -104,3 +108,57 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     output = "".join(lines)
     assert proc.returncode == 0, output
     assert "embedded worker stopped" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_serve_with_two_workers_answers_from_two_processes(tmp_path: Path) -> None:
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("UNILABEL_SECRET_KEY", None)  # generated under var/: every process must use the same one
+    env.update(
+        UNILABEL_DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'serve.db'}",
+        UNILABEL_BROKER_URL=f"sqla+sqlite:///{tmp_path / 'var' / 'broker.sqlite'}",
+        UNILABEL_DATA_DIR=str(tmp_path / "var" / "data"),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    reader = _collect(proc, lines)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(f"{base}/api/v1/health", proc, lines)
+        assert _wait_for(lambda: "login/token" in "".join(lines), 30), "".join(lines)
+        match = re.search(r"(http://127\.0\.0\.1:\d+/login/token\?token=\S+)", "".join(lines))
+        assert match, "".join(lines)
+        pids: set[int] = set()
+        with httpx.Client(base_url=base, limits=httpx.Limits(max_keepalive_connections=0)) as browser:
+            assert browser.get(match.group(1)).status_code == 303
+            for _ in range(20):  # new connections, several at once: the kernel spreads them
+                with ThreadPoolExecutor(8) as pool:
+                    healths = list(pool.map(lambda _: browser.get("/api/v1/health"), range(16)))
+                    mes = list(pool.map(lambda _: browser.get("/api/v1/users/me"), range(16)))
+                assert all(r.status_code == 200 for r in healths)
+                # The session cookie signed by one process is accepted by every process.
+                assert [r.status_code for r in mes] == [200] * 16
+                pids |= {r.json()["pid"] for r in healths}
+                if len(pids) == 2:
+                    break
+        assert len(pids) == 2 and proc.pid not in pids, pids
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"serve did not stop on SIGTERM:\n{''.join(lines)}")
+        reader.join(timeout=5)
+    output = "".join(lines)
+    assert proc.returncode == 0, output
+    assert output.count("embedded worker started") == 1 and "embedded worker stopped" in output
+    # The login URL comes after the start-up log of the web processes.
+    assert output.rindex("login/token") > output.index("Application startup complete"), output

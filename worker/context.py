@@ -15,7 +15,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import engine_from_settings, make_sessionmaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def session_factory() -> sessionmaker[Session]:
     """The worker process's session factory (rebuilt after a fork, see ``worker.signals``)."""
     global _factory
     if _factory is None:
-        _factory = make_sessionmaker(make_engine(get_settings().database_url))
+        _factory = make_sessionmaker(engine_from_settings(get_settings()))
     return _factory
 
 

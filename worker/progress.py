@@ -91,8 +91,15 @@ class JobProgressRecorder:
             raise JobCancelled(f"job {self.job_id} was cancelled")
 
     def write(self, progress: Progress) -> None:
-        """Write now and refresh :attr:`cancelled` from the job and its parent."""
+        """Write now and refresh :attr:`cancelled` from the job and its parent.
+
+        The cancel flags are read *before* the first UPDATE, so the write transaction is only the
+        UPDATEs and the commit: on SQLite that is how long the database's one write lock is held
+        (readers in WAL mode never wait; requests that write wait on the busy timeout).
+        """
+        ids = [self.job_id] if self.parent_id is None else [self.job_id, self.parent_id]
         with unit_of_work(self.factory) as s:
+            self.cancelled = repo.is_cancel_requested(s, ids)
             repo.record_progress(
                 s,
                 self.job_id,
@@ -101,11 +108,8 @@ class JobProgressRecorder:
                 total=progress.total,
                 message=progress.message,
             )
-            ids = [self.job_id]
             if self.parent_id is not None:
                 repo.roll_up_progress(s, self.parent_id)
-                ids.append(self.parent_id)
-            self.cancelled = repo.is_cancel_requested(s, ids)
 
     def should_stop(self) -> bool:
         """Polled by ``worker.ml`` between batches (no DB access: the last write's answer)."""

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers, MutableHeaders
@@ -18,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import REPO_ROOT, Settings, get_settings
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import engine_from_settings, make_sessionmaker
 from app.domain.errors import PayloadTooLarge
 from app.web import auth
 from app.web.api import router as api_router
@@ -35,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     settings.ensure_dirs()
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        # One slot per pooled connection (see app.web.deps._db_slot); made inside the event loop.
+        application.state.db_gate = anyio.Semaphore(application.state.db_capacity)
         yield
         engine.dispose()
 
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_sessionmaker(engine)
+    app.state.db_capacity = settings.db_pool_size + settings.db_max_overflow
     # One Jinja environment for pages and error pages (the pages package adds its globals/filters).
     app.state.templates = page_templates
     app.state.templates.env.globals.setdefault("csrf_token", auth.csrf_token)
