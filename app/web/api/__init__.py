@@ -5,13 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.web.api import datasets, health, jobs, mapping_versions, mappings, models, taxonomies, users
+from app.web.api._responses import document_error_responses
 
 router = APIRouter(prefix="/api/v1")
-router.include_router(health.router)
-router.include_router(users.router)
-router.include_router(taxonomies.router)
-router.include_router(mappings.router)
-router.include_router(mapping_versions.router)
-router.include_router(datasets.router)
-router.include_router(models.router)
-router.include_router(jobs.router)
+for module in (health, users, taxonomies, mappings, mapping_versions, datasets, models, jobs):
+    document_error_responses(module.router)
+    router.include_router(module.router)
