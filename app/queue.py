@@ -30,6 +30,8 @@ TASK_EVALUATE = "unilabel.evaluate"
 TASK_PSEUDO_LABEL_SHARD = "unilabel.pseudo_label_shard"
 TASK_FINALIZE_PSEUDO_LABEL = "unilabel.finalize_pseudo_label"
 TASK_SCAN_DATASET = "unilabel.scan_dataset"
+# Issue 10 (model trust): convert an admin-trusted paper .pth into safetensors weights, once.
+TASK_CONVERT_MODEL = "unilabel.convert_model"
 DEFAULT_QUEUE = "default"
 
 AFTER_COMMIT_KEY = "unilabel_after_commit"

@@ -1,4 +1,4 @@
-"""ML commands of the ``unilabel`` CLI: pseudo-label, evaluate, model info/convert/init-tiny (worker layer).
+"""ML commands of the ``unilabel`` CLI: pseudo-label, evaluate, model info/convert/init-tiny/trust (worker).
 
 ``register(app)`` is found through the ``unilabel.cli`` entry-point group. torch and transformers
 are imported inside the commands only, so ``unilabel --help`` stays fast and torch-free.
@@ -16,6 +16,7 @@ import typer
 
 from app.domain.errors import DomainError
 from worker.cli_inputs import FileData, RunRequest, check_classes, fail, resolve_run
+from worker.cli_trust import model_trust_command
 
 if TYPE_CHECKING:
     from worker.ml.modeling import Normalization
@@ -83,6 +84,7 @@ def register(app: typer.Typer) -> None:
     """Add the ML commands to the main ``unilabel`` app."""
     app.command("pseudo-label")(pseudo_label_command)
     app.command("evaluate")(evaluate_command)
+    model_app.command("trust")(model_trust_command)
     app.add_typer(model_app, name="model")
 
 

@@ -327,8 +327,10 @@ def _model(registry: _Registry, request: RunRequest) -> tuple[Any, _Model]:
     session = registry.session()
     loaded = load_registered_model(session, ident)
     stored = Normalization.from_json(loaded.normalization) if loaded.normalization else None
+    # A registered .pth is used through the weights an admin's trust had converted (refused until
+    # then); --trust-pickle is for files named by path, the user's own decision on this machine.
     return model_service.get_model(session, ident), _Model(
-        loaded.spec, loaded.trust_pickle or request.trust_pickle, request.normalization or stored
+        loaded.spec, False, request.normalization or stored
     )
 
 

@@ -2,6 +2,8 @@
 
 Loads the job's dataset, model and pinned mapping version; checks the pin (content hash) and the
 model's classes; compiles the priors; keeps recently used teachers in a small per-process cache.
+A registered model is loaded from safetensors weights only: a paper ``.pth`` through the folder an
+admin's trust had converted (:func:`app.services.model_trust.usable_spec`), never its pickle.
 :func:`load_mapping_version` and :func:`load_registered_model` are also what ``unilabel
 pseudo-label``/``evaluate`` use for database ids (``worker/cli_inputs.py``).
 """
@@ -44,7 +46,6 @@ class JobInputs:
     mapping_hash: str
     model_spec: str
     model_source: str
-    trust_pickle: bool
     normalization: dict[str, Any] | None
     device: str
 
@@ -63,13 +64,15 @@ class MappingInputs:
 
 @dataclass(frozen=True, slots=True)
 class ModelInputs:
-    """How to load a registered model (``worker.ml.checkpoints.load_model`` arguments)."""
+    """How to load a registered model (``worker.ml.checkpoints.load_model`` arguments).
+
+    ``spec`` is what may be loaded: for a paper ``.pth``, the converted safetensors folder.
+    """
 
     model_id: int
     taxonomy_id: int
     spec: str
     source: str
-    trust_pickle: bool
     normalization: dict[str, Any] | None
 
 
@@ -83,20 +86,26 @@ def load_mapping_version(session: Session, version_id: int) -> MappingInputs:
     return MappingInputs(version.id, mapping.id, source, target, priors, version.content_hash)
 
 
-def load_registered_model(session: Session, model_id: int) -> ModelInputs:
-    """The load arguments of a registered model row (no weights are read here)."""
+def load_registered_model(session: Session, model_id: int, *, field: str = "model_id") -> ModelInputs:
+    """The load arguments of a registered model row (no weights are read here).
+
+    Refuses (``field`` named) an untrusted or changed ``.pth`` (a changed one loses its trust) and a
+    folder with only pickle weights.
+    """
     model = model_service.get_model(session, model_id)
+    spec = model_service.usable_spec(session, model, field=field)
     normalization = json.loads(model.normalization_json) if model.normalization_json else None
-    return ModelInputs(
-        model.id, model.taxonomy_id, model.spec, model.source, model.trust_pickle, normalization
-    )
+    return ModelInputs(model.id, model.taxonomy_id, spec, model.source, normalization)
 
 
-def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs:
-    """Resolve the rows a pseudo-label/evaluate job (or shard) pins; refuse a changed mapping pin."""
+def load_inputs(session: Session, params: dict[str, Any], job: Job, *, with_model: bool = True) -> JobInputs:
+    """Resolve the rows a pseudo-label/evaluate job (or shard) pins; refuse a changed mapping pin.
+
+    ``with_model=False`` (merging finished shards) leaves the model alone: ``model_spec`` is empty.
+    """
     mapping_version_id, mapping_hash = job.mapping_version_id, job.mapping_hash
     model_id, dataset_id = job.model_id, job.dataset_id
-    if mapping_version_id is None or model_id is None or dataset_id is None:
+    if mapping_version_id is None or (with_model and model_id is None) or dataset_id is None:
         raise InvalidInput("the job's dataset, model or mapping version was deleted", field="job_id")
     version = mapping_service.get_version(session, mapping_version_id)
     if version.content_hash != mapping_hash:
@@ -107,7 +116,7 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs
         )
     mapping = load_mapping_version(session, version.id)
     dataset = dataset_service.get_dataset(session, dataset_id)
-    model = load_registered_model(session, model_id)
+    model = load_registered_model(session, model_id) if with_model and model_id is not None else None
     return JobInputs(
         params=params,
         root=Path(dataset.root),
@@ -116,10 +125,9 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job) -> JobInputs
         target=mapping.target,
         priors=mapping.priors,
         mapping_hash=mapping.mapping_hash,
-        model_spec=model.spec,
-        model_source=model.source,
-        trust_pickle=model.trust_pickle,
-        normalization=model.normalization,
+        model_spec=model.spec if model else "",
+        model_source=model.source if model else "",
+        normalization=model.normalization if model else None,
         device=resolve_device(str(params.get("device", "auto"))),
     )
 
@@ -130,13 +138,12 @@ def load_teacher(inputs: JobInputs) -> LoadedModel:
     from worker.ml.modeling import Normalization
 
     stamp = os.path.getmtime(inputs.model_spec) if os.path.exists(inputs.model_spec) else 0.0
-    key = (inputs.model_spec, stamp, inputs.device, json.dumps(inputs.normalization), inputs.trust_pickle)
+    key = (inputs.model_spec, stamp, inputs.device, json.dumps(inputs.normalization))
     teacher = _CACHE.get(key)
     if teacher is None:
         norm = Normalization.from_json(inputs.normalization) if inputs.normalization else None
-        teacher = load_model(
-            inputs.model_spec, trust_pickle=inputs.trust_pickle, device=inputs.device, normalization=norm
-        )
+        # Jobs never unpickle: safetensors only (a trusted .pth arrives here converted).
+        teacher = load_model(inputs.model_spec, device=inputs.device, normalization=norm, safe_only=True)
         _CACHE[key] = teacher
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)

@@ -142,7 +142,7 @@ def finalize(job_id: int) -> None:
         if job is None or job.status in ("succeeded", "failed", "cancelled"):
             return
         shards = repo.list_shards(s, job_id)
-        inputs = load_inputs(s, json.loads(job.params_json), job)
+        inputs = load_inputs(s, json.loads(job.params_json), job, with_model=False)  # merging only
         out_dir = Path(str(job.output_dir))
         remove_temp_files(out_dir)
         summary = merge_outputs(

@@ -21,12 +21,14 @@ from typing import Any
 from celery import Task, group
 from sqlalchemy.exc import OperationalError
 
+from app.config import get_settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.db.session import unit_of_work
 from app.domain.errors import DomainError
 from app.queue import (
+    TASK_CONVERT_MODEL,
     TASK_EVALUATE,
     TASK_FINALIZE_PSEUDO_LABEL,
     TASK_PING,
@@ -36,7 +38,7 @@ from app.queue import (
     TASK_TRAIN,
 )
 from app.services.jobs import log
-from worker import context, steps, train_job
+from worker import context, model_conversion, steps, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
 
@@ -234,3 +236,17 @@ def scan_dataset(self: Task, job_id: int) -> None:
 def train(self: Task, job_id: int) -> None:
     """Train a student on the job's weighted sets and register its best checkpoint (resumable)."""
     _run_leased(self, job_id, train_job.run_training)
+
+
+# --- model trust ----------------------------------------------------------------------------------
+
+
+@celery_app.task(name=TASK_CONVERT_MODEL, bind=True, acks_late=True, max_retries=5)
+def convert_model(self: Task, model_id: int) -> str:
+    """Convert an admin-trusted paper .pth into safetensors weights (the only unpickling of one)."""
+    try:
+        return model_conversion.convert_model(
+            model_id, factory=context.session_factory(), data_dir=get_settings().data_dir
+        )
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc

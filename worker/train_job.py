@@ -123,13 +123,17 @@ def build_inputs(job: Job) -> tuple[TrainParams, Taxonomy, TrainConfig, list[Lab
             for ref in params.train_sets
         ]
         val_sets = [_ground_truth(s, ref, target, 1.0) for ref in params.val_sets]
-        start = load_registered_model(s, params.start_model_id) if params.start_model_id else None
+        start = (
+            load_registered_model(s, params.start_model_id, field="start_model_id")
+            if params.start_model_id
+            else None
+        )
     values = params.recipe.config_values()
     values.update(
         output_dir=str(job.output_dir),
         class_names=list(target.names),
         start_model=start.spec if start else None,
-        start_model_trust_pickle=bool(start and start.trust_pickle),
+        start_model_trust_pickle=False,  # registered models load from safetensors (a .pth converted)
         start_model_mean=start.normalization["mean"] if start and start.normalization else None,
         start_model_std=start.normalization["std"] if start and start.normalization else None,
         model_config=params.architecture,

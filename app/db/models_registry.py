@@ -44,7 +44,14 @@ class Dataset(Base):
 
 
 class Model(Base):
-    """A registered teacher (or, later, student) and the target taxonomy its classes must match."""
+    """A registered teacher (or, later, student) and the target taxonomy its classes must match.
+
+    A paper ``.pth`` is a pickle, so using one is an admin's recorded decision: ``trusted_by_id``,
+    ``trusted_at`` and the file's ``trusted_sha256``. A worker then converts it once into
+    safetensors weights (``converted_path``; ``conversion_status`` pending|done|failed, or revoked
+    when the file's hash no longer matches) and jobs load only those. ``conversion_error`` says why
+    a conversion failed or the trust was lost.
+    """
 
     __tablename__ = "model"
 
@@ -57,8 +64,16 @@ class Model(Base):
     taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomy.id", ondelete="RESTRICT"), index=True)
     normalization_json: Mapped[str | None] = mapped_column(Text, default=None)
     provenance_json: Mapped[str] = mapped_column(Text, default="{}")
-    trust_pickle: Mapped[bool] = mapped_column(Boolean, default=False)
     checksum: Mapped[str | None] = mapped_column(String(64), default=None)
+    trusted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    trusted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    trusted_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    trust_note: Mapped[str] = mapped_column(Text, default="")
+    converted_path: Mapped[str | None] = mapped_column(Text, default=None)
+    conversion_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    conversion_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )

@@ -56,6 +56,23 @@ def page_models(session: Session, *, limit: int, offset: int) -> tuple[list[Mode
     return _page(session, select(Model).order_by(Model.name), limit=limit, offset=offset)
 
 
+def update_model_trust(
+    session: Session,
+    model_id: int,
+    *,
+    expected_sha256: str,
+    expected_status: str | None = None,
+    **values: Any,
+) -> bool:
+    """Compare-and-set on a model's pickle trust: write ``values`` only while the recorded trust is
+    still ``expected_sha256`` (and the conversion is in ``expected_status``, when given)."""
+    stmt = update(Model).where(Model.id == model_id, Model.trusted_sha256 == expected_sha256)
+    if expected_status is not None:
+        stmt = stmt.where(Model.conversion_status == expected_status)
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 # --- jobs -----------------------------------------------------------------------------------------
 
 

@@ -30,7 +30,9 @@ class ModelCreate(BaseModel):
     taxonomy_id: int = Field(description="Target taxonomy: its classes must equal the model's id2label")
     normalization: NormalizationSchema | None = None
     trust_pickle: bool = Field(
-        default=False, description="Allow unsafe unpickling of a .pth (trusted files only)"
+        default=False,
+        description="Admins only: trust this paper .pth (recorded with its sha256; converted once to "
+        "safetensors). Anyone else gets 403; editors register it untrusted and an admin trusts it later",
     )
 
     model_config = {
@@ -57,9 +59,23 @@ class ModelRead(ORMModel):
     taxonomy_id: int
     normalization: NormalizationSchema | None = None
     provenance: dict[str, Any] = {}
-    trust_pickle: bool
+    trust_pickle: bool = Field(description="An admin's trust in this .pth is recorded (derived)")
+    trust_status: Literal["not_needed", "untrusted", "revoked", "converting", "ready", "failed"]
+    trusted_by_id: int | None = None
+    trusted_by: str | None = None
+    trusted_at: datetime | None = None
+    trusted_sha256: str | None = None
+    trust_note: str = ""
+    converted_path: str | None = None
+    conversion_error: str | None = None
     checksum: str | None
     created_at: datetime
+
+
+class ModelTrust(BaseModel):
+    """An admin's decision to trust a paper ``.pth`` (recorded with who, when and its sha256)."""
+
+    note: str = Field(default="", max_length=2000, description="Why the file is trusted (recorded)")
 
 
 class ModelList(Page[ModelRead]):

@@ -122,8 +122,7 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return training_service.check_train(session, params)
     version, override = _check_mapping(session, params)
     model = model_service.get_model(session, params.model_id)
-    if not model_service.model_exists_on_disk(model):
-        raise InvalidInput(f"model files {model.spec!r} no longer exist", field="model_id")
+    model_service.usable_spec(session, model, field="model_id")  # files there; a pickle needs trust
     dataset = dataset_service.get_dataset(session, params.dataset_id)
     if params.split is not None and params.split not in json.loads(dataset.splits_json or "[]"):
         raise InvalidInput(f"dataset {dataset.name!r} has no split {params.split!r}", field="split")

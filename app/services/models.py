@@ -4,6 +4,9 @@ Checks that need no torch run now: the path is inside the allowed data roots, th
 for folders the class list in ``config.json`` (``id2label``) or ``unilabel.json`` (``class_names``)
 equals the target taxonomy's classes — a mismatch is refused with both lists. A paper ``.pth`` can
 only be opened by torch, so its classes are checked by the worker when a job loads it.
+
+A ``.pth`` is a pickle: registering one grants no trust (see :mod:`app.services.model_trust`).
+``trust_pickle: true`` is an admin's decision, checked before anything else in the request.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import repositories_registry as repo
+from app.db.models import User
 from app.db.models_registry import Model
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.schemas.models import ModelCreate
+from app.services import model_trust
 from app.services import taxonomies as taxonomy_service
+from app.services import users as user_service
 from app.services.datasets import resolve_inside_roots
 from app.services.pth_classes import pth_class_names
 
@@ -64,6 +70,12 @@ def _check_source(body: ModelCreate, settings: Settings) -> tuple[str, str | Non
             raise InvalidInput(f"model folder {body.spec!r} does not exist", field="spec")
         if not (path / "config.json").is_file():
             raise InvalidInput(f"{body.spec!r} has no config.json: not a model folder", field="spec")
+        if model_trust.pickle_only_folder(path):
+            raise InvalidInput(
+                f"{body.spec!r} has only pickle weights (e.g. pytorch_model.bin), which jobs do not "
+                "load; convert it to safetensors (`unilabel model convert`) and register that folder",
+                field="spec",
+            )
         return str(path), _weights_checksum(path), folder_class_names(path)
     if not path.is_file() or path.suffix not in {".pth", ".pt"}:
         raise InvalidInput(f"{body.spec!r} is not an existing .pth/.pt file", field="spec")
@@ -83,9 +95,18 @@ def check_classes(found: tuple[str, ...], expected: tuple[str, ...]) -> None:
 
 
 def register_model(
-    session: Session, *, body: ModelCreate, settings: Settings, user_id: int | None = None
+    session: Session,
+    *,
+    body: ModelCreate,
+    settings: Settings,
+    user_id: int | None = None,
+    user: User | None = None,
 ) -> Model:
-    """Validate and insert a model row."""
+    """Validate and insert a model row; ``trust_pickle`` (admins only) also records their trust."""
+    if body.trust_pickle:  # who may, before what was sent
+        model_trust.require_admin(user)
+        if body.source != "paper_pth":
+            raise InvalidInput("trust_pickle applies to paper .pth files only", field="trust_pickle")
     name = body.name.strip()
     if repo.get_model_by_name(session, name) is not None:
         raise Conflict(f"a model named {name!r} already exists", field="name")
@@ -102,14 +123,15 @@ def register_model(
         source=body.source,
         spec=spec,
         taxonomy_id=body.taxonomy_id,
-        trust_pickle=body.trust_pickle,
         checksum=checksum,
         normalization_json=body.normalization.model_dump_json() if body.normalization else None,
         provenance_json=json.dumps({"classes_checked": classes is not None}),
-        created_by_id=user_id,
+        created_by_id=user.id if user is not None else user_id,
     )
     session.add(row)
     session.flush()
+    if body.trust_pickle and user is not None:
+        model_trust.record_trust(session, row, user=user, note="trusted at registration")
     return row
 
 
@@ -129,8 +151,14 @@ def delete_model(session: Session, model_id: int) -> None:
     session.flush()
 
 
-def model_payload(row: Model) -> dict[str, Any]:
-    """The fields of ``ModelRead`` (JSON columns decoded)."""
+def model_payloads(session: Session, rows: list[Model]) -> list[dict[str, Any]]:
+    """``model_payload`` of each row, with the names of the admins who trusted them."""
+    names = user_service.user_names(session, [r.trusted_by_id for r in rows])
+    return [model_payload(r, trusted_by=names.get(r.trusted_by_id or 0)) for r in rows]
+
+
+def model_payload(row: Model, *, trusted_by: str | None = None) -> dict[str, Any]:
+    """The fields of ``ModelRead`` (JSON columns decoded, the trust state derived)."""
     return {
         "id": row.id,
         "name": row.name,
@@ -141,10 +169,24 @@ def model_payload(row: Model) -> dict[str, Any]:
         "taxonomy_id": row.taxonomy_id,
         "normalization": json.loads(row.normalization_json) if row.normalization_json else None,
         "provenance": json.loads(row.provenance_json or "{}"),
-        "trust_pickle": row.trust_pickle,
+        "trust_pickle": row.trusted_sha256 is not None,
+        "trust_status": model_trust.trust_status(row),
+        "trusted_by_id": row.trusted_by_id,
+        "trusted_by": trusted_by,
+        "trusted_at": row.trusted_at,
+        "trusted_sha256": row.trusted_sha256,
+        "trust_note": row.trust_note or "",
+        "converted_path": row.converted_path,
+        "conversion_error": row.conversion_error,
         "checksum": row.checksum,
         "created_at": row.created_at,
     }
+
+
+def usable_spec(session: Session, row: Model, *, field: str = "model_id") -> str:
+    """What a job may load for ``row``, or a refusal naming ``field`` (missing files, untrusted or
+    changed pickle, pickle-only folder); see :func:`app.services.model_trust.usable_spec`."""
+    return model_trust.usable_spec(session, row, field=field)
 
 
 def model_exists_on_disk(row: Model) -> bool:

@@ -169,8 +169,7 @@ def check_train(session: Session, params: TrainParams) -> dict[str, Any]:
             model = model_service.get_model(session, params.start_model_id)
         except NotFound as exc:
             raise NotFound(exc.message, field="start_model_id") from exc
-        if not model_service.model_exists_on_disk(model):
-            raise InvalidInput(f"model files {model.spec!r} no longer exist", field="start_model_id")
+        model_service.usable_spec(session, model, field="start_model_id")  # files there; a pickle needs trust
     if params.model_name and repo.get_model_by_name(session, params.model_name.strip()) is not None:
         raise InvalidInput(f"a model named {params.model_name!r} already exists", field="model_name")
     override = (params.override_reason or "").strip() if pins.overrides else None

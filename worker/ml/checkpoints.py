@@ -8,6 +8,9 @@ Sources, recognised by :func:`load_model` from one string:
   "model_state_dict": {...}}`` -- unpickled with ``weights_only=True`` and an allow-list of the
   transformers config classes; anything else is refused unless ``trust_pickle=True``;
 * a Hugging Face model id that is already in the local cache (never downloaded).
+
+Jobs load with ``safe_only=True``: safetensors weights only, never a pickle. A paper ``.pth`` reaches
+a job only through :func:`convert_trusted_pth`, run once after an admin has trusted the file.
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ def _quiet_hf() -> Iterator[None]:
 
 
 class UnsafeCheckpoint(InvalidInput):
-    """A pickle checkpoint needs globals outside the allow-list."""
+    """A pickle checkpoint needs globals outside the allow-list (or pickles are not allowed at all)."""
+
+
+class ChecksumMismatch(InvalidInput):
+    """The file's bytes are not the ones that were trusted."""
 
 
 @dataclass(slots=True)
@@ -90,6 +97,7 @@ def load_model(
     trust_pickle: bool = False,
     device: str | torch.device = "cpu",
     normalization: Normalization | None = None,
+    safe_only: bool = False,
 ) -> LoadedModel:
     """Load a teacher from a folder, a paper ``.pth`` or a cached HF id, in eval mode on ``device``.
 
@@ -98,6 +106,8 @@ def load_model(
         trust_pickle: allow arbitrary unpickling of ``.pth`` files (only for trusted files).
         device: where to put the model.
         normalization: override of the model's own pixel normalisation.
+        safe_only: load safetensors weights only (jobs): a ``.pth`` or a folder with only
+            ``pytorch_model.bin`` is refused, whatever ``trust_pickle`` says.
 
     Raises:
         NotFound: the path does not exist and the id is not in the local HF cache.
@@ -106,13 +116,19 @@ def load_model(
     """
     path = Path(spec).expanduser()
     if path.is_dir() and (path / METADATA_FILE).is_file():
-        loaded = _load_unilabel_folder(path)
+        loaded = _load_unilabel_folder(path, safe_only=safe_only)
     elif path.is_dir():
-        loaded = _load_hf_folder(path, source="hf-folder", spec=str(spec))
+        loaded = _load_hf_folder(path, source="hf-folder", spec=str(spec), safe_only=safe_only)
+    elif path.is_file() and safe_only:
+        raise UnsafeCheckpoint(
+            f"{path} is a pickle; jobs load only safetensors weights (an admin trusts a .pth, "
+            "then a worker converts it once)",
+            field="model",
+        )
     elif path.is_file():
         loaded = _load_paper_pth(path, trust_pickle=trust_pickle)
     elif _looks_like_hf_id(str(spec)):
-        loaded = _load_hf_id(str(spec))
+        loaded = _load_hf_id(str(spec), safe_only=safe_only)
     else:
         raise NotFound(
             f"model {str(spec)!r} is neither an existing path nor a Hugging Face id", field="model"
@@ -204,16 +220,19 @@ def _hf_normalization(folder: Path) -> Normalization:
     return Normalization.from_unit_scale(mean, std)
 
 
-def _from_pretrained(folder: Path) -> Mask2FormerForUniversalSegmentation:
+def _from_pretrained(folder: Path, *, safe_only: bool = False) -> Mask2FormerForUniversalSegmentation:
     try:
         with _quiet_hf():
-            return Mask2FormerForUniversalSegmentation.from_pretrained(folder, local_files_only=True)
+            # use_safetensors=True: transformers refuses a folder that has only pytorch_model.bin.
+            return Mask2FormerForUniversalSegmentation.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True if safe_only else None
+            )
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidInput(f"{folder} is not a loadable Mask2Former folder: {exc}", field="model") from exc
 
 
-def _load_hf_folder(folder: Path, *, source: str, spec: str) -> LoadedModel:
-    model = _from_pretrained(folder)
+def _load_hf_folder(folder: Path, *, source: str, spec: str, safe_only: bool = False) -> LoadedModel:
+    model = _from_pretrained(folder, safe_only=safe_only)
     return LoadedModel(
         model=model,
         class_names=_class_names_from_config(model.config),
@@ -225,9 +244,9 @@ def _load_hf_folder(folder: Path, *, source: str, spec: str) -> LoadedModel:
     )
 
 
-def _load_unilabel_folder(folder: Path) -> LoadedModel:
+def _load_unilabel_folder(folder: Path, *, safe_only: bool = False) -> LoadedModel:
     meta = json.loads((folder / METADATA_FILE).read_text())
-    model = _from_pretrained(folder)
+    model = _from_pretrained(folder, safe_only=safe_only)
     class_names = tuple(str(n) for n in meta["class_names"])
     if len(class_names) != model.config.num_labels:
         raise InvalidInput(
@@ -251,7 +270,7 @@ def _looks_like_hf_id(spec: str) -> bool:
     return 1 <= len(parts) <= 2 and all(parts) and not spec.startswith((".", "~"))
 
 
-def _load_hf_id(model_id: str) -> LoadedModel:
+def _load_hf_id(model_id: str, *, safe_only: bool = False) -> LoadedModel:
     """Resolve a model id in the local HF cache only (``HF_HUB_CACHE`` read at call time)."""
     from huggingface_hub import snapshot_download
 
@@ -264,16 +283,16 @@ def _load_hf_id(model_id: str) -> LoadedModel:
             f"fetch it yourself (e.g. `hf download {model_id}`) or pass a folder",
             field="model",
         ) from exc
-    return _load_hf_folder(Path(str(folder)), source="hf-id", spec=model_id)
+    return _load_hf_folder(Path(str(folder)), source="hf-id", spec=model_id, safe_only=safe_only)
 
 
 def _torch_load_pth(path: Path, *, trust_pickle: bool) -> Any:
-    if trust_pickle:
-        return torch.load(path, map_location="cpu", weights_only=False)
     try:
         with torch.serialization.safe_globals(list(SAFE_CONFIG_CLASSES)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        if trust_pickle:  # the restricted unpickler first, even for a trusted file
+            return torch.load(path, map_location="cpu", weights_only=False)
         try:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception:
@@ -330,3 +349,44 @@ def _load_paper_pth(path: Path, *, trust_pickle: bool) -> LoadedModel:
         checksum=file_checksum([path]),
         provenance={"path": str(path), "trusted_pickle": trust_pickle},
     )
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    digest = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()
+
+
+def convert_trusted_pth(path: Path, out_dir: Path, *, expected_sha256: str) -> LoadedModel:
+    """Unpickle an admin-trusted paper ``.pth`` once and write it as a unilabel folder (safetensors).
+
+    The file is copied while it is hashed and the copy is what gets unpickled, so the bytes that
+    run are the bytes whose hash matched ``expected_sha256``.
+
+    Raises:
+        ChecksumMismatch: the file is not the one that was trusted (nothing is unpickled).
+        InvalidInput: not a paper checkpoint, or weights that do not fit its config.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".trusted-", dir=out_dir.parent) as tmp:
+        copy = Path(tmp) / path.name
+        found = _copy_hashing(path, copy)
+        if found != expected_sha256:
+            raise ChecksumMismatch(
+                f"{path} changed since it was trusted (sha256 {found[:12]}… != trusted "
+                f"{expected_sha256[:12]}…)",
+                field="model",
+            )
+        loaded = _load_paper_pth(copy, trust_pickle=True)
+    save_checkpoint(
+        loaded.model,
+        out_dir,
+        class_names=loaded.class_names,
+        normalization=loaded.normalization,
+        provenance={"converted_from": str(path), "source": "paper-pth", "source_sha256": found},
+    )
+    loaded.spec, loaded.provenance = str(out_dir), {"path": str(path), "trusted_pickle": True}
+    return loaded

@@ -1,5 +1,6 @@
 """Model pages (web layer): list, register form with inline errors, detail (taxonomy, normalisation,
-provenance, validation status). No weights are loaded here; the worker validates what needs torch.
+provenance, validation status, pickle trust). No weights are loaded here; the worker validates what
+needs torch. Trusting a ``.pth`` (the form's checkbox, the detail page's button) is for admins only.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from app.domain.errors import DomainError
 from app.schemas.models import ModelCreate, NormalizationSchema
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
+from app.services import model_trust
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
-from app.web.auth import EditorUser, ReadUser
+from app.services.users import has_role
+from app.web.auth import AdminUser, EditorUser, ReadUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages import _overlay
 from app.web.pages._access import can_edit
@@ -65,6 +68,7 @@ def _new_page(
     context.setdefault("form", {"source": "folder", "role": "teacher"})
     context.setdefault("errors", {})
     context.setdefault("class_lists", None)
+    context.setdefault("can_trust", False)
     return page(
         request,
         "models/new.html",
@@ -82,7 +86,7 @@ def model_new_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser
 ) -> Response:
     """The registration form."""
-    return _new_page(request, session, settings)
+    return _new_page(request, session, settings, can_trust=has_role(user, "admin"))
 
 
 def _triple(text: str, field: str, errors: FieldErrors) -> tuple[float, float, float] | None:
@@ -138,6 +142,9 @@ def model_create_page(
     description: Annotated[str, Form()] = "",
 ) -> Response:
     """Register; a refusal (path outside the roots, class mismatch …) re-renders the form inline."""
+    if trust_pickle and not has_role(user, "admin"):
+        model_trust.require_admin(None)  # 403 before the form is looked at
+    can_trust = has_role(user, "admin")
     form = {
         "name": name, "role": role, "source": source, "spec": spec, "taxonomy_id": taxonomy_id,
         "mean": mean, "std": std, "trust_pickle": trust_pickle, "description": description,
@@ -145,9 +152,11 @@ def model_create_page(
     errors: FieldErrors = {}
     body = _body_from_form(form, errors)
     if body is None:
-        return _new_page(request, session, settings, status_code=422, form=form, errors=errors)
+        return _new_page(
+            request, session, settings, status_code=422, form=form, errors=errors, can_trust=can_trust
+        )
     try:
-        row = model_service.register_model(session, body=body, settings=settings, user_id=user.id)
+        row = model_service.register_model(session, body=body, settings=settings, user=user)
     except DomainError as exc:
         session.rollback()
         errors = errors_of(exc, FORM_FIELDS)
@@ -160,6 +169,7 @@ def model_create_page(
             form=form,
             errors=errors,
             class_lists=lists,
+            can_trust=can_trust,
         )
     flash(request, f"Registered model {row.name!r}.")
     return RedirectResponse(f"/models/{row.id}", status_code=303)
@@ -169,7 +179,7 @@ def model_create_page(
 def model_detail_page(request: Request, session: SessionDep, user: ReadUser, model_id: int) -> Response:
     """Source, target taxonomy with colours, normalisation, provenance and validation status."""
     row = model_service.get_model(session, model_id)
-    payload = model_service.model_payload(row)
+    payload = model_service.model_payloads(session, [row])[0]
     taxonomy = load_taxonomy(session, row.taxonomy_id)
     colors = _overlay.palette(taxonomy)
     jobs, _ = job_service.list_jobs(session, model_id=row.id, limit=10)
@@ -183,4 +193,24 @@ def model_detail_page(request: Request, session: SessionDep, user: ReadUser, mod
         on_disk=model_service.model_exists_on_disk(row),
         jobs=jobs,
         can_edit=can_edit(user),
+        can_trust=has_role(user, "admin"),
     )
+
+
+@router.post("/models/{model_id}/trust", response_class=HTMLResponse)
+def model_trust_page(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    model_id: int,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Admins only: trust the .pth as it is now (who, when, sha256 recorded); a worker converts it."""
+    try:
+        row = model_trust.trust_model(session, model_id=model_id, user=user, note=note)
+    except DomainError as exc:
+        session.rollback()
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/models/{model_id}", status_code=303)
+    flash(request, f"Trusted {row.name!r} (sha256 {str(row.trusted_sha256)[:12]}…); a worker converts it.")
+    return RedirectResponse(f"/models/{model_id}", status_code=303)
