@@ -30,6 +30,7 @@ from app.serve import LOOPBACK, login_url, run_server, worker_command, worker_en
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
+from app.services.limits import use_limits
 from app.services.mapping_files import target_name_from_filename
 from app.services.uploads import decode_upload
 
@@ -62,7 +63,9 @@ def _unit_of_work(settings: Settings) -> Iterator[Session]:
     """One transaction; a DomainError becomes a one-line message and exit code 1."""
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(make_sessionmaker(engine)) as session:
+        factory = make_sessionmaker(engine)
+        use_limits(factory, settings.limits)
+        with unit_of_work(factory) as session:
             yield session
     except DomainError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

@@ -24,6 +24,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.domain.limits import DEFAULT_LIMITS, Limits
+
 ENV_PREFIX = "UNILABEL_"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +73,16 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
     login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
+    # Size limits of stored taxonomies and mappings (app.domain.limits; docs/backend.md "Limits").
+    max_taxonomy_labels: int = Field(
+        default=DEFAULT_LIMITS.max_taxonomy_labels, ge=1, description="Most labels one taxonomy may have."
+    )
+    max_mapping_edges: int = Field(
+        default=DEFAULT_LIMITS.max_mapping_edges, ge=1, description="Most edges one mapping version may have."
+    )
+    max_name_length: int = Field(
+        default=DEFAULT_LIMITS.max_name_length, ge=1, description="Longest taxonomy, label or mapping name."
+    )
     # Connection pool of each web/worker process (see docs/backend.md "Connections and processes").
     # A web process admits at most pool_size + max_overflow requests to the database at once.
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
@@ -117,6 +129,15 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters long")
         return value
+
+    @property
+    def limits(self) -> Limits:
+        """The size limits (``max_*`` fields) as the domain object the services check against."""
+        return Limits(
+            max_taxonomy_labels=self.max_taxonomy_labels,
+            max_mapping_edges=self.max_mapping_edges,
+            max_name_length=self.max_name_length,
+        )
 
     @property
     def var_dir(self) -> Path:

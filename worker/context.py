@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
 from app.db.session import engine_from_settings, make_sessionmaker
+from app.services.limits import use_limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,9 @@ def session_factory() -> sessionmaker[Session]:
     """The worker process's session factory (rebuilt after a fork, see ``worker.signals``)."""
     global _factory
     if _factory is None:
-        _factory = make_sessionmaker(engine_from_settings(get_settings()))
+        settings = get_settings()
+        _factory = make_sessionmaker(engine_from_settings(settings))
+        use_limits(_factory, settings.limits)
     return _factory
 
 

@@ -91,6 +91,10 @@ def label_values(session: Session, taxonomy_id: int) -> set[int]:
     return set(session.scalars(select(Label.value).where(Label.taxonomy_id == taxonomy_id)))
 
 
+def label_names(session: Session, taxonomy_id: int) -> set[str]:
+    return set(session.scalars(select(Label.name).where(Label.taxonomy_id == taxonomy_id)))
+
+
 def find_taxonomies_by_signature(session: Session, signature: str) -> list[Taxonomy]:
     stmt = select(Taxonomy).where(Taxonomy.class_signature == signature).order_by(Taxonomy.id)
     return list(session.scalars(stmt))

@@ -27,6 +27,7 @@ from app.services._mapping_core import (
     version_edges,
     version_payload,
 )
+from app.services.limits import check_new_edges, edges_within_limit
 
 
 def _head_for_edit(
@@ -61,6 +62,7 @@ def _commit_edges(
 ) -> VersionRow:
     if edges.content_hash() == head.content_hash and not import_findings:
         return head
+    check_new_edges(session, mapping_id=head.mapping_id, new=edges, old=version_edges(head))
     return _new_version(
         session,
         mapping_id=head.mapping_id,
@@ -139,10 +141,10 @@ def replace_edges(
     message: str = "",
     import_findings: tuple[Finding, ...] = (),
 ) -> VersionRow:
-    """Bulk replace: the new version has exactly ``edges`` (unknown source names are kept and reported)."""
+    """Bulk replace: the new version has exactly ``edges`` (see ``check_new_edges`` for what is refused)."""
     mapping = get_mapping(session, mapping_id)
     head = _head_for_edit(session, mapping_id, base_version_id, base_hash)
-    new = OntologyMapping.from_edges(edges)
+    new = edges_within_limit(session, edges, before=head.edge_count)
     _check_targets(session, mapping, (t for _, t in new.edges))
     return _commit_edges(
         session, head, new, author=author, message=message or "Replace edges", import_findings=import_findings
@@ -166,11 +168,13 @@ def restore_version(
     head = _head_for_edit(session, mapping_id, base_version_id, base_hash)
     if old.content_hash == head.content_hash:
         return head
+    restored = version_edges(old)
+    check_new_edges(session, mapping_id=mapping_id, new=restored, old=version_edges(head))
     return _new_version(
         session,
         mapping_id=mapping_id,
         number=head.number + 1,
-        edges=version_edges(old),
+        edges=restored,
         parent=head,
         author=author,
         message=message or f"Restore version {old.number}",

@@ -14,7 +14,7 @@ API (re-exported by ``app.services.mappings``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -23,8 +23,9 @@ from app.db.models import MappingVersion as VersionRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.db.models import User
 from app.domain.errors import InvalidInput
-from app.domain.reference_csv import format_master_labels_csv, parse_master_labels_csv
-from app.domain.validation import ValidationReport
+from app.domain.reference_csv import MasterLabels, format_master_labels_csv, parse_master_labels_csv
+from app.domain.taxonomy import Taxonomy
+from app.domain.validation import Finding, ValidationReport, suggest_source_name
 from app.services import taxonomies as taxonomy_service
 
 
@@ -53,11 +54,18 @@ def import_master_labels(
     """Parse a master_labels CSV and store it as a new mapping or a new version of one."""
     from app.services import mappings as svc
 
-    master = parse_master_labels_csv(text)
+    try:
+        master = parse_master_labels_csv(text)
+    except InvalidInput as exc:
+        exc.field = exc.field or "file"  # a problem of the file as a whole
+        raise
     if mapping_id is not None:
         mapping = svc.get_mapping(session, mapping_id)
         if source_taxonomy_id is not None and source_taxonomy_id != mapping.source_taxonomy_id:
             raise InvalidInput("the mapping has a different source taxonomy", field="source_taxonomy_id")
+        master = _without_unknown_sources(
+            master, taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
+        )
         target_row = taxonomy_service.get_taxonomy(session, mapping.target_taxonomy_id)
         target = taxonomy_service.to_domain(session, target_row)
         if target.class_list() != master.target_classes:
@@ -82,6 +90,7 @@ def import_master_labels(
     if source_taxonomy_id is None:
         raise InvalidInput("a source taxonomy is required", field="source_taxonomy_id")
     source = taxonomy_service.get_taxonomy(session, source_taxonomy_id)
+    master = _without_unknown_sources(master, taxonomy_service.to_domain(session, source))
     target_row, target_created = taxonomy_service.find_or_create_class_list(
         session,
         classes=master.target_classes,
@@ -101,6 +110,30 @@ def import_master_labels(
     version = svc.current_version(session, mapping.id)
     report = svc.validation_report(session, version.id)
     return ImportResult(mapping, version, target_row, target_created, True, report)
+
+
+def _without_unknown_sources(master: MasterLabels, source: Taxonomy) -> MasterLabels:
+    """Drop the edges of names the source taxonomy lacks; each such name becomes an error finding.
+
+    The authors' files hold typos (GOOSE's file names Cityscapes' 'road'): the import reports them,
+    with a suggestion, but never stores an edge for a label that does not exist.
+    """
+    unknown = sorted({n for n, _ in master.edges if not source.has_name(n)})
+    if not unknown:
+        return master
+    findings = tuple(
+        Finding(
+            "unknown_source_name",
+            "error",
+            f"{name!r} is not a label of source taxonomy {source.name!r}; its edges were not imported",
+            source_name=name,
+            suggestion=suggest_source_name(name, source),
+        )
+        for name in unknown
+    )
+    skipped = set(unknown)
+    edges = frozenset(e for e in master.edges if e[0] not in skipped)
+    return replace(master, edges=edges, findings=master.findings + findings)
 
 
 def export_master_labels(session: Session, *, version_id: int) -> str:

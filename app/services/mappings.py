@@ -52,7 +52,6 @@ from app.db.models import User
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.mapping import (
     MappingDiff,
-    OntologyMapping,
     diff_mappings,
 )
 from app.domain.taxonomy import Taxonomy
@@ -68,6 +67,7 @@ from app.services._mapping_core import (
     version_edges,
     version_payload,
 )
+from app.services.limits import check_new_edges, edges_within_limit, limits_of
 
 STATUSES: tuple[str, ...] = ("draft", "in_review", "approved", "rejected")
 
@@ -126,6 +126,7 @@ def create_mapping(
     name = name.strip()
     if not name:
         raise InvalidInput("mapping name must not be empty", field="name")
+    limits_of(session).check_name(name, what="mapping name")
     if repo.get_mapping_by_name(session, name) is not None:
         raise Conflict(f"a mapping named {name!r} already exists", field="name")
     taxonomy_service.get_taxonomy(session, source_taxonomy_id)
@@ -134,7 +135,7 @@ def create_mapping(
         raise InvalidInput(
             f"target taxonomy {target.name!r} must have class ids 0..N-1", field="target_taxonomy_id"
         )
-    mapping_edges = OntologyMapping.from_edges(edges)
+    mapping_edges = edges_within_limit(session, edges, before=0)
     row = MappingRow(
         name=name,
         description=description,
@@ -144,6 +145,7 @@ def create_mapping(
     _check_targets(session, row, (t for _, t in mapping_edges.edges))
     session.add(row)
     session.flush()
+    check_new_edges(session, mapping_id=row.id, new=mapping_edges, old=None)
     _new_version(
         session,
         mapping_id=row.id,
@@ -173,6 +175,7 @@ def update_mapping(
         name = name.strip()
         if not name:
             raise InvalidInput("mapping name must not be empty", field="name")
+        limits_of(session).check_name(name, what="mapping name")
         if repo.get_mapping_by_name(session, name) is not None:
             raise Conflict(f"a mapping named {name!r} already exists", field="name")
         row.name = name

@@ -41,6 +41,7 @@ from app.domain.taxonomy import (
     taxonomy_from_json,
     taxonomy_to_json,
 )
+from app.services.limits import limits_of
 
 TaxonomyFormat = Literal["labels_csv", "json"]
 FORMATS: tuple[str, ...] = ("labels_csv", "json")
@@ -131,8 +132,18 @@ def _check_name_free(session: Session, name: str, *, except_id: int | None = Non
         )
 
 
+def _check_labels(session: Session, taxonomy: Taxonomy) -> None:
+    """The label count and label name lengths against the session's limits (``InvalidInput``, 422)."""
+    limits = limits_of(session)
+    limits.check_label_count(len(taxonomy.labels), taxonomy=taxonomy.name)
+    for lb in taxonomy.labels:
+        limits.check_name(lb.name, what="label name", field="labels")
+
+
 def create_taxonomy(session: Session, *, taxonomy: Taxonomy) -> TaxonomyRow:
-    """Store a validated domain taxonomy with its labels."""
+    """Store a validated domain taxonomy with its labels (refused above the size limits)."""
+    limits_of(session).check_name(taxonomy.name, what="taxonomy name")
+    _check_labels(session, taxonomy)
     _check_name_free(session, taxonomy.name)
     row = TaxonomyRow(
         name=taxonomy.name,
@@ -162,6 +173,8 @@ def parse_taxonomy(
             raise InvalidInput(
                 f"not valid JSON: {exc.msg}", field="file", row=exc.lineno, column=exc.colno
             ) from None
+        except RecursionError:
+            raise InvalidInput("the JSON file nests too deeply", field="file") from None
         if isinstance(data, dict):
             if name:
                 data["name"] = name
@@ -180,7 +193,11 @@ def import_taxonomy(
     description: str | None = None,
 ) -> TaxonomyRow:
     """Parse and store a taxonomy file; nothing is written when parsing fails."""
-    taxonomy = parse_taxonomy(text=text, fmt=fmt, name=name, description=description)
+    try:
+        taxonomy = parse_taxonomy(text=text, fmt=fmt, name=name, description=description)
+    except InvalidInput as exc:
+        exc.field = exc.field or "file"  # a problem of the file as a whole
+        raise
     return create_taxonomy(session, taxonomy=taxonomy)
 
 
@@ -211,8 +228,10 @@ def update_taxonomy(
         name=new_name, labels=current.labels if labels is None else labels, description=new_description
     )
     if new_name != row.name:
+        limits_of(session).check_name(new_name, what="taxonomy name")
         _check_name_free(session, new_name, except_id=row.id)
     if labels is not None and candidate.labels != current.labels:
+        _check_labels(session, candidate)
         used = repo.count_mappings_using(session, row.id)
         if used:
             raise Conflict(

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import engine_from_settings, make_sessionmaker
+from app.services.limits import use_limits
 from app.domain.errors import PayloadTooLarge
 from app.web import auth
 from app.web.api import router as api_router
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_sessionmaker(engine)
+    use_limits(app.state.session_factory, settings.limits)  # size limits seen by every service
     app.state.db_capacity = settings.db_pool_size + settings.db_max_overflow
     # One Jinja environment for pages and error pages (the pages package adds its globals/filters).
     app.state.templates = page_templates

@@ -169,7 +169,9 @@ def test_review_flow_and_locking(session: Session) -> None:
 
 def test_approval_is_refused_while_validation_finds_errors(session: Session) -> None:
     reviewer, _ = factories.make_user(session, role="reviewer")
-    mapping = factories.make_mapping(session, edges=(("roadd", 0),))
+    source = factories.make_taxonomy(session)
+    text = "trainId,name\n0,drivable,roadd\n255,void\n"  # 'roadd': an edge the import cannot store
+    mapping = service.import_master_labels(session, text=text, source_taxonomy_id=source.id).mapping
     head = _head(session, mapping.id)
     service.submit_for_review(session, version_id=head.id, author=None)
     with pytest.raises(Conflict) as info:

@@ -10,8 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.mapping import MappingDiff, OntologyMapping, diff_mappings
-from app.domain.reference_csv import parse_master_labels_csv
+from app.domain.mapping import diff_mappings
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services.uploads import decode_upload
@@ -221,9 +220,11 @@ def mapping_import_version_page(
         return RedirectResponse(f"/mappings/{mapping_id}", status_code=303)
     # Preview: the service ran inside this request's transaction; roll it back so nothing is saved.
     report = result.report
+    # the edges the import would store (names the source taxonomy lacks are reported, not stored)
+    new_edges = mapping_service.version_edges(result.version)
     session.rollback()
     m = load_editor(session, mapping_id, can_edit=True)
-    diff, new_edges = _preview_diff(m.edges, text)
+    diff = diff_mappings(m.edges, new_edges)
     return page(
         request,
         "mappings/import.html",
@@ -232,12 +233,6 @@ def mapping_import_version_page(
         error=None,
         preview={"report": report, "text": text, "diff": diff, "new_edges": new_edges, "message": message},
     )
-
-
-def _preview_diff(head_edges: OntologyMapping, text: str) -> tuple[MappingDiff, OntologyMapping]:
-    """Edges the import would add/remove relative to the head the user is looking at."""
-    new_edges = OntologyMapping.from_edges(parse_master_labels_csv(text).edges)
-    return diff_mappings(head_edges, new_edges), new_edges
 
 
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
