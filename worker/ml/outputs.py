@@ -14,6 +14,35 @@ import numpy as np
 from app.domain.label_codec import encode_confidence, encode_pseudo_label
 from worker.ml.io import png_bytes, write_atomic
 
+# Error types of per-image failures, from the messages of ``worker.ml.io.DataFileError`` (first match).
+_ERROR_TYPES = (
+    ("unreadable image", "unreadable image"),
+    ("unreadable label", "unreadable label"),
+    ("label size", "size mismatch"),
+    ("label image mode", "label format"),
+)
+
+
+def error_type(message: str) -> str:
+    """A short, stable category for a per-image error message (``"invalid data"`` when unknown)."""
+    return next((kind for needle, kind in _ERROR_TYPES if needle in message), "invalid data")
+
+
+def failure_entry(image: str, label: str | None, message: str, shard: int | None = None) -> dict[str, Any]:
+    """One failed image as listed in summaries: file names, shard index, error type and message."""
+    return {
+        "image": image,
+        "label": label,
+        "shard": shard,
+        "error_type": error_type(message),
+        "error": message,
+    }
+
+
+def shard_index(tag: str | None) -> int | None:
+    """The shard index of a tag such as ``"00002"`` (None for an unsharded run)."""
+    return int(tag) if tag is not None and tag.isdigit() else None
+
 
 def output_relpath(image: str, label: str | None) -> str:
     """The output path mirrors the label's relative path (the image's without ground truth), as PNG."""
@@ -170,6 +199,10 @@ def merge_summaries(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     merged["histogram"] = merge_sparse_histograms(s.get("histogram", {}) for s in summaries)
     merged["stopped"] = any(s.get("stopped") for s in summaries)
     merged["shards"] = [s.get("shard") for s in summaries]
+    # Every shard's failures, in shard order (each entry names its shard).
+    merged["errors"] = [
+        {"shard": shard_index(s.get("shard"))} | e for s in summaries for e in s.get("errors", [])
+    ]
     merged["void_fraction"] = merged["void_pixels"] / merged["pixels"] if merged["pixels"] else 0.0
     merged["correction_rate"] = (
         merged["corrected_pixels"] / merged["non_void_pixels"] if merged["non_void_pixels"] else 0.0

@@ -31,10 +31,12 @@ from worker.ml.io import image_size, write_atomic
 from worker.ml.outputs import (
     Manifest,
     OutputWriter,
+    failure_entry,
     merge_sparse_histograms,
     named_histogram,
     output_relpath,
     read_manifests,
+    shard_index,
     sparse_histogram,
     write_outputs,
 )
@@ -57,7 +59,7 @@ class PseudoLabelSummary:
     non_void_pixels: int = 0
     corrected_pixels: int = 0
     histogram: dict[str, dict[str, int]] = field(default_factory=dict)
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
     views: tuple[str, ...] = ()
     seconds: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +86,7 @@ class PseudoLabelSummary:
             "void_fraction": self.void_fraction,
             "correction_rate": self.correction_rate,
             "histogram": self.histogram,
-            "errors": self.errors[:1000],
+            "errors": self.errors,  # all of them: finalize lists every failed image of the job
             "views": list(self.views),
             "seconds": self.seconds,
             **self.provenance,
@@ -148,7 +150,7 @@ def run_pseudo_labeling(
     batches, header_errors = size_batches(data.root, dataset.pairs, config.inference.batch_size)
     manifest = Manifest(config.manifest_path)
     for i, message in header_errors.items():
-        _record_failure(summary, manifest, dataset.pairs[i], message)
+        _record_failure(summary, manifest, dataset.pairs[i], message, config.shard)
     views = _plan(config, teacher, dataset, batches, device)
     summary.views = tuple(v.name for v in views)
     prior_t = PriorTensors.from_compiled(priors, device) if use_priors and priors is not None else None
@@ -227,10 +229,22 @@ def _resume_filter(
     return todo
 
 
-def _record_failure(summary: PseudoLabelSummary, manifest: Manifest, pair: Pair, message: str) -> None:
+def _record_failure(
+    summary: PseudoLabelSummary, manifest: Manifest, pair: Pair, message: str, shard: str | None
+) -> None:
+    """Count a failed image and record it in the summary's error list and the manifest."""
+    entry = failure_entry(pair.image, pair.label, message, shard_index(shard))
     summary.failed += 1
-    summary.errors.append({"image": pair.image, "label": pair.label or "", "error": message})
-    manifest.append({"image": pair.image, "label": pair.label, "status": "error", "error": message})
+    summary.errors.append(entry)
+    manifest.append(
+        {
+            "image": pair.image,
+            "label": pair.label,
+            "status": "error",
+            "error_type": entry["error_type"],
+            "error": message,
+        }
+    )
 
 
 def _plan(
@@ -269,7 +283,7 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
     good: list[Sample] = []
     for s in samples:
         if s.error is not None or s.image is None:
-            _record_failure(summary, run.writer.manifest, s.pair, s.error or "no image")
+            _record_failure(summary, run.writer.manifest, s.pair, s.error or "no image", run.config.shard)
         else:
             good.append(s)
     if not good:

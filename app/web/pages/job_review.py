@@ -1,5 +1,8 @@
 """Result review of a pseudo-label run (web layer): gallery worst-first and per-source-label histogram.
 
+Worst first means failed images first (their error type and message on the card), then images a
+failed shard never reached, then the rest by correction rate, highest first.
+
 Each gallery item shows the image, the ground truth, the unconstrained teacher and the pseudo-label
 as overlays (one opacity slider, legends with names). The histogram table shows, per source label,
 how its pixels were distributed over the target classes it may map to: the evidence a reviewer
@@ -31,6 +34,7 @@ from app.web.pages._taxonomy_cache import load_taxonomy
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 12
+NOT_LABELLED = "its shard failed or was cancelled before this image was labelled"
 
 
 def _taxonomies(session: Session, job: Job) -> tuple[Taxonomy, Taxonomy, OntologyMapping]:
@@ -82,8 +86,11 @@ def _gallery(session: Session, job: Job, offset: int) -> dict[str, Any]:
     )
     items = []
     for r in records:
-        if r.get("status") != "ok":
-            items.append({"error": r.get("error", "failed"), "image": r.get("image")})
+        if r.get("status") == "error":
+            items.append(r | {"error_type": r.get("error_type") or "failed", "error": r.get("error", "")})
+            continue
+        if r.get("status") != "ok":  # its shard failed or was cancelled before reaching it
+            items.append(r | {"error_type": "not labelled", "error": NOT_LABELLED})
             continue
         teacher = f"teacher/{r['output']}"
         items.append(
@@ -113,7 +120,8 @@ def job_review_page(
     job_id: int,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Gallery (worst correction rate first) and the per-source-label histogram; HTMX: next gallery page."""
+    """Gallery (failed images, then worst correction rate first) and the per-source-label histogram;
+    HTMX: next gallery page."""
     job = job_service.get_job(session, job_id)
     _check_reviewable(job)
     gallery = _gallery(session, job, offset)

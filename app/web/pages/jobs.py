@@ -92,8 +92,12 @@ def _mapping_info(session: Session, job: Job) -> dict[str, Any] | None:
 
 
 def _summary(session: Session, job: Job) -> dict[str, Any] | None:
-    """The result summary when there is one (pseudo-label: summary.json; others: the job's result)."""
-    if job.status != JobStatus.SUCCEEDED.value and job.kind == "pseudo_label":
+    """The result summary when there is one (pseudo-label: summary.json; others: the job's result).
+
+    A failed or cancelled pseudo-label job has one too when it was finalized: it lists the failed
+    and skipped images of the shards that ran.
+    """
+    if not JobStatus(job.status).is_terminal and job.kind == "pseudo_label":
         return None
     try:
         return job_service.read_summary(session, job.id)

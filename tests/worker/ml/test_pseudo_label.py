@@ -147,8 +147,11 @@ def test_corrupt_inputs_are_reported_not_fatal(
     assert (summary.written, summary.failed) == (1, 2)
     messages = " ".join(e["error"] for e in summary.errors)
     assert "unreadable image" in messages and "label size" in messages
+    assert sorted(e["error_type"] for e in summary.errors) == ["size mismatch", "unreadable image"]
+    assert all(e["shard"] is None for e in summary.errors)  # an unsharded run
     records = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert sorted(r["status"] for r in records) == ["error", "error", "ok"]
+    assert sorted(r.get("error_type", "") for r in records) == ["", "size mismatch", "unreadable image"]
 
 
 def test_rgb_labels_with_unknown_colours(teacher, tmp_path: Path, compiled, source) -> None:  # type: ignore[no-untyped-def]
@@ -222,6 +225,25 @@ def test_should_stop_and_shards(teacher, make_dataset, tmp_path: Path, compiled,
     )
     assert merged["written"] == a.written + b.written == 4
     assert merged["pixels"] == a.pixels + b.pixels
+
+
+def test_merged_summary_lists_the_errors_of_every_shard(
+    teacher, make_dataset, tmp_path: Path, compiled, source
+) -> None:  # type: ignore[no-untyped-def]
+    root = make_dataset(n=4)
+    pairs = _pairs(root)
+    for bad in (pairs[0], pairs[3]):  # one failure in each shard
+        (root / bad.image).write_bytes(b"not an image")
+    for index, part in enumerate((pairs[:2], pairs[2:])):
+        _run(teacher, root, tmp_path / "out", compiled, source, pairs=part, shard=f"{index:05d}")
+    merged = merge_summaries(
+        json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("summary.0*.json"))
+    )
+    assert merged["failed"] == 2
+    assert [(e["image"], e["shard"], e["error_type"]) for e in merged["errors"]] == [
+        (pairs[0].image, 0, "unreadable image"),
+        (pairs[3].image, 1, "unreadable image"),
+    ]
 
 
 def test_tta_views_recorded(teacher, make_dataset, tmp_path: Path, compiled, source) -> None:  # type: ignore[no-untyped-def]
