@@ -17,7 +17,7 @@ from app.db.session import unit_of_work
 from app.domain.errors import DomainError
 from app.services import datasets as dataset_service
 from app.services.jobs import log
-from worker import context
+from worker import context, job_summary
 from worker.progress import JobProgressRecorder
 from worker.runtime import JobInputs, load_inputs, load_teacher, source_names
 from worker.sharding import merge_outputs, read_pairs, remove_temp_files, shard_bounds, shard_tag, write_pairs
@@ -28,11 +28,19 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
     out_dir = Path(str(job.output_dir))
     with unit_of_work(context.session_factory()) as s:
         dataset = dataset_service.get_dataset(s, int(job.dataset_id or 0))
-        pairs = list(dataset_service.pair_dataset(dataset, split=params.get("split")).pairs)
+        pairing = dataset_service.pair_dataset(dataset, split=params.get("split"))
+        pairs = list(pairing.pairs)
         if params.get("max_images"):
             pairs = pairs[: int(params["max_images"])]
+        skipped = job_summary.skipped_images(
+            Path(dataset.root),
+            pairing,
+            image_pattern=None if dataset.list_file else dataset.image_pattern,
+            split=params.get("split"),
+        )
         out_dir.mkdir(parents=True, exist_ok=True)
         write_pairs(out_dir, pairs)
+        job_summary.write_skipped(out_dir, skipped)
         bounds = shard_bounds(len(pairs), int(params.get("shard_size", 50)))
         for index, (start, end) in enumerate(bounds):
             s.add(
@@ -66,9 +74,21 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
             job.id,
             f"planned {len(pairs)} images in {len(bounds)} shard(s) of <= {params.get('shard_size', 50)}",
         )
+        if skipped:
+            log(s, job.id, _skipped_line(skipped), level="warning")
     if not bounds:
-        return {"images": 0, "note": "the dataset has no pairs to label"}
+        empty = {"images": 0, "images_ok": 0, "images_failed": 0, "images_missing": 0}
+        summary = job_summary.complete_summary(
+            out_dir, empty | {"note": "the dataset has no pairs to label"}, ranges=[], skipped=skipped
+        )
+        return job_summary.job_result(summary)
     return {"_planned": True}
+
+
+def _skipped_line(skipped: list[dict[str, Any]]) -> str:
+    missing = sum(1 for s in skipped if s["reason"] == job_summary.LABEL_MISSING)
+    first = ", ".join(s["image"] for s in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+    return f"skipped {len(skipped)} image(s) the pairing left out ({missing} label missing): {first}"
 
 
 def _parent_inputs(job: Job) -> tuple[JobInputs, dict[str, Any]]:
@@ -151,11 +171,14 @@ def finalize(job_id: int) -> None:
             source_names=source_names(inputs.source),
             unknown_row=inputs.priors.unknown_row,
         )
+        summary = job_summary.complete_summary(
+            out_dir, summary, ranges=_shard_ranges(shards), skipped=job_summary.read_skipped(out_dir)
+        )
         failed = [sh for sh in shards if sh.status == "failed"]
         cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
         status = "failed" if failed else "cancelled" if cancelled else "succeeded"
         error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
-        message = error or f"{summary.get('images_ok', 0)}/{summary.get('images', 0)} images labelled"
+        message = error or job_summary.job_message(summary)
         repo.roll_up_progress(s, job_id)
         repo.finish_job(
             s,
@@ -165,9 +188,18 @@ def finalize(job_id: int) -> None:
             message=message,
             error=error,
             finished_at=utcnow(),
-            result_json=json.dumps({k: v for k, v in summary.items() if k != "histogram"}),
+            result_json=json.dumps(job_summary.job_result(summary)),
         )
         log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
+
+
+def _shard_ranges(shards: list[Job]) -> list[job_summary.ShardRange]:
+    """(start, end, shard index) of each shard's slice of the job's pairs."""
+    ranges = []
+    for shard in shards:
+        bounds = json.loads(shard.params_json)
+        ranges.append((int(bounds["start"]), int(bounds["end"]), int(shard.shard_index or 0)))
+    return ranges
 
 
 def run_evaluation(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:

@@ -332,12 +332,19 @@ def manifest_path(session: Session, job_id: int) -> Path:
 def read_manifest(
     session: Session, job_id: int, *, limit: int = 100, offset: int = 0, worst_first: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of manifest records (optionally sorted by correction rate, worst first)."""
+    """A page of manifest records (optionally worst first: failed images, then images not labelled,
+    then the rest by correction rate, highest first; ties keep the dataset order)."""
     lines = manifest_path(session, job_id).read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
     if worst_first:
-        records.sort(key=lambda r: -float(r.get("correction_rate", 0.0)))
+        records.sort(key=_worst_first_key)
     return records[offset : offset + limit], len(records)
+
+
+def _worst_first_key(record: dict[str, Any]) -> tuple[int, float]:
+    status = record.get("status", "ok")
+    rank = 0 if status == "error" else 2 if status == "ok" else 1
+    return rank, -float(record.get("correction_rate", 0.0))
 
 
 def artifact_path(session: Session, job_id: int, relpath: str) -> Path:
