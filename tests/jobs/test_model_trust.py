@@ -310,3 +310,19 @@ def test_a_changed_file_loses_its_trust_at_load_and_at_submission(
     _paper_pth(path, seed=8)
     assert in_process.convert_model(model_id) == "revoked"
     assert client.get(f"/api/v1/models/{model_id}", headers=editor).json()["trust_status"] == "revoked"
+
+
+def test_a_folder_with_only_pickle_weights_is_refused_at_registration(
+    client: TestClient, editor: Headers, world: dict[str, Any]
+) -> None:
+    import shutil
+
+    folder = world["teacher"].parent / "bin-only"
+    shutil.copytree(world["teacher"], folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"a pickle")
+    body = {"name": "bin", "source": "folder", "spec": str(folder), "taxonomy_id": world["target"]["id"]}
+    r = client.post("/api/v1/models", json=body, headers=editor)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "spec"
+    assert "only pickle weights" in r.json()["error"]["message"]

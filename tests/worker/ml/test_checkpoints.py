@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 import torch
 
 from app.domain.errors import InvalidInput, NotFound
-from worker.ml.checkpoints import UnsafeCheckpoint, load_model, save_checkpoint
+from worker.ml.checkpoints import (
+    ChecksumMismatch,
+    UnsafeCheckpoint,
+    convert_trusted_pth,
+    load_model,
+    save_checkpoint,
+)
 from worker.ml.modeling import PAPER_NORMALIZATION, Normalization, build_mask2former, tiny_config
 
 CLASSES = {0: "road", 1: "car", 2: "sky"}
@@ -137,3 +144,34 @@ def test_pth_with_wrong_structure_is_invalid(tmp_path: Path) -> None:
 def test_missing_path_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         load_model(str(tmp_path / "does" / "not" / "exist"))
+
+
+def test_safe_only_never_unpickles_a_pth_nor_a_bin_only_folder(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What jobs use: safetensors weights only, whatever trust_pickle says."""
+    path = tmp_path / "paper.pth"
+    torch.save({"model_config": model.config, "model_state_dict": model.state_dict()}, path)
+    with pytest.raises(UnsafeCheckpoint, match="jobs load only safetensors"):
+        load_model(path, trust_pickle=True, safe_only=True)
+    model.config.save_pretrained(tmp_path / "bin")  # an old-style HF folder: config + a pickle
+    torch.save(model.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
+    assert {p.suffix for p in (tmp_path / "bin").iterdir()} == {".json", ".bin"}
+    assert load_model(tmp_path / "bin").class_names == ("road", "car", "sky")  # a local run may
+    with pytest.raises(InvalidInput):
+        load_model(tmp_path / "bin", safe_only=True)
+
+
+def test_a_trusted_pth_is_converted_from_the_bytes_whose_hash_matched(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "paper.pth"
+    torch.save(
+        {"model_config": model.config, "model_state_dict": model.state_dict(), "args": argparse.Namespace()},
+        path,
+    )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ChecksumMismatch):
+        convert_trusted_pth(path, tmp_path / "out", expected_sha256="0" * 64)
+    assert not (tmp_path / "out").exists()
+    convert_trusted_pth(path, tmp_path / "out", expected_sha256=digest)
+    loaded = load_model(tmp_path / "out", safe_only=True)
+    assert loaded.source == "unilabel" and loaded.normalization == PAPER_NORMALIZATION
+    assert loaded.provenance["source_sha256"] == digest and _same_outputs(model, loaded.model)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".trusted-")] == []  # copy removed
