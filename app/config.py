@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
     login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
+    outbox_poll_s: float = Field(
+        default=2.0, gt=0, description="Seconds between outbox relay passes (messages the broker missed)."
+    )
     # Size limits of stored taxonomies and mappings (app.domain.limits; docs/backend.md "Limits").
     max_taxonomy_labels: int = Field(
         default=DEFAULT_LIMITS.max_taxonomy_labels, ge=1, description="Most labels one taxonomy may have."

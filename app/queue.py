@@ -1,13 +1,22 @@
-"""Celery *client* side (outer layer): task-name constants and send-after-commit.
+"""Celery *client* side (outer layer): task-name constants and send-after-commit via the outbox.
 
 The web process never imports ``worker`` or torch: it sends tasks by name (``send_task``).
 ``worker.tasks`` registers its tasks under the names defined here.
+
+Nothing is lost between the database and the broker: :func:`enqueue_after_commit` writes the
+message as an ``outbox_message`` row *in the caller's transaction* (so it commits or rolls back
+with the job), and after the commit publishes it at once (the nudge). When that publish fails
+(broker down) or never happens (the process died), a relay (``app.outbox.Relay``, running in the
+web process and in every worker) publishes it later.
 
 API:
     TASK_PING                       -- ``unilabel.ping``: a no-op health check task.
     make_celery(settings)           -- a Celery app configured from ``Settings`` (JSON only).
     get_celery()                    -- the process-wide client built from ``get_settings()``.
-    enqueue_after_commit(session, name, **ids) -- queue ``name`` once the session commits.
+    send_task(name, queue=, **kw)   -- publish now (raises when the broker is unreachable).
+    publish(name, queue, kwargs)    -- the outbox relay's publisher (calls ``send_task``).
+    enqueue_after_commit(session, name, **ids) -- an outbox row now; published once the session commits.
+    after_commit(session, hook)     -- run ``hook()`` after the session's unit of work commits.
     run_after_commit_hooks(session) -- called by the unit of work after a successful commit.
     discard_after_commit_hooks(session) -- called on rollback: nothing is sent.
 """
@@ -15,12 +24,16 @@ API:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from celery import Celery
 
+from app import outbox
 from app.config import Settings, get_settings
+from app.db import repositories_outbox
+from app.db.base import utcnow
 
 TASK_PING = "unilabel.ping"
 TASK_PSEUDO_LABEL = "unilabel.pseudo_label"
@@ -35,7 +48,9 @@ TASK_CONVERT_MODEL = "unilabel.convert_model"
 DEFAULT_QUEUE = "default"
 
 AFTER_COMMIT_KEY = "unilabel_after_commit"
+OUTBOX_KEY = "unilabel_outbox_ids"
 VISIBILITY_TIMEOUT_S = 48 * 3600
+BROKER_CONNECT_TIMEOUT_S = 5
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -59,7 +74,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Above the longest training run, so the broker does not redeliver a running job while it is
         # unacknowledged (Celery's acks_late caveat). The SQLAlchemy transport would pass this option
         # on to create_engine(), which rejects it, so it is set for these brokers only.
-        config["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+        # A short connect timeout: with the broker unreachable, a publish fails within seconds
+        # (the message stays in the outbox) instead of holding a request.
+        config["broker_transport_options"] = {
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
+        }
     return config
 
 
@@ -81,19 +101,43 @@ def send_task(name: str, *, queue: str | None = None, **kwargs: Any) -> None:
     get_celery().send_task(name, kwargs=kwargs, queue=queue)
 
 
+def publish(name: str, queue: str | None, kwargs: dict[str, Any]) -> None:
+    """The outbox relay's publisher: :func:`send_task` (looked up at call time, so tests can fake it)."""
+    send_task(name, queue=queue, **kwargs)
+
+
+def after_commit(session: Any, hook: Callable[[], object]) -> None:
+    """Run ``hook()`` once the session's unit of work has committed (never on rollback); its result
+    is ignored."""
+    hooks: list[Callable[[], object]] = session.info.setdefault(AFTER_COMMIT_KEY, [])
+    hooks.append(hook)
+
+
 def enqueue_after_commit(session: Any, name: str, *, queue: str | None = None, **kwargs: Any) -> None:
-    """Register ``name(**kwargs)`` to be sent after ``session`` commits (never on rollback)."""
-    hooks: list[Callable[[], None]] = session.info.setdefault(AFTER_COMMIT_KEY, [])
-    hooks.append(lambda: send_task(name, queue=queue, **kwargs))
+    """Queue ``name(**kwargs)``: an outbox row in ``session``'s transaction, published after the commit.
+
+    A rollback removes the row with everything else. After the commit the unit of work publishes the
+    rows of this transaction at once; a relay sends any it could not (see ``app.outbox``).
+    """
+    available_at = utcnow() + timedelta(seconds=outbox.NUDGE_GRACE_S)
+    message = repositories_outbox.add_message(session, name, kwargs, queue=queue, available_at=available_at)
+    ids: list[int] | None = session.info.get(OUTBOX_KEY)
+    if ids is None:
+        ids = session.info[OUTBOX_KEY] = []
+        bind = session.get_bind()
+        after_commit(session, lambda: outbox.nudge(bind, publish, ids))
+    ids.append(message.id)
 
 
 def run_after_commit_hooks(session: Any) -> None:
-    """Run and clear the hooks registered with :func:`enqueue_after_commit`."""
-    hooks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT_KEY, [])
+    """Run and clear the hooks registered with :func:`after_commit` (the outbox nudge among them)."""
+    session.info.pop(OUTBOX_KEY, None)
+    hooks: list[Callable[[], object]] = session.info.pop(AFTER_COMMIT_KEY, [])
     for hook in hooks:
         hook()
 
 
 def discard_after_commit_hooks(session: Any) -> None:
-    """Forget pending hooks (the transaction rolled back)."""
+    """Forget pending hooks (the transaction rolled back, and the outbox rows with it)."""
+    session.info.pop(OUTBOX_KEY, None)
     session.info.pop(AFTER_COMMIT_KEY, None)

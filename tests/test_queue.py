@@ -8,6 +8,7 @@ import pytest
 
 from app import queue
 from app.config import load_settings
+from app.db.migrate import upgrade_database
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 
 
@@ -19,7 +20,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, object]]]
 
 
 def _factory(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'q.db'}"))
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    upgrade_database(url)  # the message is an outbox row first
+    return make_sessionmaker(make_engine(url))
 
 
 def test_sent_after_commit(tmp_path: Path, sent: list[tuple[str, dict[str, object]]]) -> None:

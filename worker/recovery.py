@@ -7,6 +7,9 @@ worker process is killed (only a killed *pool child* is rejected and requeued by
 So every running job row carries a lease (``attempt`` + ``heartbeat_at``); each worker sweeps
 now and then, and a job whose heartbeat is older than the lease is set back to queued and its
 task re-sent. The claim in ``repositories_registry.claim_job`` makes a duplicate delivery a no-op.
+Re-sent tasks go through the outbox (``enqueue_after_commit``) in the same commit as the re-queue,
+so a sweeper killed in between, or a broker that is down, loses nothing. None of this depends on
+the dead worker's host name coming back: any worker's sweep takes over any lapsed lease.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
             enqueue_after_commit(s, name, queue=job.queue, job_id=job.id)
             sent += 1
         if restarted_host is not None:
-            # A parent planned by this node may have died before dispatching its shards: plan again
-            # (the planner re-sends the queued shards; a duplicate shard message is a no-op).
+            # The planner commits its shards' messages with the shards (outbox), so none is lost with
+            # a killed planner. This re-send only covers shard messages a broker lost; the planner
+            # re-sends the queued shards, and a duplicate shard message is a no-op.
             for parent in repo.running_parents(s, worker_host=restarted_host):
                 enqueue_after_commit(s, TASK_PSEUDO_LABEL, queue=parent.queue, job_id=parent.id)
                 sent += 1

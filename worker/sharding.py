@@ -2,6 +2,10 @@
 
 * :func:`write_pairs` fixes the job's pair list once (``pairs.jsonl`` in the output folder), so
   every shard reads the same slice whatever worker runs it and whenever it is retried.
+* :func:`add_shards` inserts the shard rows *and their task messages* (outbox rows) in the planner's
+  transaction: once the plan is committed its shards reach the broker, even if the planner is killed
+  the next instant (a relay in any other process sends them); before the commit nothing exists,
+  and the parent's lapsed lease gets it planned again.
 * :func:`repair_shard` makes a resumed shard idempotent: a label file whose manifest record was
   lost (the worker died between the PNG rename and the manifest append) is deleted and redone, so
   the merged manifest holds every image exactly once. Temp files of killed writers are removed.
@@ -12,15 +16,23 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from app.db.models_registry import Job
 from app.domain.pairing import Pair
+from app.queue import TASK_PSEUDO_LABEL_SHARD, after_commit, enqueue_after_commit
 from worker.ml.io import write_atomic
 from worker.ml.outputs import merge_summaries, named_histogram, output_relpath, read_manifests
 
 PAIRS_FILE = "pairs.jsonl"
+# Test hook of the kill tests: SIGKILL the planner right after its commit, before any send.
+KILL_AFTER_PLAN_ENV = "UNILABEL_TEST_KILL_AFTER_PLAN_COMMIT"
 
 
 def shard_bounds(count: int, shard_size: int) -> list[tuple[int, int]]:
@@ -35,6 +47,36 @@ def shard_tag(index: int) -> str:
 def write_pairs(out_dir: Path, pairs: Sequence[Pair]) -> None:
     lines = "".join(json.dumps({"image": p.image, "label": p.label, "split": p.split}) + "\n" for p in pairs)
     write_atomic(out_dir / PAIRS_FILE, lines.encode("utf-8"))
+
+
+def add_shards(session: Session, job: Job, bounds: Sequence[tuple[int, int]]) -> list[Job]:
+    """One queued child row per ``(start, end)`` slice of ``job``, each with its task message queued
+    in the same transaction (the caller commits)."""
+    if os.environ.get(KILL_AFTER_PLAN_ENV) == "1":
+        after_commit(session, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    shards = [
+        Job(
+            kind=job.kind,
+            status="queued",
+            name=f"{job.name} shard {index}",
+            parent_id=job.id,
+            shard_index=index,
+            queue=job.queue,
+            progress_total=end - start,
+            params_json=json.dumps({"start": start, "end": end}),
+            dataset_id=job.dataset_id,
+            model_id=job.model_id,
+            mapping_version_id=job.mapping_version_id,
+            mapping_hash=job.mapping_hash,
+            output_dir=job.output_dir,
+        )
+        for index, (start, end) in enumerate(bounds)
+    ]
+    session.add_all(shards)
+    session.flush()
+    for shard in shards:
+        enqueue_after_commit(session, TASK_PSEUDO_LABEL_SHARD, queue=job.queue, job_id=shard.id)
+    return shards
 
 
 def read_pairs(out_dir: Path, start: int = 0, end: int | None = None) -> list[Pair]:

@@ -1,4 +1,4 @@
-"""Celery signal handlers (task adapter layer): start-up recovery, fork hygiene, job bookkeeping.
+"""Celery signal handlers (task adapter layer): start-up recovery, outbox relay, fork hygiene, bookkeeping.
 
 Each handler is wrapped so that a bookkeeping error is logged and never hides the task's own
 outcome (paperless-ngx's rule).
@@ -11,20 +11,25 @@ from typing import Any
 
 from celery.signals import task_failure, task_revoked, worker_process_init, worker_ready, worker_shutting_down
 
+from app import queue
+from app.config import get_settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.session import unit_of_work
+from app.outbox import Relay
 from worker import context
 from worker.recovery import Sweeper, sweep
 
 logger = logging.getLogger(__name__)
 _sweeper: Sweeper | None = None
+_relay: Relay | None = None
 
 
 @worker_ready.connect
 def on_worker_ready(sender: Any = None, **_: Any) -> None:
-    """Re-queue what this node held before a crash, then sweep lapsed leases periodically."""
-    global _sweeper
+    """Re-queue what this node held before a crash, then sweep lapsed leases periodically; start
+    this process's outbox relay (it publishes messages any process committed but did not send)."""
+    global _sweeper, _relay
     try:
         hostname = getattr(sender, "hostname", None)
         if hostname:
@@ -35,6 +40,9 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
         sweep(factory, lease_s=timings.lease_s, restarted_host=hostname)
         _sweeper = Sweeper(factory, lease_s=timings.lease_s, interval=timings.sweep_s)
         _sweeper.start()
+        poll_s = get_settings().outbox_poll_s
+        _relay = Relay(factory.kw["bind"], queue.publish, interval_s=poll_s, name="unilabel-worker-outbox")
+        _relay.start()
         logger.warning("unilabel worker %s ready on %s", hostname, context.device_name())
     except Exception:
         logger.exception("start-up recovery failed")
@@ -44,6 +52,8 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
 def on_worker_shutting_down(**_: Any) -> None:
     if _sweeper is not None:
         _sweeper.stop()
+    if _relay is not None:
+        _relay.stop()
 
 
 @worker_process_init.connect

@@ -18,9 +18,17 @@ from app.domain.errors import DomainError
 from app.services import datasets as dataset_service
 from app.services.jobs import log
 from worker import context, job_summary
-from worker.progress import JobProgressRecorder
+from worker.progress import JobProgressRecorder, LeaseLost
 from worker.runtime import JobInputs, load_inputs, load_teacher, source_names
-from worker.sharding import merge_outputs, read_pairs, remove_temp_files, shard_bounds, shard_tag, write_pairs
+from worker.sharding import (
+    add_shards,
+    merge_outputs,
+    read_pairs,
+    remove_temp_files,
+    shard_bounds,
+    shard_tag,
+    write_pairs,
+)
 
 
 def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
@@ -42,33 +50,18 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         write_pairs(out_dir, pairs)
         job_summary.write_skipped(out_dir, skipped)
         bounds = shard_bounds(len(pairs), int(params.get("shard_size", 50)))
-        for index, (start, end) in enumerate(bounds):
-            s.add(
-                Job(
-                    kind=job.kind,
-                    status="queued",
-                    name=f"{job.name} shard {index}",
-                    parent_id=job.id,
-                    shard_index=index,
-                    queue=job.queue,
-                    progress_total=end - start,
-                    params_json=json.dumps({"start": start, "end": end}),
-                    dataset_id=job.dataset_id,
-                    model_id=job.model_id,
-                    mapping_version_id=job.mapping_version_id,
-                    mapping_hash=job.mapping_hash,
-                    output_dir=job.output_dir,
-                )
-            )
-        # shard_count > 0 hands the lease over to the shards (the parent is no longer swept).
-        repo.finish_job(
+        add_shards(s, job, bounds)  # the shard rows and their task messages, in this commit
+        # shard_count > 0 hands the lease over to the shards (the parent is no longer swept). If our
+        # lease lapsed and another worker re-planned, roll back: its shards are the job's.
+        if not repo.finish_job(
             s,
             job.id,
             recorder.attempt,
             shard_count=max(1, len(bounds)) if bounds else 0,
             progress_total=len(pairs),
             message=f"{len(pairs)} images in {len(bounds)} shard(s)",
-        )
+        ):
+            raise LeaseLost(f"job {job.id}: the planning lease was lost")
         log(
             s,
             job.id,

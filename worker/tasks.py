@@ -3,10 +3,11 @@
 Messages carry a job id only. Every leaf task runs through :func:`_run_leased`: claim the row's
 lease (a duplicate delivery finds it taken and returns), heartbeat while running, call the ML
 library with a :class:`JobProgressRecorder`, then write the final status under the same lease.
-Sharding follows a chord's shape — parent -> group of shard tasks -> finalize — but the join is
+Sharding follows a chord's shape — parent -> shard tasks -> finalize — but the join is
 counted in the database (:func:`repositories_registry.claim_finalize`) rather than in a result
 backend, so a shard re-sent by the recovery sweep still completes the job, and the job row stays
-the single source of truth.
+the single source of truth. Every message goes through the outbox (``enqueue_after_commit``), in
+the commit of the state change that calls for it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from celery import Task, group
+from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
@@ -36,6 +37,7 @@ from app.queue import (
     TASK_PSEUDO_LABEL_SHARD,
     TASK_SCAN_DATASET,
     TASK_TRAIN,
+    enqueue_after_commit,
 )
 from app.services.jobs import log
 from worker import context, model_conversion, steps, train_job
@@ -161,8 +163,8 @@ def _maybe_finalize_parent(job_id: int) -> None:
         parent = repo.get_job(s, job.parent_id)
         if parent is None or not repo.claim_finalize(s, parent.id):
             return
-        queue = parent.queue
-    celery_app.send_task(TASK_FINALIZE_PSEUDO_LABEL, kwargs={"job_id": job.parent_id}, queue=queue)
+        # In the claim's commit (outbox): a kill after it cannot lose the finalize message.
+        enqueue_after_commit(s, TASK_FINALIZE_PSEUDO_LABEL, queue=parent.queue, job_id=parent.id)
 
 
 # --- pseudo-labeling: plan -> shards -> finalize --------------------------------------------------
@@ -170,7 +172,12 @@ def _maybe_finalize_parent(job_id: int) -> None:
 
 @celery_app.task(name=TASK_PSEUDO_LABEL, **TASK_OPTIONS)
 def pseudo_label(self: Task, job_id: int) -> None:
-    """Plan the shards of a pseudo-label job (once) and dispatch those still to do as a group."""
+    """Plan the shards of a pseudo-label job (once); a repeated message re-sends the queued shards.
+
+    The planner commits the shard rows with their messages (outbox), so a fresh plan sends nothing
+    here. A message for a job planned before (a retry, a duplicate) re-queues the shards still
+    queued; a duplicate shard message is a no-op, since a shard is claimed by compare-and-set.
+    """
     with unit_of_work(context.session_factory()) as s:
         job = repo.get_job(s, job_id)
         if job is None or job.status in ("succeeded", "failed", "cancelled"):
@@ -180,26 +187,21 @@ def pseudo_label(self: Task, job_id: int) -> None:
         _run_leased(self, job_id, steps.plan_shards)
     with unit_of_work(context.session_factory()) as s:
         job = repo.get_job(s, job_id)
-        if job is None or job.shard_count == 0 or job.status in ("failed", "cancelled"):
+        if job is None or job.shard_count == 0 or job.status in ("succeeded", "failed", "cancelled"):
             return
         shards = [sh for sh in repo.list_shards(s, job_id) if sh.status == "queued"]
         if job.cancel_requested:  # cancelled while it was being planned: run nothing
             for shard in shards:
                 shard.status, shard.finished_at, shard.message = "cancelled", utcnow(), "cancelled"
             shards = []
+        elif planned:
+            for shard in shards:
+                enqueue_after_commit(s, TASK_PSEUDO_LABEL_SHARD, queue=job.queue, job_id=shard.id)
         repo.finish_job(
             s, job_id, None, status="running", started_at=job.started_at or utcnow(), heartbeat_at=utcnow()
         )
-        todo = [sh.id for sh in shards]
-        queue = job.queue
-    group(
-        celery_app.signature(TASK_PSEUDO_LABEL_SHARD, kwargs={"job_id": i}, queue=queue) for i in todo
-    ).apply_async()
-    if not todo:
-        with unit_of_work(context.session_factory()) as s:
-            claimed = repo.claim_finalize(s, job_id)
-        if claimed:
-            celery_app.send_task(TASK_FINALIZE_PSEUDO_LABEL, kwargs={"job_id": job_id}, queue=queue)
+        if not shards and repo.claim_finalize(s, job_id):
+            enqueue_after_commit(s, TASK_FINALIZE_PSEUDO_LABEL, queue=job.queue, job_id=job_id)
 
 
 @celery_app.task(name=TASK_PSEUDO_LABEL_SHARD, **TASK_OPTIONS)

@@ -7,6 +7,7 @@ API:
     make_sessionmaker(engine)    -- ``sessionmaker`` with ``expire_on_commit=False``.
     unit_of_work(factory)        -- context manager: yields a Session, commits on success (then runs
                                     the after-commit hooks of ``app.queue``), rolls back on error.
+    commit_now(session)          -- commit inside a unit of work and run its after-commit hooks now.
 
 Services only ``flush()``; the request dependency or the CLI/task wrapper owns the commit.
 """
@@ -100,4 +101,15 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+    run_after_commit_hooks(session)
+
+
+def commit_now(session: Session) -> None:
+    """Commit the unit of work's session now and run its after-commit hooks (publish its outbox rows).
+
+    For a handler that answers with what happened after the commit: a job submission says whether
+    the broker took its message ("waiting for the broker" when not). The unit of work's own commit
+    at the end then finds nothing left to do.
+    """
+    session.commit()
     run_after_commit_hooks(session)

@@ -189,6 +189,8 @@ class JobRead(ORMModel):
     heartbeat_at: datetime | None
     eta_seconds: float | None = None
     shards: list[JobShardRead] = []
+    # True while the job's task message (or a shard's) is in the outbox after a failed publish.
+    waiting_for_broker: bool = False
 
 
 class JobShardRead(ORMModel):

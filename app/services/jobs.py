@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import repositories_outbox as outbox_repo
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.models import Mapping, MappingVersion
@@ -233,6 +234,13 @@ def cancel_job(session: Session, job_id: int) -> Job:
 def retry_job(session: Session, job_id: int) -> Job:
     """Re-queue a failed or cancelled job; it resumes from the outputs that exist."""
     job = get_job(session, job_id)
+    if job.status == JobStatus.QUEUED.value and (waiting := outbox_repo.broker_wait(session, job.id)):
+        # Its message is committed in the outbox: a relay sends it when the broker is back.
+        raise Conflict(
+            f"job {job_id} is queued and waiting for the broker ({waiting}); it starts by itself "
+            "once the broker is reachable, no retry needed",
+            field="status",
+        )
     if not can_transition(JobStatus(job.status), JobStatus.QUEUED) or job.status == JobStatus.RUNNING.value:
         raise Conflict(
             f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried", field="status"
@@ -250,7 +258,11 @@ def retry_job(session: Session, job_id: int) -> Job:
 
 
 def job_payload(session: Session, job: Job, *, with_shards: bool = False) -> dict[str, Any]:
-    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed)."""
+    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed).
+
+    A job whose message (or a shard's) could not be published yet says so: ``waiting_for_broker``
+    and the message "waiting for the broker (<error>)".
+    """
     fraction = min(1.0, job.progress_current / job.progress_total) if job.progress_total else 0.0
     eta = None
     if job.status == "running" and job.started_at and 0 < fraction < 1:
@@ -295,7 +307,12 @@ def job_payload(session: Session, job: Job, *, with_shards: bool = False) -> dic
         "params": json.loads(job.params_json or "{}"),
         "result": json.loads(job.result_json) if job.result_json else None,
         "shards": [s for s in repo.list_shards(session, job.id)] if with_shards else [],
+        "waiting_for_broker": False,
     }
+    if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+        waiting = outbox_repo.broker_wait(session, job.id)
+        if waiting is not None:
+            payload |= {"waiting_for_broker": True, "message": f"waiting for the broker ({waiting})"}
     return payload
 
 

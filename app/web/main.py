@@ -18,10 +18,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import queue
 from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import engine_from_settings, make_sessionmaker
 from app.services.limits import use_limits
 from app.domain.errors import PayloadTooLarge
+from app.outbox import Relay
 from app.web import auth
 from app.web.api import router as api_router
 from app.web.errors import handle_domain_error, install_error_handlers
@@ -43,7 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         # One slot per pooled connection (see app.web.deps._db_slot); made inside the event loop.
         application.state.db_gate = anyio.Semaphore(application.state.db_capacity)
+        # Publishes outbox messages whose after-commit send failed (broker down) or never ran.
+        relay = Relay(engine, queue.publish, interval_s=settings.outbox_poll_s, name="unilabel-web-outbox")
+        relay.start()
         yield
+        await anyio.to_thread.run_sync(relay.stop)
         engine.dispose()
 
     app = FastAPI(

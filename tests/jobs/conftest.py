@@ -65,7 +65,14 @@ class JobEnv:
     tmp: Path
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_worker(self, name: str = "w1", *, threads: int = 1, queues: str | None = None) -> None:
+    def start_worker(
+        self,
+        name: str = "w1",
+        *,
+        threads: int = 1,
+        queues: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         log = (self.tmp / f"worker-{name}.log").open("ab")
         cmd = [
             sys.executable,
@@ -84,6 +91,7 @@ class JobEnv:
         if queues:
             cmd.append(f"--queues={queues}")
         env = dict(self.env, OMP_NUM_THREADS=str(threads), UNILABEL_TORCH_THREADS=str(threads))
+        env.update(extra_env or {})
         self.workers[name] = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -128,6 +136,7 @@ def _make_env(tmp: Path, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Jo
         "UNILABEL_JOB_HEARTBEAT_S": "0.5",
         "UNILABEL_JOB_SWEEP_S": "1",
         "UNILABEL_JOB_PROGRESS_S": "0.1",
+        "UNILABEL_OUTBOX_POLL_S": "0.5",
     }
     for key, value in env_vars.items():
         monkeypatch.setenv(key, value)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse
 
+from app.db.session import commit_now
 from app.schemas.common import Page
 from app.schemas.jobs import JobList, JobLogLine, JobLogs, JobParams, JobRead, JobShardRead, JobSubmit
 from app.schemas.training import TrainMetrics
@@ -73,7 +74,11 @@ def submit_job(
 ) -> JobRead:
     """Submit a job; everything is validated first and the task is queued after the commit."""
     params: JobParams = body.params
-    return _read(session, service.submit_job(session, params=params, settings=settings, user_id=user.id))
+    job = service.submit_job(session, params=params, settings=settings, user_id=user.id)
+    # Commit and publish before answering, so the answer says whether the broker took the message
+    # (``waiting_for_broker``: it is in the outbox and starts when the broker is back).
+    commit_now(session)
+    return _read(session, job)
 
 
 @router.get("", response_model=JobList)
@@ -114,7 +119,9 @@ def cancel_job(job_id: int, session: SessionDep, _user: EditorUser) -> JobRead:
 @router.post("/{job_id}/retry", response_model=JobRead)
 def retry_job(job_id: int, session: SessionDep, _user: EditorUser) -> JobRead:
     """Retry a failed or cancelled job; it resumes from the outputs that exist."""
-    return _read(session, service.retry_job(session, job_id), with_shards=True)
+    job = service.retry_job(session, job_id)
+    commit_now(session)
+    return _read(session, job, with_shards=True)
 
 
 @router.get("/{job_id}/logs", response_model=JobLogs)
