@@ -248,3 +248,24 @@ def test_default_edge_cap_holds_through_the_service(session: Session) -> None:
     with pytest.raises(InvalidInput) as exc:
         factories.make_mapping(session, source=source, target=target, edges=edges)
     assert exc.value.details == {"limit": 20_000, "count": 20_200}
+
+
+def test_edges_stored_before_the_check_may_be_kept_or_removed(session: Session) -> None:
+    """A database written before this check may hold an edge for an unknown label: edits still work."""
+    mapping = factories.make_mapping(session)
+    head = mapping_service.current_version(session, mapping.id)
+    legacy = mapping_service.version_edges(head).with_edge("roadd", 0)
+    head.edges_json, head.content_hash = legacy.canonical_json(), legacy.content_hash()
+    session.flush()
+    v2 = mapping_service.toggle_edge(
+        session, mapping_id=mapping.id, source_name="sky", target_id=1, base_version_id=head.id
+    )
+    assert ("roadd", 0) in mapping_service.version_edges(v2).edges  # kept
+    v3 = mapping_service.toggle_edge(
+        session, mapping_id=mapping.id, source_name="roadd", target_id=0, base_version_id=v2.id
+    )
+    assert ("roadd", 0) not in mapping_service.version_edges(v3).edges  # removed
+    with pytest.raises(InvalidInput):  # but never added again
+        mapping_service.restore_version(
+            session, mapping_id=mapping.id, version_id=v2.id, base_version_id=v3.id
+        )
