@@ -19,7 +19,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +27,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.domain.limits import DEFAULT_LIMITS, Limits
 
 ENV_PREFIX = "UNILABEL_"
+# The four-eyes rule for approvals (UNILABEL_FOUR_EYES); see app.services.reviews.
+FourEyes = Literal["auto", "on", "off"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,6 +75,11 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
     login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
+    four_eyes: FourEyes = Field(
+        default="auto",
+        description="Forbid approving a mapping version you authored: on, off, or auto (on when more "
+        "than one active account has the reviewer role or higher).",
+    )
     outbox_poll_s: float = Field(
         default=2.0, gt=0, description="Seconds between outbox relay passes (messages the broker missed)."
     )

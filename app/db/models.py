@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -122,6 +122,8 @@ class MappingVersion(Base):
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # True when the approver authored the version (allowed only with the four-eyes rule off).
+    self_approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ReviewComment(Base):

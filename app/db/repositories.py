@@ -6,9 +6,10 @@ Each function takes the session first. ``page(...)`` helpers return ``(rows, tot
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import CursorResult, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import ApiToken, Label, Mapping, MappingVersion, ReviewComment, Taxonomy, User
@@ -39,6 +40,11 @@ def page_users(session: Session, *, limit: int, offset: int) -> tuple[list[User]
 
 def count_users(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def count_active_users_with_roles(session: Session, roles: Sequence[str]) -> int:
+    stmt = select(func.count()).select_from(User).where(User.is_active.is_(True), User.role.in_(roles))
+    return int(session.scalar(stmt) or 0)
 
 
 def get_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
@@ -148,6 +154,37 @@ def get_version_by_number(session: Session, mapping_id: int, number: int) -> Map
         MappingVersion.mapping_id == mapping_id, MappingVersion.number == number
     )
     return session.scalar(stmt)
+
+
+def touch_mapping(session: Session, mapping_id: int, now: datetime) -> bool:
+    """``UPDATE mapping SET updated_at = :now WHERE id = :id``: the row lock that serialises edits.
+
+    False when the mapping does not exist (any more).
+    """
+    stmt = (
+        update(Mapping)
+        .where(Mapping.id == mapping_id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session="evaluate")
+    )
+    result = cast(CursorResult[Any], session.execute(stmt))
+    return result.rowcount == 1
+
+
+def set_version_status(session: Session, version_id: int, *, expected: str, values: dict[str, Any]) -> bool:
+    """Compare-and-set: ``UPDATE mapping_version SET ... WHERE id = :id AND status = :expected``.
+
+    False when the row's status was no longer ``expected`` (a concurrent change won). The ORM
+    object in the session is not touched; the caller refreshes it.
+    """
+    stmt = (
+        update(MappingVersion)
+        .where(MappingVersion.id == version_id, MappingVersion.status == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(CursorResult[Any], session.execute(stmt))
+    return result.rowcount == 1
 
 
 def get_head_version(session: Session, mapping_id: int) -> MappingVersion | None:

@@ -27,6 +27,9 @@ class VersionSummary(ORMModel):
     status: Status
     reviewed_by: str | None = None
     reviewed_at: datetime | None
+    self_approved: bool = Field(
+        default=False, description="Approved by its own author (allowed only with UNILABEL_FOUR_EYES off)"
+    )
 
 
 class VersionRead(VersionSummary):
@@ -127,7 +130,7 @@ class CommentRead(ORMModel):
     id: int
     version_id: int
     author: str | None = None
-    kind: str
+    kind: str = Field(description="comment, or a review action: submit, approve, self_approve, reject")
     source_name: str | None
     body: str
     created_at: datetime

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
+from app.db.base import utcnow
 from app.db.models import Mapping as MappingRow
 from app.db.models import MappingVersion as VersionRow
 from app.db.models import User
@@ -81,12 +82,31 @@ def _new_version(
     try:
         session.flush()
     except IntegrityError:
-        # Another writer created this version number between our head check and the insert.
+        # Another writer created this version number between our head check and the insert (edits
+        # lock the mapping row first, see ``lock_for_edit``, so this is the fallback). The failed
+        # flush has already rolled the database transaction back; reset the session so that the
+        # head can be re-read for the documented 409 body. No SAVEPOINT: pysqlite would commit on
+        # RELEASE of a savepoint that opened the transaction.
+        session.rollback()
+        head = repo.get_head_version(session, mapping_id)
         raise StaleVersion(
             "the mapping changed while saving; reload and apply your change again",
-            details={"mapping_id": mapping_id},
+            field="base_version",
+            details={"mapping_id": mapping_id, "current_version": version_payload(head) if head else None},
         ) from None
     return version
+
+
+def lock_for_edit(session: Session, mapping_id: int) -> None:
+    """Take the mapping's row lock before an edit reads the head: edits of one mapping run one at
+    a time, so a second writer waits, then sees the first one's version in its head check (409
+    with ``details.current_version``) instead of failing on the (mapping_id, number) constraint.
+
+    PostgreSQL locks the row until commit; SQLite takes its database write lock, and a read after
+    that sees every committed version.
+    """
+    if not repo.touch_mapping(session, mapping_id, utcnow()):
+        raise NotFound(f"mapping {mapping_id} does not exist", field="mapping_id")
 
 
 def current_version(session: Session, mapping_id: int) -> VersionRow:

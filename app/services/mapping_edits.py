@@ -1,8 +1,10 @@
 """Edits of a mapping (services layer): each creates a new immutable version on top of the head.
 
 Every edit names its base (``base_version_id``, or ``base_hash`` = the head's content hash); a stale
-base raises ``StaleVersion`` (HTTP 409) carrying the current head and its edges. An edit that
-changes nothing returns the head. Re-exported by ``app.services.mappings`` (see its API summary).
+base raises ``StaleVersion`` (HTTP 409) carrying the current head and its edges. Edits of one
+mapping are serialised by its row lock (``lock_for_edit``), so racing writers on the same base all
+get that 409, never a constraint error. An edit that changes nothing returns the head.
+Re-exported by ``app.services.mappings`` (see its API summary).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.services._mapping_core import (
     current_version,
     get_mapping,
     get_version,
+    lock_for_edit,
     version_edges,
     version_payload,
 )
@@ -33,11 +36,13 @@ from app.services.limits import check_new_edges, edges_within_limit
 def _head_for_edit(
     session: Session, mapping_id: int, base_version_id: int | None, base_hash: str | None
 ) -> VersionRow:
-    head = current_version(session, mapping_id)
+    get_mapping(session, mapping_id)
     if base_version_id is None and base_hash is None:
         raise InvalidInput(
             "an edit must name the version it is based on (base_version or If-Match)", field="base_version"
         )
+    lock_for_edit(session, mapping_id)
+    head = current_version(session, mapping_id)
     stale = (base_version_id is not None and base_version_id != head.id) or (
         base_hash is not None and base_hash != head.content_hash
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "20261202_review_cas"
 down_revision: str | None = "20261202_auth_sessions"
@@ -19,8 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # filled in by helper A2 (reviews)
+    # Existing approvals predate the four-eyes setting: they are recorded as not self-approved.
+    with op.batch_alter_table("mapping_version", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("self_approved", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("mapping_version", schema=None) as batch_op:
+        batch_op.drop_column("self_approved")

@@ -1,4 +1,5 @@
-"""Two editors on the same base version: one wins, the other gets a 409-style StaleVersion."""
+"""Editors racing on the same base version: one wins, every other gets a 409-style StaleVersion
+that carries the current head (``details.current_version``), whichever way it lost."""
 
 from __future__ import annotations
 
@@ -40,9 +41,55 @@ def test_racing_edits_on_the_same_base(session_factory: sessionmaker[Session]) -
     first.commit()
     first.close()
     thread.join(timeout=30)
-    assert isinstance(outcome.get("result"), service.StaleVersion), outcome
+    loser = outcome.get("result")
+    assert isinstance(loser, service.StaleVersion), outcome
+    assert loser.details["current_version"]["number"] == 2
+    assert ["sky", 2] in loser.details["current_version"]["edges"]
     with unit_of_work(session_factory) as s:
         head = service.current_version(s, mapping_id)
         assert head.number == first_version.number == 2
         assert ("sky", 2) in service.version_edges(head).edges
         assert ("road", 1) not in service.version_edges(head).edges
+
+
+EDITS = [
+    (name, target)
+    for name in ("road", "sidewalk", "building", "vegetation", "sky", "unlabeled")
+    for target in (0, 1, 2, 3)
+]
+
+
+@pytest.mark.timeout(120)
+def test_many_racing_edits_all_losers_get_the_current_version(session_factory: sessionmaker[Session]) -> None:
+    with unit_of_work(session_factory) as s:
+        mapping_id = factories.make_mapping(s).id
+        base_id = service.current_version(s, mapping_id).id
+    edits = EDITS[:24]
+    barrier = threading.Barrier(len(edits))
+    results: list[object] = [None] * len(edits)
+
+    def edit(i: int, name: str, target: int) -> None:
+        try:
+            with unit_of_work(session_factory) as s:
+                barrier.wait(timeout=30)
+                results[i] = service.toggle_edge(
+                    s, mapping_id=mapping_id, source_name=name, target_id=target, base_version_id=base_id
+                ).number
+        except Exception as exc:  # recorded for the assertions below
+            results[i] = exc
+
+    threads = [threading.Thread(target=edit, args=(i, *e)) for i, e in enumerate(edits)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert results.count(2) == 1, results
+    winner = edits[results.index(2)]
+    losers = [r for r in results if r != 2]
+    assert all(isinstance(r, service.StaleVersion) for r in losers), losers
+    for loser in losers:
+        assert isinstance(loser, service.StaleVersion)
+        current = loser.details["current_version"]
+        assert current["number"] == 2 and list(winner) in current["edges"]
+    with session_factory() as s:
+        assert service.current_version(s, mapping_id).number == 2

@@ -25,7 +25,7 @@ from app.services import mappings as service
 from app.web.api._convert import comment_reads, validation_read, version_read, version_summaries
 from app.web.api.mappings import IfMatch, edited_response, resolve_base
 from app.web.auth import EditorUser, ReadUser, ReviewerUser
-from app.web.deps import PageDep, SessionDep
+from app.web.deps import PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/mappings/{mapping_id}", tags=["mapping versions"])
 
@@ -148,11 +148,18 @@ def submit_version(
 
 @router.post("/versions/{number}/approve", response_model=VersionSummary)
 def approve_version(
-    mapping_id: int, number: int, body: ReviewAction, session: SessionDep, user: ReviewerUser
+    mapping_id: int,
+    number: int,
+    body: ReviewAction,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: ReviewerUser,
 ) -> VersionSummary:
-    """Approve a version in review (reviewers/admins; refused while validation finds errors)."""
+    """Approve a version in review (reviewers/admins; not its author while four eyes are on)."""
     version = service.get_version_by_number(session, mapping_id, number)
-    service.approve(session, version_id=version.id, reviewer=user, message=body.message)
+    service.approve(
+        session, version_id=version.id, reviewer=user, message=body.message, four_eyes=settings.four_eyes
+    )
     return _summary(session, version.id)
 
 

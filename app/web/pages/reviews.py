@@ -20,8 +20,9 @@ from app.db.models import MappingVersion as VersionRow
 from app.domain.errors import DomainError
 from app.domain.mapping import OntologyMapping, diff_mappings
 from app.services import mappings as mapping_service
+from app.services import reviews as review_service
 from app.web.auth import EditorUser, OptionalUser, ReadUser, ReviewerUser
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, SettingsDep
 from app.web.pages import _summaries
 from app.web.pages._access import can_edit, can_review
 from app.web.pages._editor_model import load_editor
@@ -64,6 +65,7 @@ def _last_approved(session: Session, mapping_id: int, before: VersionRow) -> Ver
 def mapping_review_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ReadUser,
     mapping_id: int,
     version: Annotated[int | None, Query(ge=1)] = None,
@@ -81,6 +83,7 @@ def mapping_review_page(
     for c in comments:
         (by_source.setdefault(c.source_name, []) if c.source_name else general).append(c)
     head = mapping_service.current_version(session, mapping_id)
+    own = user is not None and v.author_id == user.id and can_review(user)
     return page(
         request,
         "mappings/review.html",
@@ -97,6 +100,8 @@ def mapping_review_page(
         submission=next((c for c in reversed(comments) if c.kind == "submit"), None),
         can_review=can_review(user),
         can_comment=can_edit(user),
+        own_version=own,
+        own_version_blocked=own and review_service.four_eyes_active(session, settings.four_eyes),
     )
 
 
@@ -152,17 +157,20 @@ def mapping_submit_action(
 def mapping_decision_action(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ReviewerUser,
     mapping_id: int,
     number: int,
     decision: Annotated[Literal["approve", "reject"], Form()],
     message: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
-    """In review → approved (locked) or rejected; reviewers and admins only."""
+    """In review → approved (locked) or rejected; reviewers and admins only (four-eyes rule)."""
 
     def run(v: VersionRow) -> None:
         if decision == "approve":
-            mapping_service.approve(session, version_id=v.id, reviewer=user, message=message)
+            mapping_service.approve(
+                session, version_id=v.id, reviewer=user, message=message, four_eyes=settings.four_eyes
+            )
         else:
             mapping_service.reject(session, version_id=v.id, reviewer=user, message=message)
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from app.db.models import Mapping
+from app.services import mappings as mapping_service
+from app.services import users as user_service
+from tests import factories
+from tests.web.pages.conftest import unescape
 
 
 def test_submit_then_badge_then_reviewer_approves_and_locks(login, small_mapping: Mapping) -> None:  # type: ignore[no-untyped-def]
@@ -65,3 +71,40 @@ def test_comment_per_source_label_returns_the_refreshed_list(login, small_mappin
     )
     page = rev.get(f"/mappings/{small_mapping.id}/review").text
     assert "Is a sidewalk drivable?" in page
+
+
+def _own_mapping_in_review(session_factory: sessionmaker[Session], author_name: str) -> int:
+    with session_factory() as s:
+        author = user_service.get_user_by_name(s, author_name)
+        mapping = factories.make_mapping(s, name=f"{author_name}'s map", author=author)
+        version = mapping_service.current_version(s, mapping.id)
+        mapping_service.submit_for_review(s, version_id=version.id, author=author)
+        s.commit()
+        return mapping.id
+
+
+def test_single_reviewer_self_approval_is_shown_with_a_badge(login, session_factory) -> None:  # type: ignore[no-untyped-def]
+    solo = login("reviewer", "solo")
+    mid = _own_mapping_in_review(session_factory, "solo")
+    page = solo.get(f"/mappings/{mid}/review").text
+    assert 'id="four-eyes-note"' in page and "recorded as a self-approval" in page
+    assert solo.post(f"/mappings/{mid}/versions/1/decision", {"decision": "approve"}).status_code == 303
+    page = solo.get(f"/mappings/{mid}/review?version=1").text
+    assert page.count("badge-self-approved") >= 2  # the heading and the approval in the history
+    assert "its own author (four-eyes rule off)" in page
+    versions = solo.get(f"/mappings/{mid}/versions").text
+    assert "badge-self-approved" in versions
+
+
+def test_author_cannot_approve_own_version_when_another_reviewer_exists(login, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ann, bob = login("reviewer", "ann"), login("reviewer", "bob")
+    mid = _own_mapping_in_review(session_factory, "ann")
+    page = ann.get(f"/mappings/{mid}/review").text
+    assert "another reviewer must approve it" in page and "Approve and lock" not in page
+    assert ann.post(f"/mappings/{mid}/versions/1/decision", {"decision": "approve"}).status_code == 303
+    page = unescape(ann.get(f"/mappings/{mid}/review").text)
+    assert "four-eyes rule" in page and "UNILABEL_FOUR_EYES=auto" in page  # the flashed refusal
+    assert "Approve and lock" in bob.get(f"/mappings/{mid}/review").text
+    assert bob.post(f"/mappings/{mid}/versions/1/decision", {"decision": "approve"}).status_code == 303
+    page = bob.get(f"/mappings/{mid}/review?version=1").text
+    assert "This version is locked" in page and "badge-self-approved" not in page
