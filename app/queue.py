@@ -50,7 +50,7 @@ DEFAULT_QUEUE = "default"
 AFTER_COMMIT_KEY = "unilabel_after_commit"
 OUTBOX_KEY = "unilabel_outbox_ids"
 VISIBILITY_TIMEOUT_S = 48 * 3600
-BROKER_CONNECT_TIMEOUT_S = 5
+BROKER_CONNECT_TIMEOUT_S = 2
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -69,6 +69,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         # Jobs name their queue ("gpu", "cpu"); everything else goes to "default".
         "task_default_queue": DEFAULT_QUEUE,
+        # A publish gives up quickly (the outbox keeps the message and a relay retries with backoff):
+        # three tries, so an unreachable broker holds a submit for at most ~3 connect timeouts.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
     }
     if settings.broker_url.startswith(("redis", "rediss", "sqs")):
         # Above the longest training run, so the broker does not redeliver a running job while it is

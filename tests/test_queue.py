@@ -44,5 +44,8 @@ def test_celery_config_is_json_only_with_late_acks() -> None:
     assert config["accept_content"] == ["json"] and config["task_serializer"] == "json"
     assert config["task_acks_late"] and config["worker_prefetch_multiplier"] == 1
     assert config["broker_transport_options"]["visibility_timeout"] >= 24 * 3600
+    # An unreachable broker fails a publish within seconds (the outbox keeps the message).
+    assert config["broker_transport_options"]["socket_connect_timeout"] <= 5
+    assert config["task_publish_retry_policy"]["max_retries"] <= 3
     sqlite = queue.celery_config(load_settings(broker_url="sqla+sqlite:///var/b.sqlite"))
     assert "broker_transport_options" not in sqlite  # kombu's SQLAlchemy transport rejects it
