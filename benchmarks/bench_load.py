@@ -159,6 +159,31 @@ def _start_server(env: dict[str, str], port: int, workers: int, log: Path) -> su
     raise RuntimeError(f"serve did not answer in time:\n{log.read_text()[-3000:]}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(server_pid: int) -> dict[str, list[int]]:
+    """The web processes and the embedded Celery worker under ``unilabel serve``."""
+    web, worker = [], []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if ppid == server_pid:
+            (worker if "celery" in cmdline else web).append(int(entry.name))
+    return {"web": web or [server_pid], "worker": worker}
+
+
 def _stop_server(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -256,14 +281,20 @@ async def _wait_job(api: httpx.AsyncClient, job_id: int, want: tuple[str, ...], 
     raise RuntimeError(f"job {job_id} did not reach {want} in {timeout:.0f} s")
 
 
-async def _phase(base: str, target: Target, args: argparse.Namespace, phase: str) -> dict[str, Any]:
+async def _phase(
+    base: str, target: Target, args: argparse.Namespace, phase: str, server_pid: int
+) -> dict[str, Any]:
     stats = Stats()
-    limits = httpx.Limits(max_connections=args.clients + 4, max_keepalive_connections=args.clients + 4)
+    # Idle keep-alive connections are dropped before uvicorn's 5 s timeout closes them: reusing one
+    # the server is closing at that moment is a client-side race (a browser retries those).
+    limits = httpx.Limits(
+        max_connections=args.clients + 4, max_keepalive_connections=args.clients + 4, keepalive_expiry=2.0
+    )
     bearer = {"Authorization": f"Bearer {target.token}"}
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=bearer) as api:
         # Browser users share the session of one login (a one-time login URL works once).
         browsers = [
-            httpx.AsyncClient(base_url=base, timeout=60, cookies=target.cookies)
+            httpx.AsyncClient(base_url=base, timeout=60, cookies=target.cookies, limits=limits)
             for _ in range(args.clients - args.clients // 2)
         ]
         job: dict[str, Any] = {"running_s": 0.0, "submitted": 0, "ended": [], "images_done_max": 0}
@@ -273,6 +304,8 @@ async def _phase(base: str, target: Target, args: argparse.Namespace, phase: str
             target.job_id = int(response.json()["id"])
             await _wait_job(api, target.job_id, ("running",), 300)
             job["submitted"] = 1
+        procs = _processes(server_pid)
+        cpu_before = {k: sum(_cpu_seconds(p) for p in v) for k, v in procs.items()}
         started = time.monotonic()
         deadline = started + args.duration
         users = [_user(api, target, stats, deadline, args.think) for _ in range(args.clients // 2)]
@@ -280,12 +313,17 @@ async def _phase(base: str, target: Target, args: argparse.Namespace, phase: str
         keeper = [_keep_job_running(api, target, deadline, job)] if phase == "job" else []
         await asyncio.gather(*users, *keeper)
         elapsed = time.monotonic() - started
+        cpu = {k: sum(_cpu_seconds(p) for p in v) - cpu_before[k] for k, v in procs.items()}
         for browser in browsers:
             await browser.aclose()
         if phase == "job":  # stop the job so the next phase starts idle
             await api.post(f"/api/v1/jobs/{target.job_id}/cancel")
         health = (await api.get("/api/v1/health")).json()
-    return _summary(phase, stats, elapsed, args, job if phase == "job" else None, health)
+    summary = _summary(phase, stats, elapsed, job if phase == "job" else None, health)
+    answered = max(1, len(stats.client_ms))
+    summary["web_cpu_ms_per_request"] = round(cpu["web"] * 1000 / answered, 2)
+    summary["cpu_cores_used"] = {k: round(v / elapsed, 2) for k, v in cpu.items()}
+    return summary
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -295,9 +333,7 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def _summary(
-    phase: str, stats: Stats, elapsed: float, args: argparse.Namespace, job: Any, health: dict[str, Any]
-) -> dict[str, Any]:
+def _summary(phase: str, stats: Stats, elapsed: float, job: Any, health: dict[str, Any]) -> dict[str, Any]:
     count = len(stats.client_ms) + len(stats.errors)
     p99 = _pct(stats.client_ms, 0.99)
     out: dict[str, Any] = {
@@ -340,7 +376,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             base = f"http://127.0.0.1:{port}"
             target = asyncio.run(_target(base, prepared))
-            phases = [asyncio.run(_phase(base, target, args, phase)) for phase in args.phases]
+            phases = [asyncio.run(_phase(base, target, args, phase, proc.pid)) for phase in args.phases]
         finally:
             _stop_server(proc)
         return {"backend": backend, "phases": phases}
@@ -369,8 +405,8 @@ async def _target(base: str, prepared: dict[str, Any]) -> Target:
 def _markdown(results: list[dict[str, Any]]) -> str:
     rows = [
         "| database | phase | requests | errors | req/s | client p50 | p95 | p99 | server p99 "
-        "| job running |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| web CPU / request | job running |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for p in result["phases"]:
@@ -379,7 +415,7 @@ def _markdown(results: list[dict[str, Any]]) -> str:
             rows.append(
                 f"| {result['backend']} | {p['phase']} | {p['requests']} | {p['errors']} | "
                 f"{p['requests_per_s']} | {c['p50']} ms | {c['p95']} ms | {c['p99']} ms | "
-                f"{s['p99']} ms | {running} |"
+                f"{s['p99']} ms | {p['web_cpu_ms_per_request']} ms | {running} |"
             )
     return "\n".join(rows)
 
