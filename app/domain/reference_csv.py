@@ -53,6 +53,17 @@ def _bool_cell(cell: str, *, row: int, column: int, what: str) -> bool | None:
     raise InvalidInput(f"{what} must be True or False, got {cell!r}", row=row, column=column, field=what)
 
 
+# Label field -> labels.csv header, so that a refused cell's column is named.
+_LABEL_FIELD_COLUMNS = {
+    "value": "id",
+    "name": "name",
+    "color": "color",
+    "category": "category",
+    "train_id": "trainId",
+    "category_id": "categoryId",
+}
+
+
 def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
     """Parse ``labels.csv``: header ``0,name,id,trainId,category,categoryId,hasInstances,ignoreInEval,color``.
 
@@ -107,6 +118,9 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
             )
         except InvalidInput as exc:
             exc.row = exc.row or r
+            header_name = _LABEL_FIELD_COLUMNS.get(exc.field or "")
+            if exc.column is None and header_name in col:
+                exc.column = col[header_name] + 1
             raise
     if not labels:
         raise InvalidInput("labels.csv has a header but no labels")

@@ -9,10 +9,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.errors import InvalidInput
+from app.domain.text import INT32_MAX, INT32_MIN, LINE_BREAKS_AND_TABS, describe_control_characters
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_PIXEL_VALUE = 65535
 NO_PIXEL = -1  # the paper's labels.csv uses id -1 for labels that never appear as a pixel value
+MAX_LABEL_NAME = 200  # the label.name column
+MAX_TAXONOMY_NAME = 200  # the taxonomy.name column
+MAX_CATEGORY = 100  # the label.category column
+
+
+def _check_text(value: str, field_name: str, max_length: int) -> None:
+    """Names go to database columns, CSV exports and download headers: bounded, no control chars."""
+    if len(value) > max_length:
+        raise InvalidInput(f"{field_name} is longer than {max_length} characters", field=field_name)
+    problem = describe_control_characters(value)
+    if problem:
+        raise InvalidInput(f"{field_name} {value!r} {problem}", field=field_name)
 
 
 def normalize_color(value: str | None, *, field_name: str = "color") -> str | None:
@@ -57,6 +70,23 @@ class Label:
             )
         if not isinstance(self.name, str) or self.name == "":
             raise InvalidInput("label name must be a non-empty string", field="name")
+        _check_text(self.name, "name", MAX_LABEL_NAME)
+        if self.color is not None and not isinstance(self.color, str):
+            raise InvalidInput(f"colour {self.color!r} must be a string #rrggbb", field="color")
+        if self.category is not None:
+            if not isinstance(self.category, str):
+                raise InvalidInput(f"category {self.category!r} must be a string", field="category")
+            _check_text(self.category, "category", MAX_CATEGORY)
+        for name in ("train_id", "category_id"):
+            number = getattr(self, name)
+            if number is not None and (
+                isinstance(number, bool)
+                or not isinstance(number, int)
+                or not INT32_MIN <= number <= INT32_MAX
+            ):
+                raise InvalidInput(
+                    f"{name} {number!r} must be an integer in {INT32_MIN}..{INT32_MAX}", field=name
+                )
         object.__setattr__(self, "color", normalize_color(self.color))
 
 
@@ -73,6 +103,10 @@ class Taxonomy:
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
             raise InvalidInput("taxonomy name must not be empty", field="name")
+        _check_text(self.name, "name", MAX_TAXONOMY_NAME)
+        problem = describe_control_characters(self.description, LINE_BREAKS_AND_TABS)
+        if problem:
+            raise InvalidInput(f"description {problem}", field="description")
         labels = tuple(self.labels)
         object.__setattr__(self, "labels", labels)
         if not labels:
@@ -165,16 +199,18 @@ def label_from_json(data: Mapping[str, Any], *, index: int = 0) -> Label:
         return Label(
             value=_int(data.get("value"), f"labels[{index}].value"),
             name=_str(data.get("name"), f"labels[{index}].name"),
-            color=data.get("color"),
-            category=data.get("category"),
-            ignore=bool(data.get("ignore", False)),
+            color=_opt_str(data.get("color"), f"labels[{index}].color"),
+            category=_opt_str(data.get("category"), f"labels[{index}].category"),
+            ignore=_bool(data.get("ignore", False), f"labels[{index}].ignore"),
             train_id=None
             if data.get("train_id") is None
             else _int(data["train_id"], f"labels[{index}].train_id"),
             category_id=None
             if data.get("category_id") is None
             else _int(data["category_id"], f"labels[{index}].category_id"),
-            has_instances=None if data.get("has_instances") is None else bool(data["has_instances"]),
+            has_instances=None
+            if data.get("has_instances") is None
+            else _bool(data["has_instances"], f"labels[{index}].has_instances"),
         )
     except InvalidInput as exc:
         if exc.field and not exc.field.startswith("labels["):
@@ -238,4 +274,16 @@ def _int(value: Any, field_name: str) -> int:
 def _str(value: Any, field_name: str) -> str:
     if not isinstance(value, str) or value == "":
         raise InvalidInput(f"{field_name} must be a non-empty string, got {value!r}", field=field_name)
+    return value
+
+
+def _opt_str(value: Any, field_name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field_name} must be a string or null, got {value!r}", field=field_name)
+    return value
+
+
+def _bool(value: Any, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field_name} must be true or false, got {value!r}", field=field_name)
     return value

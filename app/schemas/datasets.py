@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.common import ORMModel, Page
+from app.schemas.common import Id, Name, ORMModel, Page, ShortName, Text, Token
 
 LabelEncodingName = Literal["ids8", "ids16", "panoptic16", "rgb"]
 
@@ -20,16 +20,16 @@ class DatasetCreate(BaseModel):
     ``labels/{split}/{stem}.png``).
     """
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    taxonomy_id: int = Field(description="The source taxonomy of the label files")
-    root: str = Field(min_length=1, description="Absolute folder inside UNILABEL_ALLOWED_DATA_ROOTS")
-    list_file: str | None = None
-    image_pattern: str | None = Field(
+    name: Name
+    description: Text = ""
+    taxonomy_id: Id = Field(description="The source taxonomy of the label files")
+    root: Token = Field(min_length=1, description="Absolute folder inside UNILABEL_ALLOWED_DATA_ROOTS")
+    list_file: Token | None = None
+    image_pattern: Token | None = Field(
         default=None,
         description="Relative path pattern: {field} placeholders (e.g. {split}, {stem}), globs * ? **/",
     )
-    label_template: str | None = Field(
+    label_template: Token | None = Field(
         default=None,
         description=(
             "Relative path with named fields only: the pattern's placeholders and {stem}, {name}, {dir}; "
@@ -37,7 +37,7 @@ class DatasetCreate(BaseModel):
         ),
     )
     label_encoding: LabelEncodingName = "ids8"
-    splits: list[str] = Field(default_factory=list, description="Split names, e.g. ['train', 'val']")
+    splits: list[ShortName] = Field(default_factory=list, description="Split names, e.g. ['train', 'val']")
     scan: bool = Field(default=True, description="Scan the files now (large folders: as a scan job)")
 
     model_config = {

@@ -9,23 +9,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, FiniteFloat
 
-from app.schemas.common import ORMModel, Page
+from app.domain.text import INT32_MAX
+from app.schemas.common import (
+    Id,
+    Name,
+    ORMModel,
+    Page,
+    ShortName,
+    ShortText,
+    Text,
+    no_control_chars,
+)
 from app.schemas.training import TrainRecipe, TrainSetRef, ValSetRef
 
+JobTitle = Annotated[str, Field(max_length=200), AfterValidator(no_control_chars)]
+Scale = Annotated[FiniteFloat, Field(gt=0, le=8)]
 QueueName = Literal["default", "gpu", "cpu"]
 
 
 class _Common(BaseModel):
-    name: str = Field(default="", max_length=200, description="Free-text title of the job")
+    name: JobTitle = Field(default="", description="Free-text title of the job")
     queue: QueueName = Field(default="default", description="Workers listening on this queue take the job")
-    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+    device: ShortText = Field(default="auto", description="auto | cpu | cuda | cuda:N")
 
 
 class _Inference(BaseModel):
     tta: bool = Field(default=True, description="Flip + multi-scale test-time augmentation")
-    scales: list[float] | None = Field(default=None, description="TTA scales (default: the paper's)")
+    scales: list[Scale] | None = Field(default=None, description="TTA scales (default: the paper's)")
     tta_whole: bool = Field(
         default=False,
         description="Run up-scaled TTA views whole instead of as sliding windows of the image's size "
@@ -38,10 +50,10 @@ class PseudoLabelParams(_Common, _Inference):
     """Pseudo-label ``dataset_id`` with ``model_id`` constrained by mapping version ``mapping_version_id``."""
 
     kind: Literal["pseudo_label"] = "pseudo_label"
-    model_id: int
-    dataset_id: int
-    mapping_version_id: int
-    split: str | None = Field(default=None, description="Only this split (pattern datasets)")
+    model_id: Id
+    dataset_id: Id
+    mapping_version_id: Id
+    split: ShortName | None = Field(default=None, description="Only this split (pattern datasets)")
     output_name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
@@ -55,8 +67,12 @@ class PseudoLabelParams(_Common, _Inference):
     )
     shard_size: int = Field(default=50, ge=1, le=100_000, description="Images per shard")
     allow_unapproved: bool = Field(default=False, description="Use a version that is not approved")
-    override_reason: str | None = Field(default=None, description="Required with allow_unapproved (recorded)")
-    max_images: int | None = Field(default=None, ge=1, description="Only the first N pairs (trial runs)")
+    override_reason: Text | None = Field(
+        default=None, description="Required with allow_unapproved (recorded)"
+    )
+    max_images: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Only the first N pairs (trial runs)"
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -79,12 +95,12 @@ class EvaluateParams(_Common, _Inference):
     """Evaluate ``model_id`` on ``dataset_id`` with GT mapped by ``mapping_version_id``."""
 
     kind: Literal["evaluate"] = "evaluate"
-    model_id: int
-    dataset_id: int
-    mapping_version_id: int
-    split: str | None = None
+    model_id: Id
+    dataset_id: Id
+    mapping_version_id: Id
+    split: ShortName | None = None
     allow_unapproved: bool = False
-    override_reason: str | None = None
+    override_reason: Text | None = None
     max_images: int | None = Field(default=None, ge=1)
 
 
@@ -92,8 +108,10 @@ class ScanDatasetParams(_Common):
     """Scan a registered dataset's files (pairs, sizes, label values) on a worker."""
 
     kind: Literal["scan_dataset"] = "scan_dataset"
-    dataset_id: int
-    max_pairs: int | None = Field(default=None, ge=1, description="Check at most this many pairs")
+    dataset_id: Id
+    max_pairs: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Check at most this many pairs"
+    )
 
 
 class TrainParams(_Common):
@@ -107,16 +125,16 @@ class TrainParams(_Common):
     kind: Literal["train"] = "train"
     train_sets: list[TrainSetRef] = Field(min_length=1, max_length=32)
     val_sets: list[ValSetRef] = Field(default=[], max_length=16)
-    start_model_id: int | None = Field(default=None, description="Registered teacher or previous student")
+    start_model_id: Id | None = Field(default=None, description="Registered teacher or previous student")
     architecture: Literal["tiny"] | dict[str, Any] = Field(
         default="tiny", description="Fresh model when start_model_id is empty: 'tiny' or a config dict"
     )
     recipe: TrainRecipe = Field(default_factory=TrainRecipe)
-    target_taxonomy_id: int | None = Field(
+    target_taxonomy_id: Id | None = Field(
         default=None, description="The taxonomy every set maps to (checked, or filled at submission)"
     )
-    model_name: str | None = Field(
-        default=None, max_length=200, description="Name of the registered student (default: student-job-<id>)"
+    model_name: Name | None = Field(
+        default=None, description="Name of the registered student (default: student-job-<id>)"
     )
     output_name: str | None = Field(
         default=None,
@@ -124,7 +142,9 @@ class TrainParams(_Common):
         description="Run folder under <data_dir>/outputs (default: job-<id>)",
     )
     allow_unapproved: bool = Field(default=False, description="Allow unapproved mapping versions")
-    override_reason: str | None = Field(default=None, description="Required with allow_unapproved (recorded)")
+    override_reason: Text | None = Field(
+        default=None, description="Required with allow_unapproved (recorded)"
+    )
 
     model_config = {
         "json_schema_extra": {

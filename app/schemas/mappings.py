@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.common import ORMModel, Page
+from app.schemas.common import Id, LabelName, Name, ORMModel, Page, Text
 
 Edge = tuple[str, int]
+TargetId = Annotated[int, Field(ge=0, le=255, description="Target class id (255 = void)")]
+# An edge in a request: [source label name, target class id or 255 (void)].
+EdgeIn = tuple[LabelName, TargetId]
 Status = Literal["draft", "in_review", "approved", "rejected"]
 
 
@@ -37,17 +40,17 @@ class VersionRead(VersionSummary):
 
 
 class MappingCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    source_taxonomy_id: int
-    target_taxonomy_id: int
-    edges: list[Edge] = []
-    message: str = "Created"
+    name: Name
+    description: Text = ""
+    source_taxonomy_id: Id
+    target_taxonomy_id: Id
+    edges: list[EdgeIn] = []
+    message: Text = "Created"
 
 
 class MappingUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = None
+    name: Name | None = None
+    description: Text | None = None
 
 
 class MappingRead(ORMModel):
@@ -62,25 +65,25 @@ class MappingRead(ORMModel):
 
 
 class EditBase(BaseModel):
-    base_version: int | None = Field(
+    base_version: Id | None = Field(
         default=None, description="Number of the version this edit is based on (or send If-Match: <hash>)"
     )
-    message: str | None = None
+    message: Text | None = None
 
 
 class EdgeToggle(EditBase):
-    source_name: str = Field(min_length=1)
-    target_id: int = Field(ge=0, le=255)
+    source_name: LabelName
+    target_id: TargetId
     on: bool | None = Field(default=None, description="true: add, false: remove, null: flip")
 
 
 class TargetsSet(EditBase):
-    source_name: str = Field(min_length=1)
-    target_ids: list[int] = Field(description="Target class ids (255 = void); empty: unmapped")
+    source_name: LabelName
+    target_ids: list[TargetId] = Field(description="Target class ids (255 = void); empty: unmapped")
 
 
 class EdgesReplace(EditBase):
-    edges: list[Edge]
+    edges: list[EdgeIn]
 
 
 class VersionRef(EditBase):
@@ -88,7 +91,7 @@ class VersionRef(EditBase):
 
 
 class ReviewAction(BaseModel):
-    message: str | None = None
+    message: Text | None = None
 
 
 class SourceDiffRead(BaseModel):
@@ -122,8 +125,8 @@ class ValidationRead(BaseModel):
 
 
 class CommentCreate(BaseModel):
-    body: str = Field(min_length=1, max_length=10_000)
-    source_name: str | None = None
+    body: Text = Field(min_length=1)
+    source_name: LabelName | None = None
 
 
 class CommentRead(ORMModel):

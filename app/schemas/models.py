@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
-from app.schemas.common import ORMModel, Page
+from app.schemas.common import Id, Name, ORMModel, Page, Text, Token
 
+PositiveFinite = Annotated[FiniteFloat, Field(gt=0)]
 ModelSource = Literal["folder", "hf_id", "paper_pth"]
 
 
 class NormalizationSchema(BaseModel):
     """Per-channel pixel normalisation on the 0-255 scale: ``(x - mean) / std``."""
 
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[FiniteFloat, FiniteFloat, FiniteFloat]
+    std: tuple[PositiveFinite, PositiveFinite, PositiveFinite]
 
 
 class ModelCreate(BaseModel):
     """Register a teacher: a folder (unilabel or Hugging Face), a cached HF id, or a paper ``.pth``."""
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    name: Name
+    description: Text = ""
     role: Literal["teacher", "student"] = "teacher"
     source: ModelSource
-    spec: str = Field(min_length=1, description="Folder or .pth path inside the data roots, or an HF id")
-    taxonomy_id: int = Field(description="Target taxonomy: its classes must equal the model's id2label")
+    spec: Token = Field(min_length=1, description="Folder or .pth path inside the data roots, or an HF id")
+    taxonomy_id: Id = Field(description="Target taxonomy: its classes must equal the model's id2label")
     normalization: NormalizationSchema | None = None
     trust_pickle: bool = Field(
         default=False,
@@ -75,7 +76,7 @@ class ModelRead(ORMModel):
 class ModelTrust(BaseModel):
     """An admin's decision to trust a paper ``.pth`` (recorded with who, when and its sha256)."""
 
-    note: str = Field(default="", max_length=2000, description="Why the file is trusted (recorded)")
+    note: Text = Field(default="", max_length=2000, description="Why the file is trusted (recorded)")
 
 
 class ModelList(Page[ModelRead]):

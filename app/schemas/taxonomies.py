@@ -6,31 +6,34 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.schemas.common import ORMModel, Page
+from app.schemas.common import Int32, LabelName, Name, ORMModel, Page, ShortText, Text
+
+# What app.domain.taxonomy.normalize_color accepts: #rrggbb (# optional, any case) or blank.
+COLOR_PATTERN = r"^\s*(#?[0-9a-fA-F]{6})?\s*$"
 
 
 class LabelSchema(ORMModel):
     """One label; the JSON taxonomy format uses the same keys."""
 
     value: int = Field(ge=-1, le=65535, description="Pixel value in label images (-1: never a pixel)")
-    name: str = Field(min_length=1, max_length=200)
-    color: str | None = Field(default=None, description="#rrggbb")
-    category: str | None = None
+    name: LabelName = Field(description="Matched exactly (not stripped); no control characters")
+    color: str | None = Field(default=None, pattern=COLOR_PATTERN, description="#rrggbb")
+    category: ShortText | None = None
     ignore: bool = False
-    train_id: int | None = None
-    category_id: int | None = None
+    train_id: Int32 | None = None
+    category_id: Int32 | None = None
     has_instances: bool | None = None
 
 
 class TaxonomyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    name: Name
+    description: Text = ""
     labels: list[LabelSchema] = Field(min_length=1)
 
 
 class TaxonomyUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = None
+    name: Name | None = None
+    description: Text | None = None
     labels: list[LabelSchema] | None = Field(
         default=None, min_length=1, description="Replace the labels (only while no mapping uses the taxonomy)"
     )

@@ -7,10 +7,13 @@ worker copies every recipe field into that config.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.schemas.common import Id, ShortName, no_control_chars
+
+Hash = Annotated[str, Field(max_length=64), AfterValidator(no_control_chars)]
 ScheduleKind = Literal["step", "poly", "cosine"]
 Fitness = Literal["miou", "miou_all", "pixel_accuracy", "neg_loss"]
 
@@ -24,13 +27,15 @@ class TrainSetRef(BaseModel):
     """
 
     kind: Literal["ground_truth", "pseudo_labels"] = "ground_truth"
-    dataset_id: int | None = Field(default=None, description="ground_truth: the registered dataset")
-    mapping_version_id: int | None = Field(default=None, description="ground_truth: the mapping version")
-    split: str | None = Field(default=None, description="ground_truth: only this split")
-    job_id: int | None = Field(default=None, description="pseudo_labels: a succeeded pseudo_label job")
+    dataset_id: Id | None = Field(default=None, description="ground_truth: the registered dataset")
+    mapping_version_id: Id | None = Field(default=None, description="ground_truth: the mapping version")
+    split: ShortName | None = Field(default=None, description="ground_truth: only this split")
+    job_id: Id | None = Field(default=None, description="pseudo_labels: a succeeded pseudo_label job")
     weight: float = Field(default=1.0, ge=0.0, description="Expected share of draws (see docs/training.md)")
-    name: str | None = Field(default=None, max_length=100, description="Shown in metrics (default: derived)")
-    mapping_hash: str | None = Field(default=None, description="Filled at submission: the pinned version")
+    name: ShortName | None = Field(default=None, description="Shown in metrics (default: derived)")
+    mapping_hash: Hash | None = Field(default=None, description="Filled at submission: the pinned version")
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> TrainSetRef:
@@ -44,15 +49,17 @@ class TrainSetRef(BaseModel):
 class ValSetRef(BaseModel):
     """One validation set: a registered dataset with ground truth, mapped like a training set."""
 
-    dataset_id: int
-    mapping_version_id: int
-    split: str | None = None
-    name: str | None = Field(default=None, max_length=100)
-    mapping_hash: str | None = Field(default=None, description="Filled at submission: the pinned version")
+    dataset_id: Id
+    mapping_version_id: Id
+    split: ShortName | None = None
+    name: ShortName | None = None
+    mapping_hash: Hash | None = Field(default=None, description="Filled at submission: the pinned version")
 
 
 class TrainRecipe(BaseModel):
     """The training recipe; every default is the paper's."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     epochs: int = Field(default=50, ge=1, description="Used when max_iterations is not set")
     max_iterations: int | None = Field(default=None, ge=1, description="Optimizer steps (wins over epochs)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from app.schemas.common import ORMModel, Page
+from app.schemas.common import ORMModel, Page, TokenName, UserName, no_control_chars
 
+Password = Annotated[str, Field(min_length=8, max_length=1024), AfterValidator(no_control_chars)]
 Role = Literal["viewer", "editor", "reviewer", "admin"]
 
 
@@ -21,15 +22,15 @@ class UserRead(ORMModel):
 
 
 class UserCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=80)
+    name: UserName
     role: Role = "viewer"
-    password: str | None = Field(default=None, min_length=8)
+    password: Password | None = None
 
 
 class UserUpdate(BaseModel):
     role: Role | None = None
     is_active: bool | None = None
-    password: str | None = Field(default=None, min_length=8)
+    password: Password | None = None
 
 
 class UserCreated(UserRead):
@@ -37,7 +38,7 @@ class UserCreated(UserRead):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: TokenName
     expires_at: datetime | None = None
 
 

@@ -11,6 +11,7 @@ API:
                      ``db_pool_timeout`` seconds without a slot).
     TemplatesDep  -- the ``Jinja2Templates`` of ``<repo>/templates``.
     PageDep       -- ``PageParams(limit, offset)`` from ``?limit=&offset=`` (limit 1..500, default 50).
+    IdPath, IdQuery -- an id or version number in the path / an optional one in the query (1..2**31-1).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import pool_status, unit_of_work
+from app.domain.text import INT32_MAX
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class PageParams:
 
 async def get_page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX, description="Rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
@@ -100,3 +102,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 PageDep = Annotated[PageParams, Depends(get_page_params)]
+# Ids and version numbers in paths and queries fit the INTEGER columns (422 otherwise, not a 500).
+IdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
+IdQuery = Annotated[int | None, Query(ge=1, le=INT32_MAX)]

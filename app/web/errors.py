@@ -110,7 +110,8 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
 def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form", "cookie")]
     if not parts:
-        return None
+        # The whole body (e.g. a list where an object belongs) or nothing at all.
+        return str(loc[0]) if loc else None
     out = parts[0]
     for p in parts[1:]:
         out += f"[{p}]" if p.isdigit() else f".{p}"

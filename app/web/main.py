@@ -7,26 +7,23 @@ uses the environment.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import queue
 from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import engine_from_settings, make_sessionmaker
-from app.services.limits import use_limits
-from app.domain.errors import PayloadTooLarge
 from app.outbox import Relay
+from app.services.limits import use_limits
 from app.web import auth
 from app.web.api import router as api_router
-from app.web.errors import handle_domain_error, install_error_handlers
+from app.web.errors import install_error_handlers
+from app.web.middleware import BodyLimitAndTiming
 from app.web.pages import router as pages_router
 from app.web.pages import templates as page_templates
 
@@ -76,44 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.cookie_secure,
     )
     # Outermost: the limit applies before the session cookie or any body is read.
-    app.add_middleware(_BodyLimitAndTiming, limit=settings.max_upload_bytes + UPLOAD_OVERHEAD_BYTES)
+    app.add_middleware(BodyLimitAndTiming, limit=settings.max_upload_bytes + UPLOAD_OVERHEAD_BYTES)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static")
     app.include_router(api_router)
     app.include_router(auth.router)
     app.include_router(pages_router)
     return app
-
-
-class _BodyLimitAndTiming:
-    """Pure ASGI middleware: refuse bodies whose Content-Length passes ``limit`` (413) before anything
-    parses them, and add ``Server-Timing: app;dur=<ms>`` to every HTTP response."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-
-        async def send_with_timing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                duration = (time.perf_counter() - started) * 1000
-                headers = MutableHeaders(scope=message)
-                headers.append("Server-Timing", f"app;dur={duration:.1f}")
-            await send(message)
-
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            exc = PayloadTooLarge(
-                f"the request body is {length} bytes; the limit is {self.limit} bytes",
-                field="file",
-                details={"size": int(length), "limit": self.limit},
-            )
-            response = await handle_domain_error(Request(scope), exc)
-            await response(scope, receive, send_with_timing)
-            return
-        await self.app(scope, receive, send_with_timing)

@@ -87,7 +87,8 @@ def attachment_headers(filename: str) -> dict[str, str]:
     """``Content-Disposition`` for a download; non-ASCII names via RFC 5987 ``filename*``."""
     from urllib.parse import quote
 
-    ascii_name = "".join(c if c.isascii() and c not in '"\\' else "_" for c in filename)
-    return {
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    }
+    # Control characters would break the header line (the server drops the connection), so they
+    # become "_" in the ASCII name and are percent-encoded in filename*.
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    encoded = quote(filename, errors="replace")
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"}

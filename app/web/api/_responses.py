@@ -63,7 +63,7 @@ def _codes(route: APIRoute) -> list[int]:
         codes += [401, 403]
     if dependant.path_params or has_body:
         codes.append(404)
-    if route.methods & WRITE_METHODS:
+    if (route.methods or set()) & WRITE_METHODS:
         codes.append(409)
     if has_body:
         codes.append(413)

@@ -12,7 +12,7 @@ from app.schemas.jobs import ScanDatasetParams
 from app.services import datasets as service
 from app.services import jobs as job_service
 from app.web.auth import EditorUser, ReadUser
-from app.web.deps import PageDep, SessionDep, SettingsDep
+from app.web.deps import IdPath, PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -49,14 +49,14 @@ def create_dataset(
 
 
 @router.get("/{dataset_id}", response_model=DatasetRead)
-def read_dataset(dataset_id: int, session: SessionDep, _user: ReadUser) -> DatasetRead:
+def read_dataset(dataset_id: IdPath, session: SessionDep, _user: ReadUser) -> DatasetRead:
     """Read a dataset with its last scan report."""
     return DatasetRead(**service.dataset_payload(service.get_dataset(session, dataset_id)))
 
 
 @router.post("/{dataset_id}/scan", response_model=ScanResponse)
 def scan_dataset(
-    dataset_id: int,
+    dataset_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
     user: EditorUser,
@@ -73,12 +73,12 @@ def scan_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: int, session: SessionDep, _user: EditorUser) -> None:
+def delete_dataset(dataset_id: IdPath, session: SessionDep, _user: EditorUser) -> None:
     """Delete a dataset registration (its files are left alone)."""
     service.delete_dataset(session, dataset_id)
 
 
 @router.get("/{dataset_id}/files/{path:path}", response_class=FileResponse)
-def read_dataset_file(dataset_id: int, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
+def read_dataset_file(dataset_id: IdPath, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
     """One file of the dataset (image or ground-truth label), e.g. for the result review gallery."""
     return FileResponse(service.dataset_file_path(session, dataset_id, path))

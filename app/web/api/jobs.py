@@ -14,7 +14,7 @@ from app.schemas.training import TrainMetrics
 from app.services import jobs as service
 from app.services import training as training_service
 from app.web.auth import EditorUser, ReadUser
-from app.web.deps import PageDep, SessionDep, SettingsDep
+from app.web.deps import IdPath, IdQuery, PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -88,8 +88,8 @@ def list_jobs(
     page: PageDep,
     status: Annotated[str | None, Query(description="queued|running|succeeded|failed|cancelled")] = None,
     kind: Annotated[str | None, Query(description="pseudo_label|evaluate|scan_dataset|train")] = None,
-    dataset_id: int | None = None,
-    model_id: int | None = None,
+    dataset_id: IdQuery = None,
+    model_id: IdQuery = None,
 ) -> JobList:
     """List jobs (newest first; shards are shown inside their job)."""
     rows, total = service.list_jobs(
@@ -105,19 +105,19 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def read_job(job_id: int, session: SessionDep, _user: ReadUser) -> JobRead:
+def read_job(job_id: IdPath, session: SessionDep, _user: ReadUser) -> JobRead:
     """Read a job: status, progress, ETA, shards, result, error."""
     return _read(session, service.get_job(session, job_id), with_shards=True)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)
-def cancel_job(job_id: int, session: SessionDep, _user: EditorUser) -> JobRead:
+def cancel_job(job_id: IdPath, session: SessionDep, _user: EditorUser) -> JobRead:
     """Cancel a job (cooperative: a running one stops after its current batch)."""
     return _read(session, service.cancel_job(session, job_id), with_shards=True)
 
 
 @router.post("/{job_id}/retry", response_model=JobRead)
-def retry_job(job_id: int, session: SessionDep, _user: EditorUser) -> JobRead:
+def retry_job(job_id: IdPath, session: SessionDep, _user: EditorUser) -> JobRead:
     """Retry a failed or cancelled job; it resumes from the outputs that exist."""
     job = service.retry_job(session, job_id)
     commit_now(session)
@@ -126,7 +126,7 @@ def retry_job(job_id: int, session: SessionDep, _user: EditorUser) -> JobRead:
 
 @router.get("/{job_id}/logs", response_model=JobLogs)
 def read_job_logs(
-    job_id: int,
+    job_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
     limit: Annotated[int, Query(ge=1, le=service.JOB_LOG_LINES)] = service.JOB_LOG_LINES,
@@ -137,14 +137,14 @@ def read_job_logs(
 
 
 @router.get("/{job_id}/summary")
-def read_job_summary(job_id: int, session: SessionDep, _user: ReadUser) -> dict[str, Any]:
+def read_job_summary(job_id: IdPath, session: SessionDep, _user: ReadUser) -> dict[str, Any]:
     """The result summary (pseudo-label: merged summary.json with per-source-label histograms)."""
     return service.read_summary(session, job_id)
 
 
 @router.get("/{job_id}/manifest", response_model=Page[dict[str, Any]])
 def read_job_manifest(
-    job_id: int,
+    job_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
     page: PageDep,
@@ -158,7 +158,7 @@ def read_job_manifest(
 
 
 @router.get("/{job_id}/manifest.jsonl", response_class=FileResponse)
-def download_job_manifest(job_id: int, session: SessionDep, _user: ReadUser) -> FileResponse:
+def download_job_manifest(job_id: IdPath, session: SessionDep, _user: ReadUser) -> FileResponse:
     """The whole merged manifest as JSON lines."""
     return FileResponse(
         service.manifest_path(session, job_id),
@@ -168,13 +168,13 @@ def download_job_manifest(job_id: int, session: SessionDep, _user: ReadUser) -> 
 
 
 @router.get("/{job_id}/files/{path:path}", response_class=FileResponse)
-def read_job_file(job_id: int, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
+def read_job_file(job_id: IdPath, path: str, session: SessionDep, _user: ReadUser) -> FileResponse:
     """One output file, e.g. ``labels/val/0001.png`` or ``confidence/...``."""
     return FileResponse(service.artifact_path(session, job_id, path))
 
 
 @router.get("/{job_id}/metrics", response_model=TrainMetrics)
-def read_job_metrics(job_id: int, session: SessionDep, _user: ReadUser) -> TrainMetrics:
+def read_job_metrics(job_id: IdPath, session: SessionDep, _user: ReadUser) -> TrainMetrics:
     """Training metrics of a ``train`` job: its ``metrics.jsonl`` records (train: loss, lr, grad norm;
     val: mIoU per set and pooled, pixel accuracy, loss, per-class IoU) and the best checkpoint's
     per-class IoU and confusion matrices. Readable while the job runs (404 for other kinds)."""

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from app.domain.text import INT32_MAX
 from app.schemas.mappings import (
     CommentCreate,
     CommentList,
@@ -25,14 +26,14 @@ from app.services import mappings as service
 from app.web.api._convert import comment_reads, validation_read, version_read, version_summaries
 from app.web.api.mappings import IfMatch, edited_response, resolve_base
 from app.web.auth import EditorUser, ReadUser, ReviewerUser
-from app.web.deps import PageDep, SessionDep, SettingsDep
+from app.web.deps import IdPath, PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/mappings/{mapping_id}", tags=["mapping versions"])
 
 
 @router.get("/versions", response_model=VersionList)
 def list_versions(
-    mapping_id: int, session: SessionDep, _user: ReadUser, page: PageDep, status: Status | None = None
+    mapping_id: IdPath, session: SessionDep, _user: ReadUser, page: PageDep, status: Status | None = None
 ) -> VersionList:
     """Versions of a mapping, newest first (paginated, optional status filter)."""
     rows, total = service.list_versions(
@@ -45,7 +46,7 @@ def list_versions(
 
 @router.get("/versions/by-hash/{content_hash}", response_model=VersionRead)
 def read_version_by_hash(
-    mapping_id: int, content_hash: str, session: SessionDep, _user: ReadUser
+    mapping_id: IdPath, content_hash: str, session: SessionDep, _user: ReadUser
 ) -> VersionRead:
     """The version with this content hash (approved preferred, then newest)."""
     return version_read(
@@ -54,15 +55,15 @@ def read_version_by_hash(
 
 
 @router.get("/versions/{number}", response_model=VersionRead)
-def read_version(mapping_id: int, number: int, session: SessionDep, _user: ReadUser) -> VersionRead:
+def read_version(mapping_id: IdPath, number: IdPath, session: SessionDep, _user: ReadUser) -> VersionRead:
     """One version with its edges."""
     return version_read(session, service.get_version_by_number(session, mapping_id, number))
 
 
 @router.post("/versions/{number}/restore")
 def restore_version(
-    mapping_id: int,
-    number: int,
+    mapping_id: IdPath,
+    number: IdPath,
     body: VersionRef,
     session: SessionDep,
     user: EditorUser,
@@ -85,11 +86,15 @@ def restore_version(
 
 @router.get("/diff", response_model=DiffRead)
 def diff_versions(
-    mapping_id: int,
+    mapping_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
-    from_version: Annotated[int | None, Query(alias="from", description="Default: the head's parent")] = None,
-    to_version: Annotated[int | None, Query(alias="to", description="Default: the head")] = None,
+    from_version: Annotated[
+        int | None, Query(alias="from", ge=1, le=INT32_MAX, description="Default: the head's parent")
+    ] = None,
+    to_version: Annotated[
+        int | None, Query(alias="to", ge=1, le=INT32_MAX, description="Default: the head")
+    ] = None,
 ) -> DiffRead:
     """Edges added and removed between two versions."""
     new = (
@@ -118,10 +123,12 @@ def diff_versions(
 
 @router.get("/validation", response_model=ValidationRead)
 def validate_mapping(
-    mapping_id: int,
+    mapping_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
-    version: Annotated[int | None, Query(description="Version number; default: current")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Version number; default: current")
+    ] = None,
 ) -> ValidationRead:
     """The validation report of a version (unknown names, unmapped labels, ambiguities, ...)."""
     target = (
@@ -138,7 +145,7 @@ def _summary(session: SessionDep, version_id: int) -> VersionSummary:
 
 @router.post("/versions/{number}/submit", response_model=VersionSummary)
 def submit_version(
-    mapping_id: int, number: int, body: ReviewAction, session: SessionDep, user: EditorUser
+    mapping_id: IdPath, number: IdPath, body: ReviewAction, session: SessionDep, user: EditorUser
 ) -> VersionSummary:
     """Ask for review: draft (or rejected) -> in_review."""
     version = service.get_version_by_number(session, mapping_id, number)
@@ -148,8 +155,8 @@ def submit_version(
 
 @router.post("/versions/{number}/approve", response_model=VersionSummary)
 def approve_version(
-    mapping_id: int,
-    number: int,
+    mapping_id: IdPath,
+    number: IdPath,
     body: ReviewAction,
     session: SessionDep,
     settings: SettingsDep,
@@ -165,7 +172,7 @@ def approve_version(
 
 @router.post("/versions/{number}/reject", response_model=VersionSummary)
 def reject_version(
-    mapping_id: int, number: int, body: ReviewAction, session: SessionDep, user: ReviewerUser
+    mapping_id: IdPath, number: IdPath, body: ReviewAction, session: SessionDep, user: ReviewerUser
 ) -> VersionSummary:
     """Reject a version in review (reviewers/admins)."""
     version = service.get_version_by_number(session, mapping_id, number)
@@ -175,7 +182,7 @@ def reject_version(
 
 @router.get("/versions/{number}/comments", response_model=CommentList)
 def list_comments(
-    mapping_id: int, number: int, session: SessionDep, _user: ReadUser, page: PageDep
+    mapping_id: IdPath, number: IdPath, session: SessionDep, _user: ReadUser, page: PageDep
 ) -> CommentList:
     """Comments and review actions on a version, oldest first."""
     version = service.get_version_by_number(session, mapping_id, number)
@@ -185,7 +192,7 @@ def list_comments(
 
 @router.post("/versions/{number}/comments", response_model=CommentRead, status_code=201)
 def add_comment(
-    mapping_id: int, number: int, body: CommentCreate, session: SessionDep, user: EditorUser
+    mapping_id: IdPath, number: IdPath, body: CommentCreate, session: SessionDep, user: EditorUser
 ) -> CommentRead:
     """Comment on a version, optionally about one source label."""
     version = service.get_version_by_number(session, mapping_id, number)

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import MappingVersion
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.text import INT32_MAX
+from app.schemas.common import Name, Text
 from app.schemas.mappings import (
     EdgesReplace,
     EdgeToggle,
@@ -37,7 +39,7 @@ from app.web.api._convert import (
     version_summaries,
 )
 from app.web.auth import AdminUser, EditorUser, ReadUser
-from app.web.deps import PageDep, SessionDep, SettingsDep
+from app.web.deps import IdPath, IdQuery, PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/mappings", tags=["mappings"])
 IfMatch = Annotated[str | None, Header(description="Content hash of the version the edit is based on")]
@@ -70,8 +72,8 @@ def list_mappings(
     session: SessionDep,
     _user: ReadUser,
     page: PageDep,
-    source_taxonomy_id: int | None = None,
-    target_taxonomy_id: int | None = None,
+    source_taxonomy_id: IdQuery = None,
+    target_taxonomy_id: IdQuery = None,
     q: Annotated[str | None, Query()] = None,
 ) -> MappingList:
     """List mappings with their current version (paginated)."""
@@ -110,12 +112,14 @@ def import_mapping(
     settings: SettingsDep,
     user: EditorUser,
     file: Annotated[UploadFile, File(description="master_labels_<taxonomy>.csv")],
-    source_taxonomy_id: Annotated[int | None, Form()] = None,
-    mapping_id: Annotated[int | None, Form(description="Import as a new version of this mapping")] = None,
-    name: Annotated[str | None, Form()] = None,
-    target_name: Annotated[str | None, Form()] = None,
-    base_version: Annotated[int | None, Form()] = None,
-    message: Annotated[str | None, Form()] = None,
+    source_taxonomy_id: Annotated[int | None, Form(ge=1, le=INT32_MAX)] = None,
+    mapping_id: Annotated[
+        int | None, Form(ge=1, le=INT32_MAX, description="Import as a new version of this mapping")
+    ] = None,
+    name: Annotated[Name | None, Form()] = None,
+    target_name: Annotated[Name | None, Form()] = None,
+    base_version: Annotated[int | None, Form(ge=1, le=INT32_MAX)] = None,
+    message: Annotated[Text | None, Form()] = None,
 ) -> ImportRead:
     """Import a master_labels CSV: a new mapping (target taxonomy created or reused) or a new version."""
     text = read_upload(file, settings)
@@ -144,7 +148,7 @@ def import_mapping(
 
 
 @router.get("/{mapping_id}", response_model=MappingRead)
-def read_mapping(mapping_id: int, session: SessionDep, _user: ReadUser) -> MappingRead:
+def read_mapping(mapping_id: IdPath, session: SessionDep, _user: ReadUser) -> MappingRead:
     """Read a mapping and a summary of its current version."""
     row = service.get_mapping(session, mapping_id)
     return mapping_read(session, row, service.current_version(session, mapping_id))
@@ -152,7 +156,7 @@ def read_mapping(mapping_id: int, session: SessionDep, _user: ReadUser) -> Mappi
 
 @router.patch("/{mapping_id}", response_model=MappingRead)
 def update_mapping(
-    mapping_id: int, body: MappingUpdate, session: SessionDep, _user: EditorUser
+    mapping_id: IdPath, body: MappingUpdate, session: SessionDep, _user: EditorUser
 ) -> MappingRead:
     """Rename or re-describe a mapping."""
     row = service.update_mapping(session, mapping_id, name=body.name, description=body.description)
@@ -160,7 +164,7 @@ def update_mapping(
 
 
 @router.delete("/{mapping_id}", status_code=204)
-def delete_mapping(mapping_id: int, session: SessionDep, _user: AdminUser) -> Response:
+def delete_mapping(mapping_id: IdPath, session: SessionDep, _user: AdminUser) -> Response:
     """Delete a mapping with all versions (admins only)."""
     service.delete_mapping(session, mapping_id)
     return Response(status_code=204)
@@ -168,10 +172,12 @@ def delete_mapping(mapping_id: int, session: SessionDep, _user: AdminUser) -> Re
 
 @router.get("/{mapping_id}/export", response_class=Response)
 def export_mapping(
-    mapping_id: int,
+    mapping_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
-    version: Annotated[int | None, Query(description="Version number; default: current")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Version number; default: current")
+    ] = None,
 ) -> Response:
     """Export a version as master_labels CSV (a file download)."""
     row = service.get_mapping(session, mapping_id)
@@ -187,14 +193,14 @@ def export_mapping(
 
 
 @router.get("/{mapping_id}/edges")
-def read_edges(mapping_id: int, session: SessionDep, _user: ReadUser) -> JSONResponse:
+def read_edges(mapping_id: IdPath, session: SessionDep, _user: ReadUser) -> JSONResponse:
     """The current version with its edges; the ETag is its content hash (use it as If-Match)."""
     return edited_response(session, service.current_version(session, mapping_id))
 
 
 @router.put("/{mapping_id}/edges")
 def replace_edges(
-    mapping_id: int, body: EdgesReplace, session: SessionDep, user: EditorUser, if_match: IfMatch = None
+    mapping_id: IdPath, body: EdgesReplace, session: SessionDep, user: EditorUser, if_match: IfMatch = None
 ) -> JSONResponse:
     """Replace all edges (a new version); 409 with the current edges when the base is stale."""
     base_id, base_hash = resolve_base(session, mapping_id, body.base_version, if_match)
@@ -212,7 +218,7 @@ def replace_edges(
 
 @router.post("/{mapping_id}/edges/toggle")
 def toggle_edge(
-    mapping_id: int, body: EdgeToggle, session: SessionDep, user: EditorUser, if_match: IfMatch = None
+    mapping_id: IdPath, body: EdgeToggle, session: SessionDep, user: EditorUser, if_match: IfMatch = None
 ) -> JSONResponse:
     """Add, remove or flip one edge (a new version)."""
     base_id, base_hash = resolve_base(session, mapping_id, body.base_version, if_match)
@@ -232,7 +238,7 @@ def toggle_edge(
 
 @router.post("/{mapping_id}/targets")
 def set_targets(
-    mapping_id: int, body: TargetsSet, session: SessionDep, user: EditorUser, if_match: IfMatch = None
+    mapping_id: IdPath, body: TargetsSet, session: SessionDep, user: EditorUser, if_match: IfMatch = None
 ) -> JSONResponse:
     """Set all targets of one source label (an empty list unmaps it)."""
     base_id, base_hash = resolve_base(session, mapping_id, body.base_version, if_match)
@@ -251,7 +257,7 @@ def set_targets(
 
 @router.post("/{mapping_id}/undo")
 def undo(
-    mapping_id: int, body: VersionRef, session: SessionDep, user: EditorUser, if_match: IfMatch = None
+    mapping_id: IdPath, body: VersionRef, session: SessionDep, user: EditorUser, if_match: IfMatch = None
 ) -> JSONResponse:
     """Undo the last edit (a new version equal to the one before it)."""
     base_id, base_hash = resolve_base(session, mapping_id, body.base_version, if_match)

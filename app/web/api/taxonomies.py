@@ -8,11 +8,12 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from app.domain.taxonomy import Label, Taxonomy
+from app.schemas.common import Name, Text
 from app.schemas.taxonomies import LabelSchema, TaxonomyCreate, TaxonomyList, TaxonomyRead, TaxonomyUpdate
 from app.services import taxonomies as service
 from app.web.api._convert import attachment_headers, read_upload, taxonomy_read, taxonomy_summary
 from app.web.auth import EditorUser, ReadUser
-from app.web.deps import PageDep, SessionDep, SettingsDep
+from app.web.deps import IdPath, PageDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/taxonomies", tags=["taxonomies"])
 Format = Literal["labels_csv", "json"]
@@ -62,8 +63,8 @@ def import_taxonomy(
     settings: SettingsDep,
     _user: EditorUser,
     file: Annotated[UploadFile, File(description="labels.csv or taxonomy JSON")],
-    name: Annotated[str | None, Form()] = None,
-    description: Annotated[str | None, Form()] = None,
+    name: Annotated[Name | None, Form()] = None,
+    description: Annotated[Text | None, Form()] = None,
     format: Annotated[Format | None, Form()] = None,
 ) -> TaxonomyRead:
     """Import a taxonomy from the paper's labels.csv or the JSON format."""
@@ -80,14 +81,14 @@ def import_taxonomy(
 
 
 @router.get("/{taxonomy_id}", response_model=TaxonomyRead)
-def read_taxonomy(taxonomy_id: int, session: SessionDep, _user: ReadUser) -> TaxonomyRead:
+def read_taxonomy(taxonomy_id: IdPath, session: SessionDep, _user: ReadUser) -> TaxonomyRead:
     """Read a taxonomy with its labels."""
     return taxonomy_read(session, service.get_taxonomy(session, taxonomy_id))
 
 
 @router.patch("/{taxonomy_id}", response_model=TaxonomyRead)
 def update_taxonomy(
-    taxonomy_id: int, body: TaxonomyUpdate, session: SessionDep, _user: EditorUser
+    taxonomy_id: IdPath, body: TaxonomyUpdate, session: SessionDep, _user: EditorUser
 ) -> TaxonomyRead:
     """Rename, re-describe or (while unused) replace the labels of a taxonomy."""
     row = service.update_taxonomy(
@@ -101,7 +102,7 @@ def update_taxonomy(
 
 
 @router.delete("/{taxonomy_id}", status_code=204)
-def delete_taxonomy(taxonomy_id: int, session: SessionDep, _user: EditorUser) -> Response:
+def delete_taxonomy(taxonomy_id: IdPath, session: SessionDep, _user: EditorUser) -> Response:
     """Delete a taxonomy that no mapping uses."""
     service.delete_taxonomy(session, taxonomy_id)
     return Response(status_code=204)
@@ -109,7 +110,7 @@ def delete_taxonomy(taxonomy_id: int, session: SessionDep, _user: EditorUser) ->
 
 @router.get("/{taxonomy_id}/export", response_class=Response)
 def export_taxonomy(
-    taxonomy_id: int,
+    taxonomy_id: IdPath,
     session: SessionDep,
     _user: ReadUser,
     format: Annotated[Format, Query()] = "labels_csv",

@@ -18,7 +18,7 @@ from app.schemas.users import (
 )
 from app.services import users as service
 from app.web.auth import AdminUser, CsrfChecked, CurrentUser
-from app.web.deps import PageDep, SessionDep
+from app.web.deps import IdPath, PageDep, SessionDep
 
 router = APIRouter(tags=["users"])
 
@@ -47,7 +47,7 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> Use
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-def update_user(user_id: int, body: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
+def update_user(user_id: IdPath, body: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
     """Change a user's role, active flag or password (admins only)."""
     user = service.update_user(
         session, user_id, role=body.role, is_active=body.is_active, password=body.password
@@ -73,7 +73,7 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, session: SessionDep, user: CurrentUser, _csrf: CsrfChecked) -> Response:
+def revoke_token(token_id: IdPath, session: SessionDep, user: CurrentUser, _csrf: CsrfChecked) -> Response:
     """Revoke one of the caller's tokens."""
     service.revoke_api_token(session, user=user, token_id=token_id)
     return Response(status_code=204)
