@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from app.domain.errors import InvalidInput
 from app.domain.mapping import VOID, OntologyMapping
-from app.domain.taxonomy import Label, Taxonomy, class_list_taxonomy
+from app.domain.taxonomy import Label, Taxonomy, check_label_text, check_taxonomy_text, class_list_taxonomy
 from app.domain.validation import Finding
 
 LABELS_HEADER = ("name", "id", "trainId", "category", "categoryId", "hasInstances", "ignoreInEval", "color")
@@ -116,6 +116,7 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
                     ),
                 )
             )
+            check_label_text(labels[-1])
         except InvalidInput as exc:
             exc.row = exc.row or r
             header_name = _LABEL_FIELD_COLUMNS.get(exc.field or "")
@@ -124,7 +125,9 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
             raise
     if not labels:
         raise InvalidInput("labels.csv has a header but no labels")
-    return Taxonomy(name=name, labels=tuple(labels), description=description)
+    taxonomy = Taxonomy(name=name, labels=tuple(labels), description=description)
+    check_taxonomy_text(taxonomy)
+    return taxonomy
 
 
 def _opt_int(cell: str, row: int, column: int, what: str) -> int | None:

@@ -19,13 +19,55 @@ MAX_TAXONOMY_NAME = 200  # the taxonomy.name column
 MAX_CATEGORY = 100  # the label.category column
 
 
-def _check_text(value: str, field_name: str, max_length: int) -> None:
+def check_text(value: str, field_name: str, max_length: int) -> None:
     """Names go to database columns, CSV exports and download headers: bounded, no control chars."""
     if len(value) > max_length:
         raise InvalidInput(f"{field_name} is longer than {max_length} characters", field=field_name)
     problem = describe_control_characters(value)
     if problem:
         raise InvalidInput(f"{field_name} {value!r} {problem}", field=field_name)
+
+
+def check_label_text(label: Label) -> None:
+    """Refuse a label that no column can hold: over-long or control-character name or category,
+    ``train_id``/``category_id`` outside the INTEGER range.
+
+    Importers and the store path call this (see :func:`check_taxonomy_text`); constructing a
+    ``Label`` does not, so rows stored before these rules stay readable and exportable.
+    """
+    check_text(label.name, "name", MAX_LABEL_NAME)
+    if label.category is not None:
+        if not isinstance(label.category, str):
+            raise InvalidInput(f"category {label.category!r} must be a string", field="category")
+        check_text(label.category, "category", MAX_CATEGORY)
+    for name in ("train_id", "category_id"):
+        number = getattr(label, name)
+        if number is not None and (
+            isinstance(number, bool) or not isinstance(number, int) or not INT32_MIN <= number <= INT32_MAX
+        ):
+            raise InvalidInput(
+                f"{name} {number!r} must be an integer in {INT32_MIN}..{INT32_MAX}", field=name
+            )
+
+
+def check_taxonomy_text(taxonomy: Taxonomy) -> None:
+    """:func:`check_label_text` for every label (fields named ``labels[i].<field>``), plus the name
+    and the description (line breaks and tabs allowed there)."""
+    check_text(taxonomy.name, "name", MAX_TAXONOMY_NAME)
+    problem = describe_control_characters(taxonomy.description, LINE_BREAKS_AND_TABS)
+    if problem:
+        raise InvalidInput(f"description {problem}", field="description")
+    check_labels_text(taxonomy.labels)
+
+
+def check_labels_text(labels: Iterable[Label]) -> None:
+    """:func:`check_label_text` for each label; the field is named ``labels[i].<field>``."""
+    for index, label in enumerate(labels):
+        try:
+            check_label_text(label)
+        except InvalidInput as exc:
+            exc.field = f"labels[{index}].{exc.field}"
+            raise
 
 
 def normalize_color(value: str | None, *, field_name: str = "color") -> str | None:
@@ -70,23 +112,8 @@ class Label:
             )
         if not isinstance(self.name, str) or self.name == "":
             raise InvalidInput("label name must be a non-empty string", field="name")
-        _check_text(self.name, "name", MAX_LABEL_NAME)
         if self.color is not None and not isinstance(self.color, str):
             raise InvalidInput(f"colour {self.color!r} must be a string #rrggbb", field="color")
-        if self.category is not None:
-            if not isinstance(self.category, str):
-                raise InvalidInput(f"category {self.category!r} must be a string", field="category")
-            _check_text(self.category, "category", MAX_CATEGORY)
-        for name in ("train_id", "category_id"):
-            number = getattr(self, name)
-            if number is not None and (
-                isinstance(number, bool)
-                or not isinstance(number, int)
-                or not INT32_MIN <= number <= INT32_MAX
-            ):
-                raise InvalidInput(
-                    f"{name} {number!r} must be an integer in {INT32_MIN}..{INT32_MAX}", field=name
-                )
         object.__setattr__(self, "color", normalize_color(self.color))
 
 
@@ -103,10 +130,6 @@ class Taxonomy:
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
             raise InvalidInput("taxonomy name must not be empty", field="name")
-        _check_text(self.name, "name", MAX_TAXONOMY_NAME)
-        problem = describe_control_characters(self.description, LINE_BREAKS_AND_TABS)
-        if problem:
-            raise InvalidInput(f"description {problem}", field="description")
         labels = tuple(self.labels)
         object.__setattr__(self, "labels", labels)
         if not labels:
@@ -196,7 +219,7 @@ def label_from_json(data: Mapping[str, Any], *, index: int = 0) -> Label:
     if unknown:
         raise InvalidInput(f"unknown label keys {sorted(unknown)}", field=f"labels[{index}]")
     try:
-        return Label(
+        label = Label(
             value=_int(data.get("value"), f"labels[{index}].value"),
             name=_str(data.get("name"), f"labels[{index}].name"),
             color=_opt_str(data.get("color"), f"labels[{index}].color"),
@@ -212,6 +235,8 @@ def label_from_json(data: Mapping[str, Any], *, index: int = 0) -> Label:
             if data.get("has_instances") is None
             else _bool(data["has_instances"], f"labels[{index}].has_instances"),
         )
+        check_label_text(label)
+        return label
     except InvalidInput as exc:
         if exc.field and not exc.field.startswith("labels["):
             exc.field = f"labels[{index}].{exc.field}"
@@ -233,7 +258,9 @@ def taxonomy_from_json(data: Any) -> Taxonomy:
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise InvalidInput("'description' must be a string", field="description")
-    return Taxonomy(name=_str(data.get("name"), "name"), labels=labels, description=description)
+    taxonomy = Taxonomy(name=_str(data.get("name"), "name"), labels=labels, description=description)
+    check_taxonomy_text(taxonomy)
+    return taxonomy
 
 
 def taxonomy_to_json(taxonomy: Taxonomy) -> dict[str, Any]:

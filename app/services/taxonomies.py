@@ -35,8 +35,12 @@ from app.db.models import Taxonomy as TaxonomyRow
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.reference_csv import format_labels_csv, parse_labels_csv
 from app.domain.taxonomy import (
+    MAX_TAXONOMY_NAME,
     Label,
     Taxonomy,
+    check_labels_text,
+    check_taxonomy_text,
+    check_text,
     class_list_taxonomy,
     taxonomy_from_json,
     taxonomy_to_json,
@@ -142,6 +146,7 @@ def _check_labels(session: Session, taxonomy: Taxonomy) -> None:
 
 def create_taxonomy(session: Session, *, taxonomy: Taxonomy) -> TaxonomyRow:
     """Store a validated domain taxonomy with its labels (refused above the size limits)."""
+    check_taxonomy_text(taxonomy)
     limits_of(session).check_name(taxonomy.name, what="taxonomy name")
     _check_labels(session, taxonomy)
     _check_name_free(session, taxonomy.name)
@@ -230,6 +235,11 @@ def update_taxonomy(
     if new_name != row.name:
         limits_of(session).check_name(new_name, what="taxonomy name")
         _check_name_free(session, new_name, except_id=row.id)
+    # Only what changes is checked, so rows stored before the text rules stay editable.
+    if name is not None:
+        check_text(new_name, "name", MAX_TAXONOMY_NAME)
+    if labels is not None:
+        check_labels_text(labels)
     if labels is not None and candidate.labels != current.labels:
         _check_labels(session, candidate)
         used = repo.count_mappings_using(session, row.id)

@@ -174,3 +174,24 @@ def test_master_labels_import_still_works(client: TestClient, editor: dict[str, 
         "/api/v1/mappings/import", files=files, data={"source_taxonomy_id": str(source_id)}, headers=editor
     )
     assert r.status_code == 201, r.text
+
+
+def test_exports_survive_control_characters_in_a_stored_name(
+    client: TestClient, editor: dict[str, str], mapping: dict[str, Any], session_factory: Any
+) -> None:
+    """Rows stored before names were checked may hold control characters: downloads still work."""
+    from app.db.models import Mapping, Taxonomy
+
+    with session_factory() as s:
+        s.get(Taxonomy, mapping["source_taxonomy_id"]).name = "city\r\nX-Injected: 1\x07"
+        s.get(Mapping, mapping["id"]).name = "map\x1b[31m\x7f"  # PostgreSQL cannot hold NUL at all
+        s.commit()
+    for url in (
+        f"/api/v1/taxonomies/{mapping['source_taxonomy_id']}/export",
+        f"/api/v1/mappings/{mapping['id']}/export",
+    ):
+        r = client.get(url, headers=editor)
+        assert r.status_code == 200, r.text
+        disposition = r.headers["content-disposition"]
+        assert disposition.isprintable() and disposition.isascii(), disposition
+        assert "X-Injected" not in r.headers

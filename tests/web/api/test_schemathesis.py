@@ -91,14 +91,14 @@ def tally(db_backend: str) -> Counter[str]:
 @pytest.fixture(scope="module", autouse=True)
 def _report_tallies(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     for backend, counts in _TALLIES.items():
         operations = len([k for k in counts if k != "server errors"])
         requests = sum(v for k, v in counts.items() if k != "server errors")
         line = f"schemathesis [{backend}]: {operations} operations, {requests} requests, "
         line += f"{counts['server errors']} server errors"
-        if reporter is not None:
-            reporter.write_line(line)
+        with capture.global_and_fixture_disabled():
+            print(f"\n{line}")
 
 
 @pytest.fixture(autouse=True)
