@@ -93,6 +93,25 @@ class Settings(BaseSettings):
     max_name_length: int = Field(
         default=DEFAULT_LIMITS.max_name_length, ge=1, description="Longest taxonomy, label or mapping name."
     )
+    # Password-login throttle (app.services.login_throttle; docs/backend.md "Accounts").
+    login_throttle_free_failures: int = Field(
+        default=5, ge=0, description="Failed logins of one account name before lockouts start."
+    )
+    login_throttle_client_free_failures: int = Field(
+        default=20, ge=0, description="Failed logins from one client address before lockouts start."
+    )
+    login_throttle_base_delay_s: float = Field(
+        default=1.0, gt=0, description="First lockout; each further failure doubles it."
+    )
+    login_throttle_max_delay_s: float = Field(default=900.0, gt=0, description="Longest lockout.")
+    login_throttle_window_s: float = Field(
+        default=3600.0, gt=0, description="Failure counts are forgotten after this long without a failure."
+    )
+    auth_touch_interval_s: int = Field(
+        default=300,
+        gt=0,
+        description="Write a token's last-used and a session's last-seen time at most this often.",
+    )
     # Connection pool of each web/worker process (see docs/backend.md "Connections and processes").
     # A web process admits at most pool_size + max_overflow requests to the database at once.
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")

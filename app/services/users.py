@@ -6,16 +6,22 @@ API:
     get_user(session, user_id) / get_user_by_name(session, name) -> User (NotFound)
     list_users(session, *, limit, offset) -> (list[User], total)
     update_user(session, user_id, *, role=None, is_active=None, password=None) -> User
-    authenticate_password(session, *, name, password) -> User | None
+        (a new password, another role or deactivation revokes the user's browser sessions)
+    authenticate_password(session, *, name, password) -> User | None     (unthrottled: the login
+        form goes through services.login_throttle.login_with_password)
     create_api_token(session, *, user, name, expires_at=None) -> (ApiToken, plaintext)  # shown once
-    authenticate_token(session, token) -> User | None                    (bearer tokens)
+    authenticate_token(session, token, *, touch_interval_s=300, now=None) -> User | None  (bearer)
     list_api_tokens(session, *, user) -> list[ApiToken]
     revoke_api_token(session, *, user, token_id) -> None                 (own tokens; admins any)
     create_login_token(session, *, user, ttl_s) -> plaintext             (one-time login URL)
-    consume_login_token(session, token) -> User                          (NotAuthenticated)
+    consume_login_token(session, token, *, now=None) -> User             (NotAuthenticated; one
+        conditional UPDATE, so of concurrent uses of one token exactly one succeeds)
     ensure_local_admin(session, *, name="admin") -> (User, created)
 
 Tokens are random (256 bits), so a sha256 digest is a safe, fast lookup key; passwords use argon2.
+A bearer token's ``last_used_at`` is bookkeeping: written at most once per ``touch_interval_s``,
+after the request's commit in its own short transaction, and skipped (with a log line) when the
+database is busy.
 """
 
 from __future__ import annotations
@@ -29,12 +35,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
+from app.db import repositories_security as security_repo
 from app.db.base import utcnow
 from app.db.models import ApiToken, User
 from app.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from app.queue import after_commit
+from app.services import sessions as session_service
 
 ROLES: tuple[str, ...] = ("viewer", "editor", "reviewer", "admin")
 TOKEN_PREFIX = "ul_"
+TOKEN_TOUCH_INTERVAL_S = 300
 _hasher = PasswordHasher()
 
 
@@ -104,15 +114,26 @@ def update_user(
     is_active: bool | None = None,
     password: str | None = None,
 ) -> User:
+    """Change a user's role, active flag or password.
+
+    A new password, a different role or deactivation revokes all the user's browser sessions: a
+    copied session cookie must not keep the old credentials or rights.
+    """
     user = get_user(session, user_id)
+    revoke = False
     if role is not None:
         role_rank(role)
+        revoke = role != user.role
         user.role = role
     if is_active is not None:
+        revoke = revoke or (user.is_active and not is_active)
         user.is_active = is_active
     if password is not None:
         user.password_hash = _hash_password(password)
+        revoke = True
     session.flush()
+    if revoke:
+        session_service.revoke_user_sessions(session, user.id)
     return user
 
 
@@ -160,8 +181,18 @@ def _usable(token: ApiToken | None, kind: str) -> bool:
     return token.expires_at is None or token.expires_at > utcnow()
 
 
-def authenticate_token(session: Session, token: str) -> User | None:
-    """The active user owning a valid bearer token, or None."""
+def authenticate_token(
+    session: Session,
+    token: str,
+    *,
+    touch_interval_s: int = TOKEN_TOUCH_INTERVAL_S,
+    now: datetime | None = None,
+) -> User | None:
+    """The active user owning a valid bearer token, or None.
+
+    Records ``last_used_at`` when it is older than ``touch_interval_s``, once the unit of work has
+    committed, best effort: a busy database skips the write, never the request.
+    """
     row = repo.get_token_by_hash(session, hash_token(token.strip()))
     if not _usable(row, "api"):
         return None
@@ -169,11 +200,13 @@ def authenticate_token(session: Session, token: str) -> User | None:
     user = repo.get_user(session, row.user_id)
     if user is None or not user.is_active:
         return None
-    now = utcnow()
-    # Throttled so that read-heavy scripts do not write on every request.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
-        session.flush()
+    now = now or utcnow()
+    stale_before = now - timedelta(seconds=touch_interval_s)
+    if row.last_used_at is None or row.last_used_at < stale_before:
+        engine, token_id = session.get_bind().engine, row.id
+        after_commit(
+            session, lambda: security_repo.touch_token(engine, token_id, now=now, stale_before=stale_before)
+        )
     return user
 
 
@@ -204,17 +237,24 @@ def create_login_token(session: Session, *, user: User, ttl_s: int) -> str:
     return plaintext
 
 
-def consume_login_token(session: Session, token: str) -> User:
-    """Use up a one-time login token and return its user."""
+def consume_login_token(session: Session, token: str, *, now: datetime | None = None) -> User:
+    """Use up a one-time login token and return its user.
+
+    The token is consumed by one conditional UPDATE (still unrevoked and unexpired); of several
+    concurrent uses only the one whose UPDATE changes the row gets the user, the others get
+    ``NotAuthenticated`` as for a used link.
+    """
+    now = now or utcnow()
+    used = NotAuthenticated("this login link is invalid, expired or already used", field="token")
     row = repo.get_token_by_hash(session, hash_token(token.strip()))
-    if not _usable(row, "login"):
-        raise NotAuthenticated("this login link is invalid, expired or already used", field="token")
-    assert row is not None
+    if row is None or row.kind != "login":
+        raise used
     user = repo.get_user(session, row.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("this login link belongs to an inactive user", field="token")
-    row.revoked_at = row.last_used_at = utcnow()
-    session.flush()
+    if not security_repo.consume_token(session, row.id, kind="login", now=now):
+        raise used
+    session.expire(row)  # the UPDATE bypassed the ORM; reload the row if anyone reads it
     return user
 
 

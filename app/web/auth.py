@@ -1,4 +1,4 @@
-"""Authentication and authorisation (web layer): session cookie, CSRF, bearer tokens, roles.
+"""Authentication and authorisation (web layer): server-side sessions, CSRF, bearer tokens, roles.
 
 API for routers and pages:
     OptionalUser          -- ``User | None``: who is calling (bearer token or session cookie).
@@ -11,14 +11,20 @@ API for routers and pages:
                              ``<input type="hidden" name="csrf_token" value="...">`` or send it as the
                              ``X-CSRF-Token`` header (e.g. ``hx-headers`` on <body>).
     CsrfChecked           -- dependency that verifies the token for cookie-authenticated writes.
-    login_session(request, user) / logout_session(request)
+    login_session(request, session, user) / logout_session(request, session)
 
 Routes (``router``):
     GET  /login/token?token=...&next=/   -- consume a one-time login token, set the cookie, redirect
                                             (to ``/login?expired=1`` when the token is not usable)
     POST /login   (form: username, password | token, csrf_token, next) -- password or token login;
-                  on failure redirects to ``/login?error=1&next=...``
-    POST /logout  (form: csrf_token)      -- clear the session, redirect to /login
+                  on failure redirects to ``/login?error=1&next=...``; while the account name or
+                  the client address is throttled, to ``/login?retry_after=N&next=...`` (with a
+                  ``Retry-After`` header) without checking the password
+    POST /logout  (form: csrf_token)      -- revoke the server-side session, redirect to /login
+
+Browser sessions: the signed cookie (Starlette's ``SessionMiddleware``) holds the CSRF token and a
+random session id; ``app.services.sessions`` checks the id against its ``user_session`` row on every
+request, so logout, a password or role change and deactivation end every copy of the cookie.
 
 Bearer requests (``Authorization: Bearer <token>``) never need CSRF tokens: browsers do not
 attach that header on their own. The GET login page itself is rendered by ``app.web.pages``.
@@ -34,14 +40,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db.models import User
 from app.domain.errors import NotAuthenticated, PermissionDenied
+from app.domain.login_throttle import ThrottlePolicy
+from app.services import login_throttle as throttle_service
+from app.services import sessions as session_service
 from app.services import users as user_service
 from app.web.deps import SessionDep, SettingsDep
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_SESSION_KEY = "csrf"
+SESSION_ID_KEY = "sid"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -69,7 +81,7 @@ async def verify_csrf(request: Request) -> None:
     """Refuse cookie-authenticated writes without the session's CSRF token (header or form field)."""
     if request.method not in UNSAFE_METHODS or _bearer(request) is not None:
         return
-    if "user_id" not in request.session and request.url.path.startswith("/api/"):
+    if SESSION_ID_KEY not in request.session and request.url.path.startswith("/api/"):
         return  # anonymous API call: authentication fails later with 401
     expected = request.session.get(CSRF_SESSION_KEY)
     sent = request.headers.get(CSRF_HEADER)
@@ -87,25 +99,35 @@ async def verify_csrf(request: Request) -> None:
 CsrfChecked = Annotated[None, Depends(verify_csrf)]
 
 
-def get_optional_user(request: Request, session: SessionDep) -> User | None:
-    """The caller: a bearer token wins over the cookie; an invalid token is an error, not anonymity."""
+def get_optional_user(request: Request, session: SessionDep, settings: SettingsDep) -> User | None:
+    """The caller: a bearer token wins over the cookie; an invalid token is an error, not anonymity.
+
+    A cookie whose server-side session was revoked or expired (or whose user was deactivated) makes
+    the caller anonymous, and its session id is dropped from the cookie.
+    """
     if hasattr(request.state, "user"):
         cached: User | None = request.state.user
         return cached
     token = _bearer(request)
     user: User | None = None
     if token is not None:
-        user = user_service.authenticate_token(session, token)
+        user = user_service.authenticate_token(
+            session, token, touch_interval_s=settings.auth_touch_interval_s
+        )
         if user is None:
             raise NotAuthenticated("the bearer token is invalid, expired or revoked")
         request.state.auth_via = "bearer"
-    elif "user_id" in request.session:
-        candidate = session.get(User, request.session["user_id"])
-        if candidate is not None and candidate.is_active:
-            user = candidate
+    elif SESSION_ID_KEY in request.session:
+        user = session_service.resolve_session(
+            session,
+            str(request.session[SESSION_ID_KEY]),
+            max_age_s=settings.session_max_age_s,
+            touch_interval_s=settings.auth_touch_interval_s,
+        )
+        if user is not None:
             request.state.auth_via = "session"
         else:
-            request.session.pop("user_id", None)
+            request.session.pop(SESSION_ID_KEY, None)
     request.state.user = user
     return user
 
@@ -152,16 +174,44 @@ ReviewerUser = Annotated[User, Depends(require_role("reviewer"))]
 AdminUser = Annotated[User, Depends(require_role("admin"))]
 
 
-def login_session(request: Request, user: User) -> None:
-    """Start a fresh browser session for ``user`` (a new CSRF token; no session fixation)."""
-    request.session.clear()
-    request.session["user_id"] = user.id
+def _client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def login_session(request: Request, session: Session, user: User) -> None:
+    """Start a fresh browser session for ``user`` (a new id and CSRF token; no session fixation).
+
+    A session the browser already had (perhaps another user's) is revoked first.
+    """
+    settings: Settings = request.app.state.settings
+    logout_session(request, session)
+    request.session[SESSION_ID_KEY] = session_service.start_session(
+        session,
+        user=user,
+        max_age_s=settings.session_max_age_s,
+        user_agent=request.headers.get("user-agent"),
+        client_addr=_client_addr(request),
+    )
     request.session["auth_at"] = int(time.time())
     csrf_token(request)
 
 
-def logout_session(request: Request) -> None:
+def logout_session(request: Request, session: Session) -> None:
+    """Revoke this browser's server-side session (every copy of the cookie) and clear the cookie."""
+    session_id = request.session.get(SESSION_ID_KEY)
+    if session_id:
+        session_service.end_session(session, str(session_id))
     request.session.clear()
+
+
+def _throttle_policy(settings: Settings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        free_failures=settings.login_throttle_free_failures,
+        client_free_failures=settings.login_throttle_client_free_failures,
+        base_delay_s=settings.login_throttle_base_delay_s,
+        max_delay_s=settings.login_throttle_max_delay_s,
+        window_s=settings.login_throttle_window_s,
+    )
 
 
 def safe_next(next_url: str | None) -> str:
@@ -190,7 +240,7 @@ def login_with_token(
         user = user_service.consume_login_token(session, token)
     except NotAuthenticated:
         return RedirectResponse("/login?expired=1", status_code=303)
-    login_session(request, user)
+    login_session(request, session, user)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
@@ -198,6 +248,7 @@ def login_with_token(
 def login(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     _csrf: CsrfChecked,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -214,16 +265,29 @@ def login(
             except NotAuthenticated:
                 user = None
     elif username.strip() and password:
-        user = user_service.authenticate_password(session, name=username, password=password)
+        try:
+            user = throttle_service.login_with_password(
+                session,
+                name=username,
+                password=password,
+                client=_client_addr(request),
+                policy=_throttle_policy(settings),
+            )
+        except throttle_service.LoginThrottled as exc:
+            return RedirectResponse(
+                f"/login?retry_after={exc.retry_after_s}&next={quote(safe_next(next))}",
+                status_code=303,
+                headers={"Retry-After": str(exc.retry_after_s)},
+            )
     if user is None:
         return RedirectResponse(f"/login?error=1&next={quote(safe_next(next))}", status_code=303)
-    login_session(request, user)
+    login_session(request, session, user)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, _csrf: CsrfChecked) -> RedirectResponse:
-    logout_session(request)
+def logout(request: Request, session: SessionDep, _csrf: CsrfChecked) -> RedirectResponse:
+    logout_session(request, session)
     return RedirectResponse("/login", status_code=303)
 
 

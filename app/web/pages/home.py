@@ -40,11 +40,22 @@ def login_page(
     user: OptionalUser,
     next: Annotated[str, Query()] = "/",
     error: Annotated[int, Query()] = 0,
+    expired: Annotated[int, Query()] = 0,
+    retry_after: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    """The sign-in form; it posts to ``POST /login`` (app.web.auth) with the CSRF token."""
-    if user is not None and not error:
+    """The sign-in form; it posts to ``POST /login`` (app.web.auth) with the CSRF token.
+
+    ``retry_after=N`` (set by a throttled ``POST /login``) says how long sign-in is refused.
+    """
+    if user is not None and not (error or retry_after):
         return RedirectResponse(_safe_next(next), status_code=303)
-    message = "Wrong user name or password." if error else None
+    message = None
+    if retry_after:
+        message = f"Too many failed sign-in attempts. Try again in {retry_after} s."
+    elif error:
+        message = "Wrong user name or password."
+    elif expired:
+        message = "This login link is invalid, expired or already used."
     return page(
         request,
         "login.html",

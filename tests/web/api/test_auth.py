@@ -156,3 +156,12 @@ def test_cookie_multipart_upload_with_csrf_form_field(
     ok = client.post("/api/v1/taxonomies/import", files=files, data={"csrf_token": _csrf(client)})
     assert ok.status_code == 201, ok.text
     assert ok.json()["name"] == "up"
+
+
+def test_used_login_link_lands_on_a_page_that_says_so(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    _login(client, session_factory)  # uses the link up, then tries it again
+    client.post("/logout", data={"csrf_token": _csrf(client)})
+    page = client.get("/login?expired=1")
+    assert page.status_code == 200 and "This login link is invalid, expired or already used." in page.text
