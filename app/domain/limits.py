@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.domain.errors import InvalidInput
+from app.domain.text import describe_control_characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,11 @@ class Limits:
             )
 
     def check_name(self, name: str, *, what: str, field: str = "name") -> None:
+        """Refuse an over-long name, or one with control characters (they break file names and the
+        headers of exports, and PostgreSQL refuses NUL), whichever path it came by (API, page, file)."""
+        problem = describe_control_characters(name)
+        if problem is not None:
+            raise InvalidInput(f"{what} {name[:40]!r} {problem}", field=field)
         if len(name) > self.max_name_length:
             raise InvalidInput(
                 f"{what} {name[:40]!r}... is {len(name)} characters long; at most {self.max_name_length} "

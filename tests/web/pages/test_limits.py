@@ -63,3 +63,22 @@ def test_adding_a_label_past_the_cap_shows_the_limit(login) -> None:  # type: ig
     assert r.status_code == 422
     assert "taxonomy 'city' has 7 labels; at most 6 are allowed" in unescape(r.text)
     assert 'value="pole"' not in ed.get(f"/taxonomies/{tid}").text
+
+
+
+def test_page_forms_refuse_names_with_control_characters(  # type: ignore[no-untyped-def]
+    login, small_mapping: Mapping, session_factory: sessionmaker[Session]
+) -> None:
+    """The pages bypass the API's schema types, so the services refuse control characters themselves."""
+    ed = login("editor")
+    form = {
+        "name": "bell\x07mapping",
+        "source_taxonomy_id": small_mapping.source_taxonomy_id,
+        "target_taxonomy_id": small_mapping.target_taxonomy_id,
+    }
+    r = ed.post("/mappings/new", form)
+    assert r.status_code == 422
+    assert "must not contain control characters (found U+0007)" in unescape(r.text)
+    with session_factory() as s:
+        names = [m.name for m in mapping_service.list_mappings(s)[0]]
+    assert names == [small_mapping.name]
