@@ -170,7 +170,8 @@ def _cpu_seconds(pid: int) -> float:
 
 def _processes(server_pid: int) -> dict[str, list[int]]:
     """The web processes and the embedded Celery worker under ``unilabel serve``."""
-    web, worker = [], []
+    web: list[int] = []
+    worker: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
