@@ -5,7 +5,9 @@ downloads (``FileResponse`` and CSV exports), JSON lists and API writes while a 
 progress, as the embedded worker would. Every answer must be the expected one (no 500 from a pool
 timeout or a locked database) and afterwards the pool must have every connection back.
 
-Without the admission gate of ``app.web.deps`` this stalls: requests that wait for a connection
+The pool timeout (15 s) leaves room for a slow, shared CI machine: a request that waits longer
+for a slot is answered 503, which this test counts as a failure. Without the admission gate of
+``app.web.deps`` this stalls: requests that wait for a connection
 take every worker thread, while the requests that hold the connections wait for a thread to run
 their handler, until the pool times out ("QueuePool limit of size 2 overflow 0 reached").
 """
@@ -55,7 +57,7 @@ class Call:
 
 @pytest.fixture
 def small_pool(settings: Settings) -> Settings:
-    return settings.model_copy(update={"db_pool_size": 2, "db_max_overflow": 0, "db_pool_timeout": 5.0})
+    return settings.model_copy(update={"db_pool_size": 2, "db_max_overflow": 0, "db_pool_timeout": 15.0})
 
 
 @pytest.fixture
