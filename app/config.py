@@ -75,14 +75,6 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")
     login_token_ttl_s: int = Field(default=24 * 3600, gt=0, description="One-time login URL lifetime.")
-    four_eyes: FourEyes = Field(
-        default="auto",
-        description="Forbid approving a mapping version you authored: on, off, or auto (on when more "
-        "than one active account has the reviewer role or higher).",
-    )
-    outbox_poll_s: float = Field(
-        default=2.0, gt=0, description="Seconds between outbox relay passes (messages the broker missed)."
-    )
     # Size limits of stored taxonomies and mappings (app.domain.limits; docs/backend.md "Limits").
     max_taxonomy_labels: int = Field(
         default=DEFAULT_LIMITS.max_taxonomy_labels, ge=1, description="Most labels one taxonomy may have."
@@ -112,6 +104,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Write a token's last-used and a session's last-seen time at most this often.",
     )
+    outbox_poll_s: float = Field(
+        default=2.0, gt=0, description="Seconds between outbox relay passes (messages the broker missed)."
+    )
     # Connection pool of each web/worker process (see docs/backend.md "Connections and processes").
     # A web process admits at most pool_size + max_overflow requests to the database at once.
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
@@ -121,6 +116,11 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_s: float = Field(
         default=10.0, gt=0, description="SQLite: seconds a write waits for another writer's lock."
+    )
+    four_eyes: FourEyes = Field(
+        default="auto",
+        description="Forbid approving a mapping version you authored: on, off, or auto (on when more "
+        "than one active account has the reviewer role or higher).",
     )
 
     @field_validator("database_url", "broker_url")
