@@ -62,6 +62,18 @@ def _wait_healthy(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+
+def _stop(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str], *, timeout: float) -> None:
+    """SIGTERM ``unilabel serve`` and wait for it; a server that does not stop fails the test."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"serve did not stop on SIGTERM:\n{''.join(lines)}")
+    reader.join(timeout=5)
+
 def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     env = dict(os.environ)
@@ -97,14 +109,7 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
             "".join(lines)
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"serve did not stop on SIGTERM:\n{''.join(lines)}")
-        reader.join(timeout=5)
+        _stop(proc, reader, lines, timeout=40)
     output = "".join(lines)
     assert proc.returncode == 0, output
     assert "embedded worker stopped" in output
@@ -149,14 +154,7 @@ def test_serve_with_two_workers_answers_from_two_processes(tmp_path: Path) -> No
                     break
         assert len(pids) == 2 and proc.pid not in pids, pids
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"serve did not stop on SIGTERM:\n{''.join(lines)}")
-        reader.join(timeout=5)
+        _stop(proc, reader, lines, timeout=60)
     output = "".join(lines)
     assert proc.returncode == 0, output
     assert output.count("embedded worker started") == 1 and "embedded worker stopped" in output

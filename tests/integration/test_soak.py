@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,7 +184,10 @@ def test_small_pool_survives_mixed_concurrent_load(
     )
     writer.start()
     try:
-        outcomes, problems = asyncio.run(_load(base, calls, token, login))
+        # A thread of its own: an earlier test (Playwright's sync API) may have left an event loop
+        # running in this one, and asyncio.run() refuses to start inside a running loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            outcomes, problems = pool.submit(asyncio.run, _load(base, calls, token, login)).result()
     finally:
         stop.set()
         writer.join(timeout=30)

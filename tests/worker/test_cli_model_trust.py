@@ -17,20 +17,7 @@ from app.schemas.models import ModelCreate
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
-from worker.cli import register
 from worker.demo import IMAGE_PATTERN, TARGET, make_dataset
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """unilabel (test app)."""
-
-    register(app)
-    return app
 
 
 def _pth(path: Path) -> Path:

@@ -10,8 +10,6 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from worker.cli import register
-
 LABELS_CSV = (
     "0,name,id,trainId,category,categoryId,hasInstances,ignoreInEval,color\n"
     "0,unlabeled,0,255,void,0,False,True,#000000\n"
@@ -19,17 +17,6 @@ LABELS_CSV = (
 )
 MASTER_CSV = "id,name,,\n0,road,road,\n255,void,unlabeled,\n"
 
-
-@pytest.fixture
-def cli() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """unilabel (test app)."""
-
-    register(app)
-    return app
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,6 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from worker.cli import register
-
 LABELS_CSV = """0,name,id,trainId,category,categoryId,hasInstances,ignoreInEval,color
 0,unlabeled,0,255,void,0,False,True,#000000
 1,road,1,0,flat,1,False,False,#804080
@@ -26,17 +24,6 @@ MASTER_CSV = """id,name,,
 255,void,unlabeled,
 """
 
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """unilabel (test app)."""
-
-    register(app)
-    return app
 
 
 @pytest.fixture

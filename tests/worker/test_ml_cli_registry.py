@@ -24,22 +24,10 @@ from app.domain.mapping import VOID
 from app.domain.taxonomy import Taxonomy
 from app.services import mappings as mapping_service
 from app.services import reviews, taxonomies, users
-from worker.cli import register
 from worker.demo import EDGES, SOURCE, make_dataset, make_teacher, register_demo
 
 CPU = ["--device", "cpu", "--workers", "0"]
 
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """unilabel (test app)."""
-
-    register(app)
-    return app
 
 
 @pytest.fixture(scope="module")
