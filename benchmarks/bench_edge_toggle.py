@@ -6,7 +6,7 @@ out-of-band fragments), measured by a wrapper around the app, so the HTTP client
 The client round trip (Starlette TestClient, in process) is reported as well.
 
 Data: Mapillary Vistas ``labels.csv`` (66 labels) and ``master_labels_mapillary.csv`` (63 classes)
-from ``../shared/reference-taxonomies`` when present, else a synthetic 66 x 63 mapping of the same
+from ``../shared/reference-lists`` when present, else a synthetic 66 x 63 mapping of the same
 shape. SQLite file database migrated by Alembic, as ``make run`` uses.
 
 Usage:  .venv/bin/python benchmarks/bench_edge_toggle.py [--n 300] [--view matrix|rows|both]
@@ -38,7 +38,7 @@ from app.services import taxonomies as taxonomy_service  # noqa: E402
 from app.services import users as user_service  # noqa: E402
 from app.web.main import create_app  # noqa: E402
 
-SHARED = REPO_ROOT.parent / "shared" / "reference-taxonomies" / "mapillary-vistas"
+SHARED = REPO_ROOT.parent / "shared" / "reference-lists" / "mapillary-vistas"
 PASSWORD = "bench password"
 
 

@@ -32,7 +32,7 @@ from tests import factories
 from tests.services_required import skip_unless_required
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference-taxonomies"
+SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference-lists"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
@@ -58,7 +58,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not SHARED_REFERENCE.is_dir():
-        pytest.skip("../shared/reference-taxonomies not present (fresh clone)")
+        pytest.skip("../shared/reference-lists not present (fresh clone)")
     return SHARED_REFERENCE
 
 

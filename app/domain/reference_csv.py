@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from app.domain.errors import InvalidInput
 from app.domain.mapping import VOID, OntologyMapping
-from app.domain.taxonomy import Label, Taxonomy, check_label_text, check_taxonomy_text, class_list_taxonomy
+from app.domain.taxonomy import (
+    NO_PIXEL,
+    Label,
+    Taxonomy,
+    check_label_text,
+    check_taxonomy_text,
+    class_list_taxonomy,
+)
 from app.domain.validation import Finding
 
 LABELS_HEADER = ("name", "id", "trainId", "category", "categoryId", "hasInstances", "ignoreInEval", "color")
@@ -64,13 +71,35 @@ _LABEL_FIELD_COLUMNS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class LabelsFile:
+    """A parsed ``labels.csv``: the taxonomy and the defects that do not stop the import."""
+
+    taxonomy: Taxonomy
+    findings: tuple[Finding, ...]
+
+
+# Columns the authors' method never reads (data-priors ``LabelMapper._parse_labels_csv`` reads
+# name, id, trainId, hasInstances): a non-integer there is a warning and the cell is left empty.
+_LENIENT_INT_COLUMNS = ("categoryId",)
+
+
 def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
+    """The taxonomy of :func:`read_labels_csv` (its findings dropped)."""
+    return read_labels_csv(text, name, description).taxonomy
+
+
+def read_labels_csv(text: str, name: str, description: str = "") -> LabelsFile:
     """Parse ``labels.csv``: header ``0,name,id,trainId,category,categoryId,hasInstances,ignoreInEval,color``.
 
     ``id`` is the pixel value (may be -1 or 255). Names are kept exactly, whitespace included.
-    Errors name the 1-based row and column.
+    Errors name the 1-based row and column. Junk in a column the method never reads
+    (``categoryId``: coco's ``x``/``e``) and a name given to several labels (CamVid's
+    ``Bicyclist``) are warnings with rows; a pixel value used twice is an error naming both rows.
     """
     rows = _rows(text)
+    findings: list[Finding] = []
+    label_rows: list[int] = []
     header = tuple(c.strip() for c in rows[0][1:9])
     if header[:2] != LABELS_HEADER[:2] or not set(header) <= set(LABELS_HEADER):
         raise InvalidInput(
@@ -88,6 +117,19 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
         def cell(key: str, cells: list[str] = cells) -> str:
             return cells[col[key]] if key in col else ""
 
+        for key in _LENIENT_INT_COLUMNS:
+            if key in col and cell(key).strip() != "" and not _is_int(cell(key)):
+                findings.append(
+                    Finding(
+                        "junk_cell",
+                        "warning",
+                        f"{key} {cell(key)!r} is not an integer (file row {r}, column {col[key] + 1}); "
+                        "ignored: the method never reads this column",
+                        row=r,
+                        column=col[key] + 1,
+                    )
+                )
+                cells[col[key]] = ""
         label_name = cell("name")
         if label_name == "":
             raise InvalidInput("label name is empty", row=r, column=col["name"] + 1, field="name")
@@ -117,6 +159,7 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
                 )
             )
             check_label_text(labels[-1])
+            label_rows.append(r)
         except InvalidInput as exc:
             exc.row = exc.row or r
             header_name = _LABEL_FIELD_COLUMNS.get(exc.field or "")
@@ -125,9 +168,49 @@ def parse_labels_csv(text: str, name: str, description: str = "") -> Taxonomy:
             raise
     if not labels:
         raise InvalidInput("labels.csv has a header but no labels")
+    _check_unique_values(labels, label_rows, col["id"] + 1)
     taxonomy = Taxonomy(name=name, labels=tuple(labels), description=description)
     check_taxonomy_text(taxonomy)
-    return taxonomy
+    for dup, same in taxonomy.duplicate_names.items():
+        at = [label_rows[i] for i, lb in enumerate(labels) if lb.name == dup]
+        findings.append(
+            Finding(
+                "duplicate_label_name",
+                "warning",
+                f"{dup!r} names {len(same)} labels (file rows {', '.join(map(str, at))}; ids "
+                f"{', '.join(str(lb.value) for lb in same)}): a mapping cell naming it applies to all "
+                "of them, as in the authors' code",
+                source_name=dup,
+                row=at[0],
+                column=col["name"] + 1,
+            )
+        )
+    return LabelsFile(taxonomy, tuple(findings))
+
+
+def _is_int(cell: str) -> bool:
+    try:
+        int(cell.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_unique_values(labels: list[Label], rows: list[int], column: int) -> None:
+    """A pixel value (other than -1) used by two labels is an error naming their file rows."""
+    at: dict[int, list[int]] = {}
+    for lb, r in zip(labels, rows, strict=True):
+        if lb.value != NO_PIXEL:
+            at.setdefault(lb.value, []).append(r)
+    for value, where in at.items():
+        if len(where) > 1:
+            raise InvalidInput(
+                f"pixel value {value} is used by file rows {', '.join(map(str, where))}",
+                row=where[1],
+                column=column,
+                field="id",
+                details={"duplicate_values": [value], "rows": where},
+            )
 
 
 def _opt_int(cell: str, row: int, column: int, what: str) -> int | None:

@@ -119,7 +119,12 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class Taxonomy:
-    """An ordered label set. Names and non-negative pixel values are unique."""
+    """An ordered label set. Non-negative pixel values are unique.
+
+    A name may repeat (the authors' CamVid lists ``Bicyclist`` at two ids, RUGD ``rock_bed``): a
+    mapping edge naming it applies to every label of that name, as in the authors' code;
+    :attr:`duplicate_names` lists them so that importers and reports can warn.
+    """
 
     name: str
     labels: tuple[Label, ...]
@@ -134,13 +139,6 @@ class Taxonomy:
         object.__setattr__(self, "labels", labels)
         if not labels:
             raise InvalidInput(f"taxonomy {self.name!r} has no labels", field="labels")
-        dup_names = [n for n, c in Counter(lb.name for lb in labels).items() if c > 1]
-        if dup_names:
-            raise InvalidInput(
-                f"taxonomy {self.name!r} has duplicate label names: {dup_names}",
-                field="labels",
-                details={"duplicate_names": dup_names},
-            )
         values = [lb.value for lb in labels if lb.value != NO_PIXEL]
         dup_values = sorted(v for v, c in Counter(values).items() if c > 1)
         if dup_values:
@@ -149,7 +147,10 @@ class Taxonomy:
                 field="labels",
                 details={"duplicate_values": dup_values},
             )
-        object.__setattr__(self, "_by_name", {lb.name: lb for lb in labels})
+        by_name: dict[str, Label] = {}
+        for lb in labels:
+            by_name.setdefault(lb.name, lb)  # the first label of a repeated name
+        object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_value", {lb.value: lb for lb in labels if lb.value != NO_PIXEL})
 
     @property
@@ -170,10 +171,21 @@ class Taxonomy:
     def num_classes(self) -> int:
         return len(self.labels)
 
+    @property
+    def duplicate_names(self) -> dict[str, tuple[Label, ...]]:
+        """Names given to more than one label -> those labels, in order."""
+        counts = Counter(lb.name for lb in self.labels)
+        return {n: tuple(lb for lb in self.labels if lb.name == n) for n, c in counts.items() if c > 1}
+
+    def labels_named(self, name: str) -> tuple[Label, ...]:
+        """Every label called ``name`` (more than one when the name repeats)."""
+        return tuple(lb for lb in self.labels if lb.name == name)
+
     def has_name(self, name: str) -> bool:
         return name in self._by_name
 
     def label_by_name(self, name: str) -> Label:
+        """The label called ``name`` (the first one when the name repeats)."""
         try:
             return self._by_name[name]
         except KeyError:

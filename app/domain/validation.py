@@ -20,7 +20,10 @@ class Finding:
 
     Codes: ``unknown_source_name`` (error), ``unknown_target`` (error), ``duplicate_entry`` (warning),
     ``unmapped_source`` (warning; info for labels with pixel value -1), ``void_only`` (info),
-    ``ambiguous_source`` (warning), ``unreached_target`` (warning).
+    ``ambiguous_source`` (warning), ``unreached_target`` (warning), ``duplicate_source_name``
+    (warning: the name belongs to several source labels; the edge applies to all of them).
+    File findings of ``labels.csv``: ``duplicate_label_name`` and ``junk_cell`` (warnings, with
+    ``row``/``column``).
     """
 
     code: str
@@ -29,6 +32,8 @@ class Finding:
     source_name: str | None = None
     target_id: int | None = None
     suggestion: str | None = None
+    row: int | None = None  # 1-based file row, for findings of a parsed file
+    column: int | None = None  # 1-based file column
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +43,8 @@ class Finding:
             "source_name": self.source_name,
             "target_id": self.target_id,
             "suggestion": self.suggestion,
+            "row": self.row,
+            "column": self.column,
         }
 
 
@@ -141,6 +148,19 @@ def validate_mapping(
                     target_id=t,
                 )
             )
+    duplicated = source.duplicate_names
+    for name in mapping.source_names:
+        if name in duplicated:
+            values = ", ".join(str(lb.value) for lb in duplicated[name])
+            findings.append(
+                Finding(
+                    "duplicate_source_name",
+                    "warning",
+                    f"{name!r} names {len(duplicated[name])} labels of {source.name!r} (ids {values}): "
+                    "its edges apply to all of them, as in the authors' code",
+                    source_name=name,
+                )
+            )
     findings.extend(_source_findings(mapping, source, target))
     reached = {t for n, t in mapping.edges if source.has_name(n)}
     for lb in target.labels:
@@ -160,7 +180,11 @@ def validate_mapping(
 def _source_findings(mapping: OntologyMapping, source: Taxonomy, target: Taxonomy) -> list[Finding]:
     names = {lb.value: lb.name for lb in target.labels}
     out: list[Finding] = []
+    seen: set[str] = set()
     for lb in source.labels:
+        if lb.name in seen:  # a repeated name: one finding (its edges are shared)
+            continue
+        seen.add(lb.name)
         targets = mapping.targets_of(lb.name)
         if not targets:
             severity: Severity = "info" if lb.value == NO_PIXEL else "warning"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference-taxonomies"
+REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference-lists"
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,14 @@ def test_values_exclude_no_pixel_labels_and_colours_are_normalised():
     assert not tax.is_class_list()
 
 
-def test_duplicate_names_and_values_are_refused_with_details():
-    with pytest.raises(InvalidInput) as exc:
-        Taxonomy("t", (Label(0, "a"), Label(1, "a")))
-    assert exc.value.details["duplicate_names"] == ["a"]
+def test_duplicate_names_are_kept_and_listed_duplicate_values_are_refused():
+    # the authors' CamVid labels.csv names 'Bicyclist' at ids 2 and 3
+    tax = Taxonomy("t", (Label(0, "a"), Label(1, "b"), Label(2, "a")))
+    assert tax.names == ("a", "b", "a")
+    assert [lb.value for lb in tax.duplicate_names["a"]] == [0, 2]
+    assert [lb.value for lb in tax.labels_named("a")] == [0, 2]
+    assert tax.label_by_name("a").value == 0
+    assert list(tax.duplicate_names) == ["a"]
     with pytest.raises(InvalidInput) as exc:
         Taxonomy("t", (Label(3, "a"), Label(3, "b")))
     assert exc.value.details["duplicate_values"] == [3]

@@ -21,7 +21,7 @@ from tests import factories
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = REPO_ROOT.parent / "shared" / "reference-taxonomies"
+SHARED = REPO_ROOT.parent / "shared" / "reference-lists"
 SOURCE_CSV = SHARED / "mapillary-vistas" / "labels.csv"
 MASTER_CSV = SHARED / "mapillary-vistas" / "master_labels_cityscapes.csv"
 
@@ -35,7 +35,7 @@ VOID = 255
 def _shared_or_skip() -> None:
     if not SOURCE_CSV.exists() or not MASTER_CSV.exists():
         pytest.skip(
-            "../shared/reference-taxonomies not present (fresh clone): reference-data browser flow skipped"
+            "../shared/reference-lists not present (fresh clone): reference-data browser flow skipped"
         )
 
 

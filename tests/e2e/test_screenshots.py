@@ -20,7 +20,7 @@ from app.services import users as user_service
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = REPO_ROOT.parent / "shared" / "reference-taxonomies"
+SHARED = REPO_ROOT.parent / "shared" / "reference-lists"
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def _seed(factory: Any) -> dict[str, int]:
 def test_screenshots_of_every_screen(new_page: Any, live_server: Any, out_dir: Path) -> None:
     if not SHARED.is_dir():
         pytest.skip(
-            "../shared/reference-taxonomies not present (fresh clone): screenshots need reference data"
+            "../shared/reference-lists not present (fresh clone): screenshots need reference data"
         )
     ids = _seed(live_server.session_factory)
     anon = new_page(None)
