@@ -168,7 +168,9 @@ def _taxonomy(session: Session, ref: str) -> Any:
 @taxonomy_app.command("import")
 def taxonomy_import(
     path: Path,
-    name: Annotated[str | None, typer.Option(help="Default: the file's folder or stem")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Default: the dataset folder (DATASET/[lists/]labels.csv) or the stem")
+    ] = None,
     description: Annotated[str | None, typer.Option()] = None,
     format: Annotated[str | None, typer.Option(help="labels_csv or json (default: by extension)")] = None,
 ) -> None:
@@ -176,13 +178,30 @@ def taxonomy_import(
     settings = _settings()
     text = _read_file(path, settings)
     fmt = format or ("json" if path.suffix.lower() == ".json" else "labels_csv")
-    default = path.parent.name if path.stem == "labels" else path.stem
+    default = default_taxonomy_name(path)
     with _unit_of_work(settings) as session:
-        row = taxonomy_service.import_taxonomy(
+        row, findings = taxonomy_service.import_taxonomy_report(
             session, text=text, fmt=fmt, name=name or (default if fmt == "labels_csv" else None),
             description=description,
         )  # fmt: skip
         typer.echo(f"imported taxonomy {row.id} {row.name!r} ({row.label_count} labels)")
+        for f in findings:
+            typer.echo(f"  {f.severity:7} {f.code:20} {f.message}")
+
+
+def default_taxonomy_name(path: Path) -> str:
+    """``.../DATASET/lists/labels.csv`` and ``.../DATASET/labels.csv`` -> ``DATASET``; else the stem.
+
+    The authors keep each dataset's files in ``DATASET/lists/``; ``labels_old.csv`` -> ``DATASET_old``.
+    """
+    folder = path.resolve().parent
+    if folder.name == "lists" and folder.parent.name:
+        folder = folder.parent
+    if path.stem == "labels":
+        return folder.name or path.stem
+    if path.stem.startswith("labels_") and folder.name:
+        return f"{folder.name}_{path.stem.removeprefix('labels_')}"
+    return path.stem
 
 
 @taxonomy_app.command("export")
@@ -232,7 +251,10 @@ def mapping_import(
     source: Annotated[str | None, typer.Option(help="Source taxonomy id or name (new mapping)")] = None,
     into: Annotated[str | None, typer.Option(help="Existing mapping id or name (new version)")] = None,
     name: Annotated[str | None, typer.Option(help="Name of the new mapping")] = None,
-    target_name: Annotated[str | None, typer.Option(help="Name of a new target taxonomy")] = None,
+    target_name: Annotated[
+        str | None,
+        typer.Option(help="Target taxonomy name (default: from master_labels_NAME.csv); refused if taken"),
+    ] = None,
     message: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Import a master_labels CSV as a new mapping (--source) or a new version (--into)."""
@@ -250,13 +272,29 @@ def mapping_import(
             name=name,
             target_name=target_name or target_name_from_filename(path.name),
             message=message,
+            target_name_exact=target_name is not None,
         )
         made = "created" if result.mapping_created else "updated"
         typer.echo(
             f"{made} mapping {result.mapping.id} {result.mapping.name!r}, version {result.version.number} "
             f"(target {result.target_taxonomy.name!r}{', new' if result.target_created else ''})"
         )
+        _print_target_outcome(result)
         _print_report(result.report, as_json=False)
+
+
+def _print_target_outcome(result: Any) -> None:
+    """Say whether the target taxonomy was reused or created, and under which name (never silently)."""
+    if not result.mapping_created:
+        return
+    got, asked = result.target_taxonomy.name, result.target_requested_name
+    if not result.target_created:
+        note = "" if got == asked else f"; the name {asked!r} was not applied"
+        typer.echo(f"target taxonomy {got!r} reused: identical class list{note}")
+    elif got != asked:
+        typer.echo(f"target taxonomy created as {got!r}: {asked!r} is taken by a different class list")
+    else:
+        typer.echo(f"target taxonomy {got!r} created")
 
 
 @mapping_app.command("export")

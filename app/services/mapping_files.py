@@ -37,6 +37,7 @@ class ImportResult:
     target_created: bool
     mapping_created: bool
     report: ValidationReport
+    target_requested_name: str | None = None  # the name asked for (reuse may keep another)
 
 
 def import_master_labels(
@@ -50,8 +51,13 @@ def import_master_labels(
     base_version_id: int | None = None,
     author: User | None = None,
     message: str | None = None,
+    target_name_exact: bool = False,
 ) -> ImportResult:
-    """Parse a master_labels CSV and store it as a new mapping or a new version of one."""
+    """Parse a master_labels CSV and store it as a new mapping or a new version of one.
+
+    ``target_name_exact``: ``target_name`` was given by the user; a different class list of that
+    name is a 409 instead of a new ``name (2)`` (an identical class list is always reused).
+    """
     from app.services import mappings as svc
 
     try:
@@ -91,10 +97,12 @@ def import_master_labels(
         raise InvalidInput("a source taxonomy is required", field="source_taxonomy_id")
     source = taxonomy_service.get_taxonomy(session, source_taxonomy_id)
     master = _without_unknown_sources(master, taxonomy_service.to_domain(session, source))
+    requested = target_name or f"{len(master.target_classes)} classes"
     target_row, target_created = taxonomy_service.find_or_create_class_list(
         session,
         classes=master.target_classes,
-        name=target_name or f"{len(master.target_classes)} classes",
+        name=requested,
+        exact_name=target_name_exact and target_name is not None,
     )
     mapping_name = svc.unique_mapping_name(session, name or f"{source.name} -> {target_row.name}")
     mapping = svc.create_mapping(
@@ -109,7 +117,7 @@ def import_master_labels(
     )
     version = svc.current_version(session, mapping.id)
     report = svc.validation_report(session, version.id)
-    return ImportResult(mapping, version, target_row, target_created, True, report)
+    return ImportResult(mapping, version, target_row, target_created, True, report, requested)
 
 
 def _without_unknown_sources(master: MasterLabels, source: Taxonomy) -> MasterLabels:

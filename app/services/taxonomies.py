@@ -9,11 +9,12 @@ API (session first, keyword-only arguments; every function flushes and never com
     create_taxonomy(session, *, taxonomy) -> TaxonomyRow         (Conflict on duplicate name)
     import_taxonomy(session, *, text, fmt, name=None, description=None) -> TaxonomyRow
         fmt: "labels_csv" (the paper's labels.csv) or "json" (taxonomy_to_json shape)
+    import_taxonomy_report(...same...) -> (TaxonomyRow, file warnings: tuple[Finding, ...])
     export_taxonomy(session, taxonomy_id, *, fmt) -> str
     update_taxonomy(session, taxonomy_id, *, name=None, description=None, labels=None) -> TaxonomyRow
         labels can only be replaced while no mapping uses the taxonomy (Conflict otherwise)
     delete_taxonomy(session, taxonomy_id) -> None                (Conflict while mappings use it)
-    find_or_create_class_list(session, *, classes, name) -> (TaxonomyRow, created: bool)
+    find_or_create_class_list(session, *, classes, name, exact_name=False) -> (TaxonomyRow, created: bool)
 
 ``TaxonomyRow`` is the ORM row ``app.db.models.Taxonomy`` (attributes id, name, description,
 label_count, created_at, updated_at); ``LabelRow`` rows come from :func:`list_labels`.
@@ -33,7 +34,7 @@ from app.db.base import utcnow
 from app.db.models import Label as LabelRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.reference_csv import format_labels_csv, parse_labels_csv
+from app.domain.reference_csv import format_labels_csv, read_labels_csv
 from app.domain.taxonomy import (
     MAX_TAXONOMY_NAME,
     Label,
@@ -45,6 +46,7 @@ from app.domain.taxonomy import (
     taxonomy_from_json,
     taxonomy_to_json,
 )
+from app.domain.validation import Finding
 from app.services.limits import limits_of
 
 TaxonomyFormat = Literal["labels_csv", "json"]
@@ -167,10 +169,22 @@ def parse_taxonomy(
     *, text: str, fmt: str, name: str | None = None, description: str | None = None
 ) -> Taxonomy:
     """Parse ``text`` in ``fmt``; ``name``/``description`` override what the file says."""
+    return read_taxonomy(text=text, fmt=fmt, name=name, description=description)[0]
+
+
+def read_taxonomy(
+    *, text: str, fmt: str, name: str | None = None, description: str | None = None
+) -> tuple[Taxonomy, tuple[Finding, ...]]:
+    """:func:`parse_taxonomy` plus the file's warnings (labels.csv: junk cells, repeated names)."""
     if fmt == "labels_csv":
         if not name:
             raise InvalidInput("a name is required to import a labels.csv file", field="name")
-        return parse_labels_csv(text, name, description or "")
+        parsed = read_labels_csv(text, name, description or "")
+        return parsed.taxonomy, parsed.findings
+    return _parse_other(text=text, fmt=fmt, name=name, description=description), ()
+
+
+def _parse_other(*, text: str, fmt: str, name: str | None, description: str | None) -> Taxonomy:
     if fmt == "json":
         try:
             data = json.loads(text)
@@ -198,12 +212,24 @@ def import_taxonomy(
     description: str | None = None,
 ) -> TaxonomyRow:
     """Parse and store a taxonomy file; nothing is written when parsing fails."""
+    return import_taxonomy_report(session, text=text, fmt=fmt, name=name, description=description)[0]
+
+
+def import_taxonomy_report(
+    session: Session,
+    *,
+    text: str,
+    fmt: str,
+    name: str | None = None,
+    description: str | None = None,
+) -> tuple[TaxonomyRow, tuple[Finding, ...]]:
+    """:func:`import_taxonomy` plus the file's warnings (each with its row and column)."""
     try:
-        taxonomy = parse_taxonomy(text=text, fmt=fmt, name=name, description=description)
+        taxonomy, findings = read_taxonomy(text=text, fmt=fmt, name=name, description=description)
     except InvalidInput as exc:
         exc.field = exc.field or "file"  # a problem of the file as a whole
         raise
-    return create_taxonomy(session, taxonomy=taxonomy)
+    return create_taxonomy(session, taxonomy=taxonomy), findings
 
 
 def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
@@ -278,18 +304,37 @@ def delete_taxonomy(session: Session, taxonomy_id: int) -> None:
 
 
 def find_or_create_class_list(
-    session: Session, *, classes: tuple[tuple[int, str], ...], name: str, description: str = ""
+    session: Session,
+    *,
+    classes: tuple[tuple[int, str], ...],
+    name: str,
+    description: str = "",
+    exact_name: bool = False,
 ) -> tuple[TaxonomyRow, bool]:
     """Reuse a stored taxonomy with exactly this (id, name) class list, or create one.
 
-    A new taxonomy gets ``name``, or ``name (2)``, ``name (3)``, ... when that name is taken.
+    Among identical class lists the one called ``name`` is preferred. A new taxonomy gets ``name``;
+    when that name is taken by another class list it gets ``name (2)``, ``name (3)``, ..., or, with
+    ``exact_name`` (a name the user gave), the import is refused (409, field ``target_name``).
     """
     candidate = class_list_taxonomy(name, classes, description)
     signature = class_signature(candidate)
     assert signature is not None  # a class list always has one
-    for row in repo.find_taxonomies_by_signature(session, signature):
-        if to_domain(session, row).class_list() == candidate.class_list():
-            return row, False
+    same = [
+        row
+        for row in repo.find_taxonomies_by_signature(session, signature)
+        if to_domain(session, row).class_list() == candidate.class_list()
+    ]
+    if same:
+        return next((row for row in same if row.name == name), same[0]), False
+    taken = repo.get_taxonomy_by_name(session, name)
+    if exact_name and taken is not None:
+        raise Conflict(
+            f"a taxonomy named {name!r} already exists with a different class list; choose another "
+            "target name",
+            field="target_name",
+            details={"taxonomy_id": taken.id},
+        )
     unique = name
     n = 2
     while repo.get_taxonomy_by_name(session, unique) is not None:

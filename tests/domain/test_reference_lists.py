@@ -27,12 +27,22 @@ from app.domain.taxonomy import NO_PIXEL
 from app.domain.validation import validate_mapping
 
 
+def _files(reference_dir: Path, pattern: str) -> list[Path]:
+    """``DATASET/<pattern>`` and, as in the authors' repository, ``DATASET/lists/<pattern>``."""
+    return sorted([*reference_dir.glob(f"*/{pattern}"), *reference_dir.glob(f"*/lists/{pattern}")])
+
+
+def _file(reference_dir: Path, dataset: str, name: str) -> Path:
+    flat = reference_dir / dataset / name
+    return flat if flat.is_file() else reference_dir / dataset / "lists" / name
+
+
 def _label_files(reference_dir: Path) -> list[Path]:
-    return sorted(reference_dir.glob("*/labels*.csv"))
+    return _files(reference_dir, "labels*.csv")
 
 
 def _master_files(reference_dir: Path) -> list[Path]:
-    return sorted(reference_dir.glob("*/master_labels*.csv"))
+    return _files(reference_dir, "master_labels*.csv")
 
 
 def _labels_for(master: Path) -> Path:
@@ -90,7 +100,9 @@ def _unilabel_allowed_sets(labels_text: str, master_text: str, name: str) -> dic
 
 def test_the_folder_holds_label_and_mapping_files(reference_dir: Path) -> None:
     datasets = [p for p in reference_dir.iterdir() if p.is_dir()]
-    with_labels = [d for d in datasets if (d / "labels.csv").is_file()]
+    with_labels = [
+        d for d in datasets if (d / "labels.csv").is_file() or (d / "lists" / "labels.csv").is_file()
+    ]
     assert with_labels == datasets, "every dataset folder has a labels.csv"
     assert _master_files(reference_dir), "no master_labels*.csv found"
 
@@ -129,24 +141,26 @@ def test_every_labels_file_imports_with_its_defects_as_warnings(reference_dir: P
 
 def test_the_known_defects_are_named(reference_dir: Path) -> None:
     def findings(dataset: str) -> list[tuple[str, int | None, int | None]]:
-        text = (reference_dir / dataset / "labels.csv").read_text(encoding="utf-8")
+        text = _file(reference_dir, dataset, "labels.csv").read_text(encoding="utf-8")
         return [(f.code, f.row, f.column) for f in read_labels_csv(text, dataset).findings]
 
     coco = findings("coco")
     assert ("junk_cell", 4, 6) in coco  # car: categoryId 'x'
     assert ("junk_cell", 6, 6) in coco  # airplane: categoryId 'e'
-    camvid = read_labels_csv((reference_dir / "CamVid" / "labels.csv").read_text(), "CamVid")
+    camvid = read_labels_csv(_file(reference_dir, "CamVid", "labels.csv").read_text(), "CamVid")
     (bicyclist,) = camvid.findings
     assert bicyclist.source_name == "Bicyclist"
     assert "file rows 4, 5" in bicyclist.message and "ids 2, 3" in bicyclist.message
-    rugd = reference_dir / "rugd" / "labels.csv"
+    rugd = _file(reference_dir, "rugd", "labels.csv")
     if rugd.is_file():
         assert [f.source_name for f in read_labels_csv(rugd.read_text(), "rugd").findings] == ["rock_bed"]
 
 
 def test_a_mapping_cell_naming_a_duplicated_label_applies_to_all_its_ids(reference_dir: Path) -> None:
-    source = parse_labels_csv((reference_dir / "CamVid" / "labels.csv").read_text(), "CamVid")
-    master = parse_master_labels_csv((reference_dir / "CamVid" / "master_labels_cityscapes.csv").read_text())
+    source = parse_labels_csv(_file(reference_dir, "CamVid", "labels.csv").read_text(), "CamVid")
+    master = parse_master_labels_csv(
+        _file(reference_dir, "CamVid", "master_labels_cityscapes.csv").read_text()
+    )
     target = target_taxonomy_from_master(master, "cityscapes")
     report = validate_mapping(master.mapping, source, target, extra_findings=master.findings)
     (dup,) = report.by_code("duplicate_source_name")
