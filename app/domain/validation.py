@@ -11,6 +11,10 @@ from app.domain.mapping import VOID, OntologyMapping
 from app.domain.taxonomy import NO_PIXEL, Taxonomy
 
 Severity = Literal["error", "warning", "info"]
+# Errors that make the prior wrong (an edge to a class the target lacks). Other errors (a cell
+# naming no label of the source: its edges are not stored and never reach the prior) may be
+# acknowledged by the approving reviewer.
+BLOCKING_CODES = frozenset({"unknown_target"})
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -34,6 +38,23 @@ class Finding:
     suggestion: str | None = None
     row: int | None = None  # 1-based file row, for findings of a parsed file
     column: int | None = None  # 1-based file column
+    fix: tuple[str, ...] = ()  # unknown_source_name: the label name(s) the suggestion means
+    targets: tuple[int, ...] = ()  # unknown_source_name: the targets the unknown name was given
+
+    def __post_init__(self) -> None:  # stored as JSON lists
+        object.__setattr__(self, "fix", tuple(self.fix))
+        object.__setattr__(self, "targets", tuple(self.targets))
+
+    @property
+    def key(self) -> str:
+        """Identifies the finding within a version's report (acknowledgements and fixes name it)."""
+        target = "" if self.target_id is None else str(self.target_id)
+        return f"{self.code}|{self.source_name or ''}|{target}"
+
+    @property
+    def blocking(self) -> bool:
+        """An error that makes the compiled prior wrong: approval is refused while it stands."""
+        return self.severity == "error" and self.code in BLOCKING_CODES
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +66,8 @@ class Finding:
             "suggestion": self.suggestion,
             "row": self.row,
             "column": self.column,
+            "fix": list(self.fix),
+            "targets": list(self.targets),
         }
 
 
@@ -67,6 +90,19 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def blocking(self) -> tuple[Finding, ...]:
+        """Errors that refuse approval outright."""
+        return tuple(f for f in self.findings if f.blocking)
+
+    @property
+    def to_acknowledge(self) -> tuple[Finding, ...]:
+        """Errors that do not make the prior wrong: an approval must acknowledge each of them."""
+        return tuple(f for f in self.errors if not f.blocking)
+
+    def find(self, key: str) -> Finding | None:
+        return next((f for f in self.findings if f.key == key), None)
 
     def by_code(self, code: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.code == code)
@@ -93,11 +129,23 @@ def _norm(name: str) -> str:
 def suggest_source_name(name: str, taxonomy: Taxonomy) -> str | None:
     """Explain an unknown name: whitespace/case/underscore typo, two names glued by a missing comma,
     or a close spelling. Returns a human sentence or None."""
+    fix = suggest_fix(name, taxonomy)
+    if not fix:
+        return None
+    if len(fix) == 2:
+        return f"looks like {fix[0]!r} and {fix[1]!r} glued together (missing comma?)"
+    if _norm(fix[0]) == _norm(name):
+        return f"did you mean {fix[0]!r}? (differs only in spaces, underscores, hyphens or case)"
+    return f"did you mean {fix[0]!r}?"
+
+
+def suggest_fix(name: str, taxonomy: Taxonomy) -> tuple[str, ...]:
+    """The label name(s) that :func:`suggest_source_name` means: one name, two glued names, or ()."""
     names = taxonomy.names
     key = _norm(name)
     same = [n for n in names if _norm(n) == key]
     if same:
-        return f"did you mean {same[0]!r}? (differs only in spaces, underscores, hyphens or case)"
+        return (same[0],)
     normed = {n: _norm(n) for n in names}
     for a in names:
         if not key.startswith(normed[a]) or normed[a] == "":
@@ -105,11 +153,9 @@ def suggest_source_name(name: str, taxonomy: Taxonomy) -> str | None:
         rest = key[len(normed[a]) :]
         for b in names:
             if b != a and normed[b] == rest:
-                return f"looks like {a!r} and {b!r} glued together (missing comma?)"
+                return (a, b)
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return None
+    return (close[0],) if close else ()
 
 
 def validate_mapping(
@@ -135,6 +181,8 @@ def validate_mapping(
                     f"{name!r} is not a label of source taxonomy {source.name!r}",
                     source_name=name,
                     suggestion=suggest_source_name(name, source),
+                    fix=suggest_fix(name, source),
+                    targets=mapping.targets_of(name),
                 )
             )
     for name, t in mapping.sorted_edges():

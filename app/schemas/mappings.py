@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.schemas.common import Id, LabelName, Name, ORMModel, Page, Text
 
@@ -92,6 +92,10 @@ class VersionRef(EditBase):
 
 class ReviewAction(BaseModel):
     message: Text | None = None
+    # approve: keys of the harmless errors the reviewer acknowledges (ValidationReport.to_acknowledge)
+    acknowledged: list[Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default=[], max_length=1000
+    )
 
 
 class SourceDiffRead(BaseModel):

@@ -10,6 +10,8 @@ API (re-exported by ``app.services.mappings``):
         created on top of the head (``base_version_id`` defaults to the head: a file import is a
         deliberate bulk replace).
     export_master_labels(session, *, version_id) -> str
+    apply_suggestion(session, *, version_id, finding_key, author=None) -> VersionRow
+        one-click fix of an unknown name with a suggestion (a new version on top of the head)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from app.db.models import User
 from app.domain.errors import InvalidInput
 from app.domain.reference_csv import MasterLabels, format_master_labels_csv, parse_master_labels_csv
 from app.domain.taxonomy import Taxonomy
-from app.domain.validation import Finding, ValidationReport, suggest_source_name
+from app.domain.validation import Finding, ValidationReport, suggest_fix, suggest_source_name
 from app.services import taxonomies as taxonomy_service
 
 
@@ -136,12 +138,50 @@ def _without_unknown_sources(master: MasterLabels, source: Taxonomy) -> MasterLa
             f"{name!r} is not a label of source taxonomy {source.name!r}; its edges were not imported",
             source_name=name,
             suggestion=suggest_source_name(name, source),
+            fix=suggest_fix(name, source),
+            targets=tuple(sorted(t for n, t in master.edges if n == name)),
         )
         for name in unknown
     )
     skipped = set(unknown)
     edges = frozenset(e for e in master.edges if e[0] not in skipped)
     return replace(master, edges=edges, findings=master.findings + findings)
+
+
+def apply_suggestion(
+    session: Session, *, version_id: int, finding_key: str, author: User | None = None
+) -> VersionRow:
+    """One-click fix of an ``unknown_source_name`` finding that has a suggestion ("did you mean
+    'autorickshaw'?"): the targets the unknown name was given go to the suggested label(s), as a new
+    version on top of ``version_id`` (which must be the head; 409 otherwise). The version's other
+    import findings are carried over."""
+    from app.services import mappings as svc
+
+    version = svc.get_version(session, version_id)
+    finding = svc.validation_report(session, version_id).find(finding_key)
+    if (
+        finding is None
+        or finding.code != "unknown_source_name"
+        or not finding.fix
+        or finding.source_name is None
+    ):
+        raise InvalidInput(
+            f"version {version.number} has no suggestion to apply for {finding_key!r}", field="finding"
+        )
+    edges = svc.version_edges(version)
+    unknown = finding.source_name
+    targets = set(finding.targets) | set(edges.targets_of(unknown))
+    new = {e for e in edges.edges if e[0] != unknown} | {(n, t) for n in finding.fix for t in targets}
+    fixed = " and ".join(repr(n) for n in finding.fix)
+    return svc.replace_edges(
+        session,
+        mapping_id=version.mapping_id,
+        edges=new,
+        base_version_id=version.id,
+        author=author,
+        message=f"Applied suggestion: {unknown!r} -> {fixed}",
+        import_findings=tuple(f for f in svc.import_findings(version) if f.key != finding_key),
+    )
 
 
 def export_master_labels(session: Session, *, version_id: int) -> str:

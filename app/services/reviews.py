@@ -3,8 +3,9 @@
 API (also re-exported by ``app.services.mappings``):
     submit_for_review(session, *, version_id, author, message=None) -> VersionRow
         draft or rejected -> in_review
-    approve(session, *, version_id, reviewer, message=None, four_eyes="auto") -> VersionRow
-        in_review -> approved; reviewer/admin only; refused while validation finds errors, and
+    approve(session, *, version_id, reviewer, message=None, four_eyes="auto", acknowledged=()) -> VersionRow
+        in_review -> approved; reviewer/admin only; refused while validation finds errors that make
+        the prior wrong or errors not acknowledged (listed in the approval record), and
         refused to the version's author while the four-eyes rule is on (see ``four_eyes_active``).
         Approved versions are locked: their status never changes again (jobs pin them by hash).
     reject(session, *, version_id, reviewer, message=None) -> VersionRow
@@ -27,6 +28,7 @@ with the four-eyes rule off; the version's ``self_approved`` flag says the same)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -155,9 +157,15 @@ def approve(
     reviewer: User | None,
     message: str | None = None,
     four_eyes: FourEyes = "auto",
+    acknowledged: Collection[str] = (),
 ) -> VersionRow:
     """in_review -> approved. A self-approval (the reviewer authored the version) needs the
-    four-eyes rule off and is recorded as such (``self_approved``, comment kind ``self_approve``)."""
+    four-eyes rule off and is recorded as such (``self_approved``, comment kind ``self_approve``).
+
+    Errors that make the prior wrong (``Finding.blocking``) refuse approval. Other errors (a cell
+    naming no label: its edges were never stored) must each be acknowledged by key
+    (``acknowledged``, see ``ValidationReport.to_acknowledge``); they are listed in the approval's
+    record."""
     from app.services.mappings import validation_report
 
     _require_reviewer(reviewer)
@@ -166,14 +174,27 @@ def approve(
     if self_approval:
         _check_four_eyes(session, version, four_eyes)
     report = validation_report(session, version_id)
-    if report.errors:
+    if report.blocking:
         raise Conflict(
-            f"the version has {len(report.errors)} validation error(s); fix them before approving",
+            f"the version has {len(report.blocking)} validation error(s) that make the prior wrong; "
+            "fix them before approving",
             field="status",
             details={"validation": report.to_dict()},
         )
+    pending = [f for f in report.to_acknowledge if f.key not in set(acknowledged)]
+    if pending:
+        raise Conflict(
+            f"the version has {len(pending)} finding(s) to acknowledge before approving: "
+            + "; ".join(f.message for f in pending[:3]),
+            field="acknowledged",
+            details={"acknowledge": [f.key for f in pending], "validation": report.to_dict()},
+        )
     change_status(session, version, action="approve", reviewer=reviewer, self_approved=self_approval)
-    _record(session, version, reviewer, "self_approve" if self_approval else "approve", message)
+    body = (message or "").strip()
+    if report.to_acknowledge:
+        listed = "\n".join(f"- {f.message}" for f in report.to_acknowledge)
+        body = f"{body}\n\nAcknowledged findings:\n{listed}".strip()
+    _record(session, version, reviewer, "self_approve" if self_approval else "approve", body)
     return version
 
 

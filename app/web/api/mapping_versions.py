@@ -165,7 +165,12 @@ def approve_version(
     """Approve a version in review (reviewers/admins; not its author while four eyes are on)."""
     version = service.get_version_by_number(session, mapping_id, number)
     service.approve(
-        session, version_id=version.id, reviewer=user, message=body.message, four_eyes=settings.four_eyes
+        session,
+        version_id=version.id,
+        reviewer=user,
+        message=body.message,
+        four_eyes=settings.four_eyes,
+        acknowledged=body.acknowledged,
     )
     return _summary(session, version.id)
 

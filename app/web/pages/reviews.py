@@ -21,6 +21,7 @@ from app.domain.errors import DomainError
 from app.domain.mapping import OntologyMapping, diff_mappings
 from app.services import mappings as mapping_service
 from app.services import reviews as review_service
+from app.services.mapping_files import apply_suggestion
 from app.web.auth import EditorUser, OptionalUser, ReadUser, ReviewerUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages import _summaries
@@ -163,19 +164,48 @@ def mapping_decision_action(
     number: int,
     decision: Annotated[Literal["approve", "reject"], Form()],
     message: Annotated[str, Form(max_length=10_000)] = "",
+    acknowledged: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """In review → approved (locked) or rejected; reviewers and admins only (four-eyes rule)."""
+    """In review → approved (locked) or rejected; reviewers and admins only (four-eyes rule).
+
+    ``acknowledged``: the keys of the listed harmless errors the reviewer ticked (recorded)."""
 
     def run(v: VersionRow) -> None:
         if decision == "approve":
             mapping_service.approve(
-                session, version_id=v.id, reviewer=user, message=message, four_eyes=settings.four_eyes
+                session,
+                version_id=v.id,
+                reviewer=user,
+                message=message,
+                four_eyes=settings.four_eyes,
+                acknowledged=acknowledged or (),
             )
         else:
             mapping_service.reject(session, version_id=v.id, reviewer=user, message=message)
 
     action = "approved and locked" if decision == "approve" else "rejected"
     return _decide(request, session, mapping_id=mapping_id, number=number, action=action, run=run)
+
+
+@router.post("/mappings/{mapping_id}/versions/{number}/apply-suggestion")
+def mapping_apply_suggestion_action(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    number: int,
+    finding: Annotated[str, Form(max_length=1_000)],
+) -> Response:
+    """One-click fix of an unknown name ("did you mean 'sky'?"): a new draft version on the head."""
+    try:
+        v = mapping_service.get_version_by_number(session, mapping_id, number)
+        fixed = apply_suggestion(session, version_id=v.id, finding_key=finding, author=user)
+    except DomainError as exc:
+        session.rollback()
+        flash(request, exc.message, "error")
+        return _back(mapping_id, number)
+    flash(request, f"Suggestion applied: version {fixed.number} is a new draft ({fixed.message}).")
+    return _back(mapping_id, fixed.number)
 
 
 @router.post("/mappings/{mapping_id}/versions/{number}/comments", response_class=HTMLResponse)
