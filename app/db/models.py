@@ -56,6 +56,8 @@ class Taxonomy(Base):
     label_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The imported labels.csv as uploaded: exported unchanged while the labels still equal it.
+    original_text: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
 
 
 class Label(Base):
@@ -124,6 +126,8 @@ class MappingVersion(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # True when the approver authored the version (allowed only with the four-eyes rule off).
     self_approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The imported master_labels CSV as uploaded (versions made by an import): exported unchanged.
+    original_text: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
 
 
 class ReviewComment(Base):

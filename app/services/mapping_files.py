@@ -10,6 +10,7 @@ API (re-exported by ``app.services.mappings``):
         created on top of the head (``base_version_id`` defaults to the head: a file import is a
         deliberate bulk replace).
     export_master_labels(session, *, version_id) -> str
+        an imported version exports its file byte for byte; an edited one canonically
     apply_suggestion(session, *, version_id, finding_key, author=None) -> VersionRow
         one-click fix of an unknown name with a suggestion (a new version on top of the head)
 """
@@ -83,6 +84,9 @@ def import_master_labels(
                 details={"expected": [list(c) for c in target.class_list()]},
             )
         head = svc.current_version(session, mapping.id)
+        unchanged = master.mapping.content_hash() == head.content_hash and {
+            f.key for f in svc.import_findings(head)
+        } == {f.key for f in master.findings}
         version = svc.replace_edges(
             session,
             mapping_id=mapping.id,
@@ -90,8 +94,10 @@ def import_master_labels(
             base_version_id=base_version_id if base_version_id is not None else head.id,
             author=author,
             message=message or "Imported master_labels CSV",
-            import_findings=master.findings,
+            import_findings=() if unchanged else master.findings,  # the same file again: no new version
         )
+        if version.id != head.id:  # a new version: this file is its original
+            version.original_text = text
         return ImportResult(
             mapping, version, target_row, False, False, svc.validation_report(session, version.id)
         )
@@ -118,6 +124,7 @@ def import_master_labels(
         import_findings=master.findings,
     )
     version = svc.current_version(session, mapping.id)
+    version.original_text = text
     report = svc.validation_report(session, version.id)
     return ImportResult(mapping, version, target_row, target_created, True, report, requested)
 
@@ -185,10 +192,20 @@ def apply_suggestion(
 
 
 def export_master_labels(session: Session, *, version_id: int) -> str:
-    """A version's edges in the paper's master_labels format (sources in source-taxonomy order)."""
+    """A version's edges in the paper's master_labels format (sources in source-taxonomy order).
+
+    A version made by an import (or restored from one, same edges) exports the imported file byte
+    for byte: its header, padding, row order and void row name.
+    """
     from app.services import mappings as svc
 
     version = svc.get_version(session, version_id)
+    if version.original_text is not None:
+        return version.original_text
+    if version.restored_from_id is not None:
+        restored = svc.get_version(session, version.restored_from_id)
+        if restored.original_text is not None and restored.content_hash == version.content_hash:
+            return restored.original_text
     mapping = svc.get_mapping(session, version.mapping_id)
     source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
     target = taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id)

@@ -146,8 +146,11 @@ def _check_labels(session: Session, taxonomy: Taxonomy) -> None:
         limits.check_name(lb.name, what="label name", field="labels")
 
 
-def create_taxonomy(session: Session, *, taxonomy: Taxonomy) -> TaxonomyRow:
-    """Store a validated domain taxonomy with its labels (refused above the size limits)."""
+def create_taxonomy(session: Session, *, taxonomy: Taxonomy, original_text: str | None = None) -> TaxonomyRow:
+    """Store a validated domain taxonomy with its labels (refused above the size limits).
+
+    ``original_text``: the labels.csv it was parsed from, exported as it is while the labels equal it.
+    """
     check_taxonomy_text(taxonomy)
     limits_of(session).check_name(taxonomy.name, what="taxonomy name")
     _check_labels(session, taxonomy)
@@ -157,6 +160,7 @@ def create_taxonomy(session: Session, *, taxonomy: Taxonomy) -> TaxonomyRow:
         description=taxonomy.description,
         class_signature=class_signature(taxonomy),
         label_count=len(taxonomy.labels),
+        original_text=original_text,
     )
     session.add(row)
     session.flush()
@@ -229,17 +233,30 @@ def import_taxonomy_report(
     except InvalidInput as exc:
         exc.field = exc.field or "file"  # a problem of the file as a whole
         raise
-    return create_taxonomy(session, taxonomy=taxonomy), findings
+    original = text if fmt == "labels_csv" else None
+    return create_taxonomy(session, taxonomy=taxonomy, original_text=original), findings
 
 
 def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
     """The taxonomy as ``labels_csv`` text or as the documented JSON (pretty-printed)."""
-    taxonomy = load_taxonomy(session, taxonomy_id)
+    row = get_taxonomy(session, taxonomy_id)
+    taxonomy = to_domain(session, row)
     if fmt == "labels_csv":
-        return format_labels_csv(taxonomy)
+        return _original_if_unedited(row, taxonomy) or format_labels_csv(taxonomy)
     if fmt == "json":
         return json.dumps(taxonomy_to_json(taxonomy), ensure_ascii=False, indent=2) + "\n"
     raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
+
+
+def _original_if_unedited(row: TaxonomyRow, taxonomy: Taxonomy) -> str | None:
+    """The imported labels.csv, byte for byte, while the stored labels still equal what it says."""
+    if row.original_text is None:
+        return None
+    try:
+        parsed = read_labels_csv(row.original_text, row.name).taxonomy
+    except InvalidInput:  # stored before a parser change: export canonically
+        return None
+    return row.original_text if parsed.labels == taxonomy.labels else None
 
 
 def update_taxonomy(
