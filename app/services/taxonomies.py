@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ from app.db.base import utcnow
 from app.db.models import Label as LabelRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.palettes import reference_palette
 from app.domain.reference_csv import format_labels_csv, read_labels_csv
 from app.domain.taxonomy import (
     MAX_TAXONOMY_NAME,
@@ -333,6 +335,8 @@ def find_or_create_class_list(
     Among identical class lists the one called ``name`` is preferred. A new taxonomy gets ``name``;
     when that name is taken by another class list it gets ``name (2)``, ``name (3)``, ..., or, with
     ``exact_name`` (a name the user gave), the import is refused (409, field ``target_name``).
+    A new taxonomy whose classes are the paper's Cityscapes, Mapillary or offroad list gets the
+    reference colours (``app.domain.palettes``).
     """
     candidate = class_list_taxonomy(name, classes, description)
     signature = class_signature(candidate)
@@ -358,4 +362,9 @@ def find_or_create_class_list(
         unique = f"{name} ({n})"
         n += 1
     taxonomy = class_list_taxonomy(unique, classes, description)
+    palette = reference_palette(classes)
+    if palette is not None:  # the paper's Cityscapes / Mapillary / offroad classes: its colours
+        colors = palette[1]
+        labels = tuple(replace(lb, color=colors[lb.value]) for lb in taxonomy.labels)
+        taxonomy = Taxonomy(name=taxonomy.name, labels=labels, description=taxonomy.description)
     return create_taxonomy(session, taxonomy=taxonomy), True

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.domain.palettes import REFERENCE_PALETTES
 from app.domain.reference_csv import format_labels_csv, parse_master_labels_csv
 from app.services import mappings as service
 from app.services import taxonomies as taxonomy_service
@@ -78,4 +79,23 @@ def test_every_reference_file_exports_byte_identical(session: Session, reference
             checked += 1
     assert checked == len(
         [p for p in reference_dir.glob("*/master_labels*.csv") if (p.parent / "labels.csv").is_file()]
+    )
+
+
+def test_a_reference_target_class_list_gets_the_papers_colours(session: Session) -> None:
+    source = factories.make_taxonomy(session)
+    rows = [
+        f"{i},{name},road" if i == 0 else f"{i},{name}"
+        for i, (name, _) in enumerate(REFERENCE_PALETTES["offroad"])
+    ]
+    text = "trainId,name\n" + "\n".join(rows) + "\n255,void,unlabeled\n"
+    result = service.import_master_labels(
+        session, text=text, source_taxonomy_id=source.id, target_name="offroad"
+    )
+    assert result.target_created
+    target = taxonomy_service.load_taxonomy(session, result.target_taxonomy.id)
+    assert [lb.color for lb in target.labels] == [c for _, c in REFERENCE_PALETTES["offroad"]]
+    other = service.import_master_labels(session, text=MASTER, source_taxonomy_id=source.id)
+    assert all(
+        lb.color is None for lb in taxonomy_service.load_taxonomy(session, other.target_taxonomy.id).labels
     )
