@@ -16,10 +16,12 @@ The spec (paths relative to the spec file's folder)::
          "root": "data/mapillary", "list": "train.txt", "run_dir": "runs/pl-mapillary"}
       ],
       "val_sets": [ ... same fields as a ground-truth set ... ],
-      "recipe": {"max_iterations": 90000, "augment": {"crop_size": [512, 1024]}}
+      "recipe": {"preset": "paper", "max_iterations": 90000, "augment": {"crop_size": [512, 1024]}}
     }
 
-``recipe`` holds any :class:`worker.ml.train.config.TrainConfig` field; command-line options win.
+``recipe`` names a preset (``paper``, the default; ``quick``; ``custom``: see
+``app.domain.training_presets``) and holds any :class:`worker.ml.train.config.TrainConfig` field
+over it; ``--preset`` and the other command-line options win.
 Several GPUs: ``accelerate launch --multi_gpu --num_processes 4 "$(which unilabel)" train ...``.
 """
 
@@ -39,8 +41,9 @@ if TYPE_CHECKING:
     from worker.ml.train.datasets import LabeledSet
 
 TRAIN_HELP = (
-    "Train a student Mask2Former on ground-truth and pseudo-label sets, sampled by set weight "
-    "(each set's weight = its share of draws). The JSON spec names the target (a master_labels "
+    "Train a student Mask2Former on ground-truth and pseudo-label sets. The recipe starts from a "
+    "preset (--preset or recipe.preset: paper, the default, is the paper's recipe; quick is the demo's; "
+    "custom). The JSON spec names the target (a master_labels "
     "CSV or a class-list labels.csv), train_sets (kind ground_truth: root, images/labels or list, "
     "label_encoding, source_taxonomy, mapping; kind pseudo_labels: root, images/labels or list, "
     "run_dir; both: name, weight), val_sets, and an optional recipe of TrainConfig fields; paths "
@@ -69,6 +72,9 @@ def train_command(
     ] = None,
     patience: Annotated[int | None, typer.Option("--patience", min=1, help="early stopping")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="paper (default) | quick | custom; see docs/training.md")
+    ] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="train on CPU even when a GPU is present")] = False,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="continue from --out's last checkpoint")
@@ -94,7 +100,11 @@ def train_command(
             "early_stopping_patience": patience,
             "seed": seed,
         }
-        recipe = {**data.get("recipe", {}), **{k: v for k, v in options.items() if v is not None}}
+        given = dict(data.get("recipe", {}))
+        name = preset or given.pop("preset", "paper")
+        given.pop("preset", None)
+        recipe = _merge(preset_config(name), given)
+        recipe.update({k: v for k, v in options.items() if v is not None})
         recipe.update(output_dir=str(out), class_names=list(target.names), resume=resume, cpu=cpu)
         config = TrainConfig.from_json(recipe)
     except (OSError, KeyError, TypeError, ValueError, DomainError) as exc:
@@ -106,6 +116,23 @@ def train_command(
         bar.close()
     typer.echo(json.dumps(json.loads((out / "result.json").read_text()), indent=2))
     typer.echo(f"stopped: {result.stop_reason} at iteration {result.final_step}/{result.total_iterations}")
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """``TrainConfig`` values of preset ``name`` (its recipe with nothing overridden)."""
+    from app.schemas.training import TrainRecipe
+
+    if name not in ("paper", "quick", "custom"):
+        raise ValueError(f"unknown preset {name!r}: use paper, quick or custom")
+    return TrainRecipe.model_validate({"preset": name}).config_values()
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base``; the nested ``augment`` dict is merged key by key."""
+    merged = {**base, **over}
+    if isinstance(over.get("augment"), dict):
+        merged["augment"] = {**base.get("augment", {}), **over["augment"]}
+    return merged
 
 
 def _target_taxonomy(path: Path) -> Taxonomy:

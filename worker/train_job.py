@@ -92,6 +92,12 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
     dataset = dataset_service.get_dataset(session, run.dataset_id)
     out_dir = Path(run.output_dir)
     pairs = read_pairs(out_dir)
+    if ref.split is not None:  # only that split's images (and so their pseudo-labels)
+        pairs = [p for p in pairs if p.split == ref.split]
+        if not pairs:
+            raise InvalidInput(
+                f"set {ref.name!r}: pseudo-label job {run.id} has no images in split {ref.split!r}"
+            )
     provenance = {
         "kind": "pseudo_labels",
         "pseudo_label_job_id": run.id,
@@ -102,6 +108,7 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
         "mapping_version_id": run.mapping_version_id,
         "mapping_hash": run.mapping_hash,
         "use_priors": json.loads(run.params_json or "{}").get("use_priors", True),
+        "split": ref.split,
         "images": len(pairs),
     }
     source = PseudoLabelPairs(Path(dataset.root), out_dir, pairs)
@@ -202,6 +209,7 @@ def run_training(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         "best_step": result.best_step,
         "best_metrics": _pooled(result.best_metrics),
         "output_dir": str(config.output_dir),
+        "nonfinite_steps": result.nonfinite_steps,
     }
     if result.stop_reason == "stopped":
         return {**summary, "_stopped": True}
@@ -212,6 +220,9 @@ def run_training(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         "training_sets": [{"name": t.name, "weight": t.weight, **t.provenance} for t in train_sets],
         "validation_sets": [{"name": v.name, **v.provenance} for v in val_sets],
         "recipe": params.recipe.model_dump(mode="json"),
+        "preset": params.recipe.preset,
+        "overrides": params.recipe.overrides,
+        "nonfinite_steps": result.nonfinite_steps,
         "best_step": result.best_step,
         "best_metrics": summary["best_metrics"],
         "stop_reason": result.stop_reason,

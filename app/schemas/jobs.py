@@ -145,6 +145,9 @@ class TrainParams(_Common):
     override_reason: Text | None = Field(
         default=None, description="Required with allow_unapproved (recorded)"
     )
+    allow_overlap: bool = Field(
+        default=False, description="Allow training sets that share images with a validation set"
+    )
 
     model_config = {
         "json_schema_extra": {

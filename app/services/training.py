@@ -3,7 +3,8 @@
 ``check_train`` runs before a row exists (called by ``services.jobs.submit_job``): every set exists
 and is usable (a ground-truth set's dataset is labelled in its mapping's source taxonomy and the
 version is approved or explicitly overridden; a pseudo-label set is a *succeeded* pseudo-label
-job), every set maps to the same target taxonomy, the start model exists. It pins each set's
+job, whose ``split`` must exist in the run), every set maps to the same target taxonomy, no training
+set shares images with a validation set (unless ``allow_overlap``), the start model exists. It pins each set's
 mapping version by content hash inside the params. ``read_metrics`` serves
 ``GET /api/v1/jobs/{id}/metrics`` from the run folder's ``metrics.jsonl`` and
 ``best_confusion.json``.
@@ -112,10 +113,60 @@ def _pseudo_labels(session: Session, ref: TrainSetRef, where: str, pins: _Pins) 
     if not job.output_dir or not (Path(job.output_dir) / PAIRS_FILE).is_file() or job.model_id is None:
         raise InvalidInput(f"{where}: the outputs of pseudo-label job {job.id} are gone", field=where)
     model = model_service.get_model(session, job.model_id)
+    if ref.split is not None:
+        splits = {row.get("split") for row in _run_pairs(Path(job.output_dir))}
+        if ref.split not in splits:
+            raise InvalidInput(
+                f"{where}: pseudo-label job {job.id} has no images in split {ref.split!r} "
+                f"(its splits: {sorted(s for s in splits if s) or 'none'})",
+                field=where,
+            )
     ref.mapping_hash = job.mapping_hash
-    ref.name = ref.name or f"pl-job-{job.id}"
+    ref.name = ref.name or (f"pl-job-{job.id}-{ref.split}" if ref.split else f"pl-job-{job.id}")
     pins.targets[where] = model.taxonomy_id
     pins.first.setdefault("dataset_id", job.dataset_id)
+
+
+def _run_pairs(out_dir: Path) -> list[dict[str, Any]]:
+    """The pairs a pseudo-label run labelled (its ``pairs.jsonl``: image, label, split)."""
+    lines = (out_dir / PAIRS_FILE).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _images(session: Session, ref: TrainSetRef | ValSetRef) -> set[str]:
+    """Absolute paths of a set's images (one split when it names one)."""
+    if isinstance(ref, TrainSetRef) and ref.kind == "pseudo_labels":
+        job = repo.get_job(session, int(ref.job_id or 0))
+        if job is None or job.dataset_id is None or not job.output_dir:
+            return set()
+        root = Path(dataset_service.get_dataset(session, job.dataset_id).root)
+        rows = _run_pairs(Path(job.output_dir))
+        return {str(root / r["image"]) for r in rows if ref.split is None or r.get("split") == ref.split}
+    dataset = dataset_service.get_dataset(session, int(ref.dataset_id or 0))
+    pairs = dataset_service.pair_dataset(dataset, split=ref.split).pairs
+    return {str(Path(dataset.root) / p.image) for p in pairs}
+
+
+def _check_overlap(session: Session, params: TrainParams) -> None:
+    """Refuse a training set that shares images with a validation set, unless ``allow_overlap``."""
+    if params.allow_overlap or not params.val_sets:
+        return
+    val = [_images(session, ref) for ref in params.val_sets]
+    for i, ref in enumerate(params.train_sets):
+        if ref.weight <= 0:
+            continue
+        images = _images(session, ref)
+        for j, val_images in enumerate(val):
+            shared = images & val_images
+            if shared:
+                raise InvalidInput(
+                    f"train_sets.{i}: training set {ref.name!r} shares {len(shared)} image(s) with "
+                    f"validation set {params.val_sets[j].name!r} (e.g. {min(shared)}); its scores would "
+                    "be inflated. Choose another split (a pseudo-label set takes one too), or set "
+                    "allow_overlap to train on them anyway",
+                    field=f"train_sets.{i}",
+                    details={"val_set": j, "shared_images": len(shared)},
+                )
 
 
 def _check_targets(session: Session, pins: _Pins) -> int:
@@ -164,6 +215,7 @@ def check_train(session: Session, params: TrainParams) -> dict[str, Any]:
     target_id = _check_targets(session, pins)
     params.target_taxonomy_id = target_id
     _unique_names(params)
+    _check_overlap(session, params)
     if params.start_model_id is not None:
         try:
             model = model_service.get_model(session, params.start_model_id)

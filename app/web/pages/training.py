@@ -1,11 +1,13 @@
 """Training pages (web layer): the student-training form and the training panel of a job page.
 
 ``GET/POST /training/new``: training sets (a dataset's ground truth through an approved mapping
-version, or a finished pseudo-label run) with weights, validation sets, a start model, the recipe
-with the paper's defaults shown. A refusal re-renders the form with each message under its row or
-field (422). ``GET /jobs/{id}/training``: the panel (loss and mIoU charts as inline SVG, per-class
-IoU, confusion heatmap of the best checkpoint, link to the registered model); it polls itself every
-3 s while the job is queued or running and is rendered without ``hx-trigger`` once it has ended.
+version, or a finished pseudo-label run, optionally one split) with weights, validation sets, a
+start model, and the recipe: a preset (``quick`` pre-selected, so the demo trains in minutes;
+``paper``; ``custom``) with the fields the user fills in over it. A refusal re-renders the form
+with each message under its row or field (422). ``GET /jobs/{id}/training``: the panel (loss and
+mIoU charts as inline SVG, per-class IoU, confusion heatmap of the best checkpoint, link to the
+registered model); it polls itself every 3 s while the job is queued or running and is rendered
+without ``hx-trigger`` once it has ended.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from app.config import Settings
 from app.db.models import User
 from app.domain.errors import DomainError
 from app.domain.jobs import JobStatus
+from app.domain.training_presets import PRESET_NAMES, PRESETS
 from app.schemas.jobs import TrainParams
 from app.schemas.training import TrainRecipe
 from app.services import datasets as dataset_service
@@ -43,18 +46,28 @@ router = APIRouter(include_in_schema=False)
 TRAIN_ROWS, VAL_ROWS = 3, 2
 RECIPE_FIELDS = (
     "max_iterations", "epochs", "batch_size", "grad_accum_steps", "lr", "encoder_lr", "weight_decay",
-    "val_every", "early_stopping_patience", "seed", "fitness", "schedule",
+    "val_every", "early_stopping_patience", "seed", "fitness", "schedule", "mixture",
 )  # fmt: skip
+CHOICE_FIELDS = ("fitness", "schedule", "mixture")
+FORM_PRESET = "quick"  # the form's choice: minutes on the demo; the API and CLI default to "paper"
 TEXT_FIELDS = ("name", "model_name", "output_name", "start_model_id", "queue", "device", "override_reason")
 
 
 def recipe_defaults() -> dict[str, str]:
-    """The paper's recipe as form strings (empty = the library decides, e.g. one epoch)."""
-    recipe = TrainRecipe()
-    values = {k: "" if getattr(recipe, k) is None else str(getattr(recipe, k)) for k in RECIPE_FIELDS}
-    values |= {"crop_h": str(recipe.crop_size[0]), "crop_w": str(recipe.crop_size[1])}
-    values |= {"scale_min": str(recipe.scale_range[0]), "scale_max": str(recipe.scale_range[1])}
-    return values
+    """The form's starting values: the ``quick`` preset, every recipe field empty (= the preset's)."""
+    return {"preset": FORM_PRESET}
+
+
+def preset_table() -> list[dict[str, Any]]:
+    """Each preset's effective values of the form's fields, for the form's reference table."""
+    rows = []
+    for name in PRESET_NAMES:
+        recipe = TrainRecipe.model_validate({"preset": name})
+        values = {k: getattr(recipe, k) for k in RECIPE_FIELDS}
+        values |= {"crop": "×".join(map(str, recipe.crop_size)), "crop_fraction": recipe.crop_fraction}
+        values |= {"scale": "–".join(map(str, recipe.scale_range))}
+        rows.append({"name": name, "summary": PRESETS[name].summary, "fields": values})
+    return rows
 
 
 def _gt_options(session: Session, *, with_unapproved: bool) -> list[tuple[str, str]]:
@@ -96,6 +109,7 @@ def _options(session: Session, user: User) -> dict[str, Any]:
         "can_override": can_review(user),
         "train_rows": range(TRAIN_ROWS),
         "val_rows": range(VAL_ROWS),
+        "presets": preset_table(),
     }
 
 
@@ -115,7 +129,7 @@ def _form_page(
 
 @router.get("/training/new", response_class=HTMLResponse)
 def training_new_page(request: Request, session: SessionDep, user: EditorUser) -> Response:
-    """The training form, prefilled with the paper's recipe."""
+    """The training form: the ``quick`` preset selected, recipe fields empty (= the preset's values)."""
     form = recipe_defaults() | {"queue": "default", "device": "auto", "train_weight_0": "1"}
     return _form_page(request, session, user, form=form)
 
@@ -165,14 +179,16 @@ def _sets(form: dict[str, str], errors: FieldErrors) -> tuple[list[dict[str, Any
 
 
 def _recipe(form: dict[str, str], errors: FieldErrors) -> dict[str, Any]:
+    """The preset plus the fields the user filled in (an empty field keeps the preset's value)."""
     floats = {"lr", "encoder_lr", "weight_decay"}
-    recipe: dict[str, Any] = {}
+    recipe: dict[str, Any] = {"preset": form.get("preset") or FORM_PRESET}
     for key in RECIPE_FIELDS:
-        if key in ("fitness", "schedule"):
-            recipe[key] = form.get(key) or getattr(TrainRecipe(), key)
+        if key in CHOICE_FIELDS:
+            if form.get(key):
+                recipe[key] = form[key]
         else:
             value = _number(form, key, errors, float if key in floats else int)
-            if value is not None or key in ("max_iterations", "val_every", "early_stopping_patience"):
+            if value is not None:
                 recipe[key] = value
     crop = (_number(form, "crop_h", errors), _number(form, "crop_w", errors))
     if None not in crop:
@@ -196,7 +212,9 @@ def _error_key(loc: tuple[Any, ...], train: list[dict[str, Any]], val: list[dict
     if head == "recipe" and len(loc) > 1:
         name = str(loc[1])
         return {"crop_size": "crop_h", "scale_range": "scale_min"}.get(name, name)
-    return head if head in (*TEXT_FIELDS, "allow_unapproved") else ""
+    if head == "recipe" and len(loc) == 1:
+        return "preset"
+    return head if head in (*TEXT_FIELDS, "allow_unapproved", "allow_overlap") else ""
 
 
 def build_params(form: dict[str, str], user: User, errors: FieldErrors) -> tuple[TrainParams | None, Any]:
@@ -221,6 +239,7 @@ def build_params(form: dict[str, str], user: User, errors: FieldErrors) -> tuple
         "output_name": form.get("output_name", "").strip() or None,
         "allow_unapproved": override,
         "override_reason": form.get("override_reason", "").strip() or None,
+        "allow_overlap": bool(form.get("allow_overlap")),
     }
     try:
         return TrainParams.model_validate(body), (train, val)

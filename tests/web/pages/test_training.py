@@ -40,16 +40,30 @@ def _jobs(factory: sessionmaker[Session]) -> list[Job]:
         return list(s.query(Job).all())
 
 
-def test_form_shows_the_paper_recipe_and_the_sets(login, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+def test_form_preselects_quick_and_shows_what_each_preset_sets(login, registry: Registry) -> None:  # type: ignore[no-untyped-def]
     page = unescape(login("editor").get("/training/new").text)
     assert f'value="gt:{registry.dataset_id}:{registry.approved_version_id}"' in page
     # editors see approved versions only
     assert f'value="gt:{registry.dataset_id}:{registry.draft_version_id}"' not in page
-    defaults = {"lr": "0.0001", "encoder_lr": "1e-05", "weight_decay": "0.05", "batch_size": "4",
-                "crop_h": "512", "crop_w": "1024", "epochs": "50"}  # fmt: skip
-    for name, value in defaults.items():
-        assert f'name="{name}" type="number" value="{value}"' in page, name
+    assert '<option value="quick" selected' in page  # not a recipe that takes hours on the demo
+    for name in ("lr", "epochs", "crop_h", "max_iterations"):
+        assert f'name="{name}" type="number" value=""' in page, name  # empty = the preset's value
+    assert "750×1536" in page and "96×128" in page  # the paper's and quick's crops in the table
+    assert "by size" in page and "by weight" in page  # which mixture applies, next to the weights
     assert "×0.1 at 90 % and 95 %" in page and "Fresh tiny model" in page
+
+
+def test_form_defaults_submit_the_quick_preset(login, registry: Registry, session_factory, sent) -> None:  # type: ignore[no-untyped-def]
+    gt = f"gt:{registry.dataset_id}:{registry.approved_version_id}"
+    form = {"train_source_0": gt, "train_split_0": "train", "train_weight_0": "1", "val_source_0": gt,
+            "val_split_0": "val", "preset": "quick", "queue": "default", "device": "auto"}  # fmt: skip
+    r = login("editor").post("/training/new", form)
+    assert r.status_code == 303, r.text
+    (job,) = _jobs(session_factory)
+    recipe = json.loads(job.params_json)["recipe"]
+    assert recipe["preset"] == "quick" and recipe["overrides"] == []
+    assert recipe["max_iterations"] == 300 and recipe["crop_size"] == [96, 128]
+    assert recipe["mixture"] == "by_size"
 
 
 def test_submit_queues_a_train_job_and_redirects(login, registry: Registry, session_factory, sent) -> None:  # type: ignore[no-untyped-def]
@@ -61,6 +75,7 @@ def test_submit_queues_a_train_job_and_redirects(login, registry: Registry, sess
     params = json.loads(job.params_json)
     assert params["train_sets"][0]["weight"] == 2.0 and params["train_sets"][0]["split"] == "train"
     assert params["recipe"]["crop_size"] == [64, 64] and params["recipe"]["max_iterations"] == 20
+    assert params["recipe"]["preset"] == "quick" and "crop_size" in params["recipe"]["overrides"]
     assert params["val_sets"][0]["split"] == "val" and params["start_model_id"] is None
     assert sent == [("unilabel.train", {"job_id": job.id})]
 

@@ -54,23 +54,40 @@ def augment_pair(
 def scale_crop_flip(
     image: torch.Tensor, label: torch.Tensor, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resize by a factor drawn from ``scale_range``, crop ``crop_size`` at a random place, maybe flip.
+    """Resize, crop ``crop_size`` at a random place, maybe shear and flip, in one resampling.
 
+    The resize factor is drawn from ``scale_range``; with ``crop_fraction`` set, the crop first
+    covers a fraction drawn from that range of the image's height and width, resized to
+    ``crop_size`` (per axis, so the aspect may change as in the reference), times that factor.
     Shapes as in :func:`augment_pair`. A crop larger than the scaled image is placed at a random
     offset too; the uncovered border is black with label 255.
     """
     height, width = image.shape[-2:]
     crop_h, crop_w = config.crop_size
     scale = float(rng.uniform(*config.scale_range))
-    top = _offset(height * scale, crop_h, rng)
-    left = _offset(width * scale, crop_w, rng)
+    scale_y = scale_x = scale
+    if config.crop_fraction is not None:
+        fraction = float(rng.uniform(*config.crop_fraction))
+        scale_y, scale_x = scale * crop_h / (fraction * height), scale * crop_w / (fraction * width)
+    top = _offset(height * scale_y, crop_h, rng)
+    left = _offset(width * scale_x, crop_w, rng)
+    shear = (
+        math.tan(math.radians(float(rng.uniform(-config.shear_deg, config.shear_deg))))
+        if config.shear_deg
+        else 0.0
+    )
     flip = bool(rng.random() < config.hflip_prob)
     # Continuous source coordinates of the crop's pixel centres, normalised to [-1, 1] (align_corners=False).
-    ys = (top + torch.arange(crop_h, dtype=torch.float32) + 0.5) / scale * (2.0 / height) - 1.0
-    xs = (left + torch.arange(crop_w, dtype=torch.float32) + 0.5) / scale * (2.0 / width) - 1.0
+    ys = (top + torch.arange(crop_h, dtype=torch.float32) + 0.5) / scale_y * (2.0 / height) - 1.0
+    xs = (left + torch.arange(crop_w, dtype=torch.float32) + 0.5) / scale_x * (2.0 / width) - 1.0
     if flip:
         xs = xs.flip(0)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # (1, h, w, 2) as (x, y)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
+    if shear:
+        # x shifts in proportion to the row's distance from the crop's centre row (source pixels).
+        rows = (torch.arange(crop_h, dtype=torch.float32) - (crop_h - 1) / 2.0) / scale_y
+        grid[..., 0] += (shear * rows * (2.0 / width))[:, None]
+    grid = grid[None]
     out_image = F.grid_sample(
         image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )

@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 ScheduleKind = Literal["step", "poly", "cosine"]
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
-Fitness = Literal["miou", "miou_all", "pixel_accuracy", "neg_loss"]
+Fitness = Literal["paper", "miou", "miou_all", "pixel_accuracy", "neg_loss"]
+MixtureKind = Literal["by_size", "by_weight"]
 
 
 @dataclass(slots=True)
@@ -31,6 +32,10 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.3, 1.5)  # pixels, uniform
     noise_prob: float = 0.05
     noise_std: tuple[float, float] = (2.0, 8.0)  # on the 0-255 scale, uniform
+    # When set, each crop covers this fraction (uniform) of the image's height and width and is
+    # resized to crop_size (the reference's min/max_crop_scale); scale_range then multiplies it.
+    crop_fraction: tuple[float, float] | None = None
+    shear_deg: float = 0.0  # horizontal shear drawn from U(-s, s) degrees
 
 
 @dataclass(slots=True)
@@ -95,6 +100,11 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader workers per process
     # Mask2Former leaves a few parameters out of the loss graph (DDP fails without this).
     find_unused_parameters: bool = True
+    # by_size: every image of every set equally likely, times its set's weight (the paper's shuffle);
+    # by_weight: a set's weight is its share of draws, whatever its size.
+    mixture: MixtureKind = "by_weight"
+    # A non-finite loss skips the optimizer step; this many in a row stop the run with an error.
+    max_nonfinite_steps: int = 5
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form (paths as strings, tuples as lists), stored with checkpoints."""

@@ -185,10 +185,12 @@ class TrainingMixture(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     sample, whichever process or DataLoader worker loads it.
     """
 
-    def __init__(self, sets: Sequence[LabeledSet], augment: AugmentConfig) -> None:
+    def __init__(self, sets: Sequence[LabeledSet], augment: AugmentConfig, mode: str = "by_weight") -> None:
         self.sets = list(sets)
         self.augment = augment
-        self.mixture = SetMixture(sizes=tuple(len(s) for s in sets), weights=tuple(s.weight for s in sets))
+        self.mixture = SetMixture(
+            sizes=tuple(len(s) for s in sets), weights=tuple(s.weight for s in sets), mode=mode
+        )
         self._offsets = self.mixture.offsets
 
     def __len__(self) -> int:

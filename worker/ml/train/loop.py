@@ -61,6 +61,7 @@ class TrainResult:
     best_metrics: dict[str, Any] | None
     last_validation: dict[str, Any] | None
     history: list[dict[str, float]] = field(default_factory=list)
+    nonfinite_steps: int = 0  # iterations whose optimizer step was skipped (non-finite loss)
 
     @property
     def model_checkpoint(self) -> Path:
@@ -83,6 +84,12 @@ class _Run:
     checkpoints: CheckpointContext
     recorder: MetricsRecorder
     val_sets: Sequence[LabeledSet]
+    nonfinite_steps: int = 0  # skipped optimizer steps in this process's run (not across resumes)
+    nonfinite_in_a_row: int = 0
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss was NaN or infinite for ``max_nonfinite_steps`` consecutive iterations."""
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:
@@ -124,7 +131,7 @@ def train(
     last checkpoint is saved first, so the run can be resumed).
     """
     accelerator = accelerator or make_accelerator(config)
-    mixture = TrainingMixture(train_sets, config.augment)
+    mixture = TrainingMixture(train_sets, config.augment, config.mixture)
     run = _prepare_run(accelerator, config, mixture, val_sets, on_metrics)
     try:
         return _run_loop(run, mixture, on_progress, should_stop)
@@ -238,15 +245,15 @@ def _run_loop(
             break
         window.append(train_step(run, batches))
         state.step += 1
+        _check_nonfinite(run, window[-1])
         if state.step % config.log_every == 0 or state.step == state.total_iterations:
             summary = _log_train(run, window, time.perf_counter() - tic)
             history.append(summary)
             window, tic = [], time.perf_counter()
         if on_progress is not None and acc.is_main_process:
-            loss = history[-1]["train/loss"] if history else float("nan")
-            on_progress(
-                Progress(state.step, state.total_iterations, f"iteration {state.step}, loss {loss:.3f}")
-            )
+            # This step's own loss: before the first logging window there is no logged average yet.
+            loss = (window[-1] if window else history[-1])["train/loss"]
+            on_progress(Progress(state.step, state.total_iterations, _progress_text(run, loss)))
         validated = False
         if run.val_sets and (state.step % val_every == 0 or state.step == state.total_iterations):
             last_validation, validated = _validate_and_track(run), True
@@ -262,12 +269,49 @@ def _run_loop(
     return _finish(run, stop_reason, last_validation, history)
 
 
+def _progress_text(run: _Run, loss: float) -> str:
+    text = f"iteration {run.state.step}, loss {loss:.3f}"
+    if run.nonfinite_steps:
+        text += f" ({run.nonfinite_steps} step(s) skipped: non-finite loss)"
+    return text
+
+
+def _check_nonfinite(run: _Run, step: dict[str, float]) -> None:
+    """Count a skipped step; stop with a clear error after ``max_nonfinite_steps`` in a row."""
+    if not step.get("train/skipped"):
+        run.nonfinite_in_a_row = 0
+        return
+    run.nonfinite_steps += 1
+    run.nonfinite_in_a_row += 1
+    logger.warning("Iteration %d: non-finite loss, optimizer step skipped", run.state.step)
+    limit = run.config.max_nonfinite_steps
+    if run.nonfinite_in_a_row >= limit:
+        raise NonFiniteLoss(
+            f"training stopped at iteration {run.state.step}: the loss was NaN or infinite for {limit} "
+            f"consecutive iterations ({run.nonfinite_steps} skipped in all); lower the learning rates, "
+            "check the training labels, or use a smaller crop (max_nonfinite_steps sets the limit)"
+        )
+
+
+def _all_finite(acc: Accelerator, loss: torch.Tensor) -> bool:
+    """Whether every process's loss is finite (all processes must skip the same steps)."""
+    bad = torch.tensor([0.0 if bool(torch.isfinite(loss).all()) else 1.0], device=acc.device)
+    if acc.num_processes > 1:
+        bad = acc.reduce(bad, reduction="sum")
+    return bool(bad.item() == 0)
+
+
 def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
-    """One optimizer step over ``grad_accum_steps`` micro-batches; returns scalars for logging."""
+    """One optimizer step over ``grad_accum_steps`` micro-batches; returns scalars for logging.
+
+    When the loss of any micro-batch on any process is not finite, the gradients are dropped and
+    the optimizer step is skipped (``train/skipped`` = 1); the schedule still advances.
+    """
     acc, config, model = run.accelerator, run.config, run.model
     num_classes = len(config.class_names)
     run.optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
+    finite = True
     for micro in range(config.grad_accum_steps):
         images, labels = next(batches)
         images = run.start.normalization.apply(images.to(acc.device, non_blocking=True))
@@ -278,21 +322,30 @@ def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) 
             outputs = model(pixel_values=images, mask_labels=masks, class_labels=classes)
             acc.backward(outputs.loss / config.grad_accum_steps)
         loss_sum += float(outputs.loss.detach())
+        finite = _all_finite(acc, outputs.loss.detach()) and finite
+    lrs = {f"lr/{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(run.optimizer.param_groups)}
+    if not finite:
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scheduler.step()
+        return {"train/loss": float("nan"), "train/grad_norm": float("nan"), "train/skipped": 1.0, **lrs}
     grad_norm = float("nan")
     if config.grad_clip_norm is not None:
         # Unscales first under fp16 (AMP-correct); clips the full, all-reduced gradient.
         grad_norm = float(acc.clip_grad_norm_(model.parameters(), config.grad_clip_norm))
-    lrs = {f"lr/{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(run.optimizer.param_groups)}
     run.optimizer.step()
     run.scheduler.step()  # once per optimizer step, whatever the number of processes
-    return {"train/loss": loss_sum / config.grad_accum_steps, "train/grad_norm": grad_norm, **lrs}
+    loss = loss_sum / config.grad_accum_steps
+    return {"train/loss": loss, "train/grad_norm": grad_norm, "train/skipped": 0.0, **lrs}
 
 
 def _log_train(run: _Run, window: list[dict[str, float]], seconds: float) -> dict[str, float]:
     acc, config = run.accelerator, run.config
-    local = torch.tensor([sum(w["train/loss"] for w in window) / len(window)], device=acc.device)
+    losses = [w["train/loss"] for w in window if math.isfinite(w["train/loss"])]
+    local = torch.tensor([sum(losses) / len(losses) if losses else float("nan")], device=acc.device)
     summary = {k: v for k, v in window[-1].items() if k.startswith("lr/")}
     summary["train/loss"] = float(acc.reduce(local, reduction="mean"))
+    summary["train/skipped_steps"] = float(sum(w.get("train/skipped", 0.0) for w in window))
+    summary["train/nonfinite_steps_total"] = float(run.nonfinite_steps)
     norms = [w["train/grad_norm"] for w in window if math.isfinite(w["train/grad_norm"])]
     summary["train/grad_norm"] = sum(norms) / len(norms) if norms else float("nan")
     images = len(window) * config.batch_size * config.grad_accum_steps * acc.num_processes
@@ -324,6 +377,8 @@ def _validate_and_track(run: _Run) -> ValidationResult:
 def _fitness(result: ValidationResult, fitness: str) -> float:
     if fitness == "neg_loss":
         return -float(result.pooled["loss"])
+    if fitness == "paper":  # the reference's train.py: 0.8 mIoU + 0.2 pixel accuracy
+        return 0.8 * float(result.pooled["miou"]) + 0.2 * float(result.pooled["pixel_accuracy"])
     return float(result.pooled[fitness])
 
 
@@ -374,6 +429,7 @@ def _finish(
         best_metrics=best_metrics,
         last_validation=_summary(last_validation) if last_validation else None,
         history=history,
+        nonfinite_steps=run.nonfinite_steps,
     )
     if run.accelerator.is_main_process:
         write_json_atomic(run.config.output_dir / "result.json", _result_json(result))
@@ -390,4 +446,5 @@ def _result_json(result: TrainResult) -> dict[str, Any]:
         "model_checkpoint": str(result.model_checkpoint),
         "best_step": result.best_step,
         "best_metrics": result.best_metrics,
+        "nonfinite_steps": result.nonfinite_steps,
     }

@@ -1,6 +1,11 @@
 """Weighted sampling over several training sets (worker.ml layer).
 
-Semantics (also in docs/training.md): each training set ``i`` has a weight ``w_i >= 0``. Every draw
+Two semantics (also in docs/training.md), chosen by ``mode``:
+
+* ``by_size`` (the paper's: its DataLoader shuffled the concatenation of all sets): every image is
+  equally likely, times its set's weight, so set ``i`` is drawn with probability
+  ``w_i n_i / sum_j w_j n_j``. With all weights 1 a set's share is its share of the images.
+* ``by_weight``: each training set ``i`` has a weight ``w_i >= 0``. Every draw
 first picks a set with probability ``w_i / sum_j w_j`` and then one of its samples uniformly, with
 replacement. A set's weight is therefore its expected *share of draws*, independent of its size: a
 60-image source set with weight 1 and a 6,000-image pseudo-label set with weight 1 each make up half
@@ -32,6 +37,7 @@ class SetMixture:
 
     sizes: tuple[int, ...]
     weights: tuple[float, ...]
+    mode: str = "by_weight"  # or "by_size"
 
     def __post_init__(self) -> None:
         if len(self.sizes) != len(self.weights) or not self.sizes:
@@ -42,11 +48,15 @@ class SetMixture:
             raise ValueError("at least one non-empty set needs a positive weight")
         if any(w > 0 and n == 0 for w, n in zip(self.weights, self.sizes, strict=True)):
             raise ValueError(f"a set with positive weight is empty: sizes {self.sizes}")
+        if self.mode not in ("by_size", "by_weight"):
+            raise ValueError(f"mixture mode must be by_size or by_weight, got {self.mode!r}")
 
     @property
     def probabilities(self) -> np.ndarray:
         """``(S,)`` float64: probability that a draw comes from each set."""
         weights = np.asarray(self.weights, dtype=np.float64)
+        if self.mode == "by_size":
+            weights = weights * np.asarray(self.sizes, dtype=np.float64)
         probabilities: np.ndarray = weights / weights.sum()
         return probabilities
 
