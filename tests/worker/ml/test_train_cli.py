@@ -88,6 +88,10 @@ def test_train_command_runs_from_a_spec(tmp_path: Path) -> None:
     assert "stopped: completed at iteration 2/2" in result.output
     config = json.loads((out / "config.json").read_text())
     assert config["class_names"] == ["road", "car", "sky"] and config["batch_size"] == 2
+    # No preset named: the paper's values under the spec's own (augment merged key by key).
+    assert config["epochs"] == 100 and config["mixture"] == "by_size" and config["fitness"] == "paper"
+    assert config["augment"]["crop_size"] == [32, 32] and config["augment"]["crop_fraction"] == [0.67, 0.95]
+    assert config["augment"]["shear_deg"] == 2.0 and config["early_stopping_patience"] == 15
     meta = json.loads((out / "checkpoints" / "best" / "unilabel.json").read_text())
     sets = meta["provenance"]["training"]["train_sets"]
     assert [(s["name"], s["kind"], s["weight"]) for s in sets] == [

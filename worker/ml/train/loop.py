@@ -27,6 +27,7 @@ from app.domain.jobs import Progress, ProgressCallback
 from worker.ml.train.config import TrainConfig
 from worker.ml.train.datasets import LabeledSet, TrainingMixture, collate_crops
 from worker.ml.train.model_setup import StartModel, build_start_model, parameter_groups
+from worker.ml.train.nonfinite import NonFiniteGuard, NonFiniteLoss, all_finite
 from worker.ml.train.recorder import MetricsCallback, MetricsRecorder
 from worker.ml.train.sampling import WeightedStreamSampler, micro_batches_per_epoch
 from worker.ml.train.schedule import Schedule, make_scheduler, schedule_from_config
@@ -43,6 +44,8 @@ from worker.ml.train.targets import batch_targets
 from worker.ml.train.validate import ValidationResult, validate
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["NonFiniteLoss", "TrainResult", "train"]
 
 StopReason = Literal["completed", "early_stopping", "stopped"]
 
@@ -84,12 +87,7 @@ class _Run:
     checkpoints: CheckpointContext
     recorder: MetricsRecorder
     val_sets: Sequence[LabeledSet]
-    nonfinite_steps: int = 0  # skipped optimizer steps in this process's run (not across resumes)
-    nonfinite_in_a_row: int = 0
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss was NaN or infinite for ``max_nonfinite_steps`` consecutive iterations."""
+    nonfinite: NonFiniteGuard = field(default_factory=lambda: NonFiniteGuard(5))
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:
@@ -180,8 +178,20 @@ def _prepare_run(
     recorder = MetricsRecorder(
         config.output_dir, enabled=accelerator.is_main_process, on_metrics=on_metrics, resume_step=state.step
     )
+    guard = NonFiniteGuard(config.max_nonfinite_steps)
     return _Run(
-        accelerator, config, start, model, optimizer, scheduler, schedule, state, ctx, recorder, val_sets
+        accelerator,
+        config,
+        start,
+        model,
+        optimizer,
+        scheduler,
+        schedule,
+        state,
+        ctx,
+        recorder,
+        val_sets,
+        guard,
     )
 
 
@@ -245,7 +255,7 @@ def _run_loop(
             break
         window.append(train_step(run, batches))
         state.step += 1
-        _check_nonfinite(run, window[-1])
+        run.nonfinite.observe(state.step, skipped=bool(window[-1]["train/skipped"]))
         if state.step % config.log_every == 0 or state.step == state.total_iterations:
             summary = _log_train(run, window, time.perf_counter() - tic)
             history.append(summary)
@@ -271,34 +281,9 @@ def _run_loop(
 
 def _progress_text(run: _Run, loss: float) -> str:
     text = f"iteration {run.state.step}, loss {loss:.3f}"
-    if run.nonfinite_steps:
-        text += f" ({run.nonfinite_steps} step(s) skipped: non-finite loss)"
+    if run.nonfinite.total:
+        text += f" ({run.nonfinite.total} step(s) skipped: non-finite loss)"
     return text
-
-
-def _check_nonfinite(run: _Run, step: dict[str, float]) -> None:
-    """Count a skipped step; stop with a clear error after ``max_nonfinite_steps`` in a row."""
-    if not step.get("train/skipped"):
-        run.nonfinite_in_a_row = 0
-        return
-    run.nonfinite_steps += 1
-    run.nonfinite_in_a_row += 1
-    logger.warning("Iteration %d: non-finite loss, optimizer step skipped", run.state.step)
-    limit = run.config.max_nonfinite_steps
-    if run.nonfinite_in_a_row >= limit:
-        raise NonFiniteLoss(
-            f"training stopped at iteration {run.state.step}: the loss was NaN or infinite for {limit} "
-            f"consecutive iterations ({run.nonfinite_steps} skipped in all); lower the learning rates, "
-            "check the training labels, or use a smaller crop (max_nonfinite_steps sets the limit)"
-        )
-
-
-def _all_finite(acc: Accelerator, loss: torch.Tensor) -> bool:
-    """Whether every process's loss is finite (all processes must skip the same steps)."""
-    bad = torch.tensor([0.0 if bool(torch.isfinite(loss).all()) else 1.0], device=acc.device)
-    if acc.num_processes > 1:
-        bad = acc.reduce(bad, reduction="sum")
-    return bool(bad.item() == 0)
 
 
 def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
@@ -322,7 +307,7 @@ def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) 
             outputs = model(pixel_values=images, mask_labels=masks, class_labels=classes)
             acc.backward(outputs.loss / config.grad_accum_steps)
         loss_sum += float(outputs.loss.detach())
-        finite = _all_finite(acc, outputs.loss.detach()) and finite
+        finite = all_finite(acc, outputs.loss.detach()) and finite
     lrs = {f"lr/{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(run.optimizer.param_groups)}
     if not finite:
         run.optimizer.zero_grad(set_to_none=True)
@@ -345,7 +330,7 @@ def _log_train(run: _Run, window: list[dict[str, float]], seconds: float) -> dic
     summary = {k: v for k, v in window[-1].items() if k.startswith("lr/")}
     summary["train/loss"] = float(acc.reduce(local, reduction="mean"))
     summary["train/skipped_steps"] = float(sum(w.get("train/skipped", 0.0) for w in window))
-    summary["train/nonfinite_steps_total"] = float(run.nonfinite_steps)
+    summary["train/nonfinite_steps_total"] = float(run.nonfinite.total)
     norms = [w["train/grad_norm"] for w in window if math.isfinite(w["train/grad_norm"])]
     summary["train/grad_norm"] = sum(norms) / len(norms) if norms else float("nan")
     images = len(window) * config.batch_size * config.grad_accum_steps * acc.num_processes
@@ -429,7 +414,7 @@ def _finish(
         best_metrics=best_metrics,
         last_validation=_summary(last_validation) if last_validation else None,
         history=history,
-        nonfinite_steps=run.nonfinite_steps,
+        nonfinite_steps=run.nonfinite.total,
     )
     if run.accelerator.is_main_process:
         write_json_atomic(run.config.output_dir / "result.json", _result_json(result))
