@@ -283,6 +283,22 @@ def mapping_import(
         _print_report(result.report, as_json=False)
 
 
+@mapping_app.command("authors-pseudo-labels")
+def mapping_authors_pseudo_labels(
+    taxonomy: Annotated[str, typer.Argument(help="Target taxonomy id or name (class list 0..N-1)")],
+) -> None:
+    """Create the identity mapping to train on the authors' pseudo-labels (void stored as N)."""
+    with _unit_of_work(_settings()) as session:
+        row = _taxonomy(session, taxonomy)
+        mapping, created = mapping_service.authors_pseudo_label_mapping(session, taxonomy_id=row.id)
+        n = row.label_count
+        typer.echo(f"{'created' if created else 'reused'} mapping {mapping.id} {mapping.name!r}")
+        typer.echo(
+            f"register the pseudo-label folder as a dataset labelled in {row.name!r} and train on it with "
+            f"this mapping (kind ground_truth): pixel value {n} (the authors' void) and 255 read as ignore"
+        )
+
+
 def _print_target_outcome(result: Any) -> None:
     """Say whether the target taxonomy was reused or created, and under which name (never silently)."""
     if not result.mapping_created:

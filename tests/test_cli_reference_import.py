@@ -94,3 +94,13 @@ def test_target_name_is_honoured_or_refused_never_silently_changed(env: Path) ->
     (lists / "master_labels_cs-mini.csv").write_text(OTHER_MASTER)  # a derived name may be suffixed
     derived = _run("mapping", "import", str(lists / "master_labels_cs-mini.csv"), "--source", "CamVid")
     assert "target taxonomy created as 'cs-mini (2)': 'cs-mini' is taken by a different class list" in derived
+
+
+def test_authors_pseudo_label_mapping_command_states_the_conversion(env: Path) -> None:
+    lists = _dataset(env, "CamVid", {"labels.csv": LABELS, "master_labels_cityscapes.csv": MASTER})
+    _run("taxonomy", "import", str(lists / "labels.csv"))
+    _run("mapping", "import", str(lists / "master_labels_cityscapes.csv"), "--source", "CamVid")
+    out = _run("mapping", "authors-pseudo-labels", "cityscapes")
+    assert "created mapping 2 'cityscapes pseudo-labels (void stored as 2)'" in out
+    assert "pixel value 2 (the authors' void) and 255 read as ignore" in out
+    assert "reused mapping 2" in _run("mapping", "authors-pseudo-labels", "cityscapes")

@@ -11,6 +11,8 @@ API (re-exported by ``app.services.mappings``):
         deliberate bulk replace).
     export_master_labels(session, *, version_id) -> str
         an imported version exports its file byte for byte; an edited one canonically
+    authors_pseudo_label_mapping(session, *, taxonomy_id, author=None) -> (MappingRow, created)
+        identity mapping to train on the authors' pseudo-labels (void stored as N, read as ignore)
     apply_suggestion(session, *, version_id, finding_key, author=None) -> VersionRow
         one-click fix of an unknown name with a suggestion (a new version on top of the head)
 """
@@ -189,6 +191,44 @@ def apply_suggestion(
         message=f"Applied suggestion: {unknown!r} -> {fixed}",
         import_findings=tuple(f for f in svc.import_findings(version) if f.key != finding_key),
     )
+
+
+def authors_pseudo_label_mapping(
+    session: Session, *, taxonomy_id: int, author: User | None = None
+) -> tuple[MappingRow, bool]:
+    """The mapping that reads the authors' own pseudo-labels as a ground-truth training set.
+
+    Their pseudo-label PNGs hold target class ids 0..N-1 and store void as N (not 255). Register
+    the folder as a dataset labelled in the target taxonomy ``taxonomy_id`` and train on it
+    (kind ``ground_truth``) with this mapping: each class to itself; N (and 255) are no label of
+    the taxonomy, so the lookup table reads them as ignore (255) -- converted on read. Returns
+    (mapping, created); an existing one of the same name is reused.
+    """
+    from app.services import mappings as svc
+
+    row = taxonomy_service.get_taxonomy(session, taxonomy_id)
+    target = taxonomy_service.to_domain(session, row)
+    if not target.is_class_list() or target.duplicate_names:
+        raise InvalidInput(
+            f"taxonomy {row.name!r} must be a class list 0..N-1 with distinct names", field="taxonomy_id"
+        )
+    n = target.num_classes
+    name = f"{row.name} pseudo-labels (void stored as {n})"
+    for existing in svc.list_mappings(session, limit=1000, source_taxonomy_id=row.id)[0]:
+        if existing.name == name and existing.target_taxonomy_id == row.id:
+            return existing, False
+    mapping = svc.create_mapping(
+        session,
+        name=svc.unique_mapping_name(session, name),
+        source_taxonomy_id=row.id,
+        target_taxonomy_id=row.id,
+        edges=[(lb.name, lb.value) for lb in target.labels],
+        author=author,
+        message="Identity mapping for the authors' pseudo-labels",
+        description=f"Reads pseudo-labels whose void is stored as {n} (the authors' convention): "
+        f"classes 0..{n - 1} map to themselves; {n} and 255 read as ignore.",
+    )
+    return mapping, True
 
 
 def export_master_labels(session: Session, *, version_id: int) -> str:

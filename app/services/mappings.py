@@ -243,7 +243,11 @@ from app.services.mapping_edits import (  # noqa: E402
     toggle_edge,
     undo,
 )
-from app.services.mapping_files import export_master_labels, import_master_labels  # noqa: E402
+from app.services.mapping_files import (  # noqa: E402
+    authors_pseudo_label_mapping,
+    export_master_labels,
+    import_master_labels,
+)
 from app.services.reviews import (  # noqa: E402
     add_comment,
     approve,
@@ -255,6 +259,7 @@ from app.services.reviews import (  # noqa: E402
 __all__ = [
     "StaleVersion",
     "add_comment",
+    "authors_pseudo_label_mapping",
     "approve",
     "create_mapping",
     "current_version",
