@@ -65,13 +65,26 @@ MappingOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")]
 TtaOpt = Annotated[bool, typer.Option("--tta/--no-tta", help="flip + 6 scales, averaged")]
-TtaWholeOpt = Annotated[
+TtaWindowsOpt = Annotated[
     bool,
     typer.Option(
-        "--tta-whole",
-        help="run up-scaled TTA views whole instead of as sliding windows of the image's size "
-        "(fewer forward passes, up to 4x the memory)",
+        "--tta-windows",
+        help="run up-scaled TTA views as sliding windows of the image's size (less memory; differs "
+        "from the paper). Default: whole views, each falling back to windows only on out-of-memory "
+        "or over --tta-memory-budget-mb (recorded per image in the manifest)",
     ),
+]
+TtaBudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--tta-memory-budget-mb",
+        min=1,
+        help="an up-scaled whole view whose estimated memory exceeds this runs as windows",
+    ),
+]
+TtaWholeOpt = Annotated[
+    bool,
+    typer.Option("--tta-whole", hidden=True, help="deprecated, no effect: whole views are the default"),
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1)]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="decode worker processes")]
@@ -94,6 +107,22 @@ def _device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _tta_windows(windows: bool, budget_mb: int | None, whole: bool) -> Any:
+    """The ``Windows`` of the TTA options; ``--tta-whole`` (deprecated) only says it does nothing."""
+    from worker.ml.tta import Windows
+
+    if whole:
+        typer.secho(
+            "--tta-whole is deprecated and has no effect: up-scaled TTA views run whole by default "
+            "(--tta-windows runs them as sliding windows)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        if windows:
+            raise fail("--tta-whole and --tta-windows contradict each other: pass --tta-windows only")
+    return Windows(slide=windows, budget_bytes=budget_mb << 20 if budget_mb else None)
 
 
 def _normalization(mean: str | None, std: str | None) -> Normalization | None:
@@ -144,6 +173,8 @@ def pseudo_label_command(
         bool, typer.Option("--no-priors", help="plain argmax, no ground truth used")
     ] = False,
     tta: TtaOpt = False,
+    tta_windows: TtaWindowsOpt = False,
+    tta_memory_budget_mb: TtaBudgetOpt = None,
     tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
@@ -167,8 +198,8 @@ def pseudo_label_command(
     from worker.ml.checkpoints import load_model
     from worker.ml.config import DataConfig, InferenceConfig, PseudoLabelConfig
     from worker.ml.pseudo_label import run_pseudo_labeling
-    from worker.ml.tta import Windows
 
+    windows = _tta_windows(tta_windows, tta_memory_budget_mb, tta_whole)
     files = FileData(root, images, labels, list_file, label_encoding, source_taxonomy)
     try:
         run = resolve_run(
@@ -195,7 +226,7 @@ def pseudo_label_command(
         config = PseudoLabelConfig(
             out_dir=out,
             inference=InferenceConfig(
-                device=_device(device), batch_size=batch_size, tta=tta, windows=Windows(slide=not tta_whole)
+                device=_device(device), batch_size=batch_size, tta=tta, windows=windows
             ),
             use_priors=not no_priors,
             write_confidence=confidence,
@@ -226,6 +257,10 @@ def pseudo_label_command(
     )
     for err in summary.errors[:10]:
         typer.secho(f"failed: {err['error']}", fg=typer.colors.YELLOW, err=True)
+    for view, ways in sorted(summary.view_runs.items()):
+        for how, count in sorted(ways.items()):
+            if "(" in how:  # not what was asked: a fallback, or whole because windows were impossible
+                typer.secho(f"TTA view {view}: {how} on {count} image(s)", fg=typer.colors.YELLOW, err=True)
 
 
 def evaluate_command(
@@ -240,6 +275,8 @@ def evaluate_command(
     source_taxonomy: SourceOpt = None,
     mapping: MappingOpt = None,
     tta: TtaOpt = False,
+    tta_windows: TtaWindowsOpt = False,
+    tta_memory_budget_mb: TtaBudgetOpt = None,
     tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
@@ -258,8 +295,8 @@ def evaluate_command(
     from worker.ml.checkpoints import load_model
     from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig
     from worker.ml.evaluate import evaluate_dataset
-    from worker.ml.tta import Windows
 
+    windows = _tta_windows(tta_windows, tta_memory_budget_mb, tta_whole)
     if dataset is None and labels is None and list_file is None:
         raise fail("evaluation needs ground truth: --dataset ID, --labels TEMPLATE or --list FILE")
     files = FileData(root, images, labels, list_file, label_encoding, source_taxonomy)
@@ -290,7 +327,7 @@ def evaluate_command(
                         device=_device(device),
                         batch_size=batch_size,
                         tta=tta,
-                        windows=Windows(slide=not tta_whole),
+                        windows=windows,
                     )
                 ),
                 teacher,

@@ -157,7 +157,7 @@ def source_names(source: Taxonomy) -> dict[int, str]:
 
 def inference_config(inputs: JobInputs) -> Any:
     from worker.ml.config import InferenceConfig
-    from worker.ml.tta import PAPER_SCALES, Windows
+    from worker.ml.tta import PAPER_SCALES
 
     p = inputs.params
     scales = tuple(p["scales"]) if p.get("scales") else PAPER_SCALES
@@ -166,5 +166,17 @@ def inference_config(inputs: JobInputs) -> Any:
         batch_size=int(p.get("batch_size", 1)),
         tta=bool(p.get("tta")),
         scales=scales,
-        windows=Windows(slide=not p.get("tta_whole")),
+        windows=tta_windows(p),
     )
+
+
+def tta_windows(params: dict[str, Any]) -> Any:
+    """How a job's up-scaled TTA views run: whole unless ``tta_windows``, with the memory budget.
+
+    Params stored before whole views became the default may carry ``tta_whole`` and no
+    ``tta_windows``: both of its values now mean whole views (false was the old default, windows).
+    """
+    from worker.ml.tta import Windows
+
+    budget = params.get("tta_memory_budget_mb")
+    return Windows(slide=bool(params.get("tta_windows")), budget_bytes=int(budget) << 20 if budget else None)

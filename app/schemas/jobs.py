@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, FiniteFloat
+from pydantic import AfterValidator, BaseModel, Field, FiniteFloat, model_validator
 
 from app.domain.text import INT32_MAX
 from app.schemas.common import (
@@ -38,12 +38,34 @@ class _Common(BaseModel):
 class _Inference(BaseModel):
     tta: bool = Field(default=True, description="Flip + multi-scale test-time augmentation")
     scales: list[Scale] | None = Field(default=None, description="TTA scales (default: the paper's)")
-    tta_whole: bool = Field(
+    tta_windows: bool = Field(
         default=False,
-        description="Run up-scaled TTA views whole instead of as sliding windows of the image's size "
-        "(fewer forward passes, up to 4x the activation memory)",
+        description="Run up-scaled TTA views as sliding windows of the image's size (less memory; "
+        "differs from the paper's TTA). Default: whole views, each falling back to windows only when "
+        "it runs out of memory or exceeds tta_memory_budget_mb (recorded per image)",
+    )
+    tta_memory_budget_mb: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="An up-scaled whole view whose estimated memory exceeds this runs as windows",
+    )
+    tta_whole: bool | None = Field(
+        default=None,
+        deprecated=True,
+        exclude=True,
+        description="Deprecated, ignored: up-scaled views run whole by default (both true and false "
+        "now mean whole; false was the old default, windows). Use tta_windows for windows",
     )
     batch_size: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_or_windows(cls, data: Any) -> Any:
+        # Before validation: reading the deprecated attribute afterwards would warn.
+        if isinstance(data, dict) and data.get("tta_whole") is True and data.get("tta_windows") is True:
+            raise ValueError("tta_windows: contradicts the deprecated tta_whole=true; send tta_windows only")
+        return data
 
 
 class PseudoLabelParams(_Common, _Inference):

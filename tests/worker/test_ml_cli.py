@@ -79,12 +79,20 @@ def test_init_pseudo_label_evaluate_info_convert(cli: typer.Typer, workspace: Pa
     assert np.all(out[gt == 0] == 255) and np.all(out[gt == 1] == 0) and np.all(out[gt == 2] == 1)
     res = runner.invoke(cli, ["pseudo-label", *common, "--out", str(w / "out")])
     assert "skipped (existing) 4" in res.output
-    for extra, upscaled in (([], "sliding windows"), (["--tta-whole"], "whole")):
-        tta_out = w / f"tta-{upscaled}"
+    for extra, upscaled, mode in (
+        ([], "whole", "whole"),
+        (["--tta-windows"], "sliding windows", "windows"),
+        (["--tta-whole"], "whole", "whole"),  # deprecated: says so, changes nothing
+        (["--tta-memory-budget-mb", "1"], "whole", "windows (fell back: budget)"),
+    ):
+        tta_out = w / f"tta-{'-'.join(extra) or 'default'}"
         res = runner.invoke(cli, ["pseudo-label", *common, "--out", str(tta_out), "--tta", *extra])
         assert res.exit_code == 0, res.output
+        assert ("deprecated and has no effect" in res.output) == (extra == ["--tta-whole"])
         summary = json.loads((tta_out / "summary.json").read_text())
         assert len(summary["tta_views"]) == 8 and summary["tta_upscaled_views"] == upscaled
+        assert summary["tta_view_runs"]["orig@2"] == {mode: 4}
+        assert (f"TTA view orig@2: {mode} on 4 image(s)" in res.output) == ("budget" in mode)
         tta_labels = np.asarray(Image.open(tta_out / "labels/labels/train/0_labelids.png"))
         assert np.all(tta_labels[gt == 0] == 255) and np.all(tta_labels[gt == 1] == 0)
 

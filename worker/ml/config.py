@@ -34,9 +34,11 @@ class InferenceConfig:
         tta: enable test-time augmentation (flip + ``scales``).
         scales: the extra TTA scales (the paper's by default).
         flip: include the horizontal flip view when ``tta``.
-        on_oom: "fail" or "skip" a TTA view that does not fit in memory (decided once per run).
-        windows: how views larger than the image run (sliding windows of the image's size by
-            default, so TTA needs no bigger forward pass than a plain prediction).
+        on_oom: "fail" or "skip" a TTA view that does not fit in memory even as windows (decided
+            once per run).
+        windows: how views larger than the image run: whole by default (the paper's TTA), falling
+            back view by view to sliding windows of the image's size on out-of-memory or over
+            ``windows.budget_bytes``; ``Windows(slide=True)`` runs them all as windows.
     """
 
     device: str = "cpu"

@@ -24,6 +24,7 @@ from worker.ml.banded import argmax_labels
 from worker.ml.checkpoints import LoadedModel
 from worker.ml.config import DataConfig, EvaluateConfig
 from worker.ml.data import PairDataset, iterate_batches, size_batches, stack_images
+from worker.ml.outputs import add_view_runs
 from worker.ml.provenance import run_provenance
 from worker.ml.tta import predict_score_maps, tta_views
 
@@ -152,6 +153,7 @@ def evaluate_dataset(
     cm = ConfusionMatrix(n, device, config.ignore_index)
     views = tta_views(inf.tta, inf.scales, inf.flip)
     result = EvaluationResult(metrics={}, confusion=np.zeros((n, n + 1), dtype=np.int64))
+    view_runs: dict[str, dict[str, int]] = {}  # images per view and how it ran
     for i, msg in header_errors.items():
         result.failed += 1
         result.errors.append({"image": dataset.pairs[i].image, "error": msg})
@@ -168,6 +170,8 @@ def evaluate_dataset(
             images = stack_images(good, device)
             maps = predict_score_maps(teacher.model, images, teacher.normalization, views, inf.windows)
             pred = argmax_labels(maps, n)
+            for _ in good:
+                add_view_runs(view_runs, (r.to_json() for r in maps.runs))
             gt = np.stack([target_ground_truth(s.values, priors, n) for s in good])  # type: ignore[arg-type]
             cm.update(pred, torch.from_numpy(gt))
             result.evaluated += len(good)
@@ -177,5 +181,7 @@ def evaluate_dataset(
     result.confusion = cm.matrix.cpu().numpy()
     result.metrics = metrics_from_confusion(result.confusion, teacher.class_names)
     result.seconds = time.perf_counter() - started
-    result.provenance = run_provenance(teacher, inf, views, mapping_hash=mapping_hash)
+    result.provenance = run_provenance(teacher, inf, views, mapping_hash=mapping_hash) | {
+        "tta_view_runs": view_runs
+    }
     return result

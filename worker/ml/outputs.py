@@ -151,6 +151,18 @@ def sparse_histogram(hist: np.ndarray, num_classes: int) -> dict[str, dict[str, 
     return out
 
 
+def add_view_runs(counts: dict[str, dict[str, int]], runs: Iterable[dict[str, Any]]) -> None:
+    """Count one image's TTA views by how they ran, in place.
+
+    ``runs`` is a manifest record's ``tta`` list (``{"view", "mode", "reason"}`` per view);
+    ``counts`` becomes ``{"orig@2": {"whole": 3, "windows (fell back: OOM)": 1}, ...}`` (images).
+    """
+    for run in runs:
+        key = run["mode"] if not run.get("reason") else f"{run['mode']} ({run['reason']})"
+        dst = counts.setdefault(str(run["view"]), {})
+        dst[key] = dst.get(key, 0) + 1
+
+
 def merge_sparse_histograms(hists: Iterable[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
     total: dict[str, dict[str, int]] = {}
     for h in hists:
@@ -197,6 +209,7 @@ def merge_summaries(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     ):
         merged[key] = sum(int(s.get(key, 0)) for s in summaries)
     merged["histogram"] = merge_sparse_histograms(s.get("histogram", {}) for s in summaries)
+    merged["tta_view_runs"] = merge_sparse_histograms(s.get("tta_view_runs", {}) for s in summaries)
     merged["stopped"] = any(s.get("stopped") for s in summaries)
     merged["shards"] = [s.get("shard") for s in summaries]
     # Every shard's failures, in shard order (each entry names its shard).

@@ -39,8 +39,11 @@ def run_provenance(
         "class_names": list(teacher.class_names),
         "mapping_hash": mapping_hash,
         "tta_views": [v.name for v in views],
+        # What was asked; how each view of each image actually ran is in ``tta_view_runs`` (and,
+        # per image, in the manifest's ``tta`` list).
         "tta_upscaled_views": "sliding windows" if inference.windows.slide else "whole",
         "tta_window_overlap": inference.windows.overlap,
+        "tta_memory_budget_bytes": inference.windows.budget_bytes,
         "normalization": teacher.normalization.to_json(),
         "device": inference.device,
         "batch_size": inference.batch_size,

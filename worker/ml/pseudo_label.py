@@ -31,6 +31,7 @@ from worker.ml.io import image_size, write_atomic
 from worker.ml.outputs import (
     Manifest,
     OutputWriter,
+    add_view_runs,
     failure_entry,
     merge_sparse_histograms,
     named_histogram,
@@ -61,6 +62,7 @@ class PseudoLabelSummary:
     histogram: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     views: tuple[str, ...] = ()
+    view_runs: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -88,6 +90,7 @@ class PseudoLabelSummary:
             "histogram": self.histogram,
             "errors": self.errors,  # all of them: finalize lists every failed image of the job
             "views": list(self.views),
+            "tta_view_runs": self.view_runs,
             "seconds": self.seconds,
             **self.provenance,
         }
@@ -99,6 +102,7 @@ class PseudoLabelSummary:
         self.non_void_pixels += int(record.get("non_void_pixels", 0))
         self.corrected_pixels += int(record.get("corrected_pixels", 0))
         self.histogram = merge_sparse_histograms([self.histogram, record.get("histogram", {})])
+        add_view_runs(self.view_runs, record.get("tta", []))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,13 +305,14 @@ def _process_batch(run: _Run, samples: list[Sample], summary: PseudoLabelSummary
         rows = np.stack([run.compiled.index_of(s.values) for s in good])  # type: ignore[arg-type]
         index = torch.from_numpy(rows).to(run.device)
     result, teacher_map = constrained_labels(maps, index, run.priors, teacher_map=run.config.write_teacher)
+    tta = [r.to_json() for r in maps.runs]  # how each view ran, the same for every image of the batch
     del maps
     labels = apply_threshold(result, run.config.threshold, n)
     channel = torch.where(labels == void_value(n), torch.full_like(labels, n), labels)
     for b, sample in enumerate(good):
         stats = _image_stats(
             run, labels[b], result.corrected[b], channel[b], None if index is None else index[b]
-        )
+        ) | {"tta": tta}
         _add_stats(summary, stats)
         _submit_write(
             run,

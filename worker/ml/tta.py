@@ -2,16 +2,22 @@
 
 Each view's scores stay at its mask resolution (:class:`ScoreMaps`); the mean over views at the
 image's resolution is formed a band of rows at a time by the consumers (pseudo-labelling,
-evaluation), so neither the views nor their full-resolution mean are ever stacked. Views larger than
-the image run as sliding windows of the image's size (:class:`Windows`), so TTA needs no bigger
-forward pass than a plain prediction.
+evaluation), so neither the views nor their full-resolution mean are ever stacked. Every view runs
+whole by default (the paper's TTA). Views larger than the image can run as sliding windows of the
+image's size instead (:class:`Windows`): when asked, or, view by view, when a whole view runs out of
+memory or its estimated memory exceeds a budget. How each view ran is recorded (:class:`ViewRun`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,14 +61,46 @@ class Windows:
     """How up-scaled views are run.
 
     Attributes:
-        slide: run a view larger than the image as overlapping windows of the image's own size
+        slide: run every view larger than the image as overlapping windows of the image's own size
             (mmsegmentation's "slide" inference), so no forward pass is bigger than the plain
-            one's; False runs the whole up-scaled image at once ("whole").
+            one's. A window sees less context than the whole view, so the scores differ from the
+            paper's. False (the default) runs each view whole, falling back to windows view by view
+            only when the whole view does not fit.
         overlap: the minimum overlap of neighbouring windows, as a fraction of the window.
+        budget_bytes: an up-scaled whole view whose estimated memory (see
+            :func:`estimate_view_bytes`) exceeds this runs as windows instead; None = no budget
+            (only an out-of-memory error makes a view fall back).
     """
 
-    slide: bool = True
+    slide: bool = False
     overlap: float = 1 / 3
+    budget_bytes: int | None = None
+
+
+WHOLE = "whole"
+WINDOWS = "windows"
+FELL_BACK_OOM = "fell back: OOM"
+FELL_BACK_BUDGET = "fell back: budget"
+NOT_ON_MASK_GRID = "windows asked, image not a multiple of the mask stride"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRun:
+    """How one view of one batch actually ran: ``mode`` is "whole" or "windows"; ``reason`` says
+    why when it is not what was asked (:data:`FELL_BACK_OOM`, :data:`FELL_BACK_BUDGET`,
+    :data:`NOT_ON_MASK_GRID`), else None."""
+
+    view: str
+    mode: str
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``"whole"``, ``"windows"`` or ``"windows (fell back: OOM)"`` and the like."""
+        return self.mode if self.reason is None else f"{self.mode} ({self.reason})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"view": self.view, "mode": self.mode, "reason": self.reason}
 
 
 @dataclass(slots=True)
@@ -76,10 +114,12 @@ class ScoreMaps:
     Attributes:
         size: ``(H, W)`` of the images.
         maps: one ``(B, N+1, h_v, w_v)`` float32 tensor per view, covering the whole image.
+        runs: how each view ran, in the order of ``maps`` (the same for every image of the batch).
     """
 
     size: tuple[int, int]
     maps: list[torch.Tensor]
+    runs: tuple[ViewRun, ...] = field(default=())
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -139,17 +179,17 @@ def _offsets(length: int, window: int, step: int) -> list[int]:
     return sorted({min(i * step, length - window) for i in range(count)})
 
 
-def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: float) -> torch.Tensor:
+def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: float) -> torch.Tensor | None:
     """Scores of an up-scaled view, run as windows of the image's own size.
 
     Each window is sampled straight from the image (the whole up-scaled image never exists), its
     mask-resolution scores are stitched into the view's mask grid, and overlaps are averaged. The
     up-scaled size is rounded to whole mask cells (4 px for Mask2Former), so every window starts on
-    the grid and the stitching is exact. An image whose size is not a whole number of mask cells
-    runs the view whole instead.
+    the grid and the stitching is exact.
 
     Returns:
-        ``(B, N+1, h_v, w_v)``, the view's mask grid, flip undone.
+        ``(B, N+1, h_v, w_v)``, the view's mask grid, flip undone; None when the image's size is
+        not a whole number of mask cells (the caller then runs the view whole and records why).
     """
     if view.flip:
         x = x.flip(-1)
@@ -158,9 +198,7 @@ def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: fl
     first = class_scores(model(pixel_values=_window(x, (0, 0), plain)))
     b, c, mh, mw = first.shape
     if h % mh or w % mw:
-        log.debug("image %dx%d is not a whole number of mask cells: view %s runs whole", h, w, view.name)
-        scores = _whole_view(model, x, View(view.scale))
-        return scores.flip(-1) if view.flip else scores
+        return None
     kh, kw = h // mh, w // mw
     big = (_grid_length(h, kh, view.scale), _grid_length(w, kw, view.scale))
     reuse_first = big == plain  # otherwise it was sampled for another size: redo it
@@ -196,10 +234,103 @@ def _window(x: torch.Tensor, origin: tuple[int, int], big: tuple[int, int]) -> t
     return resample(x, rows, cols)
 
 
-def _view_map(model: torch.nn.Module, x: torch.Tensor, view: View, windows: Windows) -> torch.Tensor:
-    if windows.slide and view.scale > 1.0:
-        return _slide_view(model, x, view, windows.overlap)
-    return _whole_view(model, x, view)
+def _view_map(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    view: View,
+    windows: Windows,
+    estimate: Callable[[View], int] | None,
+) -> tuple[torch.Tensor, ViewRun]:
+    """One view's mask-resolution scores and how it ran: whole, or (up-scaled views only) as
+    windows when asked, over the memory budget, or after a whole attempt ran out of memory."""
+    if view.scale <= 1.0:  # never bigger than the plain prediction: windows could not help
+        return _whole_view(model, x, view), ViewRun(view.name, WHOLE)
+    if windows.slide:
+        return _windows_or_whole(model, x, view, windows, None)
+    if windows.budget_bytes is not None and estimate is not None and estimate(view) > windows.budget_bytes:
+        log.info("TTA view %s: estimated %d MiB > budget: windows", view.name, estimate(view) >> 20)
+        return _windows_or_whole(model, x, view, windows, FELL_BACK_BUDGET)
+    oom: BaseException | None = None
+    try:
+        return _whole_view(model, x, view), ViewRun(view.name, WHOLE)
+    except (RuntimeError, torch.OutOfMemoryError) as exc:
+        if not _is_oom(exc):
+            raise
+        oom = exc
+    # Outside the handler, so the failed attempt's frames (and tensors) are already released.
+    if x.is_cuda:
+        torch.cuda.empty_cache()
+    log.warning("TTA view %s ran out of memory whole: it runs as windows of the image's size", view.name)
+    scores = _slide_view(model, x, view, windows.overlap)
+    if scores is None:  # the image is off the mask grid: no windows possible, and whole does not fit
+        raise oom
+    return scores, ViewRun(view.name, WINDOWS, FELL_BACK_OOM)
+
+
+def _windows_or_whole(
+    model: torch.nn.Module, x: torch.Tensor, view: View, windows: Windows, reason: str | None
+) -> tuple[torch.Tensor, ViewRun]:
+    scores = _slide_view(model, x, view, windows.overlap)
+    if scores is not None:
+        return scores, ViewRun(view.name, WINDOWS, reason)
+    why = NOT_ON_MASK_GRID if reason is None else f"{reason}, but {NOT_ON_MASK_GRID}"
+    log.debug("TTA view %s runs whole: %s", view.name, why)
+    return _whole_view(model, x, view), ViewRun(view.name, WHOLE, why)
+
+
+def estimate_view_bytes(reference_bytes: int, reference_size: tuple[int, int], view: View) -> int:
+    """Estimated peak memory of a whole ``view`` of an image of ``reference_size`` ``(H, W)``.
+
+    Mask2Former's activations (Swin's window attention, the deformable pixel decoder, the masked
+    attention over a fixed number of queries) grow linearly with the pixels, so the measured peak
+    of the image at scale 1 (``reference_bytes``) is scaled by the view's area.
+    """
+    h, w = reference_size
+    scaled = _scaled_size(h, view.scale) * _scaled_size(w, view.scale)
+    return int(reference_bytes * scaled / (h * w))
+
+
+def _status_bytes(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    raise OSError(field_name)
+
+
+def _release_free_heap() -> None:
+    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so that a forward pass that
+    reuses them shows in the resident high-water mark; a no-op without glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _measure_peak(run: Callable[[], Any], device: torch.device) -> tuple[Any, int]:
+    """``run()`` and its peak memory above the start: CUDA allocator statistics on a GPU; on a
+    Linux CPU the process's resident high-water mark (reset through ``/proc/self/clear_refs``,
+    after the free heap is released); 0 where neither is available."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        out = run()
+        torch.cuda.synchronize(device)
+        return out, int(torch.cuda.max_memory_allocated(device) - base)
+    try:
+        _release_free_heap()
+        Path("/proc/self/clear_refs").write_text("5")
+        base = _status_bytes("VmRSS")
+    except OSError:
+        return run(), 0
+    out = run()
+    return out, max(0, _status_bytes("VmHWM") - base)
+
+
+def _order(views: Sequence[View], calibrate: bool) -> list[int]:
+    """Largest view first, so the biggest forward pass happens while the fewest maps are held; with
+    a memory budget the views not bigger than the image go first, to measure the reference peak."""
+    if calibrate:
+        return sorted(range(len(views)), key=lambda i: (views[i].scale > 1.0, -views[i].scale))
+    return sorted(range(len(views)), key=lambda i: -views[i].scale)
 
 
 @torch.inference_mode()
@@ -210,10 +341,12 @@ def predict_score_maps(
     views: Sequence[View],
     windows: Windows = Windows(),
 ) -> ScoreMaps:
-    """Every view's mask-resolution scores of a batch (see :class:`ScoreMaps`).
+    """Every view's mask-resolution scores of a batch (see :class:`ScoreMaps`), and how each ran.
 
-    The views run largest first, so the biggest forward pass happens while the fewest maps are
-    held.
+    With a memory budget (``windows.budget_bytes``) the first view is measured and every up-scaled
+    view's peak estimated from it (:func:`estimate_view_bytes`); one over the budget runs as
+    windows. A whole up-scaled view that runs out of memory is retried as windows. Both are
+    recorded in :attr:`ScoreMaps.runs`; no view is ever dropped here.
 
     Args:
         images: ``(B, 3, H, W)`` uint8/float on the 0-255 scale, on the model's device.
@@ -221,12 +354,26 @@ def predict_score_maps(
     if not views:
         raise ValueError("at least one view")
     x = normalization.apply(images)
-    order = sorted(range(len(views)), key=lambda i: -views[i].scale)
-    maps: dict[int, torch.Tensor] = {}
-    for i in order:
-        maps[i] = _view_map(model, x, views[i], windows)
     size = (int(images.shape[-2]), int(images.shape[-1]))
-    return ScoreMaps(size, [maps[i] for i in range(len(views))])
+    calibrate = windows.budget_bytes is not None and not windows.slide
+    reference: list[int] = []  # the estimated peak of the batch at scale 1, once measured
+
+    def estimate(view: View) -> int:
+        return estimate_view_bytes(reference[0], size, view) if reference else 0
+
+    maps: dict[int, tuple[torch.Tensor, ViewRun]] = {}
+    for i in _order(views, calibrate):
+        view = views[i]
+        if calibrate and not reference:
+            maps[i], peak = _measure_peak(partial(_view_map, model, x, view, windows, None), x.device)
+            vh, vw = _scaled_size(size[0], view.scale), _scaled_size(size[1], view.scale)
+            # at least the view's own input: a floor where the measurement sees nothing
+            per_pixel = max(peak, x.shape[0] * 3 * vh * vw * x.element_size()) / (vh * vw)
+            reference.append(int(per_pixel * size[0] * size[1]))
+        else:
+            maps[i] = _view_map(model, x, view, windows, estimate)
+    ordered = [maps[i] for i in range(len(views))]
+    return ScoreMaps(size, [m for m, _ in ordered], tuple(r for _, r in ordered))
 
 
 @torch.inference_mode()
@@ -265,9 +412,11 @@ def plan_views(
 ) -> tuple[View, ...]:
     """Decide once, before any output is written, which views fit in memory.
 
-    Runs each view on ``probe_images`` (the largest batch the run will see). With
-    ``on_oom="skip"`` a view that runs out of memory is dropped for the whole run; with
-    ``"fail"`` the error propagates. The caller records the returned views in provenance.
+    Runs each view on ``probe_images`` (the largest batch the run will see). An up-scaled view
+    falls back to windows rather than failing (:func:`predict_score_maps`), so only a view that
+    does not fit even so reaches this: with ``on_oom="skip"`` it is dropped for the whole run (and
+    logged); with ``"fail"`` the error propagates. The caller records the returned views in
+    provenance.
     """
     kept: list[View] = []
     for view in views:

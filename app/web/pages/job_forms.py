@@ -32,7 +32,7 @@ from app.web.pages._render import flash, page
 router = APIRouter(include_in_schema=False)
 
 FORM_FIELDS = (
-    "kind", "model_id", "dataset_id", "split", "mapping_version_id", "tta", "tta_whole", "threshold",
+    "kind", "model_id", "dataset_id", "split", "mapping_version_id", "tta", "tta_windows", "threshold",
     "output_name", "name", "use_priors", "shard_size", "max_images", "queue", "allow_unapproved",
     "override_reason",
 )  # fmt: skip
@@ -123,7 +123,7 @@ def _params(
         "queue": form["queue"] or "default",
         "split": form["split"].strip() or None,
         "tta": bool(form["tta"]),
-        "tta_whole": bool(form["tta_whole"]),
+        "tta_windows": bool(form["tta_windows"]),
         "max_images": max_images,
         "allow_unapproved": override,
         "override_reason": form["override_reason"].strip() or None,
@@ -170,7 +170,7 @@ def job_submit_page(
     split: Annotated[str, Form()] = "",
     mapping_version_id: Annotated[str, Form()] = "",
     tta: Annotated[str, Form()] = "",
-    tta_whole: Annotated[str, Form()] = "",
+    tta_windows: Annotated[str, Form()] = "",
     threshold: Annotated[str, Form()] = "",
     output_name: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
@@ -184,7 +184,8 @@ def job_submit_page(
     """Validate and submit; the job page follows (303), a refusal re-renders the form (4xx)."""
     form = {
         "kind": kind, "model_id": model_id, "dataset_id": dataset_id, "split": split,
-        "mapping_version_id": mapping_version_id, "tta": tta, "tta_whole": tta_whole, "threshold": threshold,
+        "mapping_version_id": mapping_version_id, "tta": tta, "tta_windows": tta_windows,
+        "threshold": threshold,
         "output_name": output_name, "name": name, "use_priors": use_priors, "shard_size": shard_size,
         "max_images": max_images, "queue": queue, "allow_unapproved": allow_unapproved,
         "override_reason": override_reason,

@@ -77,13 +77,19 @@ def test_submit_queues_job_and_redirects_to_its_page(login, registry: Registry, 
     assert "demo map" in text and "Waiting for a worker" in text
 
 
-def test_submit_records_whole_upscaled_tta_views(login, registry: Registry, sent, session_factory) -> None:  # type: ignore[no-untyped-def]
+def test_submit_runs_whole_tta_views_unless_windows_are_asked(  # type: ignore[no-untyped-def]
+    login, registry: Registry, sent, session_factory
+) -> None:
+    page = login("editor").get("/jobs/new").text
+    box = page[page.index('name="tta_windows"') - 40 : page.index("differs from the paper")]
+    assert "checked" not in box  # whole views (the paper's TTA) unless the user asks
     default = _submit(login, registry, sent, tta="1")
-    whole = _submit(login, registry, sent, tta="1", tta_whole="1")
+    windows = _submit(login, registry, sent, tta="1", tta_windows="1")
     with session_factory() as s:
-        params = {job_id: json.loads(s.get(Job, job_id).params_json) for job_id in (default, whole)}
-    assert params[default]["tta"] is True and params[default]["tta_whole"] is False
-    assert params[whole]["tta"] is True and params[whole]["tta_whole"] is True
+        params = {job_id: json.loads(s.get(Job, job_id).params_json) for job_id in (default, windows)}
+    assert params[default]["tta"] is True and params[default]["tta_windows"] is False
+    assert params[windows]["tta"] is True and params[windows]["tta_windows"] is True
+    assert "tta_whole" not in params[default]
 
 
 @pytest.mark.parametrize(

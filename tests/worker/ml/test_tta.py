@@ -1,4 +1,5 @@
-"""TTA: flip views are flipped back, the running mean equals the mean of views, OOM views are planned once."""
+"""TTA: flip views are flipped back, the running mean equals the mean of views, whole views by default
+with a recorded per-view fallback to windows (out of memory, memory budget), OOM views planned once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import torch.nn.functional as F
 
 from worker.ml.modeling import Normalization
 from worker.ml.tta import (
+    FELL_BACK_BUDGET,
+    FELL_BACK_OOM,
+    NOT_ON_MASK_GRID,
     View,
+    ViewRun,
     Windows,
     plan_views,
     predict_score_maps,
@@ -73,9 +78,15 @@ def test_scaled_view_returns_full_resolution() -> None:
     assert teacher.calls[-1] == (1, 3, 12, 18)
 
 
+def test_upscaled_views_run_whole_by_default() -> None:
+    teacher = AsymmetricTeacher()
+    maps = predict_score_maps(teacher, _image(), IDENTITY, [View(scale=2.0)])
+    assert teacher.calls == [(1, 3, 16, 24)] and maps.runs == (ViewRun("orig@2", "whole"),)
+
+
 def test_sliding_windows_are_image_sized_and_cover_the_upscaled_view() -> None:
     teacher = AsymmetricTeacher()
-    s = view_scores(teacher, _image(), IDENTITY, View(scale=2.0))
+    s = view_scores(teacher, _image(), IDENTITY, View(scale=2.0), Windows(slide=True))
     assert s.shape == (1, 3, 8, 12)
     # 16 x 24 up-scaled, 8 x 12 windows, steps of at most 2/3 of a window -> 3 x 3 windows.
     assert teacher.calls == [(1, 3, 8, 12)] * 9
@@ -90,17 +101,18 @@ def test_sliding_equals_whole_for_a_local_teacher(scale: float, overlap: float) 
     img = torch.rand(2, 3, 16, 24) * 4
     for flip in (False, True):
         view = View(scale=scale, flip=flip)
-        slid = view_scores(AsymmetricTeacher(), img, IDENTITY, view, Windows(overlap=overlap))
+        slid = view_scores(AsymmetricTeacher(), img, IDENTITY, view, Windows(slide=True, overlap=overlap))
         whole = view_scores(AsymmetricTeacher(), img, IDENTITY, view, Windows(slide=False))
         torch.testing.assert_close(slid, whole, rtol=1e-5, atol=1e-5)
 
 
-def test_sliding_with_odd_sizes_runs_the_view_whole() -> None:
+def test_sliding_with_odd_sizes_runs_the_view_whole_and_says_so() -> None:
     teacher = AsymmetricTeacher()
     img = torch.rand(1, 3, 9, 12)  # 9 rows: not a whole number of 2-px mask cells
-    s = view_scores(teacher, img, IDENTITY, View(scale=2.0))
-    assert s.shape == (1, 3, 9, 12)
-    assert teacher.calls[-1] == (1, 3, 18, 24)
+    maps = predict_score_maps(teacher, img, IDENTITY, [View(), View(scale=2.0)], Windows(slide=True))
+    assert maps.full().shape == (1, 3, 9, 12)
+    assert (1, 3, 18, 24) in teacher.calls
+    assert maps.runs == (ViewRun("orig@1", "whole"), ViewRun("orig@2", "whole", NOT_ON_MASK_GRID))
 
 
 def test_score_maps_bands_equal_the_full_mean() -> None:
@@ -129,19 +141,48 @@ def test_tta_off_is_the_original_view_only() -> None:
 
 
 class OomAtScale(AsymmetricTeacher):
+    """Runs out of memory (as CUDA would) on any input wider than 12 px."""
+
     def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
         if pixel_values.shape[-1] > 12:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return super().forward(pixel_values)
 
 
-def test_plan_views_skips_or_fails_consistently() -> None:
+def test_whole_view_out_of_memory_falls_back_to_windows_and_is_recorded() -> None:
     views = tta_views(True, scales=(0.5, 2.0))
-    whole = Windows(slide=False)
-    kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="skip", windows=whole)
+    maps = predict_score_maps(OomAtScale(ramp=1.0), _image(), IDENTITY, views)
+    assert maps.runs == (
+        ViewRun("orig@1", "whole"),
+        ViewRun("flip@1", "whole"),
+        ViewRun("orig@0.5", "whole"),
+        ViewRun("orig@2", "windows", FELL_BACK_OOM),
+    )
+    slide = Windows(slide=True)
+    windows = view_scores(AsymmetricTeacher(ramp=1.0), _image(), IDENTITY, View(scale=2.0), slide)
+    others = [view_scores(AsymmetricTeacher(ramp=1.0), _image(), IDENTITY, v) for v in views[:3]]
+    torch.testing.assert_close(maps.full(), torch.stack([*others, windows]).mean(0))
+
+
+def test_memory_budget_sends_only_upscaled_views_over_it_to_windows() -> None:
+    views = tta_views(True, scales=(0.5, 1.25, 2.0))
+    # The 8 x 12 image's own input is 1152 bytes, a floor of the estimate: x1.25 (10 x 15) is
+    # about 1.6x that, x2 4x.
+    maps = predict_score_maps(AsymmetricTeacher(), _image(), IDENTITY, views, Windows(budget_bytes=1))
+    assert [r.key for r in maps.runs] == ["whole"] * 3 + [f"windows ({FELL_BACK_BUDGET})"] * 2
+    roomy = predict_score_maps(AsymmetricTeacher(), _image(), IDENTITY, views, Windows(budget_bytes=1 << 40))
+    assert [r.key for r in roomy.runs] == ["whole"] * 5
+
+
+def test_plan_views_skips_or_fails_consistently() -> None:
+    """A view that fits neither whole nor as windows (this image is off the 2-px mask grid, so no
+    windows) is dropped for the whole run with on_oom="skip", and fails the run with "fail"."""
+    views = tta_views(True, scales=(0.5, 2.0))
+    odd = torch.rand(1, 3, 9, 12)
+    kept = plan_views(OomAtScale(), odd, IDENTITY, views, on_oom="skip")
     assert [v.name for v in kept] == ["orig@1", "flip@1", "orig@0.5"]
     with pytest.raises(torch.OutOfMemoryError):
-        plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail", windows=whole)
-    # Sliding windows never run a forward pass bigger than the image: the 2x view fits.
+        plan_views(OomAtScale(), odd, IDENTITY, views, on_oom="fail")
+    # On the grid the 2x view falls back to windows and is kept.
     kept = plan_views(OomAtScale(), _image(), IDENTITY, views, on_oom="fail")
     assert [v.name for v in kept] == ["orig@1", "flip@1", "orig@0.5", "orig@2"]
