@@ -118,7 +118,8 @@ PRESETS: dict[PresetName, Preset] = {
     ),
     "quick": Preset(
         "quick",
-        "300 iterations on 96 × 128 crops, validation every 100: the demo (`make run`), minutes on a CPU",
+        "300 iterations on 96 × 128 crops, validation every 100: the demo (`make run`); about 10 minutes "
+        "on a 2-core CPU",
         dict(_QUICK),
         {k: "unilabel: sized for the synthetic demo" for k in _QUICK},
     ),

@@ -57,7 +57,7 @@ def test_train_job_registers_the_best_checkpoint_as_a_student(
                     "mapping_version_id": demo.mapping_version_id,
                     "split": "train",
                 },
-                {"kind": "pseudo_labels", "job_id": pl_id, "weight": 0.5},
+                {"kind": "pseudo_labels", "job_id": pl_id, "weight": 0.5, "split": "train"},
             ],
             "val_sets": [
                 {"dataset_id": demo.dataset_id, "mapping_version_id": demo.mapping_version_id, "split": "val"}
@@ -90,6 +90,10 @@ def test_train_job_registers_the_best_checkpoint_as_a_student(
         assert kinds["ground_truth"]["mapping_hash"] == job.mapping_hash
         assert kinds["pseudo_labels"]["pseudo_label_job_id"] == pl_id
         assert kinds["pseudo_labels"]["weight"] == 0.5
+        # Only the train split's pseudo-labels: the val images are the validation set's.
+        assert kinds["pseudo_labels"]["split"] == "train"
+        assert kinds["pseudo_labels"]["images"] == kinds["ground_truth"]["images"]
+        assert provenance["preset"] == "paper" and "max_iterations" in provenance["overrides"]
         metrics = training_service.read_metrics(s, job_id)
     assert [r["step"] for r in metrics["train"]] == [1, 2, 3, 4]
     assert [r["step"] for r in metrics["val"]] == [2, 4]
