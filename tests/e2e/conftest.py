@@ -88,8 +88,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests, stopped after them: Playwright's sync API keeps an event
+    loop running in the main thread while it lives, which would break later tests' asyncio.run()."""
     if not CHROMIUM.exists():
         skip_unless_required(
             "/usr/bin/chromium not installed (apt-get install chromium); browser tests skipped"
