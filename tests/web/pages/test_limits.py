@@ -44,6 +44,7 @@ def test_import_page_reports_typos_and_stores_no_edge_for_them(  # type: ignore[
     assert preview.status_code == 200
     page = unescape(preview.text)
     assert "'roadd' is not a label of source taxonomy" in page and "its edges were not imported" in page
+    assert "Did you mean 'road'?" in page and "did you mean did you mean" not in page.lower()
     saved = ed.post(
         f"/mappings/{small_mapping.id}/import", {"base_version": base, "text": text, "confirm": "1"}
     )
