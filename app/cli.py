@@ -26,7 +26,16 @@ from app.config import Settings, SettingsError, load_settings
 from app.db.migrate import downgrade_database, upgrade_database
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.domain.errors import DomainError, NotFound
-from app.serve import LOOPBACK, login_url, run_server, worker_command, worker_env
+from app.serve import (
+    LOOPBACK,
+    base_url,
+    login_url_at,
+    public_base_url,
+    record_served_url,
+    run_server,
+    worker_command,
+    worker_env,
+)
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
@@ -145,15 +154,17 @@ def user_list() -> None:
 @user_app.command("login-url")
 def user_login_url(
     name: str,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Server address; default UNILABEL_PUBLIC_URL, else where `serve` last listened"),
+    ] = None,
 ) -> None:
     """Print a one-time browser login URL for a user."""
     settings = _settings()
     with _unit_of_work(settings) as session:
         user = user_service.get_user_by_name(session, name)
         token = user_service.create_login_token(session, user=user, ttl_s=settings.login_token_ttl_s)
-    typer.echo(login_url(host, port, token))
+    typer.echo(login_url_at(url or public_base_url(settings), token))
 
 
 # --- taxonomies -----------------------------------------------------------------------------------
@@ -404,6 +415,7 @@ def serve(
     settings = _settings()
     if migrate:
         upgrade_database(settings.database_url)
+    record_served_url(settings, host, port)
     announce = _prepare_login(settings, host, port)
     run_server(
         settings,
@@ -439,7 +451,8 @@ def _prepare_login(settings: Settings, host: str, port: int) -> Callable[[], Non
 
     def announce() -> None:
         typer.secho("Open this one-time login URL in your browser:", bold=True)
-        typer.secho(f"    {login_url(host, port, token)}", fg="green", bold=True)
+        url = login_url_at(settings.public_url or base_url(host, port), token)
+        typer.secho(f"    {url}", fg="green", bold=True)
         sys.stdout.flush()
 
     return announce

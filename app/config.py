@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         default=None, description="Signs session cookies; generated under ./var when unset."
     )
     public_read: bool = Field(default=False, description="Allow anonymous reads (writes always need login).")
+    public_url: str | None = Field(
+        default=None,
+        description="The address users open (e.g. https://unilabel.lab.example); login URLs printed by the "
+        "CLI start with it. Unset: the address the last `unilabel serve` was started with.",
+    )
     max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted upload (bytes).")
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0, description="Browser session lifetime.")

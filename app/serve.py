@@ -34,11 +34,43 @@ READY_TIMEOUT_S = 120.0
 APP_FACTORY = "app.web.main:create_app"
 
 
-def login_url(host: str, port: int, token: str) -> str:
+SERVED_URL_FILE = "served_url"
+
+
+def base_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens for a server bound to ``host:port``."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}/login/token?token={token}"
+    return f"http://{shown}:{port}"
+
+
+def login_url(host: str, port: int, token: str) -> str:
+    return login_url_at(base_url(host, port), token)
+
+
+def login_url_at(base: str, token: str) -> str:
+    """``base`` (``UNILABEL_PUBLIC_URL`` or the served address) + the one-time login path."""
+    return f"{base.rstrip('/')}/login/token?token={token}"
+
+
+def record_served_url(settings: Settings, host: str, port: int) -> None:
+    """Remember where ``serve`` listens, so ``unilabel user login-url`` prints a URL that works."""
+    path = settings.data_dir / SERVED_URL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(base_url(host, port) + "\n", encoding="utf-8")
+
+
+def public_base_url(settings: Settings) -> str:
+    """``UNILABEL_PUBLIC_URL``, else the address the last ``serve`` recorded, else the default one."""
+    if settings.public_url:
+        return settings.public_url
+    recorded = settings.data_dir / SERVED_URL_FILE
+    if recorded.is_file():
+        text = recorded.read_text(encoding="utf-8").strip()
+        if text.startswith(("http://", "https://")):
+            return text
+    return base_url("127.0.0.1", 8000)
 
 
 def worker_command(

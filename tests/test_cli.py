@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import app, login_url
+from app.cli import app
+from app.config import load_settings
+from app.serve import login_url, record_served_url
 
 runner = CliRunner()
 
@@ -92,8 +94,16 @@ def test_demo_load_is_idempotent(env: Path) -> None:
     assert runner.invoke(app, ["mapping", "validate", "Cityscapes -> Cityscapes-19"]).exit_code == 0
 
 
-def test_login_url_command_and_format(env: Path) -> None:
+def test_login_url_command_and_format(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _run("user", "create", "carol", "--role", "admin")
-    assert "/login/token?token=ul_" in _run("user", "login-url", "carol")
+    assert "http://127.0.0.1:8000/login/token?token=ul_" in _run("user", "login-url", "carol")
+    # After `serve --port 8765` the printed URL follows the server, not a fixed port 8000 ...
+    record_served_url(load_settings(), "0.0.0.0", 8765)
+    assert _run("user", "login-url", "carol").startswith("http://127.0.0.1:8765/login/token?token=ul_")
+    # ... UNILABEL_PUBLIC_URL (a reverse proxy's address) wins, and --url wins over both.
+    monkeypatch.setenv("UNILABEL_PUBLIC_URL", "https://unilabel.lab.example/")
+    assert _run("user", "login-url", "carol").startswith("https://unilabel.lab.example/login/token?token=")
+    out = _run("user", "login-url", "carol", "--url", "http://gpu-box:9000")
+    assert out.startswith("http://gpu-box:9000/login/token?token=ul_")
     assert login_url("0.0.0.0", 80, "t") == "http://127.0.0.1:80/login/token?token=t"
     assert login_url("::1", 80, "t") == "http://[::1]:80/login/token?token=t"
