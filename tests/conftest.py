@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,3 +215,19 @@ def reviewer(make_headers: Callable[..., dict[str, str]]) -> dict[str, str]:
 @pytest.fixture
 def admin(make_headers: Callable[..., dict[str, str]]) -> dict[str, str]:
     return make_headers("admin")
+
+
+def _relay_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.endswith("-outbox") and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_outbox_relay() -> Iterator[None]:
+    """An app whose lifespan starts (TestClient as a context manager, uvicorn) stops its outbox relay
+    when the test ends; a leaked one would keep polling a database the next test has dropped."""
+    before = _relay_threads()
+    yield
+    deadline = time.monotonic() + 5
+    while (leaked := _relay_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not leaked, f"outbox relay threads still running after the test: {sorted(t.name for t in leaked)}"

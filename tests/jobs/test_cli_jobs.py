@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -18,10 +19,12 @@ runner = CliRunner()
 
 @pytest.fixture
 def api(client: TestClient, editor: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    def make(url: str, token: str | None) -> TestClient:
+    def make(url: str, token: str | None) -> contextlib.nullcontext[TestClient]:
         client.base_url = client.base_url.join("/api/v1/")  # type: ignore[assignment]
         client.headers.update({"Authorization": f"Bearer {token}"})
-        return client
+        # The CLI says `with _client(...) as c`; entering the running TestClient again would start a
+        # second app lifespan whose exit replaces the first's, leaking the first one's outbox relay.
+        return contextlib.nullcontext(client)
 
     monkeypatch.setattr("app.cli_jobs._client", make)
     return client
