@@ -158,9 +158,13 @@ def user_login_url(
         str | None,
         typer.Option(help="Server address; default UNILABEL_PUBLIC_URL, else where `serve` last listened"),
     ] = None,
+    host: Annotated[str | None, typer.Option(help="With --port: http://HOST:PORT (instead of --url)")] = None,
+    port: Annotated[int | None, typer.Option(help="With --host: http://HOST:PORT (instead of --url)")] = None,
 ) -> None:
     """Print a one-time browser login URL for a user."""
     settings = _settings()
+    if host is not None or port is not None:
+        url = url or base_url(host or "127.0.0.1", port or 8000)
     with _unit_of_work(settings) as session:
         user = user_service.get_user_by_name(session, name)
         token = user_service.create_login_token(session, user=user, ttl_s=settings.login_token_ttl_s)
