@@ -158,6 +158,19 @@ def suggest_fix(name: str, taxonomy: Taxonomy) -> tuple[str, ...]:
     return (close[0],) if close else ()
 
 
+def unknown_source_finding(name: str, source: Taxonomy, targets: tuple[int, ...], note: str = "") -> Finding:
+    """The ``unknown_source_name`` error for ``name`` (given ``targets``), with its suggestion and fix."""
+    return Finding(
+        "unknown_source_name",
+        "error",
+        f"{name!r} is not a label of source taxonomy {source.name!r}{note}",
+        source_name=name,
+        suggestion=suggest_source_name(name, source),
+        fix=suggest_fix(name, source),
+        targets=targets,
+    )
+
+
 def validate_mapping(
     mapping: OntologyMapping,
     source: Taxonomy,
@@ -174,17 +187,7 @@ def validate_mapping(
     target_ids = {lb.value for lb in target.labels}
     for name in mapping.source_names:
         if not source.has_name(name):
-            findings.append(
-                Finding(
-                    "unknown_source_name",
-                    "error",
-                    f"{name!r} is not a label of source taxonomy {source.name!r}",
-                    source_name=name,
-                    suggestion=suggest_source_name(name, source),
-                    fix=suggest_fix(name, source),
-                    targets=mapping.targets_of(name),
-                )
-            )
+            findings.append(unknown_source_finding(name, source, mapping.targets_of(name)))
     for name, t in mapping.sorted_edges():
         if t != VOID and t not in target_ids:
             findings.append(

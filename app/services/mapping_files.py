@@ -30,7 +30,7 @@ from app.db.models import User
 from app.domain.errors import InvalidInput
 from app.domain.reference_csv import MasterLabels, format_master_labels_csv, parse_master_labels_csv
 from app.domain.taxonomy import Taxonomy
-from app.domain.validation import Finding, ValidationReport, suggest_fix, suggest_source_name
+from app.domain.validation import ValidationReport, unknown_source_finding
 from app.services import taxonomies as taxonomy_service
 
 
@@ -141,14 +141,11 @@ def _without_unknown_sources(master: MasterLabels, source: Taxonomy) -> MasterLa
     if not unknown:
         return master
     findings = tuple(
-        Finding(
-            "unknown_source_name",
-            "error",
-            f"{name!r} is not a label of source taxonomy {source.name!r}; its edges were not imported",
-            source_name=name,
-            suggestion=suggest_source_name(name, source),
-            fix=suggest_fix(name, source),
-            targets=tuple(sorted(t for n, t in master.edges if n == name)),
+        unknown_source_finding(
+            name,
+            source,
+            tuple(sorted(t for n, t in master.edges if n == name)),
+            "; its edges were not imported",
         )
         for name in unknown
     )
