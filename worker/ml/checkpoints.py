@@ -324,7 +324,8 @@ def _config_from_pickled(obj: Any) -> Mask2FormerConfig:
     raise InvalidInput(f"model_config is a {type(obj).__name__}, expected a Mask2FormerConfig", field="model")
 
 
-def _load_paper_pth(path: Path, *, trust_pickle: bool) -> LoadedModel:
+def _load_paper_pth(path: Path, *, trust_pickle: bool, checksum: str | None = None) -> LoadedModel:
+    """``checksum``: the file's sha256 when the caller already has it (else it is hashed here)."""
     payload = _torch_load_pth(path, trust_pickle=trust_pickle)
     if not isinstance(payload, Mapping) or not {"model_config", "model_state_dict"} <= set(payload):
         raise InvalidInput(
@@ -346,7 +347,7 @@ def _load_paper_pth(path: Path, *, trust_pickle: bool) -> LoadedModel:
         normalization=PAPER_NORMALIZATION,
         source="paper-pth",
         spec=str(path),
-        checksum=file_checksum([path]),
+        checksum=checksum or file_checksum([path]),
         provenance={"path": str(path), "trusted_pickle": trust_pickle},
     )
 
@@ -380,7 +381,7 @@ def convert_trusted_pth(path: Path, out_dir: Path, *, expected_sha256: str) -> L
                 f"{expected_sha256[:12]}…)",
                 field="model",
             )
-        loaded = _load_paper_pth(copy, trust_pickle=True)
+        loaded = _load_paper_pth(copy, trust_pickle=True, checksum=found)  # hashed while copied
     save_checkpoint(
         loaded.model,
         out_dir,
