@@ -3,7 +3,7 @@
 API:
     consume_token(session, token_id, *, kind, now) -> bool   -- one conditional UPDATE; only one caller wins
     touch_token(engine, token_id, *, now, stale_before) -> bool         -- best effort (see below)
-    get_session_by_hash(session, session_hash) -> UserSession | None
+    get_session_by_hash(session, session_hash) -> (UserSession, User) | None  -- one query
     touch_session(engine, session_row_id, *, now, stale_before) -> bool  -- best effort
     revoke_session(session, session_hash, *, now) -> None
     revoke_user_sessions(session, user_id, *, now) -> int
@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from app.db.models import ApiToken
+from app.db.models import ApiToken, User
 from app.db.models_security import LoginThrottle, UserSession
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,18 @@ def touch_token(engine: Engine, token_id: int, *, now: datetime, stale_before: d
 # --- browser sessions -----------------------------------------------------------------------------
 
 
-def get_session_by_hash(session: Session, session_hash: str) -> UserSession | None:
-    return session.scalar(select(UserSession).where(UserSession.session_hash == session_hash))
+def get_session_by_hash(session: Session, session_hash: str) -> tuple[UserSession, User] | None:
+    """The session row of ``session_hash`` with its user, in one query (every cookie request)."""
+    stmt = (
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.session_hash == session_hash)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    found, user = row
+    return found, user
 
 
 def touch_session(engine: Engine, session_row_id: int, *, now: datetime, stale_before: datetime) -> bool:

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from app.db import repositories as repo
 from app.db import repositories_security as security_repo
 from app.db.base import utcnow
 from app.db.models import User
@@ -82,13 +81,13 @@ def resolve_session(
 ) -> User | None:
     """The active user of a live session, or None (unknown, revoked, expired, or user inactive)."""
     now = now or utcnow()
-    row = security_repo.get_session_by_hash(session, _hash(session_id))
-    if row is None or row.revoked_at is not None:
+    found = security_repo.get_session_by_hash(session, _hash(session_id))
+    if found is None:
         return None
-    if row.last_seen_at <= now - timedelta(seconds=max_age_s):
+    row, user = found
+    if row.revoked_at is not None or row.last_seen_at <= now - timedelta(seconds=max_age_s):
         return None
-    user = repo.get_user(session, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         return None
     stale_before = now - timedelta(seconds=touch_interval_s)
     if row.last_seen_at < stale_before:

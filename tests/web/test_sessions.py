@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -196,3 +196,22 @@ class TestSessionService:
         session_service.start_session(session, user=user, max_age_s=3600)
         rows = session.scalars(select(UserSession).where(UserSession.user_id == user.id)).all()
         assert len(rows) == 1 and rows[0].revoked_at is None
+
+    def test_resolve_session_reads_session_and_user_in_one_query(self, session: Session) -> None:
+        user = user_service.create_user(session, name="onequery", role="viewer")
+        sid = session_service.start_session(session, user=user, max_age_s=3600)
+        session.commit()
+        session.expunge_all()  # a new request: nothing in the identity map
+        engine = session.get_bind().engine
+        statements: list[str] = []
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            found = session_service.resolve_session(session, sid, max_age_s=3600, touch_interval_s=300)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert found is not None and found.name == "onequery"
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
