@@ -175,10 +175,10 @@ def create_api_token(
     return _new_token(session, user=user, name=name, kind="api", expires_at=expires_at)
 
 
-def _usable(token: ApiToken | None, kind: str) -> bool:
+def _usable(token: ApiToken | None, kind: str, now: datetime) -> bool:
     if token is None or token.kind != kind or token.revoked_at is not None:
         return False
-    return token.expires_at is None or token.expires_at > utcnow()
+    return token.expires_at is None or token.expires_at > now
 
 
 def authenticate_token(
@@ -193,14 +193,14 @@ def authenticate_token(
     Records ``last_used_at`` when it is older than ``touch_interval_s``, once the unit of work has
     committed, best effort: a busy database skips the write, never the request.
     """
+    now = now or utcnow()
     row = repo.get_token_by_hash(session, hash_token(token.strip()))
-    if not _usable(row, "api"):
+    if not _usable(row, "api", now):
         return None
     assert row is not None
     user = repo.get_user(session, row.user_id)
     if user is None or not user.is_active:
         return None
-    now = now or utcnow()
     stale_before = now - timedelta(seconds=touch_interval_s)
     if row.last_used_at is None or row.last_used_at < stale_before:
         engine, token_id = session.get_bind().engine, row.id

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.orm import Session
 
+from app.db.base import utcnow
 from app.db.models import ApiToken
 from app.domain.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
 from app.services import users as service
@@ -68,3 +71,12 @@ def test_login_token_is_single_use(session: Session) -> None:
     expired = service.create_login_token(session, user=admin, ttl_s=-1)
     with pytest.raises(NotAuthenticated):
         service.consume_login_token(session, expired)
+
+
+def test_token_expiry_is_judged_at_the_given_time(session: Session) -> None:
+    user = service.create_user(session, name="clock", role="viewer")
+    expires_at = utcnow() + timedelta(hours=1)
+    _row, token = service.create_api_token(session, user=user, name="script", expires_at=expires_at)
+    assert service.authenticate_token(session, token, now=expires_at - timedelta(seconds=1)) is user
+    assert service.authenticate_token(session, token, now=expires_at) is None
+    assert service.authenticate_token(session, token, now=expires_at + timedelta(minutes=5)) is None
