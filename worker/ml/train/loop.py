@@ -87,7 +87,7 @@ class _Run:
     checkpoints: CheckpointContext
     recorder: MetricsRecorder
     val_sets: Sequence[LabeledSet]
-    nonfinite: NonFiniteGuard = field(default_factory=lambda: NonFiniteGuard(5))
+    nonfinite: NonFiniteGuard  # built from config.max_nonfinite_steps
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:
