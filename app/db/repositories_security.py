@@ -2,6 +2,7 @@
 
 API:
     consume_token(session, token_id, *, kind, now) -> bool   -- one conditional UPDATE; only one caller wins
+    get_token_with_user(session, token_hash) -> (ApiToken, User) | None  -- one query
     touch_token(engine, token_id, *, now, stale_before) -> bool         -- best effort (see below)
     get_session_by_hash(session, session_hash) -> (UserSession, User) | None  -- one query
     touch_session(engine, session_row_id, *, now, stale_before) -> bool  -- best effort
@@ -112,6 +113,20 @@ def touch_token(engine: Engine, token_id: int, *, now: datetime, stale_before: d
         .values(last_used_at=now)
     )
     return _run_bookkeeping(engine, stmt, what=f"last-used time of token {token_id}")
+
+
+def get_token_with_user(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    """The token of ``token_hash`` with its owner, in one query (every bearer request)."""
+    stmt = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_hash)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    token, user = row
+    return token, user
 
 
 # --- browser sessions -----------------------------------------------------------------------------

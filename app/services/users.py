@@ -175,8 +175,8 @@ def create_api_token(
     return _new_token(session, user=user, name=name, kind="api", expires_at=expires_at)
 
 
-def _usable(token: ApiToken | None, kind: str, now: datetime) -> bool:
-    if token is None or token.kind != kind or token.revoked_at is not None:
+def _usable(token: ApiToken, kind: str, now: datetime) -> bool:
+    if token.kind != kind or token.revoked_at is not None:
         return False
     return token.expires_at is None or token.expires_at > now
 
@@ -194,12 +194,11 @@ def authenticate_token(
     committed, best effort: a busy database skips the write, never the request.
     """
     now = now or utcnow()
-    row = repo.get_token_by_hash(session, hash_token(token.strip()))
-    if not _usable(row, "api", now):
+    found = security_repo.get_token_with_user(session, hash_token(token.strip()))
+    if found is None:
         return None
-    assert row is not None
-    user = repo.get_user(session, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if not _usable(row, "api", now) or not user.is_active:
         return None
     stale_before = now - timedelta(seconds=touch_interval_s)
     if row.last_used_at is None or row.last_used_at < stale_before:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
@@ -80,3 +81,24 @@ def test_token_expiry_is_judged_at_the_given_time(session: Session) -> None:
     assert service.authenticate_token(session, token, now=expires_at - timedelta(seconds=1)) is user
     assert service.authenticate_token(session, token, now=expires_at) is None
     assert service.authenticate_token(session, token, now=expires_at + timedelta(minutes=5)) is None
+
+
+def test_bearer_authentication_reads_token_and_user_in_one_query(session: Session) -> None:
+    user = service.create_user(session, name="onequery", role="viewer")
+    _row, token = service.create_api_token(session, user=user, name="script")
+    service.authenticate_token(session, token)  # records last_used_at (after commit)
+    session.commit()
+    session.expunge_all()  # a new request: nothing in the identity map
+    engine = session.get_bind().engine
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = service.authenticate_token(session, token)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert found is not None and found.name == "onequery"
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
