@@ -72,17 +72,7 @@ def convert_model(model_id: int, *, factory: sessionmaker[Session], data_dir: Pa
         model_service.check_classes(loaded.class_names, pending.class_names)
     except ChecksumMismatch as exc:
         message = f"{exc.message}; the trust is lost: an admin must trust it again"
-        _record(
-            factory,
-            model_id,
-            pending.sha256,
-            trusted_by_id=None,
-            trusted_at=None,
-            trusted_sha256=None,
-            converted_path=None,
-            conversion_status=model_trust.REVOKED,
-            conversion_error=message,
-        )
+        _record(factory, model_id, pending.sha256, **model_trust.revoked_values(message))
         logger.warning("model %s: %s", model_id, message)
         return "revoked"
     except Exception as exc:  # a trusted file can still be broken: record why, never stay pending

@@ -21,6 +21,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -179,12 +180,9 @@ def usable_spec(session: Session, row: Model, *, field: str = "model_id") -> str
     return converted
 
 
-def _lose_trust(session: Session, model_id: int, trusted_sha256: str, message: str) -> None:
-    """Mark the row untrusted (compare-and-set on the trusted hash), committed on its own.
-
-    If this write fails the refusal still stands: every use re-hashes the file.
-    """
-    values = {
+def revoked_values(message: str) -> dict[str, Any]:
+    """The trust columns of a model whose file changed since an admin trusted it (trust lost)."""
+    return {
         "trusted_by_id": None,
         "trusted_at": None,
         "trusted_sha256": None,
@@ -192,9 +190,16 @@ def _lose_trust(session: Session, model_id: int, trusted_sha256: str, message: s
         "conversion_status": REVOKED,
         "conversion_error": message,
     }
+
+
+def _lose_trust(session: Session, model_id: int, trusted_sha256: str, message: str) -> None:
+    """Mark the row untrusted (compare-and-set on the trusted hash), committed on its own.
+
+    If this write fails the refusal still stands: every use re-hashes the file.
+    """
     try:
         with Session(bind=session.get_bind()) as own:
-            repo.update_model_trust(own, model_id, expected_sha256=trusted_sha256, **values)
+            repo.update_model_trust(own, model_id, expected_sha256=trusted_sha256, **revoked_values(message))
             own.commit()
     except SQLAlchemyError:
         logger.exception("could not record the lost trust of model %s", model_id)
