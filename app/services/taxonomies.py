@@ -358,9 +358,10 @@ def find_or_create_class_list(
         )
     unique = name
     n = 2
-    while repo.get_taxonomy_by_name(session, unique) is not None:
+    while taken is not None:
         unique = f"{name} ({n})"
         n += 1
+        taken = repo.get_taxonomy_by_name(session, unique)
     taxonomy = class_list_taxonomy(unique, classes, description)
     palette = reference_palette(classes)
     if palette is not None:  # the paper's Cityscapes / Mapillary / offroad classes: its colours
