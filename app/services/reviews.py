@@ -181,7 +181,8 @@ def approve(
             field="status",
             details={"validation": report.to_dict()},
         )
-    pending = [f for f in report.to_acknowledge if f.key not in set(acknowledged)]
+    acknowledged_keys = set(acknowledged)
+    pending = [f for f in report.to_acknowledge if f.key not in acknowledged_keys]
     if pending:
         raise Conflict(
             f"the version has {len(pending)} finding(s) to acknowledge before approving: "
