@@ -175,7 +175,7 @@ class Taxonomy:
     def duplicate_names(self) -> dict[str, tuple[Label, ...]]:
         """Names given to more than one label -> those labels, in order."""
         counts = Counter(lb.name for lb in self.labels)
-        return {n: tuple(lb for lb in self.labels if lb.name == n) for n, c in counts.items() if c > 1}
+        return {n: self.labels_named(n) for n, c in counts.items() if c > 1}
 
     def labels_named(self, name: str) -> tuple[Label, ...]:
         """Every label called ``name`` (more than one when the name repeats)."""
