@@ -9,8 +9,10 @@
 * :func:`repair_shard` makes a resumed shard idempotent: a label file whose manifest record was
   lost (the worker died between the PNG rename and the manifest append) is deleted and redone, so
   the merged manifest holds every image exactly once. Temp files of killed writers are removed.
-* :func:`merge_outputs` writes ``manifest.jsonl`` (dataset order, one record per image) and
-  ``summary.json`` (totals and per-source-label histograms over all shards).
+* :func:`merge_outputs` writes ``manifest.jsonl`` (dataset order, one record per image) and returns
+  the merged summary (totals and per-source-label histograms over all shards); finalize completes it
+  with the failed and skipped images and writes ``summary.json`` once
+  (:func:`worker.job_summary.complete_summary`).
 """
 
 from __future__ import annotations
@@ -137,7 +139,8 @@ def merge_outputs(
     source_names: dict[int, str],
     unknown_row: int | None,
 ) -> dict[str, Any]:
-    """Write ``manifest.jsonl`` and ``summary.json`` from the shards' files; returns the summary."""
+    """Write ``manifest.jsonl`` from the shards' files; return the merged summary (not yet written:
+    ``job_summary.complete_summary`` adds the failed and skipped images and writes ``summary.json``)."""
     pairs = read_pairs(out_dir)
     records = _all_records([out_dir / f"manifest.{t}.jsonl" for t in shard_tags])
     lines, missing = [], 0
@@ -166,7 +169,5 @@ def merge_outputs(
         "images_ok": ok,
         "images_missing": missing,
         "images_failed": len(pairs) - ok - missing,
-        "errors": merged.get("errors", [])[:100],
     }
-    write_atomic(out_dir / "summary.json", json.dumps(merged, indent=2, sort_keys=True).encode("utf-8"))
     return merged
