@@ -9,7 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import task_failure, task_revoked, worker_process_init, worker_ready, worker_shutting_down
+from celery.signals import (
+    task_failure,
+    task_revoked,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 
 from app import queue
 from app.config import get_settings
@@ -23,6 +30,43 @@ from worker.recovery import Sweeper, sweep
 logger = logging.getLogger(__name__)
 _sweeper: Sweeper | None = None
 _relay: Relay | None = None
+
+
+SQLA_QUEUE_ATTEMPTS = 5
+
+
+@worker_init.connect
+def on_worker_init(sender: Any = None, **_: Any) -> None:
+    """On the serverless SQLite broker, create the queue rows before the consumer starts.
+
+    kombu's SQLAlchemy transport creates a queue row with a check-then-insert guarded only by a
+    lock inside one process: two workers starting at once both insert ``default`` and the loser
+    dies on ``UNIQUE constraint failed: kombu_queue.name``. Declaring here with a retry makes the
+    loser find the winner's row instead.
+    """
+    app = getattr(sender, "app", None)
+    if app is None or not str(app.conf.broker_url or "").startswith("sqla+"):
+        return
+    try:
+        declare_sqla_queues(app)
+    except Exception:
+        logger.exception("could not pre-declare the broker queues")
+
+
+def declare_sqla_queues(app: Any) -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for declared in app.amqp.queues.values():
+            for attempt in range(SQLA_QUEUE_ATTEMPTS):
+                try:
+                    declared.bind(channel).declare()
+                    break
+                except (IntegrityError, OperationalError):
+                    channel.session.rollback()
+                    if attempt == SQLA_QUEUE_ATTEMPTS - 1:
+                        raise
 
 
 @worker_ready.connect
