@@ -17,7 +17,7 @@ import numpy as np
 import typer
 
 from app.domain.mapping import VOID
-from app.domain.taxonomy import Label, Taxonomy, class_list_taxonomy
+from app.domain.taxonomy import Label, Taxonomy
 
 SOURCE = Taxonomy(
     name="demo-streets",
@@ -33,10 +33,17 @@ SOURCE = Taxonomy(
         Label(7, "sky", "#4682b4", "sky"),
     ),
 )
-TARGET = class_list_taxonomy(
-    "demo-4",
-    enumerate(("drivable", "vehicle", "vegetation", "sky")),
-    "Four target classes of the demo teacher",
+# Colours that match the meaning, and the source's: drivable is road's Cityscapes purple-grey,
+# vehicle car's navy, vegetation tree's olive green, sky the same steel blue as the source sky.
+TARGET = Taxonomy(
+    name="demo-4",
+    description="Four target classes of the demo teacher",
+    labels=(
+        Label(0, "drivable", "#804080"),
+        Label(1, "vehicle", "#00008e"),
+        Label(2, "vegetation", "#6b8e23"),
+        Label(3, "sky", "#4682b4"),
+    ),
 )
 EDGES: tuple[tuple[str, int], ...] = (
     ("unlabeled", VOID),

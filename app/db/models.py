@@ -70,6 +70,8 @@ class Label(Base):
     value: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     color: Mapped[str | None] = mapped_column(String(7), default=None)
+    # True while ``color`` is the palette made on import (the file gave none), until a person sets one
+    color_generated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     category: Mapped[str | None] = mapped_column(String(100), default=None)
     category_id: Mapped[int | None] = mapped_column(Integer, default=None)
     train_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -1,4 +1,4 @@
-"""Reference colour palettes of the paper's three target taxonomies. Pure layer.
+"""Reference colour palettes of the paper's three target taxonomies, and generated ones. Pure layer.
 
 A target taxonomy whose class list equals one of these (ids 0..N-1 in this order, names exactly)
 gets its colours on import, so that pseudo-labels look like the paper's figures.
@@ -13,7 +13,8 @@ entry dropped). The Cityscapes colours are the trainId colours of cityscapesScri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import colorsys
+from collections.abc import Iterable, Sequence
 
 REFERENCE_PALETTES: dict[str, tuple[tuple[str, str], ...]] = {
     "cityscapes": (
@@ -148,3 +149,51 @@ def reference_palette(classes: Iterable[tuple[int, str]]) -> tuple[str, dict[int
         if wanted == tuple(enumerate(name for name, _ in palette)):
             return key, {i: color for i, (_, color) in enumerate(palette)}
     return None
+
+
+GOLDEN_RATIO_CONJUGATE = 0.618033988749895
+# (saturation, value) levels cycled with the hue so that neighbours differ in more than hue
+_TONES = ((0.65, 0.90), (0.85, 0.60), (0.45, 0.75), (0.95, 0.85), (0.40, 0.50))
+IGNORE_COLOR = "#000000"  # void / ignored labels: black, as in the Cityscapes table
+_MIN_DISTANCE = 40.0  # RGB distance under which a generated colour counts as a repeat
+
+
+def _distance(a: str, b: str) -> float:
+    pa = (int(a[1:3], 16), int(a[3:5], 16), int(a[5:7], 16))
+    pb = (int(b[1:3], 16), int(b[3:5], 16), int(b[5:7], 16))
+    return float(sum((x - y) ** 2 for x, y in zip(pa, pb, strict=True)) ** 0.5)
+
+
+def _hsv(h: float, s: float, v: float) -> str:
+    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def generated_colors(wanted: Sequence[bool], *, taken: Iterable[str] = ()) -> dict[int, str]:
+    """Colours for the positions where ``wanted[i]`` is true: deterministic and far apart.
+
+    Hues step by the golden ratio (each new hue falls in the largest gap left so far) and the
+    saturation/value cycle through five tones; a candidate closer than ``_MIN_DISTANCE`` to a
+    colour already used (``taken``: the colours the file did give, or one generated before) is
+    skipped. Past 64 tries the farthest one tried is taken, so lists of more than about 40 labels
+    get closer colours. The same ``wanted`` and ``taken`` give the same colours (a re-import matches).
+    """
+    used = [c.lower() for c in taken]
+    out: dict[int, str] = {}
+    step = 0
+    for position, want in enumerate(wanted):
+        if not want:
+            continue
+        best, best_gap = "", -1.0
+        for _attempt in range(64):
+            s, v = _TONES[step % len(_TONES)]
+            candidate = _hsv(0.07 + step * GOLDEN_RATIO_CONJUGATE, s, v)
+            step += 1
+            gap = min((_distance(candidate, c) for c in used), default=float("inf"))
+            if gap > best_gap:
+                best, best_gap = candidate, gap
+            if gap >= _MIN_DISTANCE:
+                break
+        out[position] = best
+        used.append(best)
+    return out

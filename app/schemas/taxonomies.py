@@ -25,6 +25,13 @@ class LabelSchema(ORMModel):
     has_instances: bool | None = None
 
 
+class LabelRead(LabelSchema):
+    color_generated: bool = Field(
+        default=False,
+        description="The colour was generated on import (the file gave none); false once a person sets one",
+    )
+
+
 class TaxonomyCreate(BaseModel):
     name: Name
     description: Text = ""
@@ -50,7 +57,7 @@ class TaxonomySummary(ORMModel):
 
 
 class TaxonomyRead(TaxonomySummary):
-    labels: list[LabelSchema]
+    labels: list[LabelRead]
 
 
 TaxonomyList = Page[TaxonomySummary]

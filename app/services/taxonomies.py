@@ -35,7 +35,7 @@ from app.db.base import utcnow
 from app.db.models import Label as LabelRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.palettes import reference_palette
+from app.domain.palettes import IGNORE_COLOR, generated_colors, reference_palette
 from app.domain.reference_csv import format_labels_csv, read_labels_csv
 from app.domain.taxonomy import (
     MAX_TAXONOMY_NAME,
@@ -90,13 +90,13 @@ def list_labels(session: Session, taxonomy_id: int) -> list[LabelRow]:
     return repo.list_labels(session, taxonomy_id)
 
 
-def to_domain(session: Session, row: TaxonomyRow) -> Taxonomy:
-    """The domain ``Taxonomy`` of a stored row."""
+def to_domain(session: Session, row: TaxonomyRow, *, generated: bool = True) -> Taxonomy:
+    """The domain ``Taxonomy`` of a stored row (``generated=False``: without generated colours)."""
     labels = tuple(
         Label(
             value=lb.value,
             name=lb.name,
-            color=lb.color,
+            color=lb.color if generated or not lb.color_generated else None,
             category=lb.category,
             ignore=lb.ignore,
             train_id=lb.train_id,
@@ -112,7 +112,30 @@ def load_taxonomy(session: Session, taxonomy_id: int) -> Taxonomy:
     return to_domain(session, get_taxonomy(session, taxonomy_id))
 
 
-def _add_labels(session: Session, row: TaxonomyRow, labels: Iterable[Label]) -> None:
+def with_generated_colors(
+    labels: tuple[Label, ...], *, keep: frozenset[tuple[int, str]] = frozenset()
+) -> tuple[tuple[Label, ...], frozenset[int]]:
+    """Labels without a colour get one (ignored labels black, the others a generated palette).
+
+    Returns the labels and the positions whose colour is generated: those filled here, and those
+    whose (value, colour) is in ``keep`` (colours generated before, carried through a label edit).
+    """
+    given = [lb.color for lb in labels if lb.color is not None]
+    fill = generated_colors([lb.color is None and not lb.ignore for lb in labels], taken=given)
+    out, generated = [], set()
+    for position, lb in enumerate(labels):
+        if lb.color is None:
+            lb = replace(lb, color=fill.get(position, IGNORE_COLOR))
+            generated.add(position)
+        elif (lb.value, lb.color) in keep:
+            generated.add(position)
+        out.append(lb)
+    return tuple(out), frozenset(generated)
+
+
+def _add_labels(
+    session: Session, row: TaxonomyRow, labels: Iterable[Label], generated: frozenset[int] = frozenset()
+) -> None:
     for position, lb in enumerate(labels):
         session.add(
             LabelRow(
@@ -121,6 +144,7 @@ def _add_labels(session: Session, row: TaxonomyRow, labels: Iterable[Label]) -> 
                 value=lb.value,
                 name=lb.name,
                 color=lb.color,
+                color_generated=position in generated,
                 category=lb.category,
                 category_id=lb.category_id,
                 train_id=lb.train_id,
@@ -152,6 +176,7 @@ def create_taxonomy(session: Session, *, taxonomy: Taxonomy, original_text: str 
     """Store a validated domain taxonomy with its labels (refused above the size limits).
 
     ``original_text``: the labels.csv it was parsed from, exported as it is while the labels equal it.
+    Labels without a colour get a generated one, flagged ``color_generated``.
     """
     check_taxonomy_text(taxonomy)
     limits_of(session).check_name(taxonomy.name, what="taxonomy name")
@@ -166,7 +191,8 @@ def create_taxonomy(session: Session, *, taxonomy: Taxonomy, original_text: str 
     )
     session.add(row)
     session.flush()
-    _add_labels(session, row, taxonomy.labels)
+    labels, generated = with_generated_colors(taxonomy.labels)
+    _add_labels(session, row, labels, generated)
     session.flush()
     return row
 
@@ -244,7 +270,8 @@ def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
     row = get_taxonomy(session, taxonomy_id)
     taxonomy = to_domain(session, row)
     if fmt == "labels_csv":
-        return _original_if_unedited(row, taxonomy) or format_labels_csv(taxonomy)
+        unedited = _original_if_unedited(row, to_domain(session, row, generated=False))
+        return unedited or format_labels_csv(taxonomy)
     if fmt == "json":
         return json.dumps(taxonomy_to_json(taxonomy), ensure_ascii=False, indent=2) + "\n"
     raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
@@ -294,10 +321,14 @@ def update_taxonomy(
                 field="labels",
                 details={"mapping_count": used},
             )
+        keep = frozenset(
+            (lb.value, lb.color or "") for lb in repo.list_labels(session, row.id) if lb.color_generated
+        )
         for old in repo.list_labels(session, row.id):
             session.delete(old)
         session.flush()
-        _add_labels(session, row, candidate.labels)
+        labels, generated = with_generated_colors(candidate.labels, keep=keep)
+        _add_labels(session, row, labels, generated)
         row.label_count = len(candidate.labels)
         row.class_signature = class_signature(candidate)
         row.updated_at = (

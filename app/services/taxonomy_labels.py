@@ -74,6 +74,7 @@ def _label_row(session: Session, taxonomy_id: int, position: int) -> LabelRow:
 def recolor_label(session: Session, taxonomy_id: int, *, position: int, color: str | None) -> LabelRow:
     row = _label_row(session, taxonomy_id, position)
     row.color = normalize_color(color or None)
+    row.color_generated = False  # a person's choice now
     # the label row changed, not the taxonomy row: bump it so caches keyed on updated_at see it
     taxonomy_service.get_taxonomy(session, taxonomy_id).updated_at = utcnow()
     session.flush()

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.db.models import Mapping, MappingVersion, ReviewComment, Taxonomy
 from app.domain.validation import ValidationReport
 from app.schemas.mappings import CommentRead, MappingRead, ValidationRead, VersionRead, VersionSummary
-from app.schemas.taxonomies import LabelSchema, TaxonomyRead, TaxonomySummary
+from app.schemas.taxonomies import LabelRead, TaxonomyRead, TaxonomySummary
 from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
 from app.services.uploads import decode_upload
@@ -30,7 +30,7 @@ def taxonomy_summary(row: Taxonomy) -> TaxonomySummary:
 
 
 def taxonomy_read(session: Session, row: Taxonomy) -> TaxonomyRead:
-    labels = [LabelSchema.model_validate(lb) for lb in taxonomy_service.list_labels(session, row.id)]
+    labels = [LabelRead.model_validate(lb) for lb in taxonomy_service.list_labels(session, row.id)]
     return TaxonomyRead(**taxonomy_summary(row).model_dump(), labels=labels)
 
 

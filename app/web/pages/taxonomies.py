@@ -92,6 +92,9 @@ def _detail(
     row = taxonomy_service.get_taxonomy(session, taxonomy_id)
     taxonomy = taxonomy_service.to_domain(session, row)
     mappings = taxonomy_labels.mappings_using(session, taxonomy_id)
+    generated = {
+        lb.position for lb in taxonomy_service.list_labels(session, taxonomy_id) if lb.color_generated
+    }
     extra.setdefault("guard", None)
     extra.setdefault("error", None)
     status_code = int(extra.pop("status_code", 200))
@@ -103,6 +106,7 @@ def _detail(
         row=row,
         taxonomy=taxonomy,
         mappings=mappings,
+        generated=generated,
         can_edit=can_edit(user),
         **extra,
     )

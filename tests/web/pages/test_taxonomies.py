@@ -81,3 +81,18 @@ def test_export_both_formats(login, small_mapping: Mapping) -> None:  # type: ig
     assert csv.status_code == 200 and csv.text.startswith("0,name,id,trainId")
     js = viewer.get(f"/taxonomies/{tid}/export?fmt=json")
     assert js.json()["labels"][1]["name"] == "road"
+
+
+def test_generated_colours_are_marked_and_a_recolour_overrides_them(login) -> None:  # type: ignore[no-untyped-def]
+    ed = login("editor")
+    text = (
+        "0,name,id,trainId,category,categoryId,hasInstances,ignoreInEval,color\n"
+        "1,road,7,0,flat,1,False,False,\n"
+    )
+    r = _import(ed, text.encode(), name="plain")
+    detail = ed.get(r.headers["location"]).text
+    assert "not set" not in detail and "generated</small>" in detail
+    tid = int(r.headers["location"].rsplit("/", 1)[1])
+    ed.post(f"/taxonomies/{tid}/labels/0", {"name": "road", "color": "#123456", "color_was": "#000000"})
+    detail = ed.get(f"/taxonomies/{tid}").text
+    assert "<code>#123456</code>" in detail and "generated</small>" not in detail
