@@ -128,6 +128,13 @@ def version_edges(version: VersionRow) -> OntologyMapping:
     return mapping_from_json(version.edges_json)
 
 
+def import_findings(version: VersionRow) -> tuple[Finding, ...]:
+    """The findings only the imported file showed (stored with the version it made)."""
+    if not version.import_findings_json:
+        return ()
+    return tuple(Finding(**f) for f in json.loads(version.import_findings_json))
+
+
 def version_payload(version: VersionRow, *, with_edges: bool = True) -> dict[str, Any]:
     """A JSON-ready summary of a version (the ``current_version`` of a 409 body)."""
     data: dict[str, Any] = {

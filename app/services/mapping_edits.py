@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from app.db import repositories as repo
+from app.db.models import Mapping as MappingRow
 from app.db.models import MappingVersion as VersionRow
 from app.db.models import User
 from app.domain.errors import Conflict, InvalidInput, NotFound
@@ -26,6 +28,7 @@ from app.services._mapping_core import (
     current_version,
     get_mapping,
     get_version,
+    import_findings,
     lock_for_edit,
     version_edges,
     version_payload,
@@ -55,6 +58,26 @@ def _head_for_edit(
     return head
 
 
+def _target_names(session: Session, mapping: MappingRow, target_ids: Iterable[int]) -> str:
+    """``car, bus`` for version messages: people read class names, not ids."""
+    wanted = set(target_ids)
+    labels = repo.list_labels(session, mapping.target_taxonomy_id)
+    names = {lb.value: lb.name for lb in labels if lb.value in wanted}
+    return ", ".join("void" if t == VOID else names.get(t, str(t)) for t in sorted(wanted))
+
+
+def _open_unknown_names(head: VersionRow, edges: OntologyMapping) -> tuple[Finding, ...]:
+    """The head's file findings for names the source taxonomy lacks, carried over to a chip edit
+    (a typo found at import stays visible, with its one-click fix, until it is fixed or approved);
+    one whose suggested label(s) already have all its targets is fixed and dropped."""
+    return tuple(
+        f
+        for f in import_findings(head)
+        if f.code == "unknown_source_name"
+        and not (f.fix and all(set(f.targets) <= set(edges.targets_of(n)) for n in f.fix))
+    )
+
+
 def _commit_edges(
     session: Session,
     head: VersionRow,
@@ -64,10 +87,13 @@ def _commit_edges(
     message: str,
     restored_from_id: int | None = None,
     import_findings: tuple[Finding, ...] = (),
+    carry_findings: bool = False,
 ) -> VersionRow:
     if edges.content_hash() == head.content_hash and not import_findings:
         return head
     check_new_edges(session, mapping_id=head.mapping_id, new=edges, old=version_edges(head))
+    if carry_findings:
+        import_findings = _open_unknown_names(head, edges)
     return _new_version(
         session,
         mapping_id=head.mapping_id,
@@ -108,8 +134,8 @@ def toggle_edge(
     else:
         return head
     verb = "Map" if add else "Unmap"
-    text = message or f"{verb} {source_name!r} -> {'void' if target_id == VOID else target_id}"
-    return _commit_edges(session, head, new, author=author, message=text)
+    text = message or f"{verb} {source_name!r} → {_target_names(session, mapping, (target_id,))}"
+    return _commit_edges(session, head, new, author=author, message=text, carry_findings=True)
 
 
 def set_targets(
@@ -131,8 +157,9 @@ def set_targets(
         _check_source_name(session, mapping, source_name)
     _check_targets(session, mapping, targets)
     new = version_edges(head).with_targets(source_name, targets)
-    text = message or f"Set targets of {source_name!r} to {targets}"
-    return _commit_edges(session, head, new, author=author, message=text)
+    shown = _target_names(session, mapping, targets) if targets else "none (unmapped)"
+    text = message or f"Set targets of {source_name!r} to {shown}"
+    return _commit_edges(session, head, new, author=author, message=text, carry_findings=True)
 
 
 def replace_edges(
@@ -184,6 +211,7 @@ def restore_version(
         author=author,
         message=message or f"Restore version {old.number}",
         restored_from_id=old.id,
+        import_findings=import_findings(old),  # its file's findings come back with its edges
     )
 
 

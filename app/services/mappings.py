@@ -40,7 +40,6 @@ list_comments) in ``app.services.reviews``, import/export of master_labels CSV i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
@@ -64,6 +63,7 @@ from app.services._mapping_core import (
     current_version,
     get_mapping,
     get_version,
+    import_findings,
     version_edges,
     version_payload,
 )
@@ -222,12 +222,6 @@ def diff_versions(session: Session, *, old_version_id: int, new_version_id: int)
     return diff_mappings(version_edges(old), version_edges(new))
 
 
-def import_findings(version: VersionRow) -> tuple[Finding, ...]:
-    if not version.import_findings_json:
-        return ()
-    return tuple(Finding(**f) for f in json.loads(version.import_findings_json))
-
-
 def validation_report(session: Session, version_id: int) -> ValidationReport:
     """The domain validation report of a version against its mapping's taxonomies."""
     version = get_version(session, version_id)
@@ -272,6 +266,7 @@ __all__ = [
     "get_version",
     "get_version_by_number",
     "heads_of",
+    "import_findings",
     "import_master_labels",
     "list_comments",
     "list_mappings",

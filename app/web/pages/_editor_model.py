@@ -1,13 +1,14 @@
 """View model of the mapping editor (web layer): rows, matrix cells and findings of one version.
 
 Built from services only; templates read these plain dataclasses and never touch ORM rows' lazy
-attributes. One source row per label of the source taxonomy, plus one row per edge source name
-that the taxonomy lacks (typos from an imported CSV), so such edges can be seen and removed.
+attributes. One source row per label of the source taxonomy, and only those: a name the taxonomy
+lacks (a typo in an imported CSV, or an edge stored before edits were checked) is never a row. It
+is an ``unknown_source_name`` finding of the validation panel, with its suggestion applied in one
+click (``app.web.pages.mapping_fixes``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,17 +36,13 @@ VIEWS: tuple[str, ...] = ("rows", "matrix")
 class SourceRow:
     """One source label as the editor shows it."""
 
-    key: str  # stable DOM key: the label's position, or "u<hash>" for names the taxonomy lacks
+    key: str  # stable DOM key: the label's position in the source taxonomy
     name: str
-    value: int | None  # None: the name is not in the source taxonomy
+    value: int
     color: str | None
     targets: tuple[int, ...]
-    state: str  # mapped | unmapped | void_only | ambiguous | unknown
+    state: str  # mapped | unmapped | void_only | ambiguous
     finding_count: int
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +97,7 @@ class EditorModel:
         return out
 
 
-def unknown_key(name: str) -> str:
-    """DOM key of a row whose name is not in the source taxonomy (stable across renders)."""
-    return "u" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
-
-
-def row_state(targets: tuple[int, ...], known: bool) -> str:
-    if not known:
-        return "unknown"
+def row_state(targets: tuple[int, ...]) -> str:
     if not targets:
         return "unmapped"
     if targets == (VOID,):
@@ -118,7 +108,7 @@ def row_state(targets: tuple[int, ...], known: bool) -> str:
 
 
 def build_rows(edges: OntologyMapping, source: Taxonomy, report: ValidationReport) -> list[SourceRow]:
-    """Source rows in taxonomy order, then rows for edge names the taxonomy lacks (sorted)."""
+    """One row per source label, in taxonomy order (names the taxonomy lacks are findings only)."""
     per_source: dict[str, int] = {}
     for f in report.findings:
         if f.source_name is not None and f.severity != "info":
@@ -130,18 +120,11 @@ def build_rows(edges: OntologyMapping, source: Taxonomy, report: ValidationRepor
             value=lb.value,
             color=lb.color,
             targets=edges.targets_of(lb.name),
-            state=row_state(edges.targets_of(lb.name), True),
+            state=row_state(edges.targets_of(lb.name)),
             finding_count=per_source.get(lb.name, 0),
         )
         for i, lb in enumerate(source.labels)
     ]
-    known = set(source.names)
-    unknown = sorted(n for n in edges.source_names if n not in known)
-    for name in unknown:
-        targets = edges.targets_of(name)
-        rows.append(
-            SourceRow(unknown_key(name), name, None, None, targets, "unknown", per_source.get(name, 1))
-        )
     return rows
 
 

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 from app.domain.errors import DomainError, NotFound
 from app.domain.mapping import VOID, MappingDiff
 from app.services import mappings as mapping_service
+from app.services.mapping_files import apply_suggestion
 from app.services.mappings import StaleVersion
+from app.services.unknown_sources import drop_unknown_source
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep
 from app.web.pages._access import can_edit
-from app.web.pages._editor_model import FILTERS, EditorModel, SourceRow, filter_rows, load_editor, unknown_key
+from app.web.pages._editor_model import FILTERS, EditorModel, SourceRow, filter_rows, load_editor
 from app.web.pages._render import Fragments, Toast, ToastAction, fragment, page, render_text, toast_response
 from app.web.pages._summaries import user_names
 
@@ -118,10 +120,7 @@ def _changed_parts(
         by_source.setdefault(name, set()).add(target)
     for name, targets in by_source.items():
         row = m.row_by_name(name)
-        if row is None:  # an unknown (typo) source whose last edge is gone: drop its row
-            key = unknown_key(name)
-            dom_id = f"src-row-{key}" if m.view == "rows" else f"mx-row-{key}"
-            parts.parts.append(f'<template><tr id="{dom_id}" hx-swap-oob="delete"></tr></template>')
+        if row is None:  # a name the source taxonomy lacks has no row (the validation panel shows it)
             continue
         if m.view == "rows":
             fresh_target = fresh[1] if fresh and fresh[0] == name else None
@@ -273,4 +272,44 @@ def mapping_undo_fragment(
     toast = Toast(
         f"Undone ({n} edge{'s' if n != 1 else ''} changed) · saved as version {new.number}", "success"
     )
+    return fragment(request, parts.toast(request, toast))
+
+
+@router.post("/mappings/{mapping_id}/findings/apply", response_class=HTMLResponse)
+def mapping_finding_fix_fragment(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    finding: Annotated[str, Form(max_length=1_000)],
+    base_version: Annotated[int, Form()],
+    view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+) -> Response:
+    """One click on a name the source taxonomy lacks: apply its suggestion (its targets move to the
+    suggested label) or, without one, remove its stored edges. Swaps what changed, like an edit."""
+    try:
+        base = mapping_service.get_version(session, base_version)
+        if base.mapping_id != mapping_id:
+            raise NotFound(f"version {base_version} is not a version of mapping {mapping_id}")
+        found = mapping_service.validation_report(session, base.id).find(finding)
+        if found is not None and found.code == "unknown_source_name" and not found.fix and found.source_name:
+            new = drop_unknown_source(session, version_id=base.id, source_name=found.source_name, author=user)
+            done = f"Removed the edges of ‘{found.source_name}’"
+        else:  # refuses anything but an unknown name with a suggestion (422)
+            new = apply_suggestion(session, version_id=base.id, finding_key=finding, author=user)
+            fixed = " and ".join(f"‘{n}’" for n in (found.fix if found else ()))
+            done = f"Applied the suggestion: ‘{found.source_name if found else ''}’ → {fixed}"
+        diff = mapping_service.diff_versions(session, old_version_id=base.id, new_version_id=new.id)
+    except StaleVersion:
+        session.rollback()
+        msg = "Not applied: the mapping was saved in the meantime. Reload the page and try again."
+        return toast_response(request, Toast(msg, "warning"), status_code=409)
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    parts = Fragments()
+    _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    toast = Toast(f"{done} · saved as version {new.number}", "success", _undo_action(mapping_id))
     return fragment(request, parts.toast(request, toast))
