@@ -22,6 +22,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from app.cli_jobs import job_app
+from app.cli_suggestions import register as register_suggestions
 from app.config import Settings, SettingsError, load_settings
 from app.db.migrate import downgrade_database, upgrade_database
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
@@ -40,7 +41,7 @@ from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services import users as user_service
 from app.services.limits import use_limits
-from app.services.mapping_files import target_name_from_filename
+from app.services.mapping_files import target_name_from_filename, target_outcome
 from app.services.uploads import decode_upload
 
 app = typer.Typer(name="unilabel", help="Unify segmentation label taxonomies.", no_args_is_help=True)
@@ -55,6 +56,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(demo_app, name="demo")
 app.add_typer(job_app, name="job")
+register_suggestions(mapping_app)  # mapping suggest
 
 
 def _settings() -> Settings:
@@ -271,6 +273,15 @@ def mapping_import(
         typer.Option(help="Target taxonomy name (default: from master_labels_NAME.csv); refused if taken"),
     ] = None,
     message: Annotated[str | None, typer.Option()] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Use this existing target taxonomy (id or name); its class names replace the file's"
+        ),
+    ] = None,
+    new_target: Annotated[
+        bool, typer.Option("--new-target", help="Create a new target taxonomy even if a stored one is close")
+    ] = False,
 ) -> None:
     """Import a master_labels CSV as a new mapping (--source) or a new version (--into)."""
     settings = _settings()
@@ -288,6 +299,8 @@ def mapping_import(
             target_name=target_name or target_name_from_filename(path.name),
             message=message,
             target_name_exact=target_name is not None,
+            target_taxonomy_id=_taxonomy(session, target).id if target else None,
+            create_target=new_target,
         )
         made = "created" if result.mapping_created else "updated"
         typer.echo(
@@ -316,16 +329,9 @@ def mapping_authors_pseudo_labels(
 
 def _print_target_outcome(result: Any) -> None:
     """Say whether the target taxonomy was reused or created, and under which name (never silently)."""
-    if not result.mapping_created:
-        return
-    got, asked = result.target_taxonomy.name, result.target_requested_name
-    if not result.target_created:
-        note = "" if got == asked else f"; the name {asked!r} was not applied"
-        typer.echo(f"target taxonomy {got!r} reused: identical class list{note}")
-    elif got != asked:
-        typer.echo(f"target taxonomy created as {got!r}: {asked!r} is taken by a different class list")
-    else:
-        typer.echo(f"target taxonomy {got!r} created")
+    outcome = target_outcome(result)
+    if outcome is not None:
+        typer.echo(outcome)
 
 
 @mapping_app.command("export")

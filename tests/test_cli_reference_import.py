@@ -104,3 +104,22 @@ def test_authors_pseudo_label_mapping_command_states_the_conversion(env: Path) -
     assert "created mapping 2 'cityscapes pseudo-labels (void stored as 2)'" in out
     assert "pixel value 2 (the authors' void) and 255 read as ignore" in out
     assert "reused mapping 2" in _run("mapping", "authors-pseudo-labels", "cityscapes")
+
+
+def test_a_target_typo_is_refused_naming_the_classes_until_a_target_is_chosen(env: Path) -> None:
+    lists = _dataset(env, "CamVid", {"labels.csv": LABELS, "master_labels_cityscapes.csv": MASTER})
+    (lists / "typo.csv").write_text(MASTER.replace("1,bicycle,", "1,bicycel,"))
+    _run("taxonomy", "import", str(lists / "labels.csv"))
+    _run("mapping", "import", str(lists / "master_labels_cityscapes.csv"), "--source", "CamVid")
+    refused = runner.invoke(app, ["mapping", "import", str(lists / "typo.csv"), "--source", "CamVid"])
+    assert refused.exit_code == 1
+    assert "close to those of taxonomy 'cityscapes'" in refused.output
+    assert "class 1 is 'bicycel' in the file, 'bicycle' in the taxonomy" in refused.output
+    chosen = _run(
+        "mapping", "import", str(lists / "typo.csv"), "--source", "CamVid", "--target", "cityscapes",
+        "--name", "fixed",
+    )  # fmt: skip
+    assert "target taxonomy 'cityscapes' chosen; the file's names were read as its names: " in chosen
+    assert "class 1 'bicycel' read as 'bicycle'" in chosen
+    created = _run("mapping", "import", str(lists / "typo.csv"), "--source", "CamVid", "--new-target")
+    assert "target taxonomy '2 classes' created" in created

@@ -106,6 +106,16 @@ def find_taxonomies_by_signature(session: Session, signature: str) -> list[Taxon
     return list(session.scalars(stmt))
 
 
+def list_class_list_taxonomies(session: Session, *, label_count: int) -> list[Taxonomy]:
+    """Taxonomies that are class lists 0..N-1 with ``label_count`` classes, oldest first."""
+    stmt = (
+        select(Taxonomy)
+        .where(Taxonomy.class_signature.is_not(None), Taxonomy.label_count == label_count)
+        .order_by(Taxonomy.id)
+    )
+    return list(session.scalars(stmt))
+
+
 def count_mappings_using(session: Session, taxonomy_id: int) -> int:
     stmt = (
         select(func.count())

@@ -143,12 +143,28 @@ class CommentRead(ORMModel):
     created_at: datetime
 
 
+class ClassDifferenceRead(BaseModel):
+    id: int
+    file_name: str | None = Field(description="The class name in the file (null: the file lacks the id)")
+    taxonomy_name: str | None = Field(description="The name in the taxonomy (null: it lacks the id)")
+
+
 class ImportRead(BaseModel):
     mapping: MappingRead
     version: VersionSummary
     target_taxonomy_id: int
+    target_taxonomy_name: str
     target_created: bool
     mapping_created: bool
+    target_outcome: str | None = Field(
+        default=None,
+        description="New mappings: whether the target taxonomy was reused, created (under which name) "
+        "or chosen, in words",
+    )
+    target_names_corrected: list[ClassDifferenceRead] = Field(
+        default_factory=list,
+        description="With target_taxonomy_id: the file's class names read as the chosen taxonomy's",
+    )
     validation: ValidationRead
 
 

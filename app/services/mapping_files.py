@@ -2,13 +2,19 @@
 
 API (re-exported by ``app.services.mappings``):
     import_master_labels(session, *, text, source_taxonomy_id, mapping_id=None, name=None,
-                         target_name=None, base_version_id=None, author=None, message=None)
-        -> ImportResult(mapping, version, target_taxonomy, target_created, mapping_created, report)
-        Without ``mapping_id``: creates or reuses the target taxonomy (reused when a taxonomy with the
-        same (id, name) class list exists) and creates the mapping with version 1.
-        With ``mapping_id``: the file's classes must equal the mapping's target; a new version is
+                         target_name=None, base_version_id=None, author=None, message=None,
+                         target_name_exact=False, target_taxonomy_id=None, create_target=False)
+        -> ImportResult(mapping, version, target_taxonomy, target_created, mapping_created, report, ...)
+        Without ``mapping_id``: the target taxonomy comes from ``target_taxonomies.resolve_target``
+        (an identical class list reused; one close to a stored list refused with 409
+        ``target_classes_differ`` unless ``target_taxonomy_id`` or ``create_target`` says what to do)
+        and the mapping is created with version 1.
+        With ``mapping_id``: the file's classes must equal the mapping's target (422 naming the
+        differing classes otherwise); a new version is
         created on top of the head (``base_version_id`` defaults to the head: a file import is a
         deliberate bulk replace).
+    target_outcome(result) -> str | None
+        the sentence every interface shows on the target taxonomy (reused/created/renamed/chosen)
     export_master_labels(session, *, version_id) -> str
         an imported version exports its file byte for byte; an edited one canonically
     authors_pseudo_label_mapping(session, *, taxonomy_id, author=None) -> (MappingRow, created)
@@ -27,10 +33,12 @@ from app.db.models import Mapping as MappingRow
 from app.db.models import MappingVersion as VersionRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.db.models import User
+from app.domain.class_lists import ClassDifference
 from app.domain.errors import InvalidInput
 from app.domain.reference_csv import MasterLabels, format_master_labels_csv, parse_master_labels_csv
 from app.domain.taxonomy import Taxonomy
 from app.domain.validation import ValidationReport, unknown_source_finding
+from app.services import target_taxonomies
 from app.services import taxonomies as taxonomy_service
 
 
@@ -43,6 +51,8 @@ class ImportResult:
     mapping_created: bool
     report: ValidationReport
     target_requested_name: str | None = None  # the name asked for (reuse may keep another)
+    target_chosen: bool = False  # the user picked this existing taxonomy
+    target_corrected: tuple[ClassDifference, ...] = ()  # file names read as the chosen taxonomy's
 
 
 def import_master_labels(
@@ -57,11 +67,16 @@ def import_master_labels(
     author: User | None = None,
     message: str | None = None,
     target_name_exact: bool = False,
+    target_taxonomy_id: int | None = None,
+    create_target: bool = False,
 ) -> ImportResult:
     """Parse a master_labels CSV and store it as a new mapping or a new version of one.
 
     ``target_name_exact``: ``target_name`` was given by the user; a different class list of that
     name is a 409 instead of a new ``name (2)`` (an identical class list is always reused).
+    ``target_taxonomy_id`` / ``create_target``: the user's answer to ``target_classes_differ``
+    (new mappings only): use that taxonomy (its names replace the file's; the version then
+    exports canonically, with them), or create a new one.
     """
     from app.services import mappings as svc
 
@@ -71,6 +86,11 @@ def import_master_labels(
         exc.field = exc.field or "file"  # a problem of the file as a whole
         raise
     if mapping_id is not None:
+        if target_taxonomy_id is not None or create_target:
+            raise InvalidInput(
+                "a new version keeps its mapping's target taxonomy; choose a target only for a new mapping",
+                field="target_taxonomy_id" if target_taxonomy_id is not None else "create_target",
+            )
         mapping = svc.get_mapping(session, mapping_id)
         if source_taxonomy_id is not None and source_taxonomy_id != mapping.source_taxonomy_id:
             raise InvalidInput("the mapping has a different source taxonomy", field="source_taxonomy_id")
@@ -79,12 +99,7 @@ def import_master_labels(
         )
         target_row = taxonomy_service.get_taxonomy(session, mapping.target_taxonomy_id)
         target = taxonomy_service.to_domain(session, target_row)
-        if target.class_list() != master.target_classes:
-            raise InvalidInput(
-                f"the file's target classes differ from those of {target_row.name!r}",
-                field="file",
-                details={"expected": [list(c) for c in target.class_list()]},
-            )
+        target_taxonomies.check_mapping_target(target_row, target, master.target_classes)
         head = svc.current_version(session, mapping.id)
         unchanged = master.mapping.content_hash() == head.content_hash and {
             f.key for f in svc.import_findings(head)
@@ -103,17 +118,56 @@ def import_master_labels(
         return ImportResult(
             mapping, version, target_row, False, False, svc.validation_report(session, version.id)
         )
+    return _import_new_mapping(
+        session,
+        master,
+        text,
+        source_taxonomy_id=source_taxonomy_id,
+        name=name,
+        requested=target_name or f"{len(master.target_classes)} classes",
+        exact_name=target_name_exact and target_name is not None,
+        target_taxonomy_id=target_taxonomy_id,
+        create_target=create_target,
+        author=author,
+        message=message,
+    )
+
+
+def _import_new_mapping(
+    session: Session,
+    master: MasterLabels,
+    text: str,
+    *,
+    source_taxonomy_id: int | None,
+    name: str | None,
+    requested: str,
+    exact_name: bool,
+    target_taxonomy_id: int | None,
+    create_target: bool,
+    author: User | None,
+    message: str | None,
+) -> ImportResult:
+    """The new-mapping half of :func:`import_master_labels` (the target from ``resolve_target``)."""
+    from app.services import mappings as svc
+
     if source_taxonomy_id is None:
         raise InvalidInput("a source taxonomy is required", field="source_taxonomy_id")
     source = taxonomy_service.get_taxonomy(session, source_taxonomy_id)
     master = _without_unknown_sources(master, taxonomy_service.to_domain(session, source))
-    requested = target_name or f"{len(master.target_classes)} classes"
-    target_row, target_created = taxonomy_service.find_or_create_class_list(
+    choice = target_taxonomies.resolve_target(
         session,
         classes=master.target_classes,
         name=requested,
-        exact_name=target_name_exact and target_name is not None,
+        exact_name=exact_name,
+        target_taxonomy_id=target_taxonomy_id,
+        create_target=create_target,
     )
+    target_row = choice.row
+    if choice.corrected:
+        corrections = target_taxonomies.describe_corrections(choice.corrected)
+        message = (
+            f"{message or 'Imported master_labels CSV'} (target names as {target_row.name!r}: {corrections})"
+        )
     mapping_name = svc.unique_mapping_name(session, name or f"{source.name} -> {target_row.name}")
     mapping = svc.create_mapping(
         session,
@@ -126,9 +180,31 @@ def import_master_labels(
         import_findings=master.findings,
     )
     version = svc.current_version(session, mapping.id)
-    version.original_text = text
+    # with corrected target names the file is no longer what the version says: export canonically
+    version.original_text = None if choice.corrected else text
     report = svc.validation_report(session, version.id)
-    return ImportResult(mapping, version, target_row, target_created, True, report, requested)
+    return ImportResult(
+        mapping, version, target_row, choice.created, True, report, requested, choice.chosen, choice.corrected
+    )
+
+
+def target_outcome(result: ImportResult) -> str | None:
+    """One sentence on the target taxonomy of a new mapping (reused, created, renamed or chosen), so
+    that no interface changes a name silently; None for a new version of an existing mapping."""
+    if not result.mapping_created:
+        return None
+    got, asked = result.target_taxonomy.name, result.target_requested_name
+    if result.target_chosen:
+        fixed = target_taxonomies.describe_corrections(result.target_corrected)
+        return f"target taxonomy {got!r} chosen" + (
+            f"; the file's names were read as its names: {fixed}" if fixed else ""
+        )
+    if not result.target_created:
+        note = "" if got == asked else f"; the name {asked!r} was not applied"
+        return f"target taxonomy {got!r} reused: identical class list{note}"
+    if got != asked:
+        return f"target taxonomy created as {got!r}: {asked!r} is taken by a different class list"
+    return f"target taxonomy {got!r} created"
 
 
 def _without_unknown_sources(master: MasterLabels, source: Taxonomy) -> MasterLabels:

@@ -18,6 +18,7 @@ from app.domain.errors import InvalidInput, NotFound
 from app.domain.text import INT32_MAX
 from app.schemas.common import Name, Text
 from app.schemas.mappings import (
+    ClassDifferenceRead,
     EdgesReplace,
     EdgeToggle,
     ImportRead,
@@ -29,7 +30,7 @@ from app.schemas.mappings import (
     VersionRef,
 )
 from app.services import mappings as service
-from app.services.mapping_files import target_name_from_filename
+from app.services.mapping_files import target_name_from_filename, target_outcome
 from app.web.api._convert import (
     attachment_headers,
     mapping_read,
@@ -117,11 +118,32 @@ def import_mapping(
         int | None, Form(ge=1, le=INT32_MAX, description="Import as a new version of this mapping")
     ] = None,
     name: Annotated[Name | None, Form()] = None,
-    target_name: Annotated[Name | None, Form()] = None,
+    target_name: Annotated[
+        Name | None,
+        Form(
+            description="Name of a new target taxonomy (default: from master_labels_NAME.csv); 409 if taken"
+        ),
+    ] = None,
     base_version: Annotated[int | None, Form(ge=1, le=INT32_MAX)] = None,
     message: Annotated[Text | None, Form()] = None,
+    target_taxonomy_id: Annotated[
+        int | None,
+        Form(
+            ge=1,
+            le=INT32_MAX,
+            description="Use this existing target taxonomy (same class ids; its names replace the file's)",
+        ),
+    ] = None,
+    create_target: Annotated[
+        bool, Form(description="Create a new target taxonomy even though a stored one is close")
+    ] = False,
 ) -> ImportRead:
-    """Import a master_labels CSV: a new mapping (target taxonomy created or reused) or a new version."""
+    """Import a master_labels CSV: a new mapping (target taxonomy created or reused) or a new version.
+
+    A file whose target classes are close to a stored taxonomy's (same ids, a few names differ)
+    answers 409 ``target_classes_differ`` with ``details.closest_taxonomy`` and
+    ``details.differences``; repeat with ``target_taxonomy_id`` or ``create_target=true``.
+    """
     text = read_upload(file, settings)
     base_id = None
     if mapping_id is not None and base_version is not None:
@@ -136,13 +158,19 @@ def import_mapping(
         base_version_id=base_id,
         author=user,
         message=message,
+        target_name_exact=target_name is not None,
+        target_taxonomy_id=target_taxonomy_id,
+        create_target=create_target,
     )
     return ImportRead(
         mapping=mapping_read(session, result.mapping, result.version),
         version=version_summaries(session, [result.version])[0],
         target_taxonomy_id=result.target_taxonomy.id,
+        target_taxonomy_name=result.target_taxonomy.name,
         target_created=result.target_created,
         mapping_created=result.mapping_created,
+        target_outcome=target_outcome(result),
+        target_names_corrected=[ClassDifferenceRead(**d.to_dict()) for d in result.target_corrected],
         validation=validation_read(result.version, result.report),
     )
 
