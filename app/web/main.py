@@ -20,7 +20,7 @@ from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import engine_from_settings, make_sessionmaker
 from app.outbox import Relay
 from app.services.limits import use_limits
-from app.web import auth
+from app.web import apidocs, auth
 from app.web.api import router as api_router
 from app.web.errors import install_error_handlers
 from app.web.middleware import BodyLimitAndTiming
@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Unify semantic-segmentation label taxonomies with ontology mappings and dataset priors.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs and /redoc come from app.web.apidocs, with assets served here instead of a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static")
     app.include_router(api_router)
+    app.include_router(apidocs.router)
     app.include_router(auth.router)
     app.include_router(pages_router)
     return app
