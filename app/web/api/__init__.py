@@ -4,10 +4,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.api import datasets, health, jobs, mapping_versions, mappings, models, taxonomies, users
+from app.web.api import (
+    datasets,
+    evaluations,
+    health,
+    jobs,
+    mapping_versions,
+    mappings,
+    models,
+    suggestions,
+    taxonomies,
+    users,
+)
 from app.web.api._responses import document_error_responses
 
 router = APIRouter(prefix="/api/v1")
-for module in (health, users, taxonomies, mappings, mapping_versions, datasets, models, jobs):
+for module in (
+    health,
+    users,
+    taxonomies,
+    mappings,
+    mapping_versions,
+    suggestions,
+    datasets,
+    models,
+    jobs,
+    evaluations,
+):
     document_error_responses(module.router)
     router.include_router(module.router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from app.web.pages import (
     datasets,
+    evaluation,
     home,
     job_forms,
     job_review,
@@ -39,5 +40,6 @@ router.include_router(job_forms.router)
 router.include_router(jobs.router)
 router.include_router(job_review.router)
 router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
+router.include_router(evaluation.router)  # /evaluations, /evaluations/compare, /jobs/{id}/evaluation
 
 __all__ = ["router", "templates"]

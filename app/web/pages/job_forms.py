@@ -1,13 +1,18 @@
 """Job submission form (web layer): pseudo-labelling and evaluation, with inline validation messages.
 
-Everything is validated by ``services.jobs.submit_job`` before a row exists; a refusal re-renders
-the form with the typed values and the message under the field it names. Using an unapproved
-mapping version needs an explicit, recorded override, offered to reviewers and admins only.
+The mapping-version select offers only versions that fit the chosen model (the mapping's target
+taxonomy) and dataset (its source taxonomy) and says why the other mappings are hidden; changing the
+model or the dataset swaps it (``GET /jobs/new/mapping-versions``). A submission is checked field by
+field (``services.job_inputs.check_inputs`` plus the form's own parsing) and every problem is shown
+at once, under the field it names; ``services.jobs.submit_job`` checks again before a row exists.
+Using an unapproved mapping version needs an explicit, recorded override, offered to reviewers and
+admins only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -18,16 +23,16 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.models import User
 from app.domain.errors import DomainError
-from app.schemas.jobs import EvaluateParams, PseudoLabelParams
+from app.schemas.jobs import OUTPUT_NAME_PATTERN, OUTPUT_NAME_RULE, EvaluateParams, PseudoLabelParams
 from app.services import datasets as dataset_service
+from app.services import job_inputs
 from app.services import jobs as job_service
-from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.web.auth import EditorUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._access import can_review
 from app.web.pages._forms import FieldErrors, errors_of, parse_float, parse_int
-from app.web.pages._render import flash, page
+from app.web.pages._render import Fragments, flash, fragment, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,30 +44,23 @@ FORM_FIELDS = (
 DEFAULTS = {"kind": "pseudo_label", "tta": "1", "use_priors": "1", "shard_size": "50", "queue": "default"}
 
 
-def _version_options(session: Session, *, with_unapproved: bool) -> list[dict[str, Any]]:
-    """Approved versions of every mapping (plus each unapproved head for reviewers), newest first."""
-    rows, _ = mapping_service.list_mappings(session, limit=500)
-    heads = mapping_service.heads_of(session, rows)
-    out: list[dict[str, Any]] = []
-    for m in rows:
-        approved, _ = mapping_service.list_versions(session, m.id, limit=20, status="approved")
-        versions = list(approved)
-        head = heads.get(m.id)
-        if with_unapproved and head is not None and head.status != "approved":
-            versions.insert(0, head)
-        for v in versions:
-            note = "approved" if v.status == "approved" else f"{v.status.replace('_', ' ')} — needs override"
-            out.append(
-                {
-                    "id": v.id,
-                    "label": f"{m.name} · v{v.number} ({note}) · {v.content_hash[:8]}",
-                    "approved": v.status == "approved",
-                }
-            )
-    return out
+def _int_or_none(value: str) -> int | None:
+    text = value.strip()
+    return int(text) if text.isdigit() else None
 
 
-def _options(session: Session, user: User) -> dict[str, Any]:
+def _choices(session: Session, user: User, form: dict[str, str]) -> dict[str, Any]:
+    """The mapping versions that fit the form's model and dataset, and why others are hidden."""
+    choices = job_inputs.mapping_choices(
+        session,
+        model_id=_int_or_none(form.get("model_id", "")),
+        dataset_id=_int_or_none(form.get("dataset_id", "")),
+        with_unapproved=can_review(user),
+    )
+    return {"choices": choices, "versions": choices.versions}
+
+
+def _options(session: Session, user: User, form: dict[str, str]) -> dict[str, Any]:
     models, _ = model_service.list_models(session, limit=500)
     datasets, _ = dataset_service.list_datasets(session, limit=500)
     splits = sorted({s for d in datasets for s in json.loads(d.splits_json or "[]")})
@@ -70,8 +68,9 @@ def _options(session: Session, user: User) -> dict[str, Any]:
         "models": [(m.id, f"{m.name} ({m.role})") for m in models],
         "datasets": [(d.id, d.name) for d in datasets],
         "splits": splits,
-        "versions": _version_options(session, with_unapproved=can_review(user)),
         "can_override": can_review(user),
+        "output_name_rule": OUTPUT_NAME_RULE,
+        **_choices(session, user, form),
     }
 
 
@@ -84,7 +83,7 @@ def _form_page(
         "jobs/new.html",
         status_code=status_code,
         active_nav="jobs",
-        **_options(session, user),
+        **_options(session, user, context["form"]),
         **context,
     )
 
@@ -94,29 +93,87 @@ def job_new_page(
     request: Request,
     session: SessionDep,
     user: EditorUser,
+    kind: Annotated[str, Query()] = "",
     dataset_id: Annotated[str, Query()] = "",
     model_id: Annotated[str, Query()] = "",
+    mapping_version_id: Annotated[str, Query()] = "",
 ) -> Response:
-    """The submission form (prefilled from ``?dataset_id=`` / ``?model_id=``)."""
-    form = DEFAULTS | {"dataset_id": dataset_id, "model_id": model_id}
+    """The submission form, prefilled from ``?kind=``, ``?model_id=``, ``?dataset_id=`` and
+    ``?mapping_version_id=`` (the model, dataset and evaluation pages link here)."""
+    form = DEFAULTS | {
+        "dataset_id": dataset_id,
+        "model_id": model_id,
+        "mapping_version_id": mapping_version_id,
+    }
+    if kind in ("pseudo_label", "evaluate"):
+        form["kind"] = kind
     return _form_page(request, session, user, form=form)
 
 
-def _params(
-    form: dict[str, str], user: User, errors: FieldErrors
-) -> PseudoLabelParams | EvaluateParams | None:
-    """Typed params from the form, or None with the messages in ``errors``."""
-    ids = {f: parse_int(form[f], f, errors) for f in ("model_id", "dataset_id", "mapping_version_id")}
+@router.get("/jobs/new/mapping-versions", response_class=HTMLResponse)
+def job_mapping_versions_fragment(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    model_id: Annotated[str, Query()] = "",
+    dataset_id: Annotated[str, Query()] = "",
+    mapping_version_id: Annotated[str, Query()] = "",
+) -> Response:
+    """``jobs/_mapping_versions.html``: the versions that fit the model and dataset, swapped when
+    either select changes (a chosen version that no longer fits is no longer selected)."""
+    form = {"model_id": model_id, "dataset_id": dataset_id, "mapping_version_id": mapping_version_id}
+    context = {"form": form, "errors": {}, **_choices(session, user, form)}
+    return fragment(request, Fragments().add(request, "jobs/_mapping_versions.html", **context))
+
+
+def _add(errors: FieldErrors, field: str, message: str) -> None:
+    """Several problems of one field are shown together."""
+    known = errors.get(field)
+    errors[field] = message if not known or message in known else f"{known}; {message}"
+
+
+def _inputs(form: dict[str, str], ids: dict[str, int | None], override: bool) -> job_inputs.JobInputs:
+    output_name = form["output_name"].strip() if form["kind"] != "evaluate" else ""
+    return job_inputs.JobInputs(
+        model_id=ids["model_id"],
+        dataset_id=ids["dataset_id"],
+        mapping_version_id=ids["mapping_version_id"],
+        split=form["split"].strip() or None,
+        allow_unapproved=override,
+        override_reason=form["override_reason"].strip() or None,
+        # A name that breaks the rule is reported by the params; only a valid one is looked up.
+        output_name=output_name if re.fullmatch(OUTPUT_NAME_PATTERN, output_name) else None,
+    )
+
+
+def _parse(form: dict[str, str], user: User, errors: FieldErrors) -> dict[str, Any]:
+    """The form's values, typed; unreadable ones are None with their message in ``errors``."""
+    values: dict[str, Any] = {
+        f: parse_int(form[f], f, errors) for f in ("model_id", "dataset_id", "mapping_version_id")
+    }
     threshold = parse_float(form["threshold"], "threshold", errors)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         errors["threshold"] = f"the threshold must lie between 0 and 1, got {threshold:g}"
-    shard_size = parse_int(form["shard_size"], "shard_size", errors, required=False)
-    max_images = parse_int(form["max_images"], "max_images", errors, required=False)
-    override = bool(form["allow_unapproved"])
-    if override and not can_review(user):
+        threshold = None
+    values["threshold"] = threshold
+    values["shard_size"] = parse_int(form["shard_size"], "shard_size", errors, required=False)
+    values["max_images"] = parse_int(form["max_images"], "max_images", errors, required=False)
+    values["allow_unapproved"] = bool(form["allow_unapproved"])
+    if values["allow_unapproved"] and not can_review(user):
         errors["allow_unapproved"] = "only reviewers and admins may use an unapproved mapping version"
-    if errors:
-        return None
+    return values
+
+
+def _params(
+    session: Session, settings: Settings, form: dict[str, str], user: User, errors: FieldErrors
+) -> PseudoLabelParams | EvaluateParams | None:
+    """Typed params from the form, or None with *every* problem in ``errors`` (all fields at once)."""
+    v = _parse(form, user, errors)
+    ids = {f: v[f] for f in ("model_id", "dataset_id", "mapping_version_id")}
+    checked = job_inputs.check_inputs(session, _inputs(form, ids, v["allow_unapproved"]), settings=settings)
+    for problem in checked.problems:
+        for field, message in errors_of(problem, FORM_FIELDS).items():
+            _add(errors, field, message)
     common: dict[str, Any] = {
         **ids,
         "name": form["name"].strip(),
@@ -124,37 +181,43 @@ def _params(
         "split": form["split"].strip() or None,
         "tta": bool(form["tta"]),
         "tta_windows": bool(form["tta_windows"]),
-        "max_images": max_images,
-        "allow_unapproved": override,
+        "max_images": v["max_images"],
+        "allow_unapproved": v["allow_unapproved"],
         "override_reason": form["override_reason"].strip() or None,
     }
     try:
         if form["kind"] == "evaluate":
-            return EvaluateParams(**common)
-        return PseudoLabelParams(
-            **common,
-            threshold=threshold,
-            output_name=form["output_name"].strip() or None,
-            use_priors=bool(form["use_priors"]),
-            shard_size=shard_size or 50,
-        )
+            params: PseudoLabelParams | EvaluateParams = EvaluateParams(**common)
+        else:
+            params = PseudoLabelParams(
+                **common,
+                threshold=v["threshold"],
+                output_name=form["output_name"].strip() or None,
+                use_priors=bool(form["use_priors"]),
+                shard_size=v["shard_size"] or 50,
+            )
     except ValidationError as exc:
-        errors.update(errors_of(exc, FORM_FIELDS))
+        for field, message in errors_of(exc, FORM_FIELDS).items():
+            errors.setdefault(field, message)  # the form's message for an unreadable id stays
         return None
+    return None if errors else params
 
 
 def _submit(
     session: Session, settings: Settings, user: User, form: dict[str, str], errors: FieldErrors
 ) -> tuple[int | None, int]:
     """(new job id, 303) or (None, the refusal's HTTP status) with the messages in ``errors``."""
-    params = _params(form, user, errors)
+    params = _params(session, settings, form, user, errors)
     if params is None:
         return None, 422
     try:
         return job_service.submit_job(session, params=params, settings=settings, user_id=user.id).id, 303
-    except DomainError as exc:
+    except DomainError as exc:  # something changed since the check: show each problem it lists
         session.rollback()
-        errors.update(errors_of(exc, FORM_FIELDS))
+        listed = exc.details.get("errors")
+        for item in listed if isinstance(listed, list) else [exc.to_dict()]:
+            field = item.get("field") if item.get("field") in FORM_FIELDS else ""
+            _add(errors, field or "", str(item.get("message", "")))
         return None, exc.status_code
 
 

@@ -17,7 +17,7 @@ from app.domain.errors import DomainError
 from app.schemas.models import ModelCreate, NormalizationSchema
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
-from app.services import model_trust
+from app.services import model_provenance, model_trust
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from app.services.users import has_role
@@ -26,8 +26,10 @@ from app.web.deps import SessionDep, SettingsDep
 from app.web.pages import _overlay
 from app.web.pages._access import can_edit
 from app.web.pages._forms import FieldErrors, errors_of, parse_int
+from app.web.pages._provenance import provenance_card
 from app.web.pages._render import flash, page
 from app.web.pages._taxonomy_cache import load_taxonomy
+from app.web.pages.evaluation import model_evaluations
 
 router = APIRouter(include_in_schema=False)
 
@@ -183,6 +185,11 @@ def model_detail_page(request: Request, session: SessionDep, user: ReadUser, mod
     taxonomy = load_taxonomy(session, row.taxonomy_id)
     colors = _overlay.palette(taxonomy)
     jobs, _ = job_service.list_jobs(session, model_id=row.id, limit=10)
+    card = provenance_card(
+        payload["provenance"],
+        model_provenance.checkpoint_provenance(row),
+        model_provenance.referenced_names(session, payload["provenance"]),
+    )
     return page(
         request,
         "models/detail.html",
@@ -192,6 +199,8 @@ def model_detail_page(request: Request, session: SessionDep, user: ReadUser, mod
         classes=[(lb.value, lb.name, colors[lb.value]) for lb in taxonomy.labels],
         on_disk=model_service.model_exists_on_disk(row),
         jobs=jobs,
+        card=card,
+        evaluations=model_evaluations(session, row.id),
         can_edit=can_edit(user),
         can_trust=has_role(user, "admin"),
     )
