@@ -16,6 +16,7 @@ import typer
 
 from app.domain.errors import DomainError
 from worker.cli_inputs import FileData, RunRequest, check_classes, fail, resolve_run
+from worker.cli_paper_start import add_paper_start_command
 from worker.cli_trust import model_trust_command
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def register(app: typer.Typer) -> None:
     app.command("pseudo-label")(pseudo_label_command)
     app.command("evaluate")(evaluate_command)
     model_app.command("trust")(model_trust_command)
+    model_app.command("add-paper-start")(add_paper_start_command)
     app.add_typer(model_app, name="model")
 
 

@@ -77,8 +77,25 @@ def _ground_truth(
         "mapping_version_id": version.id,
         "mapping_hash": version.content_hash,
         "images": len(pairs),
+        **_crop(ref),
     }
-    return LabeledSet(str(ref.name), DatasetPairs(data), weight=weight, lut=priors.lut, provenance=provenance)
+    return LabeledSet(
+        str(ref.name),
+        DatasetPairs(data),
+        weight=weight,
+        lut=priors.lut,
+        provenance=provenance,
+        crop_fraction=getattr(ref, "crop_fraction", None),
+    )
+
+
+def _crop(ref: TrainSetRef | ValSetRef) -> dict[str, Any]:
+    """A training set's own crop fraction and where it comes from, for its provenance."""
+    fraction = getattr(ref, "crop_fraction", None)
+    if fraction is None:
+        return {}
+    source = getattr(ref, "crop_fraction_source", None)
+    return {"crop_fraction": list(fraction), "crop_fraction_source": source}
 
 
 def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
@@ -110,9 +127,17 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
         "use_priors": json.loads(run.params_json or "{}").get("use_priors", True),
         "split": ref.split,
         "images": len(pairs),
+        **_crop(ref),
     }
     source = PseudoLabelPairs(Path(dataset.root), out_dir, pairs)
-    return LabeledSet(str(ref.name), source, kind="pseudo_labels", weight=ref.weight, provenance=provenance)
+    return LabeledSet(
+        str(ref.name),
+        source,
+        kind="pseudo_labels",
+        weight=ref.weight,
+        provenance=provenance,
+        crop_fraction=ref.crop_fraction,
+    )
 
 
 def build_inputs(job: Job) -> tuple[TrainParams, Taxonomy, TrainConfig, list[LabeledSet], list[LabeledSet]]:

@@ -88,8 +88,9 @@ _PAPER: tuple[tuple[str, Any, str], ...] = (
     ("early_stopping_patience", 15, _cite("config.yaml patience: 15")),
 )
 
-# Per-dataset crop fractions of the reference (not applied automatically: a registered dataset
-# has no reference name). Set ``crop_fraction`` explicitly when training on these.
+# Per-dataset crop fractions of the reference. With the ``paper`` preset a training set whose
+# dataset (or its taxonomy, or its dataset preset) is named after one of these keys gets it; see
+# ``dataset_crop_fraction``. A set's explicit ``crop_fraction`` always wins.
 PAPER_DATASET_CROP_FRACTIONS: dict[str, tuple[tuple[float, float], str]] = {
     "tas500": ((0.33, 0.66), _cite("config.yaml augmentation.tas500: min 0.33, max 0.66")),
     "freiburgforest": ((0.45, 0.8), _cite("config.yaml augmentation.freiburgforest: min 0.45, max 0.8")),
@@ -127,6 +128,29 @@ PRESETS: dict[PresetName, Preset] = {
         "custom", "Only your values; every other field keeps the recipe's default (the paper's)"
     ),
 }
+
+
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def dataset_crop_fraction(
+    preset_name: str, names: tuple[str | None, ...]
+) -> tuple[tuple[float, float], str] | None:
+    """The reference's own crop fraction for a training set, and its citation, under ``paper``.
+
+    ``names`` are what identifies the set's dataset (its name, its taxonomy's, its preset's); one
+    that starts with a reference key once case, spaces and punctuation are dropped matches
+    (``Freiburg Forest``, ``freiburg-forest``, ``tas500-train``). Other presets: ``None``.
+    """
+    if preset_name != "paper":
+        return None
+    for name in names:
+        squashed = _squash(name or "")
+        for key, (fraction, source) in PAPER_DATASET_CROP_FRACTIONS.items():
+            if squashed.startswith(key):
+                return fraction, f"{source} (matched {name!r})"
+    return None
 
 
 def preset(name: str) -> Preset:

@@ -41,8 +41,23 @@ class TrainSetRef(BaseModel):
     )
     name: ShortName | None = Field(default=None, description="Shown in metrics (default: derived)")
     mapping_hash: Hash | None = Field(default=None, description="Filled at submission: the pinned version")
+    crop_fraction: tuple[float, float] | None = Field(
+        default=None,
+        description="This set's crop fraction (min, max), instead of the recipe's. Left empty with the "
+        "paper preset, TAS500 and Freiburg Forest get the reference's own (docs/training.md)",
+    )
+    crop_fraction_source: Annotated[str, Field(max_length=300)] | None = Field(
+        default=None, description="Filled at submission: where this set's crop fraction comes from"
+    )
 
     model_config = ConfigDict(allow_inf_nan=False)
+
+    @field_validator("crop_fraction")
+    @classmethod
+    def _fraction(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] <= value[1] <= 1:
+            raise ValueError("the crop fraction must satisfy 0 < min ≤ max ≤ 1")
+        return value
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> TrainSetRef:

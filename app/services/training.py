@@ -28,6 +28,7 @@ from app.services import datasets as dataset_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
+from app.services import training_defaults
 
 METRICS_FILE = "metrics.jsonl"
 CONFUSION_FILE = "best_confusion.json"
@@ -216,6 +217,8 @@ def check_train(session: Session, params: TrainParams) -> dict[str, Any]:
     params.target_taxonomy_id = target_id
     _unique_names(params)
     _check_overlap(session, params)
+    training_defaults.apply_dataset_crops(session, params)
+    training_defaults.apply_paper_start(session, params)
     if params.start_model_id is not None:
         try:
             model = model_service.get_model(session, params.start_model_id)

@@ -25,7 +25,7 @@ from app.config import Settings
 from app.db.models import User
 from app.domain.errors import DomainError
 from app.domain.jobs import JobStatus
-from app.domain.training_presets import PRESET_NAMES, PRESETS
+from app.domain.training_presets import PAPER_START_MODEL, PRESET_NAMES, PRESETS
 from app.schemas.jobs import TrainParams
 from app.schemas.training import TrainRecipe
 from app.services import datasets as dataset_service
@@ -117,6 +117,7 @@ def _form_page(
     request: Request, session: Session, user: User, *, status_code: int = 200, **ctx: Any
 ) -> Response:
     ctx.setdefault("errors", {})
+    ctx.setdefault("paper_start_model", PAPER_START_MODEL)
     return page(
         request,
         "training/new.html",

@@ -16,7 +16,7 @@ A :class:`TrainingMixture` concatenates the sets and serves augmented crops for 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -121,6 +121,7 @@ class LabeledSet:
         lut: ``(L,)`` int array, raw value -> target class or 255; values ``>= L`` become 255.
             Required for ground truth, ignored for pseudo-labels.
         provenance: recorded with the trained model (dataset id, pseudo-label run, mapping hash).
+        crop_fraction: this set's (min, max) crop fraction instead of the recipe's, or ``None``.
     """
 
     name: str
@@ -129,6 +130,7 @@ class LabeledSet:
     weight: float = 1.0
     lut: np.ndarray | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    crop_fraction: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "ground_truth" and self.lut is None:
@@ -192,6 +194,11 @@ class TrainingMixture(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             sizes=tuple(len(s) for s in sets), weights=tuple(s.weight for s in sets), mode=mode
         )
         self._offsets = self.mixture.offsets
+        # A set with its own crop fraction (the paper's TAS500 / Freiburg Forest) augments with it.
+        self._augments = [
+            augment if s.crop_fraction is None else replace(augment, crop_fraction=s.crop_fraction)
+            for s in self.sets
+        ]
 
     def __len__(self) -> int:
         return int(sum(self.mixture.sizes))
@@ -206,7 +213,7 @@ class TrainingMixture(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         index, seed = key
         set_id, within = self.locate(index)
         image, label = self.sets[set_id].pair(within)
-        return augment_pair(image, label, self.augment, np.random.default_rng(seed))
+        return augment_pair(image, label, self._augments[set_id], np.random.default_rng(seed))
 
 
 def collate_crops(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
