@@ -6,6 +6,7 @@ contract between the web process and the workers.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,21 @@ from app.schemas.training import TrainRecipe, TrainSetRef, ValSetRef
 JobTitle = Annotated[str, Field(max_length=200), AfterValidator(no_control_chars)]
 Scale = Annotated[FiniteFloat, Field(gt=0, le=8)]
 QueueName = Literal["default", "gpu", "cpu"]
+OUTPUT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+OUTPUT_NAME_RULE = "1 to 100 letters, digits, dots, underscores or hyphens, starting with a letter or a digit"
+
+
+def _output_name(value: str) -> str:
+    """The rule in words (a regular expression in an error message helps nobody)."""
+    if not re.fullmatch(OUTPUT_NAME_PATTERN, value):
+        raise ValueError(f"{value!r} cannot be an output name: use {OUTPUT_NAME_RULE}")
+    return value
+
+
+# The pattern stays in the JSON schema for clients; the error message says it in words.
+OutputName = Annotated[
+    str, AfterValidator(_output_name), Field(json_schema_extra={"pattern": OUTPUT_NAME_PATTERN})
+]
 
 
 class _Common(BaseModel):
@@ -76,10 +92,8 @@ class PseudoLabelParams(_Common, _Inference):
     dataset_id: Id
     mapping_version_id: Id
     split: ShortName | None = Field(default=None, description="Only this split (pattern datasets)")
-    output_name: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-        description="Folder under <data_dir>/outputs (default: job-<id>)",
+    output_name: OutputName | None = Field(
+        default=None, description="Folder under <data_dir>/outputs (default: job-<id>)"
     )
     use_priors: bool = True
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Confidence below -> void")
@@ -158,10 +172,8 @@ class TrainParams(_Common):
     model_name: Name | None = Field(
         default=None, description="Name of the registered student (default: student-job-<id>)"
     )
-    output_name: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-        description="Run folder under <data_dir>/outputs (default: job-<id>)",
+    output_name: OutputName | None = Field(
+        default=None, description="Run folder under <data_dir>/outputs (default: job-<id>)"
     )
     allow_unapproved: bool = Field(default=False, description="Allow unapproved mapping versions")
     override_reason: Text | None = Field(

@@ -2,15 +2,16 @@
 
 ``submit_job`` validates everything before anything is queued (the mapping version is approved or
 an explicit override is recorded; the mapping's target taxonomy is the model's; the dataset's
-taxonomy is the mapping's source; the output folder is new and writable), pins the mapping version
-by content hash, inserts the row and registers the task *by name* to be sent after the commit.
-Every refusal raises :class:`InvalidInput`/:class:`NotFound`/:class:`Conflict` naming the field.
+taxonomy is the mapping's source; the output folder is new and writable: see
+:mod:`app.services.job_inputs`), pins the mapping version by content hash, inserts the row and
+registers the task *by name* to be sent after the commit. A refusal raises
+:class:`InvalidInput`/:class:`NotFound`/:class:`Conflict` naming the field; several at once are
+raised together as one :class:`InvalidInput` listing them all in ``details["errors"]``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,23 @@ from app.config import Settings
 from app.db import repositories_outbox as outbox_repo
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
-from app.db.models import Mapping, MappingVersion
-from app.db.models_registry import Dataset, Job, Model
+from app.db.models_registry import Job
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.jobs import JobStatus, can_transition
 from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
 from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, TrainParams
 from app.services import datasets as dataset_service
-from app.services import mappings as mapping_service
-from app.services import models as model_service
 from app.services import training as training_service
+from app.services.job_inputs import (
+    CheckedInputs,
+    JobInputs,
+    check_inputs,
+    check_output_name,
+    raise_problems,
+)
+from app.services.job_inputs import (
+    check_compatible as check_compatible,  # the CLI checks its database ids through this module
+)
 
 JOB_LOG_LINES = 200
 TASK_OF_KIND = {
@@ -41,76 +49,30 @@ TASK_OF_KIND = {
 AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams
 
 
-def check_compatible(mapping: Mapping, *, model: Model | None = None, dataset: Dataset | None = None) -> None:
-    """Refuse a mapping whose target is not the model's taxonomy or whose source is not the dataset's.
-
-    Shared by job submission and the CLI's database ids (``unilabel pseudo-label --model 3 ...``).
-    """
-    if model is not None and mapping.target_taxonomy_id != model.taxonomy_id:
-        raise InvalidInput(
-            f"mapping {mapping.name!r} targets taxonomy {mapping.target_taxonomy_id}, but model "
-            f"{model.name!r} predicts taxonomy {model.taxonomy_id}",
-            field="model_id",
-            details={
-                "mapping_target_taxonomy_id": mapping.target_taxonomy_id,
-                "model_taxonomy_id": model.taxonomy_id,
-            },
-        )
-    if dataset is not None and mapping.source_taxonomy_id != dataset.taxonomy_id:
-        raise InvalidInput(
-            f"dataset {dataset.name!r} is labelled in taxonomy {dataset.taxonomy_id}, but mapping "
-            f"{mapping.name!r} maps from taxonomy {mapping.source_taxonomy_id}",
-            field="dataset_id",
-            details={
-                "dataset_taxonomy_id": dataset.taxonomy_id,
-                "mapping_source_taxonomy_id": mapping.source_taxonomy_id,
-            },
-        )
-
-
-def _check_mapping(
-    session: Session, params: PseudoLabelParams | EvaluateParams
-) -> tuple[MappingVersion, str | None]:
-    """The pinned version and the recorded override reason (None when approved)."""
-    try:
-        version = mapping_service.get_version(session, params.mapping_version_id)
-    except NotFound as exc:
-        raise NotFound(exc.message, field="mapping_version_id") from exc
-    mapping = mapping_service.get_mapping(session, version.mapping_id)
-    check_compatible(
-        mapping,
-        model=model_service.get_model(session, params.model_id),
-        dataset=dataset_service.get_dataset(session, params.dataset_id),
+def _check(session: Session, params: PseudoLabelParams | EvaluateParams, settings: Settings) -> CheckedInputs:
+    """Every problem of a pseudo-label or evaluation submission, found at once (raised together)."""
+    output_name = params.output_name if isinstance(params, PseudoLabelParams) else None
+    inputs = JobInputs(
+        model_id=params.model_id,
+        dataset_id=params.dataset_id,
+        mapping_version_id=params.mapping_version_id,
+        split=params.split,
+        allow_unapproved=params.allow_unapproved,
+        override_reason=params.override_reason,
+        output_name=output_name,
     )
-    if version.status == "approved":
-        return version, None
-    if not params.allow_unapproved:
-        raise InvalidInput(
-            f"mapping version {version.number} of {mapping.name!r} is {version.status}, not approved; "
-            "approve it or pass allow_unapproved with an override_reason",
-            field="mapping_version_id",
-            details={"status": version.status},
-        )
-    reason = (params.override_reason or "").strip()
-    if not reason:
-        raise InvalidInput(
-            "allow_unapproved needs an override_reason (it is recorded)", field="override_reason"
-        )
-    return version, reason
+    checked = check_inputs(session, inputs, settings=settings)
+    raise_problems(checked.problems)
+    return checked
 
 
 def _output_dir(
     session: Session, params: PseudoLabelParams | TrainParams, settings: Settings, job_id: int
 ) -> Path:
     out = settings.data_dir / "outputs" / (params.output_name or f"job-{job_id}")
-    if out.exists() and any(out.iterdir()) or repo.job_exists_with_output(session, str(out)):
-        raise Conflict(f"output {out.name!r} already exists; choose another output_name", field="output_name")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInput(f"cannot create {out.parent}: {exc}", field="output_name") from exc
-    if not os.access(out.parent, os.W_OK):
-        raise InvalidInput(f"output folder {out.parent} is not writable", field="output_name")
+    problem = check_output_name(session, settings, out.name)
+    if problem is not None:
+        raise problem
     return out
 
 
@@ -121,18 +83,14 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return {"dataset_id": dataset.id}
     if isinstance(params, TrainParams):
         return training_service.check_train(session, params)
-    version, override = _check_mapping(session, params)
-    model = model_service.get_model(session, params.model_id)
-    model_service.usable_spec(session, model, field="model_id")  # files there; a pickle needs trust
-    dataset = dataset_service.get_dataset(session, params.dataset_id)
-    if params.split is not None and params.split not in json.loads(dataset.splits_json or "[]"):
-        raise InvalidInput(f"dataset {dataset.name!r} has no split {params.split!r}", field="split")
+    checked = _check(session, params, settings)
+    assert checked.model and checked.dataset and checked.version  # found, or a problem was raised
     return {
-        "dataset_id": dataset.id,
-        "model_id": model.id,
-        "mapping_version_id": version.id,
-        "mapping_hash": version.content_hash,
-        "approval_override": override,
+        "dataset_id": checked.dataset.id,
+        "model_id": checked.model.id,
+        "mapping_version_id": checked.version.id,
+        "mapping_hash": checked.version.content_hash,
+        "approval_override": checked.override,
     }
 
 

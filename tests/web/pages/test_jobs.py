@@ -98,7 +98,7 @@ def test_submit_runs_whole_tta_views_unless_windows_are_asked(  # type: ignore[n
         ({"mapping_version_id": ""}, "mapping_version_id", "choose a value"),
         ({"threshold": "1.5"}, "threshold", "between 0 and 1"),
         ({"threshold": "high"}, "threshold", "is not a number"),
-        ({"output_name": "../x"}, "output_name", "should match pattern"),
+        ({"output_name": "../x"}, "output_name", "letters, digits, dots, underscores or hyphens"),
         ({"split": "test"}, "split", "has no split"),
         ({"model_id": "999"}, "model_id", "does not exist"),
         ({"allow_unapproved": "1", "override_reason": "trust me"}, "allow_unapproved", "only reviewers"),

@@ -1,0 +1,124 @@
+"""The job ETA estimator: counts down between batches, converges on a steady job, starts estimating
+only before the first finished batch, and survives whatever a client sends back as its state."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.eta import EtaState, decode_state, observe, overall_rate, seconds_left
+
+
+def _run(
+    *, startup: float, batch: int, batch_s: float, total: int, poll_s: float = 2.0
+) -> list[tuple[float, int, float | None]]:
+    """Poll a steady job every ``poll_s``: (time, done, seconds left) at each poll, the state
+    carried from poll to poll as the status fragment carries it."""
+    state: EtaState | None = None
+    out = []
+    t = 0.0
+    end = startup + math.ceil(total / batch) * batch_s
+    while t < end:
+        done = 0 if t < startup else min(total, int((t - startup) // batch_s) * batch)
+        state = decode_state(observe(state, done=done, now=t, elapsed_s=t).encode())
+        assert state is not None
+        out.append((t, done, seconds_left(state, total=total, now=t)))
+        t += poll_s
+    return out
+
+
+def test_before_the_first_batch_it_is_estimating_and_after_it_never_again() -> None:
+    polls = _run(startup=20, batch=4, batch_s=9, total=40)
+    assert all(left is None for _, done, left in polls if done == 0)
+    assert all(left is not None for _, done, left in polls if done > 0)
+
+
+def test_it_counts_down_between_batches_instead_of_growing() -> None:
+    polls = _run(startup=5, batch=8, batch_s=30, total=80)
+    for (t0, d0, a), (t1, d1, b) in zip(polls, polls[1:], strict=False):
+        if d0 == d1 and d0 > 0:
+            assert a is not None and b is not None and b <= a, (t0, t1, a, b)
+
+
+def test_a_steady_job_converges_on_the_true_time_left() -> None:
+    startup, batch, batch_s, total = 30.0, 4, 10.0, 200
+    polls = _run(startup=startup, batch=batch, batch_s=batch_s, total=total)
+    finish = startup + total / batch * batch_s
+    late = [(t, left) for t, done, left in polls if done >= total / 3 and left is not None]
+    assert late
+    for t, left in late:  # within a batch (plus a poll) of the truth once a third is done
+        assert abs((finish - t) - left) <= batch_s + 2.0, (t, left, finish - t)
+
+
+def test_the_old_saw_tooth_is_gone() -> None:
+    """elapsed*(1-f)/f grew by about a batch's share of the total while each batch ran, then
+    dropped; the estimate now falls while a batch runs and moves little when one lands."""
+    polls = _run(startup=60, batch=2, batch_s=20, total=60)
+    by_done: dict[int, list[tuple[float, float | None]]] = {}
+    for t, done, left in polls:
+        by_done.setdefault(done, []).append((t, left))
+    for done, seen in by_done.items():
+        if done >= 6 and len(seen) > 1:
+            new_rise = (seen[-1][1] or 0) - (seen[0][1] or 0)
+            old_rise = seen[-1][0] * (60 - done) / done - seen[0][0] * (60 - done) / done
+            assert new_rise <= 0 < old_rise, (done, new_rise, old_rise)
+
+
+def test_a_retry_that_resets_progress_starts_over() -> None:
+    state = observe(EtaState(30, 100.0, 0.5), done=2, now=110.0, elapsed_s=4.0)
+    assert state.done == 2 and state.rate == overall_rate(2, 4.0) and not state.exact
+
+
+def test_a_page_opened_mid_batch_does_not_measure_the_partial_interval() -> None:
+    first = observe(None, done=10, now=100.0, elapsed_s=100.0)  # 0.1 items/s overall
+    second = observe(first, done=12, now=100.5, elapsed_s=100.5)  # would look like 4 items/s
+    assert second.rate == first.rate and second.exact
+
+
+def test_done_jobs_have_nothing_left() -> None:
+    assert seconds_left(EtaState(10, 5.0, 2.0), total=10, now=50.0) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    done=st.integers(0, 10_000),
+    at=st.floats(0, 2e9, allow_nan=False),
+    rate=st.none() | st.floats(1e-6, 1e6),
+    exact=st.booleans(),
+    step=st.integers(1, 1000),
+)
+def test_state_round_trips_through_the_fragment(
+    done: int, at: float, rate: float | None, exact: bool, step: int
+) -> None:
+    back = decode_state(EtaState(done, at, rate, exact, step).encode())
+    assert back is not None and (back.done, back.exact, back.step) == (done, exact, step)
+    assert math.isclose(back.at, at, abs_tol=1e-3)
+    assert (back.rate is None) == (rate is None)
+    if rate is not None and back.rate is not None:
+        assert math.isclose(back.rate, rate, rel_tol=1e-5)
+
+
+@given(st.text())
+def test_any_client_text_decodes_to_a_state_or_none(text: str) -> None:
+    state = decode_state(text)
+    assert state is None or (state.done >= 0 and state.step >= 1 and (state.rate is None or state.rate > 0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(st.tuples(st.floats(0, 100), st.integers(0, 20)), min_size=1, max_size=30),
+    total=st.integers(1, 500),
+)
+def test_estimates_are_finite_and_never_negative(events: list[tuple[float, int]], total: int) -> None:
+    state: EtaState | None = None
+    t, done = 0.0, 0
+    for dt, add in events:
+        t, done = t + dt, min(total, done + add)
+        state = observe(state, done=done, now=t, elapsed_s=t)
+        left = seconds_left(state, total=total, now=t)
+        assert left is None or (0 <= left < math.inf)
+        for later in (t + 1, t + 60):  # between changes: never rises
+            a, b = seconds_left(state, total=total, now=t), seconds_left(state, total=total, now=later)
+            assert (a is None) == (b is None) and (a is None or b is None or b <= a)
