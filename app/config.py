@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_s: float = Field(
         default=10.0, gt=0, description="SQLite: seconds a write waits for another writer's lock."
     )
+    history_group_window_s: int = Field(
+        default=120,
+        ge=0,
+        description="Version history: one person's consecutive draft edits, each saved within this many "
+        "seconds of the previous one, are shown as one group (0: never group).",
+    )
     four_eyes: FourEyes = Field(
         default="auto",
         description="Forbid approving a mapping version you authored: on, off, or auto (on when more "

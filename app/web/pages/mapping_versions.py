@@ -11,9 +11,10 @@ from app.domain.errors import DomainError
 from app.services import mappings as mapping_service
 from app.services.mappings import StaleVersion
 from app.web.auth import EditorUser, ReadUser
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._access import can_edit
 from app.web.pages._editor_model import load_editor
+from app.web.pages._history import group_versions
 from app.web.pages._render import flash, page
 from app.web.pages._summaries import user_names
 
@@ -26,11 +27,14 @@ PAGE_SIZE = 100
 def mapping_versions_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ReadUser,
     mapping_id: int,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """History (newest first) with author, time, message, status; pick two to diff; restore."""
+    """History (newest first) with author, time, message, status; pick two to diff; restore.
+
+    One person's consecutive quick edits show as one expandable group (see ``_history``)."""
     m = load_editor(session, mapping_id, can_edit=can_edit(user))
     versions, total = mapping_service.list_versions(session, mapping_id, limit=PAGE_SIZE, offset=offset)
     names = user_names(session, [v.author_id for v in versions] + [v.reviewed_by_id for v in versions])
@@ -41,6 +45,7 @@ def mapping_versions_page(
         active_nav="mappings",
         m=m,
         versions=versions,
+        groups=group_versions(versions, settings.history_group_window_s),
         total=total,
         offset=offset,
         page_size=PAGE_SIZE,
@@ -53,6 +58,7 @@ def mapping_versions_page(
 def mapping_diff_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ReadUser,
     mapping_id: int,
     old: Annotated[int, Query(ge=1)],
@@ -63,7 +69,13 @@ def mapping_diff_page(
     old_v = mapping_service.get_version_by_number(session, mapping_id, old)
     new_v = mapping_service.get_version_by_number(session, mapping_id, new)
     diff = mapping_service.diff_versions(session, old_version_id=old_v.id, new_version_id=new_v.id)
-    names = user_names(session, [old_v.author_id, new_v.author_id])
+    low, high = sorted((old_v.number, new_v.number))
+    latest, _ = mapping_service.list_versions(session, mapping_id, limit=1)
+    # the versions after ``low`` up to ``high``: the steps this diff sums up (at most PAGE_SIZE shown)
+    steps, _ = mapping_service.list_versions(
+        session, mapping_id, limit=min(high - low, PAGE_SIZE), offset=latest[0].number - high
+    )
+    names = user_names(session, [old_v.author_id, new_v.author_id] + [v.author_id for v in steps])
     return page(
         request,
         "mappings/diff.html",
@@ -74,6 +86,8 @@ def mapping_diff_page(
         diff=diff,
         names=names,
         new_edges=mapping_service.version_edges(new_v),
+        steps=group_versions(steps, settings.history_group_window_s),
+        step_count=high - low,
     )
 
 
