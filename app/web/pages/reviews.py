@@ -56,10 +56,13 @@ def _review_version(session: Session, mapping_id: int, number: int | None) -> Ve
     return in_review[0] if in_review else mapping_service.current_version(session, mapping_id)
 
 
-def _last_approved(session: Session, mapping_id: int, before: VersionRow) -> VersionRow | None:
-    approved, _ = mapping_service.list_versions(session, mapping_id, status="approved", limit=500)
+def _last_approved(session: Session, mapping_id: int, before: VersionRow) -> tuple[VersionRow | None, int]:
+    """The newest approved version older than ``before`` (the diff's base), and how many versions
+    of the mapping are approved (``before`` included): the page says "no approved version yet"
+    only when there is none."""
+    approved, total = mapping_service.list_versions(session, mapping_id, status="approved", limit=500)
     older = [v for v in approved if v.number < before.number]
-    return older[0] if older else None
+    return (older[0] if older else None), total
 
 
 @router.get("/mappings/{mapping_id}/review", response_class=HTMLResponse)
@@ -74,7 +77,7 @@ def mapping_review_page(
     """One version under review: diff against the last approved version, comments, decisions."""
     v = _review_version(session, mapping_id, version)
     m = load_editor(session, mapping_id, can_edit=can_edit(user), version=v)
-    base = _last_approved(session, mapping_id, v)
+    base, approved_count = _last_approved(session, mapping_id, v)
     base_edges = mapping_service.version_edges(base) if base else OntologyMapping(frozenset())
     diff = diff_mappings(base_edges, m.edges)
     comments, _ = mapping_service.list_comments(session, v.id, limit=1000)
@@ -93,6 +96,9 @@ def mapping_review_page(
         v=v,
         head=head,
         base=base,
+        approved_count=approved_count,
+        unmapped=[f.source_name for f in m.report.by_code("unmapped_source") if f.severity == "warning"],
+        unmapped_absent=[f.source_name for f in m.report.by_code("unmapped_source") if f.severity == "info"],
         diff=diff,
         comments_by_source=by_source,
         general=general,
