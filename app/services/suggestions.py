@@ -1,0 +1,168 @@
+"""Mapping suggestions (services layer): evidence from names and from other approved mappings.
+
+API (session first, keyword-only arguments; reads only):
+    suggest_for_mapping(session, mapping_id, *, limit=3, min_score=0.0, label=None, synonyms=None)
+        -> SuggestionReport   for the mapping's source labels, with its current edges
+    suggest_for_taxonomies(session, *, source_taxonomy_id, target_taxonomy_id, limit=3,
+                           min_score=0.0, label=None, synonyms=None) -> SuggestionReport
+        the same for a pair with no mapping yet (the CLI's draft)
+
+Evidence mappings: for each mapping to the same target taxonomy from *another* source taxonomy,
+its newest approved version (drafts, versions in review and rejected ones are never evidence).
+The pure scoring is :mod:`app.domain.suggestions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from app.db import repositories as repo
+from app.db.repositories_suggestions import latest_approved_versions
+from app.domain.errors import InvalidInput
+from app.domain.mapping import OntologyMapping
+from app.domain.names import SynonymTable, default_synonyms
+from app.domain.suggestions import (
+    ApprovedMapping,
+    Suggestion,
+    SuggestionContext,
+    draft_mapping,
+    suggest_mapping,
+)
+from app.domain.taxonomy import Taxonomy
+from app.services import taxonomies as taxonomy_service
+from app.services._mapping_core import current_version, get_mapping, version_edges
+
+MAX_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSource:
+    """One approved mapping version used as evidence."""
+
+    mapping_id: int
+    mapping_name: str
+    version_number: int
+    source_taxonomy_id: int
+    source_taxonomy_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionReport:
+    """Suggestions per source label (in source-taxonomy order) and where their evidence came from.
+
+    ``current``: the mapping's current edges (``None`` for a taxonomy pair without a mapping);
+    ``version_number``: the current version those edges belong to.
+    """
+
+    source: Taxonomy
+    source_taxonomy_id: int
+    target: Taxonomy
+    target_taxonomy_id: int
+    evidence: tuple[EvidenceSource, ...]
+    labels: dict[str, tuple[Suggestion, ...]]
+    current: OntologyMapping | None = None
+    version_number: int | None = None
+
+    def draft(self, *, min_score: float = 0.3) -> OntologyMapping:
+        """A complete first version: each label's best suggestion (void when none is good enough)."""
+        return draft_mapping(self.labels, min_score=min_score)
+
+
+@lru_cache(maxsize=1)
+def _default_table() -> SynonymTable:
+    return default_synonyms()
+
+
+def _check_params(limit: int, min_score: float) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1..{MAX_LIMIT}, got {limit}", field="limit")
+    if not 0.0 <= min_score <= 1.0:
+        raise InvalidInput(f"min_score must be 0..1, got {min_score}", field="min_score")
+
+
+def _evidence(
+    session: Session, *, source_taxonomy_id: int, target_taxonomy_id: int
+) -> list[tuple[EvidenceSource, ApprovedMapping]]:
+    out = []
+    rows = latest_approved_versions(
+        session, target_taxonomy_id=target_taxonomy_id, exclude_source_taxonomy_id=source_taxonomy_id
+    )
+    for mapping, version in rows:
+        source = taxonomy_service.get_taxonomy(session, mapping.source_taxonomy_id)
+        names = tuple(lb.name for lb in repo.list_labels(session, source.id))
+        label = f"{mapping.name} v{version.number}"
+        out.append(
+            (
+                EvidenceSource(mapping.id, mapping.name, version.number, source.id, source.name),
+                ApprovedMapping(label, names, version_edges(version)),
+            )
+        )
+    return out
+
+
+def suggest_for_taxonomies(
+    session: Session,
+    *,
+    source_taxonomy_id: int,
+    target_taxonomy_id: int,
+    limit: int = 3,
+    min_score: float = 0.0,
+    label: str | None = None,
+    synonyms: SynonymTable | None = None,
+) -> SuggestionReport:
+    """Suggestions for every label of a source taxonomy (or only ``label``) toward a target class list."""
+    _check_params(limit, min_score)
+    source = taxonomy_service.load_taxonomy(session, source_taxonomy_id)
+    target = taxonomy_service.load_taxonomy(session, target_taxonomy_id)
+    if not target.is_class_list():
+        raise InvalidInput(
+            f"target taxonomy {target.name!r} must have class ids 0..N-1", field="target_taxonomy_id"
+        )
+    names = tuple(dict.fromkeys(source.names))
+    if label is not None:
+        if label not in names:
+            raise InvalidInput(f"source taxonomy {source.name!r} has no label {label!r}", field="label")
+        names = (label,)
+    found = _evidence(session, source_taxonomy_id=source_taxonomy_id, target_taxonomy_id=target_taxonomy_id)
+    ctx = SuggestionContext(target.class_list(), tuple(a for _, a in found), synonyms or _default_table())
+    ranked = suggest_mapping(names, ctx, limit=limit)
+    labels = {n: tuple(s for s in r if s.score >= min_score) for n, r in ranked.items()}
+    return SuggestionReport(
+        source, source_taxonomy_id, target, target_taxonomy_id, tuple(e for e, _ in found), labels
+    )
+
+
+def suggest_for_mapping(
+    session: Session,
+    mapping_id: int,
+    *,
+    limit: int = 3,
+    min_score: float = 0.0,
+    label: str | None = None,
+    synonyms: SynonymTable | None = None,
+) -> SuggestionReport:
+    """Suggestions for a mapping's source labels, with its current edges to compare against."""
+    mapping = get_mapping(session, mapping_id)
+    head = current_version(session, mapping_id)
+    report = suggest_for_taxonomies(
+        session,
+        source_taxonomy_id=mapping.source_taxonomy_id,
+        target_taxonomy_id=mapping.target_taxonomy_id,
+        limit=limit,
+        min_score=min_score,
+        label=label,
+        synonyms=synonyms,
+    )
+    return SuggestionReport(
+        report.source,
+        report.source_taxonomy_id,
+        report.target,
+        report.target_taxonomy_id,
+        report.evidence,
+        report.labels,
+        version_edges(head),
+        head.number,
+    )
