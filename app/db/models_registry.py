@@ -33,6 +33,11 @@ class Dataset(Base):
     label_template: Mapped[str | None] = mapped_column(Text, default=None)
     label_encoding: Mapped[str] = mapped_column(String(20), default="ids8")
     splits_json: Mapped[str] = mapped_column(Text, default="[]")
+    # Registered from a preset (app.domain.preset_catalog): its key and the layout variant used.
+    preset: Mapped[str | None] = mapped_column(String(40), default=None)
+    preset_variant: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The dataset's own palette for rgb labels, [["#rrggbb", value], ...]; None: the taxonomy's colours.
+    label_palette_json: Mapped[str | None] = mapped_column(Text, default=None)
     pair_count: Mapped[int | None] = mapped_column(Integer, default=None)
     problem_count: Mapped[int | None] = mapped_column(Integer, default=None)
     scan_json: Mapped[str | None] = mapped_column(Text, default=None)

@@ -5,7 +5,9 @@ Encodings of ground-truth label images:
 * ``ids8`` -- single-channel uint8 pixel values;
 * ``ids16`` -- single-channel uint16 pixel values;
 * ``panoptic16`` -- single-channel 16-bit panoptic values, class = value // 1000 (Waymo style);
-* ``rgb`` -- colour-coded, decoded with the taxonomy's colours (unknown colours are counted).
+* ``rgb`` -- colour-coded, decoded with a palette (unknown colours are counted): the dataset's own
+  palette when it has one (:data:`Palette`, several colours may share one value, as A2D2's "Car 1".."Car 4"),
+  else the taxonomy's colours.
 
 Decoded values are int32 arrays; pixels that cannot be decoded get :data:`UNKNOWN_VALUE` (-1),
 which :func:`app.domain.priors.CompiledPriors.index_of` sends to the "unknown value" row (void only).
@@ -13,7 +15,7 @@ which :func:`app.domain.priors.CompiledPriors.index_of` sends to the "unknown va
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +26,9 @@ from app.domain.errors import InvalidInput
 UNKNOWN_VALUE = -1
 VOID_OUTPUT = 255
 PANOPTIC_DIVISOR = 1000
+
+Palette = tuple[tuple[str, int], ...]
+"""``(("#rrggbb", pixel value), ...)``: a colour-coded dataset's own palette (values may repeat)."""
 
 
 class LabelEncoding(StrEnum):
@@ -62,23 +67,39 @@ def _parse_hex(color: str) -> int:
     return int(text, 16)
 
 
-def decode_rgb(array: np.ndarray, colors: Mapping[int, str]) -> DecodedLabel:
-    """Decode an ``(H, W, 3)`` colour-coded label with ``{pixel value: "#rrggbb"}``.
+def palette_from_colors(colors: Mapping[int, str]) -> Palette:
+    """A taxonomy's ``{value: "#rrggbb"}`` as a :data:`Palette` (a shared colour: the lower value wins)."""
+    out: dict[str, int] = {}
+    for value, color in sorted(colors.items()):
+        out.setdefault(color.lower(), value)
+    return tuple(out.items())
 
-    Vectorised: one ``searchsorted`` over the sorted palette; no per-colour loop.
+
+def decode_rgb(array: np.ndarray, colors: Mapping[int, str]) -> DecodedLabel:
+    """Decode an ``(H, W, 3)`` colour-coded label with ``{pixel value: "#rrggbb"}``."""
+    if not colors:
+        raise InvalidInput("the taxonomy has no colours to decode an RGB label", field="encoding")
+    return decode_rgb_palette(array, palette_from_colors(colors))
+
+
+def decode_rgb_palette(array: np.ndarray, palette: Sequence[tuple[str, int]]) -> DecodedLabel:
+    """Decode an ``(H, W, 3|4)`` uint8 colour-coded label with ``(("#rrggbb", value), ...)``.
+
+    Vectorised: one ``searchsorted`` of the packed pixels over the sorted palette; no per-colour
+    loop. An alpha channel is ignored. A colour listed twice keeps its first value.
+
+    Returns:
+        :class:`DecodedLabel`: ``(H, W)`` int32 values, :data:`UNKNOWN_VALUE` where the colour is
+        not in the palette, with the count and (up to 10) the unknown colours.
     """
     if array.ndim != 3 or array.shape[2] < 3:
         raise InvalidInput(f"an RGB label needs shape (H, W, 3), got {array.shape}", field="label")
-    if not colors:
-        raise InvalidInput("the taxonomy has no colours to decode an RGB label", field="encoding")
-    keys = np.array([_parse_hex(c) for c in colors.values()], dtype=np.int64)
-    vals = np.array(list(colors.keys()), dtype=np.int32)
-    order = np.argsort(keys, kind="stable")
-    keys, vals = keys[order], vals[order]
-    if np.unique(keys).size != keys.size:
-        # Two labels share a colour: the lower value wins, deterministically.
-        keys, first = np.unique(keys, return_index=True)
-        vals = vals[first]
+    if not palette:
+        raise InvalidInput("no palette to decode an RGB label with", field="encoding")
+    keys = np.array([_parse_hex(c) for c, _ in palette], dtype=np.int64)
+    vals = np.array([v for _, v in palette], dtype=np.int32)
+    keys, first = np.unique(keys, return_index=True)  # sorted; a repeated colour keeps its first entry
+    vals = vals[first]
     packed = _pack_rgb(array[..., :3])
     pos = np.clip(np.searchsorted(keys, packed), 0, keys.size - 1)
     known = keys[pos] == packed
@@ -96,20 +117,22 @@ def decode_label(
     encoding: LabelEncoding | str,
     *,
     colors: Mapping[int, str] | None = None,
+    palette: Sequence[tuple[str, int]] | None = None,
 ) -> DecodedLabel:
     """Decode a label image array into source pixel values.
 
     Args:
-        array: ``(H, W)`` integer array, or ``(H, W, 3|4)`` uint8 for ``rgb``.
+        array: ``(H, W)`` integer array (uint8 or uint16), or ``(H, W, 3|4)`` uint8 for ``rgb``.
         encoding: one of :class:`LabelEncoding`.
-        colors: pixel value -> ``#rrggbb`` (``rgb`` only).
+        colors: pixel value -> ``#rrggbb``, the taxonomy's colours (``rgb`` only).
+        palette: the dataset's own :data:`Palette`; used instead of ``colors`` when given.
 
     Returns:
         :class:`DecodedLabel` with ``(H, W)`` int32 values.
     """
     enc = LabelEncoding(encoding)
     if enc is LabelEncoding.RGB:
-        return decode_rgb(array, colors or {})
+        return decode_rgb_palette(array, palette) if palette else decode_rgb(array, colors or {})
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim != 2:

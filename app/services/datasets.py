@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from app.config import Settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.models_registry import Dataset
+from app.domain.dataset_presets import restrict_to_splits
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.label_codec import LabelEncoding, decode_label
+from app.domain.label_codec import LabelEncoding, Palette, decode_label, palette_from_colors
 from app.domain.pairing import (
     Pair,
     PairingResult,
@@ -33,7 +35,10 @@ from app.domain.pairing import (
     pairs_from_template,
     parse_label_template,
 )
+from app.domain.preset_catalog import PRESETS
+from app.domain.taxonomy import Taxonomy
 from app.schemas.datasets import DatasetCreate, ScanProblem, ScanReport
+from app.services import dataset_presets as preset_service
 from app.services import taxonomies as taxonomy_service
 
 INLINE_SCAN_LIMIT = 2000  # pairs checked in the request; larger datasets get a scan job
@@ -104,54 +109,83 @@ def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
                 column=exc.column,
                 details={**exc.details, "dataset_id": row.id},
             ) from None
+    preset = PRESETS.get(row.preset or "")
+    if preset is not None and row.image_pattern:
+        # A preset names its split folders: CamVid's train_labels/ is not a split of images.
+        result = restrict_to_splits(result, row.image_pattern, preset.splits)[0]
     if split is not None:
         result = PairingResult(tuple(p for p in result.pairs if p.split == split), result.problems)
     return result
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What decoding label pixels found: values, and colours outside the palette (rgb)."""
+
+    values: set[int] = field(default_factory=set)
+    colors: set[str] = field(default_factory=set)
+    color_pixels: int = 0
+
+
+def _decode_values(array: np.ndarray, encoding: LabelEncoding, palette: Palette | None, seen: _Seen) -> None:
+    decoded = decode_label(array, encoding, palette=palette)
+    values = np.unique(decoded.values)
+    seen.values |= {int(v) for v in values if v >= 0}
+    seen.color_pixels += decoded.unknown_color_pixels
+    seen.colors |= set(decoded.unknown_colors)
+
+
 def _check_pair(
-    root: Path, pair: Pair, encoding: LabelEncoding, decode: bool
-) -> tuple[str, str | None, set[int]]:
-    """(size key, problem or None, label values seen) of one pair, from headers (+ pixels if decode)."""
+    root: Path, pair: Pair, encoding: LabelEncoding, decode: bool, palette: Palette | None, seen: _Seen
+) -> tuple[str, str | None]:
+    """(size key, problem or None) of one pair, from headers (+ pixels into ``seen`` if decode)."""
     try:
         with Image.open(root / pair.image) as im:
             w, h = im.size
     except Exception as exc:
-        return "?", f"unreadable image ({type(exc).__name__})", set()
+        return "?", f"unreadable image ({type(exc).__name__})"
     if pair.label is None:
-        return f"{w}x{h}", None, set()
+        return f"{w}x{h}", None
+    rgb = encoding is LabelEncoding.RGB
     try:
         with Image.open(root / pair.label) as lab:
             lw, lh = lab.size
-            array = np.asarray(lab) if decode and encoding is not LabelEncoding.RGB else None
+            array = np.asarray(lab.convert("RGB") if rgb else lab) if decode else None
     except Exception as exc:
-        return f"{w}x{h}", f"unreadable label ({type(exc).__name__})", set()
+        return f"{w}x{h}", f"unreadable label ({type(exc).__name__})"
     if (lw, lh) != (w, h):
-        return f"{w}x{h}", f"label size {lw}x{lh} != image size {w}x{h}", set()
-    values: set[int] = set()
+        return f"{w}x{h}", f"label size {lw}x{lh} != image size {w}x{h}"
     if array is not None:
         try:
-            values = set(np.unique(decode_label(array, encoding).values).tolist())
+            _decode_values(array, encoding, palette, seen)
         except InvalidInput as exc:
-            return f"{w}x{h}", exc.message, set()
-    return f"{w}x{h}", None, values
+            return f"{w}x{h}", exc.message
+    return f"{w}x{h}", None
 
 
 def scan_pairs(
-    root: Path, result: PairingResult, *, encoding: str, known_values: set[int], max_pairs: int | None = None
+    root: Path,
+    result: PairingResult,
+    *,
+    encoding: str,
+    known_values: set[int],
+    max_pairs: int | None = None,
+    palette: Palette | None = None,
 ) -> ScanReport:
-    """Check every pair's files (headers; label pixels of the first :data:`VALUE_CHECK_LIMIT`)."""
+    """Check every pair's files (headers; label pixels of the first :data:`VALUE_CHECK_LIMIT`).
+
+    ``rgb`` labels are decoded with ``palette``; their colours outside it are counted and listed.
+    """
     enc = LabelEncoding(encoding)
     problems = [
         ScanProblem(message=p.message, image=p.image, label=p.label, line=p.line) for p in result.problems
     ]
     pairs = result.pairs if max_pairs is None else result.pairs[:max_pairs]
     sizes: Counter[str] = Counter()
-    unknown: set[int] = set()
+    seen = _Seen()
     for i, pair in enumerate(pairs):
-        size, problem, values = _check_pair(root, pair, enc, decode=i < VALUE_CHECK_LIMIT)
+        size, problem = _check_pair(root, pair, enc, i < VALUE_CHECK_LIMIT, palette, seen)
         sizes[size] += 1
-        unknown |= {v for v in values if v not in known_values}
         if problem is not None:
             problems.append(ScanProblem(message=problem, image=pair.image, label=pair.label))
     per_split = Counter(p.split or "" for p in result.pairs)
@@ -162,9 +196,19 @@ def scan_pairs(
         problems=problems[:MAX_PROBLEMS],
         problem_count=len(problems),
         sizes=dict(sizes.most_common(20)),
-        unknown_values=sorted(unknown)[:100],
+        unknown_values=sorted(v for v in seen.values if v not in known_values)[:100],
+        unknown_colors=sorted(seen.colors)[:20],
+        unknown_color_pixels=seen.color_pixels,
         truncated=len(pairs) < len(result.pairs),
     )
+
+
+def label_palette(row: Dataset, taxonomy: Taxonomy) -> Palette | None:
+    """How ``row``'s rgb labels are decoded: its own palette, else the taxonomy's colours, else None."""
+    own = preset_service.stored_palette(row)
+    if own is not None:
+        return own
+    return palette_from_colors(taxonomy.colors) if taxonomy.colors else None
 
 
 def scan_dataset(session: Session, dataset_id: int, *, max_pairs: int | None = None) -> ScanReport:
@@ -177,7 +221,10 @@ def scan_dataset(session: Session, dataset_id: int, *, max_pairs: int | None = N
         encoding=row.label_encoding,
         known_values=set(taxonomy.values),
         max_pairs=max_pairs,
+        palette=label_palette(row, taxonomy),
     )
+    if row.preset:
+        report.preset = preset_service.preset_report(row, _list_files(Path(row.root)))
     store_scan(row, report)
     session.flush()
     return report
@@ -208,14 +255,28 @@ def _check_rule(body: DatasetCreate, root: Path) -> None:
 def register_dataset(
     session: Session, *, body: DatasetCreate, settings: Settings, user_id: int | None = None
 ) -> Dataset:
-    """Validate and insert a dataset row (no scan; see :func:`scan_dataset`)."""
+    """Validate and insert a dataset row (no scan; see :func:`scan_dataset`).
+
+    With ``body.preset`` the rule, encoding, splits, taxonomy and palette come from the preset
+    (:func:`app.services.dataset_presets.resolve_preset`); explicit fields override it.
+    """
+    if body.name is not None and repo.get_dataset_by_name(session, body.name.strip()) is not None:
+        raise Conflict(f"a dataset named {body.name.strip()!r} already exists", field="name")
+    root = resolve_inside_roots(body.root, settings)
+    if not root.is_dir():
+        raise InvalidInput(f"root {body.root!r} is not an existing folder", field="root")
+    choice = None
+    if body.preset is not None:
+        choice = preset_service.resolve_preset(session, body=body, root=root, files=_list_files(root))
+        body = choice.body
+    if body.name is None:
+        raise InvalidInput("give a name (or a preset, whose key is the default name)", field="name")
+    if body.taxonomy_id is None:
+        raise InvalidInput("give taxonomy_id, the source taxonomy of the label files", field="taxonomy_id")
     name = body.name.strip()
     if repo.get_dataset_by_name(session, name) is not None:
         raise Conflict(f"a dataset named {name!r} already exists", field="name")
     taxonomy_service.get_taxonomy(session, body.taxonomy_id)
-    root = resolve_inside_roots(body.root, settings)
-    if not root.is_dir():
-        raise InvalidInput(f"root {body.root!r} is not an existing folder", field="root")
     _check_rule(body, root)
     row = Dataset(
         name=name,
@@ -225,8 +286,11 @@ def register_dataset(
         list_file=body.list_file,
         image_pattern=body.image_pattern,
         label_template=body.label_template,
-        label_encoding=body.label_encoding,
-        splits_json=json.dumps(body.splits),
+        label_encoding=body.label_encoding or LabelEncoding.IDS8.value,
+        splits_json=json.dumps(body.splits or []),
+        preset=choice.preset.key if choice else None,
+        preset_variant=choice.variant if choice else None,
+        label_palette_json=json.dumps(choice.palette) if choice and choice.palette else None,
         created_by_id=user_id,
     )
     session.add(row)
@@ -275,6 +339,9 @@ def dataset_payload(row: Dataset) -> dict[str, Any]:
         "label_template": row.label_template,
         "label_encoding": row.label_encoding,
         "splits": json.loads(row.splits_json or "[]"),
+        "preset": row.preset,
+        "preset_variant": row.preset_variant,
+        "label_palette": preset_service.stored_palette(row),
         "pair_count": row.pair_count,
         "problem_count": row.problem_count,
         "scanned_at": row.scanned_at,

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from app.schemas.datasets import DatasetCreate, DatasetList, DatasetRead, ScanResponse
+from app.schemas.datasets import DatasetCreate, DatasetList, DatasetPresetRead, DatasetRead, ScanResponse
 from app.schemas.jobs import ScanDatasetParams
+from app.services import dataset_presets as preset_service
 from app.services import datasets as service
 from app.services import jobs as job_service
 from app.web.auth import EditorUser, ReadUser
@@ -29,11 +30,17 @@ def list_datasets(session: SessionDep, _user: ReadUser, page: PageDep) -> Datase
     )
 
 
+@router.get("/presets", response_model=list[DatasetPresetRead])
+def list_dataset_presets(_user: ReadUser) -> list[DatasetPresetRead]:
+    """List the dataset presets (published layouts of the paper's datasets) for ``POST /datasets``."""
+    return preset_service.list_presets()
+
+
 @router.post("", response_model=DatasetRead, status_code=201)
 def create_dataset(
     body: DatasetCreate, session: SessionDep, settings: SettingsDep, user: EditorUser
 ) -> DatasetRead:
-    """Register a dataset folder (inside the allowed data roots) and scan it (large ones: as a job)."""
+    """Register a dataset folder (a preset + root, or a pairing rule) and scan it (large ones: as a job)."""
     row = service.register_dataset(session, body=body, settings=settings, user_id=user.id)
     scan_job_id = None
     if body.scan:

@@ -1,0 +1,291 @@
+"""Registration from a dataset preset: variant detection, taxonomy and palette (services layer).
+
+:func:`resolve_preset` turns ``preset + root`` into a complete :class:`DatasetCreate` (the
+variant's pairing rule, encoding and splits), finds the taxonomy imported from the preset's
+``labels.csv`` by name, and resolves the palette of colour-coded labels into ``(colour, value)``
+pairs. It refuses, naming what is missing, when the layout needs a converter unilabel lacks, when
+no variant matches the files, or when the taxonomy or the palette cannot be found. The service
+never imports :mod:`app.services.datasets` (the caller passes the file listing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db.models_registry import Dataset
+from app.domain.dataset_presets import (
+    CONVERTERS,
+    DatasetPreset,
+    PaletteSource,
+    PresetPalette,
+    PresetVariant,
+    VariantCount,
+    detect_variant,
+    match_variant,
+)
+from app.domain.errors import InvalidInput, NotFound
+from app.domain.label_codec import Palette, palette_from_colors
+from app.domain.palette_files import parse_palette_file
+from app.domain.preset_catalog import PRESETS, get_preset
+from app.domain.taxonomy import Taxonomy
+from app.schemas.datasets import (
+    DatasetCreate,
+    DatasetPresetRead,
+    DatasetPresetVariantRead,
+    PresetReport,
+    PresetSplit,
+    PresetVariantCount,
+)
+from app.services import taxonomies as taxonomy_service
+
+MAX_PALETTE_FILE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PresetChoice:
+    """A preset resolved against a root: the filled-in request, the variant and the palette."""
+
+    body: DatasetCreate
+    preset: DatasetPreset
+    variant: str | None
+    palette: Palette | None
+
+
+def _variant_text(preset: DatasetPreset, counts: tuple[VariantCount, ...]) -> str:
+    looked = "; ".join(
+        f"{v.key}: {v.image_pattern} -> {v.label_template} ({c.images} images, {c.pairs} with labels)"
+        for v, c in zip(preset.variants, counts, strict=True)
+    )
+    return looked or "(no layout known)"
+
+
+def _choose_variant(preset: DatasetPreset, body: DatasetCreate, files: list[str]) -> PresetVariant | None:
+    if body.variant is not None:
+        chosen = preset.variant(body.variant)
+        if chosen is None:
+            known = ", ".join(v.key for v in preset.variants) or "none"
+            raise InvalidInput(
+                f"preset {preset.key!r} has no variant {body.variant!r}; its variants: {known}",
+                field="variant",
+            )
+        return chosen
+    if body.image_pattern or body.list_file:
+        return None  # the caller's own rule; the preset gives taxonomy, splits and palette
+    if not preset.variants:
+        raise InvalidInput(
+            f"preset {preset.key!r} ({preset.title}) knows no folder layout: give image_pattern and "
+            "label_template (the preset then gives the taxonomy)",
+            field="image_pattern",
+        )
+    key, counts = detect_variant(preset, files)
+    if key is None:
+        raise InvalidInput(
+            f"no files under {body.root!r} match preset {preset.key!r} ({preset.title}); looked for "
+            f"{_variant_text(preset, counts)}. Check the root folder, or give image_pattern and "
+            "label_template to override the layout.",
+            field="root",
+        )
+    return preset.variant(key)
+
+
+def _refuse_converter(preset: DatasetPreset, variant: PresetVariant) -> None:
+    if variant.converter is None:
+        return
+    raise InvalidInput(
+        f"preset {preset.key!r} ({variant.key}: {variant.description}) stores its labels in a format "
+        f"unilabel cannot read yet: it needs the {variant.converter!r} converter "
+        f"({CONVERTERS[variant.converter]}), which is not implemented. Convert the labels to "
+        "label-id PNGs with the dataset's own tools and register those with image_pattern and "
+        "label_template.",
+        field="preset",
+        details={"converter": variant.converter, "variant": variant.key},
+    )
+
+
+def _taxonomy_id(session: Session, preset: DatasetPreset, body: DatasetCreate) -> int:
+    if body.taxonomy_id is not None:
+        return body.taxonomy_id
+    csv = f" (the authors' {preset.labels_csv})" if preset.labels_csv else ""
+    if preset.taxonomy_name is not None:
+        try:
+            return int(taxonomy_service.get_taxonomy_by_name(session, preset.taxonomy_name).id)
+        except NotFound:
+            pass
+        raise InvalidInput(
+            f"preset {preset.key!r} needs the taxonomy {preset.taxonomy_name!r}{csv}, which is not "
+            f"imported: run `unilabel taxonomy import .../{preset.labels_csv}` or give taxonomy_id",
+            field="taxonomy_id",
+        )
+    raise InvalidInput(
+        f"preset {preset.key!r} has no reference labels.csv: give taxonomy_id ({preset.notes[0]})",
+        field="taxonomy_id",
+    )
+
+
+def _read_palette_file(root: Path, palette: PresetPalette) -> tuple[str, Palette]:
+    for rel, fmt in palette.files:
+        path = Path(os.path.realpath(root / rel))
+        if not path.is_relative_to(root) or not path.is_file():
+            continue
+        if path.stat().st_size > MAX_PALETTE_FILE_BYTES:
+            raise InvalidInput(f"palette file {rel!r} is larger than 1 MB", field="root")
+        return rel, parse_palette_file(path.read_text(encoding="utf-8", errors="replace"), fmt)
+    wanted = " or ".join(repr(rel) for rel, _ in palette.files)
+    raise InvalidInput(
+        f"the colour-coded labels are decoded with {palette.origin}, but {wanted} is not in the root",
+        field="root",
+    )
+
+
+def _builtin_palette(palette: PresetPalette, taxonomy: Taxonomy) -> Palette:
+    missing = [name for _, name in palette.colors if not taxonomy.has_name(name)]
+    if missing:
+        raise InvalidInput(
+            f"taxonomy {taxonomy.name!r} has no labels named {missing}; the preset's colours "
+            f"({palette.origin}) are given by the names of the reference labels.csv",
+            field="taxonomy_id",
+        )
+    return tuple((color, taxonomy.label_by_name(name).value) for color, name in palette.colors)
+
+
+def resolve_palette(root: Path, palette: PresetPalette, taxonomy: Taxonomy) -> Palette:
+    """``(colour, value)`` pairs of a preset's palette, checked against the taxonomy's values.
+
+    Raises:
+        InvalidInput: the palette file is missing or malformed, a name or value is not in the taxonomy.
+    """
+    if palette.source is PaletteSource.TAXONOMY:
+        if not taxonomy.colors:
+            raise InvalidInput(
+                f"the labels are colour-coded with {palette.origin}, but taxonomy {taxonomy.name!r} "
+                "has no colours",
+                field="taxonomy_id",
+            )
+        return palette_from_colors(taxonomy.colors)
+    if palette.source is PaletteSource.BUILTIN:
+        return _builtin_palette(palette, taxonomy)
+    rel, resolved = _read_palette_file(root, palette)
+    unknown = sorted({v for _, v in resolved} - set(taxonomy.values))
+    if unknown:
+        raise InvalidInput(
+            f"palette file {rel!r} gives values {unknown[:10]} that taxonomy {taxonomy.name!r} does not have",
+            field="taxonomy_id",
+        )
+    return resolved
+
+
+def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: list[str]) -> PresetChoice:
+    """Fill ``body`` from its preset (explicit fields win); see the module docstring.
+
+    Raises:
+        InvalidInput: unknown preset or variant, a converter is needed, nothing matches, no taxonomy
+        or palette.
+    """
+    preset = get_preset(body.preset or "")
+    variant = _choose_variant(preset, body, files)
+    if variant is not None:
+        _refuse_converter(preset, variant)
+    taxonomy_id = _taxonomy_id(session, preset, body)
+    encoding = body.label_encoding or (variant.encoding.value if variant else "ids8")
+    palette = None
+    if encoding == "rgb" and variant is not None and variant.palette is not None:
+        taxonomy = taxonomy_service.load_taxonomy(session, taxonomy_id)
+        palette = resolve_palette(root, variant.palette, taxonomy)
+    filled = body.model_copy(
+        update={
+            "name": body.name or preset.key,
+            "preset": preset.key,
+            "taxonomy_id": taxonomy_id,
+            "image_pattern": body.image_pattern
+            or (variant.image_pattern if variant and not body.list_file else None),
+            "label_template": body.label_template
+            if body.image_pattern or body.list_file
+            else (variant.label_template if variant else None),
+            "label_encoding": encoding,
+            "splits": body.splits if body.splits is not None else list(preset.splits),
+        }
+    )
+    return PresetChoice(filled, preset, variant.key if variant else None, palette)
+
+
+def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
+    """What ``files`` hold of the row's preset (None for a dataset registered without one)."""
+    preset = PRESETS.get(row.preset or "")
+    if preset is None or not row.image_pattern:
+        return None
+    _, counts = detect_variant(preset, files)
+    declared = preset.variant(row.preset_variant or "")
+    base = declared or PresetVariant(
+        key="custom", description="the registered rule", image_pattern="", label_template=None
+    )
+    rule = replace(base, image_pattern=row.image_pattern, label_template=row.label_template)
+    match = match_variant(preset, rule, files, counts)
+    notes = list(preset.notes)
+    best = max(counts, key=lambda c: (c.pairs, c.images), default=None)
+    if declared is not None and best is not None and best.variant != declared.key and best.pairs > 0:
+        own = next(c for c in counts if c.variant == declared.key)
+        if best.pairs > own.pairs:
+            notes.insert(
+                0,
+                f"variant {best.variant!r} now pairs more files ({best.pairs}) than the registered "
+                f"{declared.key!r} ({own.pairs}); register again with variant={best.variant!r}",
+            )
+    return PresetReport(
+        preset=preset.key,
+        variant=match.variant,
+        variants=[PresetVariantCount(variant=c.variant, images=c.images, pairs=c.pairs) for c in counts],
+        splits=[
+            PresetSplit(split=s.split, images=s.images, pairs=s.pairs, without_label=s.without_label)
+            for s in match.splits
+        ],
+        missing_splits=list(match.missing_splits),
+        other_splits=list(match.other_splits),
+        unmatched=dict(match.unmatched),
+        unmatched_examples=list(match.unmatched_examples),
+        notes=notes,
+    )
+
+
+def stored_palette(row: Dataset) -> Palette | None:
+    """The dataset's own palette (``(colour, value)`` pairs) stored at registration, or None."""
+    if not row.label_palette_json:
+        return None
+    data: list[Any] = json.loads(row.label_palette_json)
+    return tuple((str(c), int(v)) for c, v in data)
+
+
+def _variant_read(v: PresetVariant) -> DatasetPresetVariantRead:
+    return DatasetPresetVariantRead(
+        key=v.key,
+        description=v.description,
+        image_pattern=v.image_pattern,
+        label_template=v.label_template,
+        encoding=v.encoding.value,
+        converter=v.converter,
+        palette=v.palette.origin if v.palette else None,
+    )
+
+
+def list_presets() -> list[DatasetPresetRead]:
+    """Every preset, for the API, the form and the CLI."""
+    return [
+        DatasetPresetRead(
+            key=p.key,
+            title=p.title,
+            labels_csv=p.labels_csv,
+            taxonomy_name=p.taxonomy_name,
+            splits=list(p.splits),
+            layout_verified=p.layout_verified,
+            readable=not p.variants or any(v.converter is None for v in p.variants),
+            variants=[_variant_read(v) for v in p.variants],
+            sources=list(p.sources),
+            notes=list(p.notes),
+        )
+        for p in PRESETS.values()
+    ]
