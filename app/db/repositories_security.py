@@ -9,6 +9,7 @@ API:
     revoke_session(session, session_hash, *, now) -> None
     revoke_user_sessions(session, user_id, *, now) -> int
     delete_dead_sessions(session, user_id, *, seen_before) -> None
+    user_has_sessions(session, user_id) -> bool
     lock_throttles(session, keys, *, now) -> list[LoginThrottle]       -- create if missing, lock, reload
     delete_idle_throttles(session, *, idle_before, now, keep_ids) -> None
 
@@ -175,6 +176,12 @@ def revoke_user_sessions(session: Session, user_id: int, *, now: datetime) -> in
         .execution_options(synchronize_session=False)
     )
     return _rowcount(session.execute(stmt))
+
+
+def user_has_sessions(session: Session, user_id: int) -> bool:
+    """Whether any session row (live, revoked or expired) of ``user_id`` exists."""
+    stmt = select(UserSession.id).where(UserSession.user_id == user_id).limit(1)
+    return session.execute(stmt).first() is not None
 
 
 def delete_dead_sessions(session: Session, user_id: int, *, seen_before: datetime) -> None:

@@ -9,6 +9,7 @@ API:
     resolve_session(session, session_id, *, max_age_s, touch_interval_s, now=None) -> User | None
     end_session(session, session_id, *, now=None) -> None
     revoke_user_sessions(session, user_id, *, now=None) -> int
+    has_logged_in_before(session, user_id) -> bool
 
 A session expires when it has not been seen for ``max_age_s``. ``last_seen_at`` is bookkeeping:
 written at most once per ``touch_interval_s``, after the request's commit, best effort (a busy
@@ -106,3 +107,12 @@ def end_session(session: Session, session_id: str, *, now: datetime | None = Non
 def revoke_user_sessions(session: Session, user_id: int, *, now: datetime | None = None) -> int:
     """Revoke every live session of ``user_id`` (password, role or activation changed)."""
     return security_repo.revoke_user_sessions(session, user_id, now=now or utcnow())
+
+
+def has_logged_in_before(session: Session, user_id: int) -> bool:
+    """Whether ``user_id`` has started a browser session before; ask before :func:`start_session`.
+
+    Every login leaves its row, and a user's dead rows are deleted only by their next
+    :func:`start_session`, after this question: so a user who logged in before has a row.
+    """
+    return security_repo.user_has_sessions(session, user_id)

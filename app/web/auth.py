@@ -54,6 +54,7 @@ from app.web.deps import SessionDep, SettingsDep
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_SESSION_KEY = "csrf"
 SESSION_ID_KEY = "sid"
+FIRST_LOGIN_KEY = "first_login"  # set by login_session when the user never had a session before
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -185,6 +186,7 @@ def login_session(request: Request, session: Session, user: User) -> None:
     """
     settings: Settings = request.app.state.settings
     logout_session(request, session)
+    first_login = not session_service.has_logged_in_before(session, user.id)
     request.session[SESSION_ID_KEY] = session_service.start_session(
         session,
         user=user,
@@ -193,7 +195,14 @@ def login_session(request: Request, session: Session, user: User) -> None:
         client_addr=_client_addr(request),
     )
     request.session["auth_at"] = int(time.time())
+    if first_login:  # the home page says "Welcome" (not "Welcome back") during this first session
+        request.session[FIRST_LOGIN_KEY] = True
     csrf_token(request)
+
+
+def is_first_login(request: Request) -> bool:
+    """Whether this browser session is the user's first login (the home page greets accordingly)."""
+    return bool(request.session.get(FIRST_LOGIN_KEY))
 
 
 def logout_session(request: Request, session: Session) -> None:

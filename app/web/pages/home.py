@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
-from app.web.auth import OptionalUser, ReadUser, _safe_next
+from app.web.auth import OptionalUser, ReadUser, _safe_next, is_first_login
 from app.web.deps import SessionDep
 from app.web.pages import _summaries
 from app.web.pages._access import can_edit
@@ -31,7 +31,15 @@ def home_page(request: Request, session: SessionDep, user: ReadUser) -> Response
         "pending_reviews": _summaries.count_pending_reviews(session),
         "approved": sum(1 for s in summaries if s.status == "approved"),
     }
-    return page(request, "home.html", active_nav="home", stats=stats, recent=recent, can_edit=can_edit(user))
+    return page(
+        request,
+        "home.html",
+        active_nav="home",
+        stats=stats,
+        recent=recent,
+        can_edit=can_edit(user),
+        first_login=is_first_login(request),
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
