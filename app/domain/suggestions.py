@@ -120,6 +120,7 @@ class SuggestionContext:
     others: tuple[ApprovedMapping, ...]
     table: SynonymTable
     void_name: str = "void"
+    kinds: frozenset[EvidenceKind] = frozenset(EvidenceKind)  # the evidence kinds to use
     vocabulary: frozenset[str] = field(init=False)  # words of the target names: splits run-together names
 
     def __post_init__(self) -> None:
@@ -230,7 +231,12 @@ def suggest_for_label(
     ``extra``: further evidence per target (another kind, e.g. from data), combined with the rest.
     """
     by_target: dict[int, list[Evidence]] = {}
-    for found in (mapping_evidence(name, ctx, _cache), name_evidence(name, ctx)):
+    produced: list[dict[int, Evidence]] = []
+    if EvidenceKind.MAPPING in ctx.kinds:
+        produced.append(mapping_evidence(name, ctx, _cache))
+    if EvidenceKind.NAME in ctx.kinds:
+        produced.append(name_evidence(name, ctx))
+    for found in produced:
         for target, evidence in found.items():
             by_target.setdefault(target, []).append(evidence)
     for target, more in (extra or {}).items():
