@@ -22,10 +22,10 @@ def labels_csv(rows: list[tuple[str, int, str]]) -> str:
     return LABELS_HEADER + "".join(f"{i},{n},{v},{v},,,,,{c}\n" for i, (n, v, c) in enumerate(rows))
 
 
-def image(path: Path, seed: int = 0) -> None:
+def image(path: Path, seed: int = 0, shape: tuple[int, int] = (H, W)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(path)
+    Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8)).save(path)
 
 
 def ids_png(path: Path, values: np.ndarray) -> None:

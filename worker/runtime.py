@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models_registry import Job
 from app.domain.errors import InvalidInput
-from app.domain.label_codec import LabelEncoding
+from app.domain.label_codec import LabelEncoding, Palette
 from app.domain.priors import CompiledPriors, compile_priors
 from app.domain.taxonomy import Taxonomy
 from app.services import datasets as dataset_service
@@ -48,6 +48,7 @@ class JobInputs:
     model_source: str
     normalization: dict[str, Any] | None
     device: str
+    palette: Palette | None = None  # the dataset's own colours for rgb labels (a preset's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job, *, with_mode
         model_source=model.source if model else "",
         normalization=model.normalization if model else None,
         device=resolve_device(str(params.get("device", "auto"))),
+        palette=dataset_service.label_palette(dataset, mapping.source),
     )
 
 

@@ -67,7 +67,11 @@ def _ground_truth(
     if not pairs:
         raise InvalidInput(f"set {ref.name!r}: dataset {dataset.name!r} has no pairs", field="train_sets")
     data = PairDataset(
-        Path(dataset.root), pairs, encoding=LabelEncoding(dataset.label_encoding), colors=source.colors
+        Path(dataset.root),
+        pairs,
+        encoding=LabelEncoding(dataset.label_encoding),
+        colors=source.colors,
+        palette=dataset_service.label_palette(dataset, source),
     )
     provenance = {
         "kind": "ground_truth",

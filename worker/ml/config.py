@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.domain.label_codec import LabelEncoding
+from app.domain.label_codec import LabelEncoding, Palette
 from worker.ml.tta import PAPER_SCALES, Windows
 
 
@@ -17,11 +17,14 @@ class DataConfig:
         root: dataset root; pair paths are relative to it.
         label_encoding: encoding of the ground-truth label files.
         num_workers: DataLoader worker processes decoding images/labels (0 = in the main process).
+        label_palette: the dataset's own palette for ``rgb`` labels (a preset's, e.g. A2D2's
+            class_list.json); None decodes them with the source taxonomy's colours.
     """
 
     root: Path
     label_encoding: LabelEncoding = LabelEncoding.IDS8
     num_workers: int = 0
+    label_palette: Palette | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from app.domain.label_codec import LabelEncoding, unknown_value_mask
+from app.domain.label_codec import LabelEncoding, Palette, unknown_value_mask
 from app.domain.pairing import Pair, PairingResult, pairs_from_list_file, pairs_from_template
 from worker.ml.io import DataFileError, image_size, read_image, read_label
 
@@ -70,7 +70,10 @@ class Sample:
 
 
 class PairDataset(Dataset[Sample]):
-    """Decodes ``pairs[i]`` relative to ``root``; labels decoded with ``encoding`` (and ``colors``)."""
+    """Decodes ``pairs[i]`` relative to ``root``; labels decoded with ``encoding``.
+
+    ``rgb`` labels are decoded with ``palette`` (the dataset's own) when given, else ``colors``.
+    """
 
     def __init__(
         self,
@@ -81,11 +84,13 @@ class PairDataset(Dataset[Sample]):
         colors: dict[int, str] | None = None,
         known_values: Sequence[int] | None = None,
         use_labels: bool = True,
+        palette: Palette | None = None,
     ) -> None:
         self.root = Path(root)
         self.pairs = list(pairs)
         self.encoding = LabelEncoding(encoding)
         self.colors = colors
+        self.palette = palette
         self.known_values = np.asarray(sorted(known_values), dtype=np.int64) if known_values else None
         self.use_labels = use_labels
 
@@ -103,7 +108,7 @@ class PairDataset(Dataset[Sample]):
         image = read_image(self.root / pair.image, pair.image)
         if not self.use_labels or pair.label is None:
             return Sample(index=index, pair=pair, image=image)
-        decoded = read_label(self.root / pair.label, pair.label, self.encoding, self.colors)
+        decoded = read_label(self.root / pair.label, pair.label, self.encoding, self.colors, self.palette)
         if decoded.values.shape != image.shape[:2]:
             raise DataFileError(
                 pair.label,

@@ -147,7 +147,11 @@ def evaluate_dataset(
     if priors is not None and priors.num_classes != n:
         raise ValueError(f"the mapping has {priors.num_classes} target classes, the model {n}")
     dataset = PairDataset(
-        data.root, pairs, encoding=data.label_encoding, colors=source.colors if source else None
+        data.root,
+        pairs,
+        encoding=data.label_encoding,
+        colors=source.colors if source else None,
+        palette=data.label_palette,
     )
     batches, header_errors = size_batches(data.root, dataset.pairs, inf.batch_size)
     cm = ConfusionMatrix(n, device, config.ignore_index)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.domain.label_codec import DecodedLabel, LabelEncoding, decode_label
+from app.domain.label_codec import DecodedLabel, LabelEncoding, Palette, decode_label
 
 
 class DataFileError(Exception):
@@ -42,9 +42,17 @@ def image_size(path: Path, rel: str) -> tuple[int, int]:
 
 
 def read_label(
-    path: Path, rel: str, encoding: LabelEncoding, colors: dict[int, str] | None = None
+    path: Path,
+    rel: str,
+    encoding: LabelEncoding,
+    colors: dict[int, str] | None = None,
+    palette: Palette | None = None,
 ) -> DecodedLabel:
-    """Decode a label file, or :class:`DataFileError`."""
+    """Decode a label file, or :class:`DataFileError`.
+
+    Single-channel 8- or 16-bit ids as stored; ``rgb`` labels with ``palette`` (the dataset's own)
+    when given, else with ``colors`` (the taxonomy's).
+    """
     try:
         with Image.open(path) as im:
             if encoding is LabelEncoding.RGB:
@@ -58,7 +66,7 @@ def read_label(
     except Exception as exc:
         raise DataFileError(rel, f"unreadable label ({type(exc).__name__}: {exc})") from exc
     try:
-        return decode_label(array, encoding, colors=colors)
+        return decode_label(array, encoding, colors=colors, palette=palette)
     except Exception as exc:
         raise DataFileError(rel, str(exc)) from exc
 

@@ -187,6 +187,7 @@ def _dataset(
         colors=source.colors if source else None,
         known_values=source.values if source else None,
         use_labels=use_labels,
+        palette=data.label_palette,
     )
 
 

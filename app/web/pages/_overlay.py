@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from app.domain.errors import InvalidInput
-from app.domain.label_codec import decode_label, void_value
+from app.domain.label_codec import Palette, decode_label, void_value
 from app.domain.taxonomy import Taxonomy
 
 VOID_COLOR = "#596273"  # --void in app.css
@@ -69,15 +69,20 @@ def png(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def ground_truth_png(path: Path, encoding: str, source: Taxonomy) -> bytes:
-    """The ground-truth label file at ``path`` painted in ``source``'s colours."""
+def ground_truth_png(
+    path: Path, encoding: str, source: Taxonomy, label_palette: Palette | None = None
+) -> bytes:
+    """The ground-truth label file at ``path`` painted in ``source``'s colours.
+
+    ``rgb`` labels are decoded with ``label_palette`` (the dataset's own) when given.
+    """
     colors = palette(source)
     try:
         with Image.open(path) as im:
             array = np.asarray(im.convert("RGB") if encoding == "rgb" else im)
     except OSError as exc:
         raise InvalidInput(f"cannot read label file {path.name!r}: {exc}", field="path") from exc
-    values = decode_label(array, encoding, colors=source.colors).values
+    values = decode_label(array, encoding, colors=source.colors, palette=label_palette).values
     return png(paint(_shrink(values), colors))
 
 

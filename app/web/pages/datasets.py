@@ -225,5 +225,7 @@ def dataset_overlay_png(session: SessionDep, user: ReadUser, dataset_id: int, pa
     """A ground-truth label file painted in the taxonomy's colours (RGBA PNG)."""
     row = dataset_service.get_dataset(session, dataset_id)
     file = dataset_service.dataset_file_path(session, dataset_id, path)
-    data = _overlay.ground_truth_png(file, row.label_encoding, load_taxonomy(session, row.taxonomy_id))
+    taxonomy = load_taxonomy(session, row.taxonomy_id)
+    palette = dataset_service.label_palette(row, taxonomy)
+    data = _overlay.ground_truth_png(file, row.label_encoding, taxonomy, palette)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
