@@ -43,6 +43,9 @@ class SourceRow:
     targets: tuple[int, ...]
     state: str  # mapped | unmapped | void_only | ambiguous
     finding_count: int
+    # (unknown name, finding key, its targets) of each name that the suggestion of an
+    # ``unknown_source_name`` finding says means this label: the row offers the panel's one-click fix
+    typos: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,11 @@ def build_rows(edges: OntologyMapping, source: Taxonomy, report: ValidationRepor
     for f in report.findings:
         if f.source_name is not None and f.severity != "info":
             per_source[f.source_name] = per_source.get(f.source_name, 0) + 1
+    typos: dict[str, list[tuple[str, str, tuple[int, ...]]]] = {}
+    for f in report.by_code("unknown_source_name"):
+        given = tuple(sorted(set(f.targets) | set(edges.targets_of(f.source_name or ""))))
+        for name in f.fix:
+            typos.setdefault(name, []).append((f.source_name or "", f.key, given))
     rows = [
         SourceRow(
             key=str(i),
@@ -122,6 +130,7 @@ def build_rows(edges: OntologyMapping, source: Taxonomy, report: ValidationRepor
             targets=edges.targets_of(lb.name),
             state=row_state(edges.targets_of(lb.name)),
             finding_count=per_source.get(lb.name, 0),
+            typos=tuple(typos.get(lb.name, ())),
         )
         for i, lb in enumerate(source.labels)
     ]
