@@ -51,7 +51,8 @@ def test_a_typo_is_a_finding_with_an_apply_button_not_a_row(login, session_facto
     assert panel.count("Apply:") == 1  # 'tree' has no suggestion (and no stored edge to remove)
     assert "Remove its edges" not in panel
     sky_row = page[page.index('data-source="sky"') : page.index("</tr>", page.index('data-source="sky"'))]
-    assert "The file maps <strong>skyy</strong>, which is not a label, to sky: it probably" in sky_row  # the row offers it too
+    hint = "The file maps <strong>skyy</strong>, which is not a label, to sky: it probably"
+    assert hint in sky_row  # the row offers the fix too
     assert f'"finding": "{SKYY}"' in sky_row
     assert "Apply:" not in unescape(login("viewer").get(f"/mappings/{mapping_id}").text)
 
