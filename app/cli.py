@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from app.cli_datasets import dataset_app
 from app.cli_jobs import job_app
 from app.cli_suggestions import register as register_suggestions
 from app.config import Settings, SettingsError, load_settings
@@ -56,6 +57,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(demo_app, name="demo")
 app.add_typer(job_app, name="job")
+app.add_typer(dataset_app, name="dataset")
 register_suggestions(mapping_app)  # mapping suggest
 
 
