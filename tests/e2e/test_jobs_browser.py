@@ -207,7 +207,7 @@ def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # t
         "() => [...document.querySelectorAll('.review-item .overlay-layer')].slice(0, 6)"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
-    assert page.locator(".review-item").count() == 12  # first page; the rest behind "Show more"
+    assert page.locator(".review-item").count() == 12  # first page; the rest behind the pager
     assert page.locator(".histogram-table tbody tr").count() >= 5
     _shot(page, out_dir, "jobs-review.png", full=False)
     page.locator("input[data-overlay-opacity]").fill("45")
@@ -216,8 +216,9 @@ def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # t
     page.locator(".review-item").first.scroll_into_view_if_needed()
     page.evaluate("document.querySelector('.review-item').scrollIntoView()")
     _shot(page, out_dir, "jobs-review-gallery.png", full=False)
-    page.get_by_role("button", name="Show more").click()
-    page.wait_for_function("() => document.querySelectorAll('.review-item').length === 24")
-    assert page.get_by_role("button", name="Show more").inner_text() == f"Show more ({IMAGES - 24} left)"
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_url("**/review?page=2")
+    assert page.locator(".review-item").count() == 12
+    assert page.locator(".pager [aria-current=page]").inner_text() == "2"
     page.goto("/jobs")
     _shot(page, out_dir, "jobs-list.png", full=False)

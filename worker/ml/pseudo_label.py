@@ -332,15 +332,19 @@ def _image_stats(
     channel: torch.Tensor,
     index: torch.Tensor | None,
 ) -> dict[str, Any]:
-    """Per-image counts: pixels, void, non-void, corrected (constrained != teacher argmax), histogram."""
+    """Per-image counts: pixels, void, non-void, corrected (constrained != teacher argmax), pixels per
+    output class (``class_pixels``: ``{target id | "void": count}`` without zeros, the gallery's
+    target-class filter) and, with ground truth, the source x target histogram."""
     n = run.teacher.num_classes
     void = labels == void_value(n)
     non_void = ~void
+    per_class = torch.bincount(channel.reshape(-1).long(), minlength=n + 1).tolist()
     stats: dict[str, Any] = {
         "pixels": int(labels.numel()),
         "void_pixels": int(void.sum()),
         "non_void_pixels": int(non_void.sum()),
         "corrected_pixels": int((non_void & corrected).sum()),
+        "class_pixels": {("void" if c == n else str(c)): k for c, k in enumerate(per_class) if k},
     }
     if index is not None and run.priors is not None:
         hist = value_histogram(index, channel, run.priors.allowed.shape[0], n + 1)

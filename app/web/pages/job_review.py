@@ -1,14 +1,17 @@
-"""Result review of a pseudo-label run (web layer): gallery worst-first and per-source-label histogram.
+"""Result review of a pseudo-label run (web layer): per-source-label histogram and the image gallery.
 
-Worst first means failed images first (their error type and message on the card), then images a
-failed shard never reached, then the rest by correction rate, highest first.
+The gallery (:mod:`app.web.pages._gallery_view`) filters the run's images by a source label and a
+target class they contain, sorts them by correction rate, void share or file name and shows one
+page; its state lives in the URL. By default it is worst first: failed images (their error type and
+message on the card), then images a failed shard never reached, then the rest by correction rate,
+highest first. Each card shows the image, the ground truth, the unconstrained teacher and the
+pseudo-label as overlays; a click opens the large view (``static/js/gallery.js``) with per-layer
+toggles and keyboard navigation.
 
-Each gallery item shows the image, the ground truth, the unconstrained teacher and the pseudo-label
-as overlays (one opacity slider, legends with names). The histogram table shows, per source label,
-how its pixels were distributed over the target classes it may map to: the evidence a reviewer
-needs to spot a wrong mapping edge. The unconstrained teacher map is the run's ``teacher/<output>``
-file (written when the job's ``write_teacher`` is on, the default); runs made without it show that
-layer as "not recorded".
+The histogram table shows, per source label, how its pixels were distributed over the target classes
+it may map to: the evidence a reviewer needs to spot a wrong mapping edge. The unconstrained teacher
+map is the run's ``teacher/<output>`` file (written when the job's ``write_teacher`` is on, the
+default); runs made without it show that layer as "not recorded".
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models_registry import Job
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.gallery import DEFAULT_ORDER, DEFAULT_SORT
 from app.domain.mapping import VOID, OntologyMapping
 from app.domain.taxonomy import Taxonomy
 from app.services import jobs as job_service
@@ -28,13 +32,11 @@ from app.services import mappings as mapping_service
 from app.web.auth import ReadUser
 from app.web.deps import SessionDep
 from app.web.pages import _overlay
+from app.web.pages._gallery_view import GalleryFilters, build_gallery
 from app.web.pages._render import Fragments, fragment, is_htmx, page
 from app.web.pages._taxonomy_cache import load_taxonomy
 
 router = APIRouter(include_in_schema=False)
-
-PAGE_SIZE = 12
-NOT_LABELLED = "its shard failed or was cancelled before this image was labelled"
 
 
 def _taxonomies(session: Session, job: Job) -> tuple[Taxonomy, Taxonomy, OntologyMapping]:
@@ -80,68 +82,53 @@ def histogram_rows(
     return rows
 
 
-def _gallery(session: Session, job: Job, offset: int) -> dict[str, Any]:
-    records, total = job_service.read_manifest(
-        session, job.id, limit=PAGE_SIZE, offset=offset, worst_first=True
-    )
-    items = []
-    for r in records:
-        if r.get("status") == "error":
-            items.append(r | {"error_type": r.get("error_type") or "failed", "error": r.get("error", "")})
-            continue
-        if r.get("status") != "ok":  # its shard failed or was cancelled before reaching it
-            items.append(r | {"error_type": "not labelled", "error": NOT_LABELLED})
-            continue
-        teacher = f"teacher/{r['output']}"
-        items.append(
-            r
-            | {
-                "pseudo": f"labels/{r['output']}",
-                "teacher": teacher if _has_artifact(session, job, teacher) else None,
-            }
-        )
-    more = offset + PAGE_SIZE if offset + PAGE_SIZE < total else None
-    return {"entries": items, "total": total, "offset": offset, "next_offset": more}
-
-
-def _has_artifact(session: Session, job: Job, relpath: str) -> bool:
-    try:
-        job_service.artifact_path(session, job.id, relpath)
-    except (NotFound, InvalidInput):
-        return False
-    return True
-
-
 @router.get("/jobs/{job_id}/review", response_class=HTMLResponse)
 def job_review_page(
     request: Request,
     session: SessionDep,
     user: ReadUser,
     job_id: int,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    source: str = "",
+    target: str = "",
+    sort: str = DEFAULT_SORT,
+    order: str = DEFAULT_ORDER,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    """Gallery (failed images, then worst correction rate first) and the per-source-label histogram;
-    HTMX: next gallery page."""
+    """Per-source-label histogram and the gallery (filtered, sorted, one page); HTMX: the gallery only.
+
+    The URL holds the gallery state (see :class:`GalleryFilters`); a bad filter or sort is shown
+    next to the filters with status 422.
+    """
     job = job_service.get_job(session, job_id)
     _check_reviewable(job)
-    gallery = _gallery(session, job, offset)
-    source, target, edges = _taxonomies(session, job)
+    source_tax, target_tax, edges = _taxonomies(session, job)
+    filters = GalleryFilters(source, target, sort, order, page_number)
+    gallery = build_gallery(session, job, filters, source_tax, target_tax)
+    status = 200 if not gallery.errors else 422
     ctx: dict[str, Any] = {"job": job, "gallery": gallery}
-    if is_htmx(request) and offset:
-        return fragment(request, Fragments().add(request, "jobs/_gallery_items.html", **ctx))
+    if is_htmx(request) and request.headers.get("HX-Target") == "gallery-results":
+        response = fragment(
+            request,
+            Fragments().add(request, "jobs/_gallery.html", **ctx),
+            status_code=status,
+            reswap="outerHTML" if status != 200 else None,
+        )
+        response.headers["HX-Push-Url"] = gallery.filters.url(job.id)
+        return response
     summary = job_service.read_summary(session, job_id)
-    src_colors, tgt_colors = _overlay.palette(source), _overlay.palette(target)
+    src_colors, tgt_colors = _overlay.palette(source_tax), _overlay.palette(target_tax)
     return page(
         request,
         "jobs/review.html",
+        status_code=status,
         active_nav="jobs",
         summary=summary,
-        source=source,
-        target=target,
-        columns=[(lb.value, lb.name, tgt_colors[lb.value]) for lb in target.labels],
+        source=source_tax,
+        target=target_tax,
+        columns=[(lb.value, lb.name, tgt_colors[lb.value]) for lb in target_tax.labels],
         src_colors=src_colors,
-        source_legend=[(lb.value, lb.name, src_colors[lb.value]) for lb in source.labels],
-        rows=histogram_rows(summary, source, target, edges),
+        source_legend=[(lb.value, lb.name, src_colors[lb.value]) for lb in source_tax.labels],
+        rows=histogram_rows(summary, source_tax, target_tax, edges),
         **ctx,
     )
 

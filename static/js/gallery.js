@@ -1,0 +1,173 @@
+/* unilabel — the pseudo-label gallery's large view (jobs/_viewer.html on the review page).
+ *
+ * - a card's name button, or a click on any of its layers, opens the modal <dialog> on that image
+ * - ← / → previous / next image; past the end of the page the next (previous) page is loaded through
+ *   HTMX and the viewer goes on with its first (last) image; the URL follows the page
+ * - 1–4 show or hide the image, ground truth, teacher and pseudo-label layers (aria-pressed buttons);
+ *   o cycles the label opacity; Escape closes (native dialog) and the focus returns to the card
+ * - every key has a button, and the layer choice and opacity stay the same from image to image
+ * The per-image review keys (accept / reject / flag) are meant to join the same keymap.
+ */
+(function () {
+  "use strict";
+
+  var LAYERS = ["image", "gt", "teacher", "pseudo"];
+  var NAMES = { image: "Image", gt: "Ground truth", teacher: "Teacher", pseudo: "Pseudo-label" };
+  var OPACITIES = [0.6, 0.85, 1, 0.35];
+  var shown = { image: true, gt: false, teacher: false, pseudo: true };
+  var opacity = 0; // index into OPACITIES
+  var current = null; // the card (article[data-viewer-item]) on view
+  var loading = false;
+
+  function dialog() { return document.getElementById("gallery-viewer"); }
+  function items() {
+    return Array.prototype.slice.call(document.querySelectorAll("#gallery-results [data-viewer-item]"));
+  }
+  function q(sel) { return dialog().querySelector(sel); }
+  function announce(text) {
+    var box = q("[data-viewer-status]");
+    box.textContent = "";
+    setTimeout(function () { box.textContent = text; }, 30);
+  }
+
+  function layerUrl(card, layer) { return card.dataset[layer] || ""; }
+
+  function paintLayers() {
+    LAYERS.forEach(function (layer) {
+      var img = q("img[data-layer='" + layer + "']");
+      var btn = q("[data-toggle-layer='" + layer + "']");
+      var available = !!(current && layerUrl(current, layer));
+      btn.disabled = !available;
+      btn.setAttribute("aria-pressed", available && shown[layer] ? "true" : "false");
+      btn.title = available ? "" : NAMES[layer] + ": not recorded for this image";
+      img.style.visibility = available && shown[layer] ? "visible" : "hidden";
+    });
+    var value = Math.round(OPACITIES[opacity] * 100) + " %";
+    q("[data-viewer-stack]").style.setProperty("--viewer-opacity", String(OPACITIES[opacity]));
+    q("[data-opacity-value]").textContent = value;
+  }
+
+  function show(card) {
+    current = card;
+    var results = document.getElementById("gallery-results");
+    LAYERS.forEach(function (layer) {
+      var img = q("img[data-layer='" + layer + "']");
+      var url = layerUrl(card, layer);
+      if (url) img.src = url; else img.removeAttribute("src");
+      img.alt = layer === "image" ? card.dataset.name : NAMES[layer] + " of " + card.dataset.name;
+    });
+    q("[data-viewer-name]").textContent = card.dataset.name;
+    var total = results ? results.dataset.total : "?";
+    q("[data-viewer-pos]").textContent = "Image " + card.dataset.number + " of " + total;
+    q("[data-viewer-metrics]").textContent = card.dataset.metrics || "";
+    var list = items(), i = list.indexOf(card);
+    var pages = results ? results.dataset : { page: "1", pages: "1" };
+    q("[data-viewer-prev]").disabled = i <= 0 && pages.page === "1";
+    q("[data-viewer-next]").disabled = i >= list.length - 1 && pages.page === pages.pages;
+    paintLayers();
+  }
+
+  function open(card) {
+    var d = dialog();
+    if (!d || !card) return;
+    show(card);
+    if (!d.open) d.showModal();
+    q("[data-viewer-close]").focus();
+  }
+
+  function loadPage(rel, then) {
+    var link = document.querySelector("#gallery-results a[rel='" + rel + "']");
+    if (!link || !window.htmx || loading) return false;
+    loading = true;
+    announce("Loading the " + (rel === "next" ? "next" : "previous") + " page…");
+    htmx.ajax("GET", link.getAttribute("hx-get"), {
+      source: link, target: "#gallery-results", swap: "outerHTML", headers: { "HX-Target": "gallery-results" },
+    }).then(
+      function () {
+        loading = false;
+        var list = items();
+        if (list.length) show(rel === "next" ? list[0] : list[list.length - 1]);
+        if (then) then();
+      },
+      function () { loading = false; }
+    );
+    return true;
+  }
+
+  function step(delta) {
+    if (!current || loading) return;
+    var list = items(), i = list.indexOf(current);
+    var next = list[i + delta];
+    if (next) { show(next); announce("Image " + next.dataset.number + ": " + next.dataset.name); return; }
+    if (!loadPage(delta > 0 ? "next" : "prev")) announce(delta > 0 ? "This is the last image." : "This is the first image.");
+  }
+
+  function toggle(layer) {
+    if (!current) return;
+    if (!layerUrl(current, layer)) { announce(NAMES[layer] + " is not recorded for this image."); return; }
+    shown[layer] = !shown[layer];
+    paintLayers();
+    announce(NAMES[layer] + (shown[layer] ? " shown" : " hidden"));
+  }
+
+  function cycleOpacity() {
+    opacity = (opacity + 1) % OPACITIES.length;
+    paintLayers();
+    announce("Label opacity " + Math.round(OPACITIES[opacity] * 100) + " %");
+  }
+
+  // -------------------------------------------------------------- opening
+  document.addEventListener("click", function (e) {
+    var trigger = e.target.closest("[data-viewer-open], [data-viewer-layers] figure");
+    if (!trigger) return;
+    var card = trigger.closest("[data-viewer-item]");
+    if (!card) return;
+    e.preventDefault();
+    open(card);
+  });
+
+  // -------------------------------------------------------------- inside the viewer
+  document.addEventListener("click", function (e) {
+    var d = dialog();
+    if (!d || !d.open || !d.contains(e.target)) return;
+    var btn = e.target.closest("button");
+    if (!btn || btn.disabled) return;
+    if (btn.hasAttribute("data-viewer-close")) d.close();
+    else if (btn.hasAttribute("data-viewer-prev")) step(-1);
+    else if (btn.hasAttribute("data-viewer-next")) step(1);
+    else if (btn.hasAttribute("data-viewer-opacity")) cycleOpacity();
+    else if (btn.dataset.toggleLayer) toggle(btn.dataset.toggleLayer);
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var d = dialog();
+    if (!d || !d.open || e.ctrlKey || e.metaKey || e.altKey) return;
+    var key = e.key;
+    if (key === "ArrowRight") step(1);
+    else if (key === "ArrowLeft") step(-1);
+    else if (key >= "1" && key <= "4") toggle(LAYERS[Number(key) - 1]);
+    else if (key === "o" || key === "O") cycleOpacity();
+    else return; // Escape: the dialog's own cancel, then "close" below
+    e.preventDefault();
+  });
+
+  // a click on the backdrop (outside the dialog's box) closes it too
+  document.addEventListener("mousedown", function (e) {
+    var d = dialog();
+    if (d && d.open && e.target === d) {
+      var r = d.getBoundingClientRect();
+      var inside = e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom;
+      if (!inside) d.close();
+    }
+  });
+
+  document.addEventListener("close", function (e) {
+    if (e.target !== dialog() || !current) return;
+    var card = document.getElementById(current.id) || current; // the page may have changed under the viewer
+    var back = card.isConnected ? card.querySelector("[data-viewer-open]") : null;
+    if (back) {
+      card.scrollIntoView({ block: "center" });
+      back.focus({ preventScroll: true });
+    }
+  }, true);
+})();
