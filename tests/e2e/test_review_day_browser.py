@@ -2,7 +2,8 @@
 quick edits read as one history group with class names; the review page lists unmapped labels and
 drops the "no approved version" note after approval; a first login says "Welcome".
 
-Screenshots go to ``docs/screenshots/`` with ``UNILABEL_SCREENSHOTS=1``, else to a temporary folder.
+The screenshots docs/ui.md shows go to ``docs/screenshots/`` with ``UNILABEL_SCREENSHOTS=1``, the
+others (and all of them without it) to a temporary folder.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _wait_version(page: Any, number: int) -> None:
 
 
 def test_a_typo_is_fixed_in_one_click_from_the_validation_panel(
-    new_page: Any, mapping_id: int, out_dir: Path
+    new_page: Any, mapping_id: int, out_dir: Path, tmp_path: Path
 ) -> None:
     page = new_page("erin")
     page.goto(f"/mappings/{mapping_id}")
@@ -97,11 +98,11 @@ def test_a_typo_is_fixed_in_one_click_from_the_validation_panel(
     assert "Applied the suggestion" in page.locator("#toasts").inner_text()
     assert panel.get_by_role("button", name=re.compile("^Apply")).count() == 0
     assert _row(page, "autorikshaw").count() == 0
-    page.screenshot(path=str(out_dir / "editor-typo-applied.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "editor-typo-applied.png"), full_page=True)
 
 
 def test_quick_edits_read_as_one_group_with_class_names(
-    new_page: Any, mapping_id: int, out_dir: Path
+    new_page: Any, mapping_id: int, out_dir: Path, tmp_path: Path
 ) -> None:
     page = new_page("eddie")
     page.goto(f"/mappings/{mapping_id}")
@@ -126,7 +127,7 @@ def test_quick_edits_read_as_one_group_with_class_names(
     page.screenshot(path=str(out_dir / "versions-grouped.png"), full_page=True)
     page.get_by_role("link", name="Changes of versions 2 to 4").click()
     page.get_by_role("heading", name="The 3 versions this diff sums up").wait_for()
-    page.screenshot(path=str(out_dir / "diff-grouped.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "diff-grouped.png"), full_page=True)
 
 
 def test_review_lists_unmapped_labels_and_the_note_follows_approval(
@@ -152,13 +153,13 @@ def test_review_lists_unmapped_labels_and_the_note_follows_approval(
     assert rita.locator("#unmapped-labels li").count() == 4  # still listed on the approved version
 
 
-def test_first_login_says_welcome_then_welcome_back(new_page: Any, live_server: Any, out_dir: Path) -> None:
+def test_first_login_says_welcome_then_welcome_back(new_page: Any, live_server: Any, tmp_path: Path) -> None:
     with live_server.session_factory() as s:
         user_service.create_user(s, name="newton", role="viewer", password=PASSWORD)
         s.commit()
     page = new_page("newton")
     assert page.get_by_role("heading", level=1).inner_text() == "Welcome, newton"
-    page.screenshot(path=str(out_dir / "home-first-login.png"))
+    page.screenshot(path=str(tmp_path / "home-first-login.png"))
     page.get_by_role("button", name=re.compile("Sign out|Log out")).click()
     page.wait_for_url(re.compile(r"/login"))
     again = new_page("newton")
