@@ -38,6 +38,23 @@
     box.append(toast);
     scheduleToast(toast);
   }
+  // The toast band is in the flow under the sticky header: publish its height for sticky panels,
+  // and keep it to the newest MAX_TOASTS (quick edits each bring one) so that it stays one row.
+  var MAX_TOASTS = 3;
+  function trackToastBand() {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    new MutationObserver(function () {
+      var all = box.querySelectorAll(".toast");
+      for (var i = 0; i < all.length - MAX_TOASTS; i++) all[i].remove();
+    }).observe(box, { childList: true });
+    if (!window.ResizeObserver) return;
+    new ResizeObserver(function () {
+      document.documentElement.style.setProperty("--toasts-h", box.offsetHeight + "px");
+    }).observe(box);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", trackToastBand);
+  else trackToastBand();
   document.addEventListener("click", function (e) {
     var btn = e.target.closest("[data-toast-close]");
     if (btn) btn.closest(".toast").remove();
