@@ -12,6 +12,7 @@ raised together as one :class:`InvalidInput` listing them all in ``details["erro
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.eta import EtaState, observe, seconds_left
 from app.domain.jobs import JobStatus, can_transition
 from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
 from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, TrainParams
@@ -215,17 +217,31 @@ def retry_job(session: Session, job_id: int) -> Job:
     return job
 
 
+def estimate_eta(job: Job, previous: EtaState | None, *, now: datetime) -> EtaState | None:
+    """The ETA estimator's state after looking at ``job`` at ``now`` (None unless it is running).
+
+    ``previous`` is the state of the last look (the job page's poll carries it); without one the
+    rate is the one over all items finished since the job started (see :mod:`app.domain.eta`).
+    """
+    if job.status != JobStatus.RUNNING.value or job.progress_total <= 0:
+        return None
+    elapsed = (now - job.started_at).total_seconds() if job.started_at else None
+    return observe(previous, done=job.progress_current, now=now.timestamp(), elapsed_s=elapsed)
+
+
 def job_payload(session: Session, job: Job, *, with_shards: bool = False) -> dict[str, Any]:
-    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed).
+    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed; the ETA from the rate
+    over all items finished since the job started).
 
     A job whose message (or a shard's) could not be published yet says so: ``waiting_for_broker``
     and the message "waiting for the broker (<error>)".
     """
     fraction = min(1.0, job.progress_current / job.progress_total) if job.progress_total else 0.0
-    eta = None
-    if job.status == "running" and job.started_at and 0 < fraction < 1:
-        elapsed = (utcnow() - job.started_at).total_seconds()
-        eta = elapsed * (1 - fraction) / fraction
+    now = utcnow()
+    eta_state = estimate_eta(job, None, now=now)
+    eta = (
+        None if eta_state is None else seconds_left(eta_state, total=job.progress_total, now=now.timestamp())
+    )
     payload = {
         c: getattr(job, c)
         for c in (

@@ -2,21 +2,27 @@
 
 ``GET /jobs/{id}/status`` renders ``jobs/_status.html``: while the job is queued or running its root
 element carries ``hx-get`` (itself), ``hx-trigger="every 2s"`` and ``hx-swap="outerHTML"``; once
-terminal it renders without them and the polling stops. The same answer refreshes the log tail, the
-shards table and the result panel out of band, so one request every two seconds keeps the page live.
+terminal it renders without them and the polling stops. The same answer refreshes the header's
+times, the log tail, the shards table and the result panel out of band, so one request every two
+seconds keeps the page live and the header and the status card always show the same times. The
+polling element also carries the ETA estimator's state (``hx-vals``), so the ETA is smoothed across
+polls (:mod:`app.domain.eta`).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.domain.errors import DomainError, NotFound
+from app.domain.eta import decode_state, seconds_left
 from app.domain.jobs import JobStatus
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
@@ -105,14 +111,45 @@ def _summary(session: Session, job: Job) -> dict[str, Any] | None:
         return None
 
 
-def _context(request: Request, session: Session, job: Job) -> dict[str, Any]:
-    """Everything ``jobs/detail.html`` and its partials show."""
+def _times(job: Job, now: datetime) -> dict[str, Any]:
+    """The job's times, once, for the page header and the status card (so both say the same)."""
+    requeued = job.queued_at is not None and (job.queued_at - job.created_at).total_seconds() > 1
+    end = job.finished_at or (now if job.status == JobStatus.RUNNING.value else None)
+    return {
+        "points": [
+            ("Submitted", job.created_at),
+            *([("Re-queued", job.queued_at)] if requeued else []),
+            ("Started", job.started_at),
+            ("Finished", job.finished_at),
+        ],
+        "span_label": "Took" if job.finished_at else "Running for",
+        "span_s": (end - job.started_at).total_seconds() if end and job.started_at else None,
+    }
+
+
+def _eta(job: Job, previous: str, now: datetime) -> dict[str, Any]:
+    """Seconds left and the estimator state the polling fragment carries to its next request."""
+    state = job_service.estimate_eta(job, decode_state(previous) if previous else None, now=now)
+    if state is None:
+        return {"seconds": None, "state": ""}
+    return {
+        "seconds": seconds_left(state, total=job.progress_total, now=now.timestamp()),
+        "state": state.encode(),
+    }
+
+
+def _context(request: Request, session: Session, job: Job, *, eta: str = "") -> dict[str, Any]:
+    """Everything ``jobs/detail.html`` and its partials show (``eta``: the last poll's ETA state)."""
     j = job_service.job_payload(session, job, with_shards=True)
     lines = job_service.job_logs(session, job.id, limit=LOG_TAIL)
     user = getattr(request.state, "user", None)
+    now = utcnow()
     return {
         "j": j,
         "terminal": JobStatus(job.status).is_terminal,
+        "times": _times(job, now),
+        "eta": _eta(job, eta, now),
+        "shard_index": {s.id: s.shard_index for s in j["shards"]},
         "logs": lines,
         "summary": _summary(session, job),
         "mapping": _mapping_info(session, job),
@@ -130,11 +167,14 @@ def job_detail_page(request: Request, session: SessionDep, user: ReadUser, job_i
     return page(request, "jobs/detail.html", active_nav="jobs", **_context(request, session, job))
 
 
-def _status_answer(request: Request, session: Session, job: Job, toast: Toast | None = None) -> Response:
-    """The status partial plus the log tail, shards and result swapped out of band (and a toast)."""
-    ctx = _context(request, session, job)
+def _status_answer(
+    request: Request, session: Session, job: Job, toast: Toast | None = None, *, eta: str = ""
+) -> Response:
+    """The status partial plus the header's times, log tail, shards and result swapped out of band
+    (and a toast)."""
+    ctx = _context(request, session, job, eta=eta)
     parts = Fragments().add(request, "jobs/_status.html", **ctx)
-    for name in ("jobs/_logs.html", "jobs/_shards.html", "jobs/_result.html"):
+    for name in ("jobs/_times.html", "jobs/_logs.html", "jobs/_shards.html", "jobs/_result.html"):
         parts.add(request, name, oob=True, **ctx)
     if toast is not None:
         parts.toast(request, toast)
@@ -142,9 +182,19 @@ def _status_answer(request: Request, session: Session, job: Job, toast: Toast | 
 
 
 @router.get("/jobs/{job_id}/status", response_class=HTMLResponse)
-def job_status_fragment(request: Request, session: SessionDep, user: ReadUser, job_id: int) -> Response:
-    """``jobs/_status.html`` (polls itself while queued/running; no polling attributes once terminal)."""
-    return _status_answer(request, session, job_service.get_job(session, job_id))
+def job_status_fragment(
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    job_id: int,
+    eta: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """``jobs/_status.html`` (polls itself while queued/running; no polling attributes once terminal).
+
+    ``eta`` is the ETA estimator's state that the previous answer gave the polling element, so the
+    estimate is smoothed across polls without the server keeping anything.
+    """
+    return _status_answer(request, session, job_service.get_job(session, job_id), eta=eta)
 
 
 def _act(request: Request, session: Session, job_id: int, action: str) -> Response:
