@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from app.db.models import Mapping
 from app.services import mappings as mapping_service
 from tests.web.pages.conftest import base_version_of, unescape
@@ -72,3 +74,13 @@ def test_the_diff_lists_the_versions_it_sums_up_grouped(login, small_mapping: Ma
     assert "5 edits</strong>" in steps and "Map 'building' → vegetation" in steps
     one = unescape(erin.get(f"/mappings/{small_mapping.id}/diff?old=7&new=8").text)
     assert "versions this diff sums up" not in one
+
+
+def test_the_window_is_read_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.config import SettingsError, load_settings
+
+    monkeypatch.setenv("UNILABEL_HISTORY_GROUP_WINDOW_S", "30")
+    assert load_settings().history_group_window_s == 30
+    monkeypatch.setenv("UNILABEL_HISTORY_GROUP_WINDOW_S", "-1")
+    with pytest.raises(SettingsError, match="UNILABEL_HISTORY_GROUP_WINDOW_S"):
+        load_settings()
