@@ -144,3 +144,17 @@ class ReviewComment(Base):
     source_name: Mapped[str | None] = mapped_column(String(200), default=None)
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuggestionRejection(Base):
+    """A suggested edge someone rejected for one mapping: not suggested there again (issue 15)."""
+
+    __tablename__ = "suggestion_rejection"
+    __table_args__ = (UniqueConstraint("mapping_id", "source_name", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("mapping.id", ondelete="CASCADE"))
+    source_name: Mapped[str] = mapped_column(String(200))
+    target_id: Mapped[int] = mapped_column(Integer)  # a class id or 255 (void)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -19,6 +21,9 @@ class SuggestionRead(BaseModel):
     target_name: str
     score: float = Field(description="0..1, the evidence combined (noisy-or)")
     in_current: bool = Field(description="The edge is already in the mapping's current version")
+    rejected: bool = Field(
+        default=False, description="Rejected for this mapping (listed with include_rejected)"
+    )
     evidence: list[EvidenceRead]
 
 
@@ -43,3 +48,12 @@ class SuggestionList(BaseModel):
     target_taxonomy_id: int
     evidence_mappings: list[EvidenceMappingRead]
     labels: list[LabelSuggestions]
+
+
+class SuggestionRejectionRead(BaseModel):
+    mapping_id: int
+    key: str
+    source_name: str
+    target_id: int
+    author: str | None
+    created_at: datetime

@@ -6,6 +6,10 @@ API (session first, keyword-only arguments; reads only):
     suggest_for_taxonomies(session, *, source_taxonomy_id, target_taxonomy_id, limit=3,
                            min_score=0.0, label=None, synonyms=None) -> SuggestionReport
         the same for a pair with no mapping yet (the CLI's draft)
+    reject_suggestion(session, mapping_id, *, key, author=None) -> (SuggestionRejection, created)
+        remember that the edge ``key`` (``<target id>:<source name>``) is not wanted in this
+        mapping: it is left out of later suggestions (``include_rejected`` shows it, flagged)
+    unreject_suggestion(session, mapping_id, *, key) -> None   (NotFound when it was not rejected)
 
 Evidence mappings: for each mapping to the same target taxonomy from *another* source taxonomy,
 its newest approved version (drafts, versions in review and rejected ones are never evidence).
@@ -20,9 +24,10 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
-from app.db.repositories_suggestions import latest_approved_versions
-from app.domain.errors import InvalidInput
-from app.domain.mapping import OntologyMapping
+from app.db import repositories_suggestions as suggestion_repo
+from app.db.models import SuggestionRejection, User
+from app.domain.errors import InvalidInput, NotFound
+from app.domain.mapping import VOID, Edge, OntologyMapping
 from app.domain.names import SynonymTable, default_synonyms
 from app.domain.suggestions import (
     ApprovedMapping,
@@ -65,6 +70,7 @@ class SuggestionReport:
     labels: dict[str, tuple[Suggestion, ...]]
     current: OntologyMapping | None = None
     version_number: int | None = None
+    rejected: frozenset[Edge] = frozenset()  # rejected edges still listed (``include_rejected``)
 
     def draft(self, *, min_score: float = 0.3) -> OntologyMapping:
         """A complete first version: each label's best suggestion (void when none is good enough)."""
@@ -87,7 +93,7 @@ def _evidence(
     session: Session, *, source_taxonomy_id: int, target_taxonomy_id: int
 ) -> list[tuple[EvidenceSource, ApprovedMapping]]:
     out = []
-    rows = latest_approved_versions(
+    rows = suggestion_repo.latest_approved_versions(
         session, target_taxonomy_id=target_taxonomy_id, exclude_source_taxonomy_id=source_taxonomy_id
     )
     for mapping, version in rows:
@@ -112,8 +118,12 @@ def suggest_for_taxonomies(
     min_score: float = 0.0,
     label: str | None = None,
     synonyms: SynonymTable | None = None,
+    skip: frozenset[Edge] = frozenset(),
 ) -> SuggestionReport:
-    """Suggestions for every label of a source taxonomy (or only ``label``) toward a target class list."""
+    """Suggestions for every label of a source taxonomy (or only ``label``) toward a target class list.
+
+    ``skip``: edges never to suggest (still ``limit`` per label when there are enough others).
+    """
     _check_params(limit, min_score)
     source = taxonomy_service.load_taxonomy(session, source_taxonomy_id)
     target = taxonomy_service.load_taxonomy(session, target_taxonomy_id)
@@ -128,8 +138,12 @@ def suggest_for_taxonomies(
         names = (label,)
     found = _evidence(session, source_taxonomy_id=source_taxonomy_id, target_taxonomy_id=target_taxonomy_id)
     ctx = SuggestionContext(target.class_list(), tuple(a for _, a in found), synonyms or _default_table())
-    ranked = suggest_mapping(names, ctx, limit=limit)
-    labels = {n: tuple(s for s in r if s.score >= min_score) for n, r in ranked.items()}
+    skipped_per_label = max((sum(1 for n, _ in skip if n == name) for name in names), default=0)
+    ranked = suggest_mapping(names, ctx, limit=limit + skipped_per_label)
+    labels = {
+        n: tuple(s for s in r if s.score >= min_score and (n, s.target) not in skip)[:limit]
+        for n, r in ranked.items()
+    }
     return SuggestionReport(
         source, source_taxonomy_id, target, target_taxonomy_id, tuple(e for e, _ in found), labels
     )
@@ -143,10 +157,16 @@ def suggest_for_mapping(
     min_score: float = 0.0,
     label: str | None = None,
     synonyms: SynonymTable | None = None,
+    include_rejected: bool = False,
 ) -> SuggestionReport:
-    """Suggestions for a mapping's source labels, with its current edges to compare against."""
+    """Suggestions for a mapping's source labels, with its current edges to compare against.
+
+    Suggestions rejected for this mapping are left out, or listed (and named in ``rejected``) with
+    ``include_rejected``.
+    """
     mapping = get_mapping(session, mapping_id)
     head = current_version(session, mapping_id)
+    rejected = frozenset(suggestion_repo.rejected_edges(session, mapping_id))
     report = suggest_for_taxonomies(
         session,
         source_taxonomy_id=mapping.source_taxonomy_id,
@@ -155,6 +175,7 @@ def suggest_for_mapping(
         min_score=min_score,
         label=label,
         synonyms=synonyms,
+        skip=frozenset() if include_rejected else rejected,
     )
     return SuggestionReport(
         report.source,
@@ -165,4 +186,41 @@ def suggest_for_mapping(
         report.labels,
         version_edges(head),
         head.number,
+        rejected if include_rejected else frozenset(),
     )
+
+
+def parse_key(key: str) -> Edge:
+    """``'<target id>:<source name>'`` -> (source name, target id); InvalidInput naming ``key``."""
+    target, sep, name = key.partition(":")
+    if not sep or not name or not target.isdigit() or not 0 <= int(target) <= VOID:
+        raise InvalidInput(
+            f"a suggestion key is '<target id 0..255>:<source label name>', got {key!r}", field="key"
+        )
+    return name, int(target)
+
+
+def _checked_edge(session: Session, mapping_id: int, key: str) -> Edge:
+    mapping = get_mapping(session, mapping_id)
+    name, target = parse_key(key)
+    if target != VOID and target not in repo.label_values(session, mapping.target_taxonomy_id):
+        raise InvalidInput(f"the target taxonomy has no class {target}", field="key")
+    if not repo.has_label_name(session, mapping.source_taxonomy_id, name):
+        raise InvalidInput(f"the source taxonomy has no label {name!r}", field="key")
+    return name, target
+
+
+def reject_suggestion(
+    session: Session, mapping_id: int, *, key: str, author: User | None = None
+) -> tuple[SuggestionRejection, bool]:
+    """Remember a rejected suggestion for this mapping; ``created`` is False when it already was."""
+    name, target = _checked_edge(session, mapping_id, key)
+    return suggestion_repo.add_rejection(session, mapping_id, name, target, author.id if author else None)
+
+
+def unreject_suggestion(session: Session, mapping_id: int, *, key: str) -> None:
+    """Forget a rejection: the edge may be suggested again."""
+    get_mapping(session, mapping_id)
+    name, target = parse_key(key)
+    if not suggestion_repo.delete_rejection(session, mapping_id, name, target):
+        raise NotFound(f"suggestion {key!r} is not rejected for mapping {mapping_id}", field="key")

@@ -1,11 +1,18 @@
-"""Mapping suggestion endpoints (web layer): suggested edges with their evidence."""
+"""Mapping suggestion endpoints (web layer): suggested edges with their evidence; rejections.
+
+A suggestion's ``key`` is ``<target id>:<source label name>``; in a URL the name is percent-encoded
+(``/`` as ``%2F`` is fine: the key is the rest of the path before ``/reject``).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
+from app.db.models import SuggestionRejection
 from app.domain.mapping import VOID
 from app.schemas.common import LabelName
 from app.schemas.suggestions import (
@@ -14,9 +21,11 @@ from app.schemas.suggestions import (
     LabelSuggestions,
     SuggestionList,
     SuggestionRead,
+    SuggestionRejectionRead,
 )
 from app.services import suggestions as service
-from app.web.auth import ReadUser
+from app.services import users as user_service
+from app.web.auth import EditorUser, ReadUser
 from app.web.deps import IdPath, SessionDep
 
 router = APIRouter(prefix="/mappings", tags=["suggestions"])
@@ -30,9 +39,12 @@ def read_suggestions(
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT, description="Suggestions per source label")] = 3,
     min_score: Annotated[float, Query(ge=0.0, le=1.0, description="Leave out weaker suggestions")] = 0.0,
     label: Annotated[LabelName | None, Query(description="Only this source label")] = None,
+    include_rejected: Annotated[bool, Query(description="Also list rejected suggestions (flagged)")] = False,
 ) -> SuggestionList:
     """Suggested edges per source label, from label names and other approved mappings to the same target."""
-    report = service.suggest_for_mapping(session, mapping_id, limit=limit, min_score=min_score, label=label)
+    report = service.suggest_for_mapping(
+        session, mapping_id, limit=limit, min_score=min_score, label=label, include_rejected=include_rejected
+    )
     current = report.current
     assert current is not None and report.version_number is not None
     labels = []
@@ -45,6 +57,7 @@ def read_suggestions(
                 target_name=s.target_name,
                 score=s.score,
                 in_current=s.target in targets,
+                rejected=(name, s.target) in report.rejected,
                 evidence=[
                     EvidenceRead(
                         kind=str(e.kind),
@@ -76,3 +89,30 @@ def read_suggestions(
         ],
         labels=labels,
     )
+
+
+def _rejection_read(session: Session, row: SuggestionRejection) -> SuggestionRejectionRead:
+    names = user_service.user_names(session, [row.author_id])
+    return SuggestionRejectionRead(
+        mapping_id=row.mapping_id,
+        key=f"{row.target_id}:{row.source_name}",
+        source_name=row.source_name,
+        target_id=row.target_id,
+        author=names.get(row.author_id) if row.author_id is not None else None,
+        created_at=row.created_at,
+    )
+
+
+@router.post("/{mapping_id}/suggestions/{key:path}/reject", response_model=SuggestionRejectionRead)
+def reject_suggestion(mapping_id: IdPath, key: str, session: SessionDep, user: EditorUser) -> JSONResponse:
+    """Reject a suggested edge for this mapping: it is not suggested here again (201; 200 if it was)."""
+    row, created = service.reject_suggestion(session, mapping_id, key=key, author=user)
+    body = _rejection_read(session, row).model_dump(mode="json")
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+@router.delete("/{mapping_id}/suggestions/{key:path}/reject", status_code=204)
+def unreject_suggestion(mapping_id: IdPath, key: str, session: SessionDep, _user: EditorUser) -> Response:
+    """Undo a rejection: the edge may be suggested again."""
+    service.unreject_suggestion(session, mapping_id, key=key)
+    return Response(status_code=204)

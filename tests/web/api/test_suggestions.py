@@ -3,9 +3,14 @@ mappings to the same target, roles checked before input, bad input a 4xx naming 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from tests.web.api.test_reviews import _race
 
 Json = dict[str, Any]
 Headers = dict[str, str]
@@ -129,3 +134,96 @@ def test_unknown_mapping_is_404_and_bad_parameters_are_422_naming_the_field(
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["field"] == field, (params, r.json())
     assert client.get("/api/v1/mappings/abc/suggestions", headers=editor).status_code == 422
+
+
+def _suggested(client: TestClient, mid: int, headers: Headers, **params: Any) -> dict[str, list[str]]:
+    body = client.get(f"/api/v1/mappings/{mid}/suggestions", params=params, headers=headers).json()
+    return {x["source_name"]: [s["target_name"] for s in x["suggestions"]] for x in body["labels"]}
+
+
+def test_a_rejected_suggestion_is_left_out_until_the_rejection_is_undone(
+    client: TestClient, editor: Headers, reviewer: Headers, admin: Headers
+) -> None:
+    mid = _setup(client, editor, reviewer)
+    url = f"/api/v1/mappings/{mid}/suggestions/2:bicyclists/reject"
+    assert _suggested(client, mid, editor)["bicyclists"][0] == "rider"
+    r = client.post(url, headers=editor)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["key"], body["source_name"], body["target_id"], body["mapping_id"]) == (
+        "2:bicyclists",
+        "bicyclists",
+        2,
+        mid,
+    )
+    assert body["author"] and body["created_at"]
+    assert client.post(url, headers=editor).status_code == 200  # already rejected: idempotent
+    assert "rider" not in _suggested(client, mid, editor)["bicyclists"]
+    flagged = client.get(
+        f"/api/v1/mappings/{mid}/suggestions",
+        params={"include_rejected": True, "label": "bicyclists"},
+        headers=editor,
+    ).json()["labels"][0]["suggestions"]
+    assert [(s["target_name"], s["rejected"]) for s in flagged][0] == ("rider", True)
+    assert all(not s["rejected"] for s in flagged[1:])
+    assert client.delete(url, headers=editor).status_code == 204
+    assert client.delete(url, headers=editor).status_code == 404
+    assert _suggested(client, mid, editor)["bicyclists"][0] == "rider"
+    assert client.post(url, headers=editor).status_code == 201
+    assert client.delete(f"/api/v1/mappings/{mid}", headers=admin).status_code == 204  # rejections go too
+
+
+def test_keys_with_slashes_and_void_can_be_rejected(client: TestClient, editor: Headers) -> None:
+    src = _taxonomy(client, editor, "slashy", "Obstacles / trash", "unlabeled")
+    mid = int(_mapping(client, editor, src, "slashy-drive")["id"])
+    r = client.post(f"/api/v1/mappings/{mid}/suggestions/255:Obstacles%20%2F%20trash/reject", headers=editor)
+    assert r.status_code == 201, r.text
+    assert r.json()["source_name"] == "Obstacles / trash" and r.json()["target_id"] == 255
+    r = client.post(f"/api/v1/mappings/{mid}/suggestions/255:unlabeled/reject", headers=editor)
+    assert r.status_code == 201
+    assert _suggested(client, mid, editor)["unlabeled"] == []  # void was its only suggestion
+
+
+def test_reject_checks_the_role_first_then_the_mapping_then_the_key(
+    client: TestClient,
+    editor: Headers,
+    reviewer: Headers,
+    viewer: Headers,
+    snapshot: Callable[[], dict[str, int]],
+) -> None:
+    mid = _setup(client, editor, reviewer)
+    before = snapshot()
+    base = f"/api/v1/mappings/{mid}/suggestions"
+    assert client.post(f"{base}/2:bicyclists/reject").status_code == 401
+    assert client.post(f"{base}/nonsense/reject").status_code == 401
+    assert client.post(f"{base}/2:bicyclists/reject", headers=viewer).status_code == 403
+    assert client.post(f"{base}/nonsense/reject", headers=viewer).status_code == 403
+    assert client.delete(f"{base}/2:bicyclists/reject", headers=viewer).status_code == 403
+    assert (
+        client.post("/api/v1/mappings/999999/suggestions/2:bicyclists/reject", headers=editor).status_code
+        == 404
+    )
+    for key in ("nonsense", "x:bicyclists", "300:bicyclists", "7:bicyclists", "2:no such label", "2:"):
+        r = client.post(f"{base}/{key}/reject", headers=editor)
+        assert r.status_code == 422, (key, r.text)
+        assert r.json()["error"]["field"] == "key", (key, r.json())
+    assert client.delete(f"{base}/nonsense/reject", headers=editor).status_code == 422
+    assert snapshot() == before
+
+
+@pytest.mark.timeout(240)
+def test_racing_rejections_of_one_edge_store_it_once(
+    app: FastAPI,
+    client: TestClient,
+    editor: Headers,
+    reviewer: Headers,
+    snapshot: Callable[[], dict[str, int]],
+) -> None:
+    mid = _setup(client, editor, reviewer)
+    before = snapshot()["suggestion_rejection"]
+    url = f"/api/v1/mappings/{mid}/suggestions/2:bicyclists/reject"
+    responses = _race(app, [("POST", url, {})] * 6, [editor] * 6)
+    assert not [r for r in responses if isinstance(r, Exception)], responses
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 5 + [201], [r.text for r in responses]
+    assert snapshot()["suggestion_rejection"] == before + 1
