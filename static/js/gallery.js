@@ -116,6 +116,18 @@
     announce("Label opacity " + Math.round(OPACITIES[opacity] * 100) + " %");
   }
 
+  // -------------------------------------------------------------- filters
+  // The form stays (it keeps the focus); after each swap its fields are marked from the new answer's errors.
+  document.addEventListener("htmx:afterSettle", function () {
+    var results = document.getElementById("gallery-results");
+    var form = document.getElementById("gallery-filters");
+    if (!results || !form) return;
+    form.querySelectorAll("select[name]").forEach(function (select) {
+      var bad = results.querySelector("#gallery-errors [data-field='" + select.name + "']");
+      if (bad) select.setAttribute("aria-invalid", "true"); else select.removeAttribute("aria-invalid");
+    });
+  });
+
   // -------------------------------------------------------------- opening
   document.addEventListener("click", function (e) {
     var trigger = e.target.closest("[data-viewer-open], [data-viewer-layers] figure");

@@ -150,7 +150,12 @@ def test_filters_and_sort_live_in_the_url(new_page: Any, out_dir: Path) -> None:
     names = page.locator(".review-item .review-open code").all_inner_texts()
     assert names == sorted(names) and len(names) == min(12, vegetation)
     shared = page.url
-    _shot(page, out_dir, "jobs-gallery-filtered.png")
+    page.evaluate("window.scrollTo(0, document.getElementById('review-gallery').offsetTop - 70)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.review-item .overlay-layer')].slice(0, 6)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    _shot(page, out_dir, "jobs-gallery-filtered.png", full=False)
     # the link is the state: a fresh visitor sees the same selection
     other = new_page("erin")
     other.goto(shared)
@@ -165,6 +170,7 @@ def test_filters_and_sort_live_in_the_url(new_page: Any, out_dir: Path) -> None:
     other.get_by_label("Source label", exact=True).select_option("road")
     other.wait_for_url(re.compile(r"\?source=road$"))
     assert other.locator("#gallery-errors").count() == 0 and other.locator(".review-item").count() > 0
+    other.wait_for_function("() => !document.getElementById('gf-source').hasAttribute('aria-invalid')")
 
 
 def _viewer_state(page: Any) -> dict[str, Any]:
@@ -258,6 +264,23 @@ def test_large_view_layers_opacity_and_keyboard_navigation(new_page: Any, out_di
     assert _viewer_state(page)["name"] == names[11]
     dialog.get_by_role("button", name=re.compile("^Close")).click()
     dialog.wait_for(state="hidden")
+
+
+def test_large_view_fits_a_phone_screen(new_page: Any, out_dir: Path) -> None:
+    page = new_page("vera", width=390, height=740, scale=2)
+    _review(page)
+    page.locator("[data-viewer-open]").first.click()
+    dialog = page.locator("#gallery-viewer")
+    dialog.wait_for(state="visible")
+    box = dialog.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    for name in ("← Previous", "Next →", "4 Pseudo-label", re.compile("^Close")):
+        button = dialog.get_by_role("button", name=name)
+        b = button.bounding_box()
+        assert b["x"] >= 0 and b["x"] + b["width"] <= 390, name
+    dialog.get_by_role("button", name="Next →").click()
+    assert _viewer_state(page)["pos"].startswith("Image 2 ")
+    _shot(page, out_dir, "jobs-gallery-viewer-phone.png", full=False)
 
 
 def _shot(page: Any, out_dir: Path, name: str, *, full: bool = True) -> None:
