@@ -1,0 +1,76 @@
+"""Job submission refusals over the API: they name taxonomies, models and datasets (never bare ids),
+several problems come back together (one per field, in ``details.errors``), and the output-name
+rule is said in words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.jobs.conftest import approve_version
+from tests.jobs.test_api import job_body
+
+Headers = dict[str, str]
+
+
+def _other_model(world: dict[str, Any]) -> dict[str, Any]:
+    """A model with the folder's classes, registered against a taxonomy of another name."""
+    classes = ("drivable", "vehicle", "vegetation", "sky")
+    labels = [{"value": i, "name": n} for i, n in enumerate(classes)]
+    other = world["post"]("/api/v1/taxonomies", {"name": "other-4", "labels": labels})
+    model = {
+        "name": "tiny-other",
+        "source": "folder",
+        "spec": str(world["teacher"]),
+        "taxonomy_id": other["id"],
+    }
+    return world["post"]("/api/v1/models", model)
+
+
+def test_taxonomy_mismatch_names_the_taxonomies(
+    client: TestClient, editor: Headers, reviewer: Headers, world: dict[str, Any], sent: list[Any]
+) -> None:
+    approve_version(client, editor, reviewer, world["mapping"])
+    body = job_body(world, world["mapping"]["current_version"]["id"])
+    body["params"]["model_id"] = _other_model(world)["id"]
+    r = client.post("/api/v1/jobs", json=body, headers=editor)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "model_id"
+    assert error["message"] == (
+        "mapping 'm' targets taxonomy 'demo-4', but model 'tiny-other' predicts taxonomy 'other-4'"
+    )
+    assert sent == []
+
+
+def test_several_problems_are_reported_together(
+    client: TestClient, editor: Headers, reviewer: Headers, world: dict[str, Any], sent: list[Any]
+) -> None:
+    """Unapproved version, a model of another taxonomy and an unknown split: all three at once."""
+    body = job_body(world, world["mapping"]["current_version"]["id"], split="test")
+    body["params"]["model_id"] = _other_model(world)["id"]
+    r = client.post("/api/v1/jobs", json=body, headers=editor)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    listed = {e["field"]: e["message"] for e in error["details"]["errors"]}
+    assert set(listed) == {"model_id", "split", "mapping_version_id"}
+    assert listed["split"] == "dataset 'streets' has no split 'test' (it has 'train', 'val')"
+    assert (
+        "'other-4'" in listed["model_id"]
+        and "version 1 of mapping 'm' is draft" in listed["mapping_version_id"]
+    )
+    assert error["message"].startswith("3 problems: ")
+    assert sent == []
+
+
+def test_output_name_rule_is_said_in_words(
+    client: TestClient, editor: Headers, reviewer: Headers, world: dict[str, Any]
+) -> None:
+    approve_version(client, editor, reviewer, world["mapping"])
+    body = job_body(world, world["mapping"]["current_version"]["id"], output_name="../escape")
+    r = client.post("/api/v1/jobs", json=body, headers=editor)
+    assert r.status_code == 422
+    text = r.text
+    assert "letters, digits, dots, underscores or hyphens, starting with a letter or a digit" in text
+    assert "[A-Za-z0-9]" not in text
