@@ -9,13 +9,16 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.domain.class_lists import TargetClassesDiffer
 from app.domain.errors import DomainError
 from app.domain.mapping import diff_mappings
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
+from app.services.mapping_files import target_name_from_filename, target_outcome
 from app.services.uploads import decode_upload
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep, SettingsDep
+from app.web.htmx import hx_redirect
 from app.web.pages import _summaries
 from app.web.pages._access import can_edit
 from app.web.pages._editor_model import load_editor
@@ -83,6 +86,7 @@ def _new_page(request: Request, session: Session, *, status_code: int = 200, **c
     context.setdefault("form", {})
     context.setdefault("error", None)
     context.setdefault("import_error", None)
+    context.setdefault("differ", None)
     return page(
         request,
         "mappings/new.html",
@@ -134,34 +138,73 @@ def mapping_import_new_page(
     settings: SettingsDep,
     user: EditorUser,
     source_taxonomy_id: Annotated[int, Form()],
-    file: Annotated[UploadFile, File()],
+    file: Annotated[UploadFile | None, File()] = None,
+    text: Annotated[str, Form()] = "",
+    filename: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     target_name: Annotated[str, Form()] = "",
+    target_taxonomy_id: Annotated[int | None, Form()] = None,
+    create_target: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Create a mapping (and, if new, its target taxonomy) from a master_labels CSV."""
+    """Create a mapping (and, if new, its target taxonomy) from a master_labels CSV.
+
+    A file whose target classes are close to a stored taxonomy's answers the card with the choice
+    panel (use that taxonomy, or create a new one); its two forms post the text back with the choice.
+    """
     form = {"source_taxonomy_id": source_taxonomy_id, "import_name": name, "target_name": target_name}
+    if file is not None and file.filename:
+        filename = file.filename
     try:
-        text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
+        if file is not None and file.filename:
+            text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
+        elif not text:
+            decode_upload(b"", max_bytes=settings.max_upload_bytes)  # raises "the file is empty"
+        given = target_name.strip() or None
         result = mapping_service.import_master_labels(
             session,
             text=text,
             source_taxonomy_id=source_taxonomy_id,
             name=name.strip() or None,
-            target_name=target_name.strip() or None,
+            target_name=given or target_name_from_filename(filename),
             author=user,
+            target_name_exact=given is not None,
+            target_taxonomy_id=target_taxonomy_id,
+            create_target=create_target,
         )
+    except TargetClassesDiffer as exc:
+        session.rollback()
+        choice = {"source_taxonomy_id": source_taxonomy_id, "name": name, "filename": filename}
+        differ = {
+            "taxonomy": exc.details["closest_taxonomy"],
+            "differences": exc.details["differences"],
+            "text": text,
+            "filename": filename,
+            "form": {**choice, "target_name": target_name},
+        }
+        return _import_card(request, session, exc.status_code, form=form, differ=differ)
     except DomainError as exc:
         session.rollback()
-        return _new_page(request, session, status_code=exc.status_code, form=form, import_error=_where(exc))
+        return _import_card(request, session, exc.status_code, form=form, import_error=_where(exc))
     report = result.report
-    created = " and target taxonomy" if result.target_created else ""
+    outcome = target_outcome(result) or ""
     flash(
         request,
-        f"Imported {result.mapping.name!r}{created}: {len(report.errors)} errors, "
-        f"{len(report.warnings)} warnings.",
+        f"Imported {result.mapping.name!r}: {len(report.errors)} errors, {len(report.warnings)} warnings."
+        + (f" {outcome[:1].upper()}{outcome[1:]}." if outcome else ""),
         "warning" if report.errors else "success",
     )
-    return RedirectResponse(f"/mappings/{result.mapping.id}", status_code=303)
+    return hx_redirect(request, f"/mappings/{result.mapping.id}")
+
+
+def _import_card(request: Request, session: Session, status_code: int, **context: Any) -> Response:
+    """The import card alone for HTMX (swapped even on a 4xx), else the whole "New mapping" page."""
+    if not is_htmx(request):
+        return _new_page(request, session, status_code=status_code, **context)
+    context.setdefault("import_error", None)
+    context.setdefault("differ", None)
+    sources, _ = _taxonomy_options(session)
+    html = render_text(request, "mappings/_import_card.html", sources=sources, **context)
+    return fragment(request, html, status_code=status_code, retarget="#mapping-import", reswap="outerHTML")
 
 
 def _where(exc: DomainError) -> str:
@@ -214,6 +257,7 @@ def mapping_import_version_page(
             m=m,
             preview=None,
             error=_where(exc),
+            differences=exc.details.get("differences"),  # the target classes the file names otherwise
         )
     if confirm:
         flash(request, f"Imported as version {result.version.number}.")
