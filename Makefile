@@ -8,20 +8,31 @@ PORT ?= 8000
 
 .PHONY: install run test test-fast lint bench clean
 
+# Progress lines ("==> ...") say what each slow step does; pip shows its own progress for the
+# long install (torch and friends: minutes on a first run).
 $(STAMP): pyproject.toml
+	@echo "==> [install 1/3] Python virtual environment in $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> [install 2/3] upgrading pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[ml,dev]'
+	@echo "==> [install 3/3] installing unilabel with its ML and dev dependencies (a few minutes on a first run; pip's progress follows)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[ml,dev]'
 	touch $(STAMP)
+	@echo "==> installed"
 
 install: $(STAMP)
 
 ## Migrate the embedded SQLite database, load the demo content (taxonomies, mappings, a synthetic
 ## dataset and a tiny teacher made locally), serve on http://$(HOST):$(PORT)
+## The one-time login URL is the last thing printed (serve waits for the web app and its worker).
 run: install
+	@echo "==> [run 1/4] migrating the database"
 	$(BIN)/unilabel db upgrade
+	@echo "==> [run 2/4] loading the demo taxonomies and mappings"
 	$(BIN)/unilabel demo load
+	@echo "==> [run 3/4] making the ML demo (synthetic dataset, tiny teacher; made locally)"
 	$(BIN)/unilabel demo ml
+	@echo "==> [run 4/4] starting the server and its worker on http://$(HOST):$(PORT) (the login URL follows)"
 	$(BIN)/unilabel serve --host $(HOST) --port $(PORT)
 
 ## The whole test suite (unit, API, integration against local PostgreSQL/Redis, browser e2e)

@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
@@ -31,6 +32,10 @@ WORKER_APP = "worker.celery_app"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 WORKER_STOP_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 120.0
+# The embedded worker writes this file once it is ready (worker.signals.on_worker_ready), after its
+# start-up banner and log: the login URL waits for it, so that the URL is the last thing printed.
+WORKER_READY_ENV = "UNILABEL_WORKER_READY_FILE"
+AFTER_WORKER_READY_S = 0.5  # Celery logs "<name> ready." just after the signal that writes the file
 APP_FACTORY = "app.web.main:create_app"
 
 
@@ -127,11 +132,16 @@ def run_server(
     worker is still started once, here. ``on_ready`` runs once the server answers its health check.
     """
     worker_proc = None
+    ready_file = None
     if with_worker:
-        worker_proc = subprocess.Popen(worker_command(settings), env=worker_env(settings))
+        env = worker_env(settings)
+        ready_file = settings.data_dir / f"worker-ready-{os.getpid()}"
+        ready_file.unlink(missing_ok=True)
+        env[WORKER_READY_ENV] = str(ready_file)
+        worker_proc = subprocess.Popen(worker_command(settings), env=env)
         echo(f"embedded worker started (pid {worker_proc.pid}, broker {settings.broker_url})")
     if on_ready is not None:
-        _call_when_ready(host, port, on_ready)
+        _call_when_ready(host, port, on_ready, worker=worker_proc, worker_ready_file=ready_file)
     # uvicorn re-raises the signal after its graceful shutdown; these handlers turn that into an
     # exception, so the worker is stopped below and the exit status is 0.
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -145,6 +155,8 @@ def run_server(
         if worker_proc is not None:
             stop_process(worker_proc)
             echo("embedded worker stopped")
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
 
 
 def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -169,8 +181,16 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None
     uvicorn.Server(config).run()
 
 
-def _call_when_ready(host: str, port: int, callback: Callable[[], None]) -> None:
-    """Run ``callback`` in a thread once ``/api/v1/health`` answers (gives up after a while)."""
+def _call_when_ready(
+    host: str,
+    port: int,
+    callback: Callable[[], None],
+    *,
+    worker: subprocess.Popen[bytes] | None = None,
+    worker_ready_file: Path | None = None,
+) -> None:
+    """Run ``callback`` in a thread once ``/api/v1/health`` answers and, with an embedded
+    ``worker``, once it has written ``worker_ready_file`` (or exited); gives up after a while."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/api/v1/health"
 
@@ -184,6 +204,10 @@ def _call_when_ready(host: str, port: int, callback: Callable[[], None]) -> None
                 time.sleep(0.2)
         else:
             return
+        if worker is not None and worker_ready_file is not None:
+            while time.monotonic() < deadline and worker.poll() is None and not worker_ready_file.exists():
+                time.sleep(0.2)
+            time.sleep(AFTER_WORKER_READY_S)
         callback()
 
     threading.Thread(target=wait, name="announce-when-ready", daemon=True).start()

@@ -7,6 +7,8 @@ outcome (paperless-ngx's rule).
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from celery.signals import (
@@ -90,6 +92,18 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
         logger.warning("unilabel worker %s ready on %s", hostname, context.device_name())
     except Exception:
         logger.exception("start-up recovery failed")
+    _announce_ready()
+
+
+def _announce_ready() -> None:
+    """Tell ``unilabel serve`` (which started this worker) that it is up: it prints the login URL
+    only then, below the worker's start-up output (``app.serve.WORKER_READY_ENV``)."""
+    path = os.environ.get("UNILABEL_WORKER_READY_FILE")
+    if path:
+        try:
+            Path(path).write_text(str(os.getpid()), encoding="utf-8")
+        except OSError:
+            logger.warning("could not write the worker-ready file %s", path)
 
 
 @worker_shutting_down.connect
