@@ -21,6 +21,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 
 from app.domain.errors import InvalidInput
@@ -70,6 +71,7 @@ def singular(token: str) -> str:
     return token
 
 
+@lru_cache(maxsize=8192)
 def name_tokens(name: str) -> tuple[str, ...]:
     """The normalised tokens of a label name (see the module docstring); may be empty."""
     text = unicodedata.normalize("NFKC", name)

@@ -122,12 +122,15 @@ class SuggestionContext:
     void_name: str = "void"
     kinds: frozenset[EvidenceKind] = frozenset(EvidenceKind)  # the evidence kinds to use
     vocabulary: frozenset[str] = field(init=False)  # words of the target names: splits run-together names
+    target_keys: tuple[tuple[int, str, _Keys], ...] = field(init=False)  # the targets' keys, void last
 
     def __post_init__(self) -> None:
         words = frozenset(
             t for _, n in self.targets for t in name_tokens(n.replace("--", " ")) if len(t) >= 3
         )
         object.__setattr__(self, "vocabulary", words)
+        keys = tuple((t, n, _keys(n, self.table, words)) for t, n in (*self.targets, (VOID, self.void_name)))
+        object.__setattr__(self, "target_keys", keys)
 
     def target_name(self, target: int) -> str:
         return self.void_name if target == VOID else dict(self.targets).get(target, str(target))
@@ -189,8 +192,7 @@ def name_evidence(name: str, ctx: SuggestionContext) -> dict[int, Evidence]:
     me = _keys(name, ctx.table, ctx.vocabulary)
     wider = _broader(me.concept, ctx.table) if me.concept else set()
     out: dict[int, Evidence] = {}
-    for target, target_name in (*ctx.targets, (VOID, ctx.void_name)):
-        it = _keys(target_name, ctx.table, ctx.vocabulary)
+    for target, target_name, it in ctx.target_keys:
         if me.compact == it.compact or (me.leaf and me.leaf == it.leaf):
             strength, words = NAME_SAME, "the same name as"
         elif me.concept is not None and me.concept == it.concept:
