@@ -98,7 +98,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def match_strength(a: _Keys, b: _Keys) -> tuple[float, str]:
+def _match_strength(a: _Keys, b: _Keys) -> tuple[float, str]:
     """How strongly two label names denote the same thing (0..1) and how, in words."""
     if a.compact and a.compact == b.compact:
         return 1.0, "same name"
@@ -123,6 +123,7 @@ class SuggestionContext:
     kinds: frozenset[EvidenceKind] = frozenset(EvidenceKind)  # the evidence kinds to use
     vocabulary: frozenset[str] = field(init=False)  # words of the target names: splits run-together names
     target_keys: tuple[tuple[int, str, _Keys], ...] = field(init=False)  # the targets' keys, void last
+    other_keys: tuple[tuple[ApprovedMapping, tuple[tuple[str, _Keys], ...]], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         words = frozenset(
@@ -131,26 +132,20 @@ class SuggestionContext:
         object.__setattr__(self, "vocabulary", words)
         keys = tuple((t, n, _keys(n, self.table, words)) for t, n in (*self.targets, (VOID, self.void_name)))
         object.__setattr__(self, "target_keys", keys)
+        others = tuple((m, tuple((n, _keys(n, self.table, words)) for n in m.all_names)) for m in self.others)
+        object.__setattr__(self, "other_keys", others)
 
     def target_name(self, target: int) -> str:
         return self.void_name if target == VOID else dict(self.targets).get(target, str(target))
 
 
-def _other_keys(ctx: SuggestionContext) -> list[tuple[ApprovedMapping, list[tuple[str, _Keys]]]]:
-    return [(m, [(n, _keys(n, ctx.table, ctx.vocabulary)) for n in m.all_names]) for m in ctx.others]
-
-
-def mapping_evidence(
-    name: str,
-    ctx: SuggestionContext,
-    _cache: list[tuple[ApprovedMapping, list[tuple[str, _Keys]]]] | None = None,
-) -> dict[int, Evidence]:
+def mapping_evidence(name: str, ctx: SuggestionContext) -> dict[int, Evidence]:
     """Evidence per target from the other approved mappings' labels named like ``name``."""
     me = _keys(name, ctx.table, ctx.vocabulary)
     votes: dict[int, list[tuple[float, str]]] = {}
     total, voters = 0.0, 0
-    for other, names in _cache if _cache is not None else _other_keys(ctx):
-        scored = [(match_strength(me, k), n) for n, k in names]
+    for other, names in ctx.other_keys:
+        scored = [(_match_strength(me, k), n) for n, k in names]
         best = max((s for (s, _), _ in scored), default=0.0)
         if best < MIN_MATCH:
             continue
@@ -226,7 +221,6 @@ def suggest_for_label(
     *,
     limit: int = 3,
     extra: Mapping[int, Sequence[Evidence]] | None = None,
-    _cache: list[tuple[ApprovedMapping, list[tuple[str, _Keys]]]] | None = None,
 ) -> tuple[Suggestion, ...]:
     """The best ``limit`` edges for one source label, best first (ties by target id).
 
@@ -235,7 +229,7 @@ def suggest_for_label(
     by_target: dict[int, list[Evidence]] = {}
     produced: list[dict[int, Evidence]] = []
     if EvidenceKind.MAPPING in ctx.kinds:
-        produced.append(mapping_evidence(name, ctx, _cache))
+        produced.append(mapping_evidence(name, ctx))
     if EvidenceKind.NAME in ctx.kinds:
         produced.append(name_evidence(name, ctx))
     for found in produced:
@@ -257,8 +251,7 @@ def suggest_mapping(
     source_names: Iterable[str], ctx: SuggestionContext, *, limit: int = 3
 ) -> dict[str, tuple[Suggestion, ...]]:
     """Suggestions for every source label (labels with no evidence get an empty tuple)."""
-    cache = _other_keys(ctx)
-    return {n: suggest_for_label(n, ctx, limit=limit, _cache=cache) for n in dict.fromkeys(source_names)}
+    return {n: suggest_for_label(n, ctx, limit=limit) for n in dict.fromkeys(source_names)}
 
 
 def draft_mapping(
