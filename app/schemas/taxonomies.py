@@ -60,4 +60,19 @@ class TaxonomyRead(TaxonomySummary):
     labels: list[LabelRead]
 
 
+class FileWarningRead(BaseModel):
+    code: str = Field(description="junk_cell or duplicate_label_name")
+    message: str
+    row: int | None = Field(default=None, description="1-based row of the file")
+    column: int | None = Field(default=None, description="1-based column of the file")
+
+
+class TaxonomyImportRead(TaxonomyRead):
+    warnings: list[FileWarningRead] = Field(
+        default_factory=list,
+        description="Defects of the file that did not stop the import (junk in unused columns, a name "
+        "given to several labels), each with its row and column",
+    )
+
+
 TaxonomyList = Page[TaxonomySummary]

@@ -10,6 +10,7 @@ API (session first, keyword-only arguments; every function flushes and never com
     import_taxonomy(session, *, text, fmt, name=None, description=None) -> TaxonomyRow
         fmt: "labels_csv" (the paper's labels.csv) or "json" (taxonomy_to_json shape)
     import_taxonomy_report(...same...) -> (TaxonomyRow, file warnings: tuple[Finding, ...])
+    file_warnings(session, row) -> tuple[Finding, ...]   (the imported labels.csv's, while unedited)
     export_taxonomy(session, taxonomy_id, *, fmt) -> str
     update_taxonomy(session, taxonomy_id, *, name=None, description=None, labels=None) -> TaxonomyRow
         labels can only be replaced while no mapping uses the taxonomy (Conflict otherwise)
@@ -36,7 +37,7 @@ from app.db.models import Label as LabelRow
 from app.db.models import Taxonomy as TaxonomyRow
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.palettes import IGNORE_COLOR, generated_colors, reference_palette
-from app.domain.reference_csv import format_labels_csv, read_labels_csv
+from app.domain.reference_csv import LabelsFile, format_labels_csv, read_labels_csv
 from app.domain.taxonomy import (
     MAX_TAXONOMY_NAME,
     Label,
@@ -279,13 +280,24 @@ def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
 
 def _original_if_unedited(row: TaxonomyRow, taxonomy: Taxonomy) -> str | None:
     """The imported labels.csv, byte for byte, while the stored labels still equal what it says."""
+    return row.original_text if _unedited_file(row, taxonomy) is not None else None
+
+
+def _unedited_file(row: TaxonomyRow, taxonomy: Taxonomy) -> LabelsFile | None:
     if row.original_text is None:
         return None
     try:
-        parsed = read_labels_csv(row.original_text, row.name).taxonomy
+        parsed = read_labels_csv(row.original_text, row.name)
     except InvalidInput:  # stored before a parser change: export canonically
         return None
-    return row.original_text if parsed.labels == taxonomy.labels else None
+    return parsed if parsed.taxonomy.labels == taxonomy.labels else None
+
+
+def file_warnings(session: Session, row: TaxonomyRow) -> tuple[Finding, ...]:
+    """The warnings of the imported labels.csv (junk cells, repeated names; with rows and columns)
+    while the stored labels still equal the file's; () for other taxonomies."""
+    parsed = _unedited_file(row, to_domain(session, row, generated=False))
+    return parsed.findings if parsed is not None else ()
 
 
 def update_taxonomy(

@@ -9,7 +9,15 @@ from fastapi.responses import Response
 
 from app.domain.taxonomy import Label, Taxonomy
 from app.schemas.common import Name, Text
-from app.schemas.taxonomies import LabelSchema, TaxonomyCreate, TaxonomyList, TaxonomyRead, TaxonomyUpdate
+from app.schemas.taxonomies import (
+    FileWarningRead,
+    LabelSchema,
+    TaxonomyCreate,
+    TaxonomyImportRead,
+    TaxonomyList,
+    TaxonomyRead,
+    TaxonomyUpdate,
+)
 from app.services import taxonomies as service
 from app.web.api._convert import attachment_headers, read_upload, taxonomy_read, taxonomy_summary
 from app.web.auth import EditorUser, ReadUser
@@ -57,7 +65,7 @@ def _default_name(filename: str | None) -> str | None:
     return None if stem in ("", "labels") else stem
 
 
-@router.post("/import", response_model=TaxonomyRead, status_code=201)
+@router.post("/import", response_model=TaxonomyImportRead, status_code=201)
 def import_taxonomy(
     session: SessionDep,
     settings: SettingsDep,
@@ -66,18 +74,19 @@ def import_taxonomy(
     name: Annotated[Name | None, Form()] = None,
     description: Annotated[Text | None, Form()] = None,
     format: Annotated[Format | None, Form()] = None,
-) -> TaxonomyRead:
-    """Import a taxonomy from the paper's labels.csv or the JSON format."""
+) -> TaxonomyImportRead:
+    """Import a taxonomy from the paper's labels.csv or the JSON format (with the file's warnings)."""
     text = read_upload(file, settings)
     fmt = format or _guess_format(file.filename, text)
-    row = service.import_taxonomy(
+    row, findings = service.import_taxonomy_report(
         session,
         text=text,
         fmt=fmt,
         name=name or (_default_name(file.filename) if fmt == "labels_csv" else None),
         description=description,
     )
-    return taxonomy_read(session, row)
+    warnings = [FileWarningRead(code=f.code, message=f.message, row=f.row, column=f.column) for f in findings]
+    return TaxonomyImportRead(**taxonomy_read(session, row).model_dump(), warnings=warnings)
 
 
 @router.get("/{taxonomy_id}", response_model=TaxonomyRead)

@@ -76,13 +76,22 @@ def taxonomy_import_action(
     form = {"name": name, "fmt": fmt, "description": description}
     try:
         text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
-        row = taxonomy_service.import_taxonomy(
+        row, warnings = taxonomy_service.import_taxonomy_report(
             session, text=text, fmt=fmt, name=name.strip() or None, description=description or None
         )
     except DomainError as exc:
         session.rollback()
         return _list_page(request, session, user, status_code=exc.status_code, error=str(exc), form=form)
-    flash(request, f"Imported taxonomy {row.name!r} with {row.label_count} labels.")
+    if warnings:  # listed on the taxonomy's page, with rows and columns
+        n = len(warnings)
+        flash(
+            request,
+            f"Imported taxonomy {row.name!r} with {row.label_count} labels; the file has {n} "
+            f"warning{'s' if n != 1 else ''} (listed on the page).",
+            "warning",
+        )
+    else:
+        flash(request, f"Imported taxonomy {row.name!r} with {row.label_count} labels.")
     return RedirectResponse(f"/taxonomies/{row.id}", status_code=303)
 
 
@@ -107,6 +116,7 @@ def _detail(
         taxonomy=taxonomy,
         mappings=mappings,
         generated=generated,
+        file_warnings=taxonomy_service.file_warnings(session, row),
         can_edit=can_edit(user),
         **extra,
     )
