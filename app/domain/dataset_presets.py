@@ -256,9 +256,10 @@ def _split_counts(variant: PresetVariant, result: PairingResult) -> tuple[SplitC
 def _unmatched(
     variant: PresetVariant, files: Sequence[str], result: PairingResult
 ) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
-    """Files neither paired nor known ``other_files``: (count per top folder, a few examples)."""
+    """Files neither paired, nor the palette file, nor ``other_files``: (count per top folder, examples)."""
     used = {p.image for p in result.pairs} | {p.label for p in result.pairs if p.label is not None}
     used |= {p.image for p in result.problems if p.image is not None}
+    used |= {rel for rel, _ in variant.palette.files} if variant.palette else set()
     rest = [
         f
         for f in files

@@ -155,6 +155,8 @@ def test_registry_pages(new_page, out_dir: Path) -> None:  # type: ignore[no-unt
     page.goto("/datasets/new")
     page.get_by_label("Name", exact=True).fill("outside")
     page.get_by_label("Root folder (absolute path)").fill("/etc")
+    page.locator(".rule-choice .segmented label", has_text="Pattern").click()  # the form opens on Preset
+    page.get_by_label("Source taxonomy (of the label files)").select_option(index=1)  # 0: "the preset's"
     page.get_by_label("Image pattern").fill("images/{split}/{stem}.png")
     page.get_by_role("button", name="Register and scan").click()
     assert "outside the allowed data roots" in page.locator("#f-root-desc").inner_text()

@@ -20,6 +20,7 @@ from app.db.models_registry import Dataset
 from app.domain.errors import DomainError
 from app.schemas.datasets import DatasetCreate, ScanReport
 from app.schemas.jobs import ScanDatasetParams
+from app.services import dataset_presets as preset_service
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
 from app.services import taxonomies as taxonomy_service
@@ -40,8 +41,8 @@ ENCODINGS = (
     ("rgb", "rgb — colours of the taxonomy"),
 )
 FORM_FIELDS = (
-    "name", "taxonomy_id", "root", "rule", "image_pattern", "label_template", "list_file",
-    "label_encoding", "splits", "description",
+    "name", "taxonomy_id", "root", "rule", "preset", "variant", "image_pattern", "label_template",
+    "list_file", "label_encoding", "splits", "description",
 )  # fmt: skip
 SAMPLE_COUNT = 6
 
@@ -70,7 +71,7 @@ def _new_page(
     request: Request, session: Session, settings: Settings, *, status_code: int = 200, **context: Any
 ) -> Response:
     rows, _ = taxonomy_service.list_taxonomies(session, limit=500)
-    context.setdefault("form", {"rule": "pattern", "label_encoding": "ids8"})
+    context.setdefault("form", {"rule": "preset", "label_encoding": "ids8"})
     context.setdefault("errors", {})
     return page(
         request,
@@ -79,6 +80,7 @@ def _new_page(
         active_nav="datasets",
         taxonomies=[(t.id, f"{t.name} ({t.label_count} labels)") for t in rows],
         encodings=ENCODINGS,
+        presets=preset_service.list_presets(),
         roots=[str(r) for r in dataset_service.allowed_roots(settings)],
         **context,
     )
@@ -88,12 +90,37 @@ def _new_page(
 def dataset_new_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser
 ) -> Response:
-    """The registration form (root folder, pairing rule, label encoding, splits)."""
+    """The registration form: root folder and a preset, or a pairing rule, label encoding and splits."""
     return _new_page(request, session, settings)
 
 
+def _preset_body(form: dict[str, str], errors: dict[str, str]) -> DatasetCreate | None:
+    """A preset registration: root + preset; name, taxonomy and variant only when given."""
+    taxonomy_id = parse_int(form["taxonomy_id"], "taxonomy_id", errors, required=False)
+    if not form["preset"].strip():
+        errors["preset"] = "choose the dataset's preset (or the Pattern or List file rule)"
+    if errors:
+        return None
+    try:
+        return DatasetCreate(
+            name=form["name"].strip() or None,
+            description=form["description"],
+            taxonomy_id=taxonomy_id,
+            root=form["root"].strip(),
+            preset=form["preset"].strip(),
+            variant=form["variant"].strip() or None,
+        )
+    except ValidationError as exc:
+        errors.update(errors_of(exc, FORM_FIELDS))
+        return None
+
+
 def _body_from_form(form: dict[str, str], errors: dict[str, str]) -> DatasetCreate | None:
+    if form["rule"] == "preset":
+        return _preset_body(form, errors)
     taxonomy_id = parse_int(form["taxonomy_id"], "taxonomy_id", errors)
+    if not form["name"].strip():
+        errors["name"] = "give the dataset a name"
     pattern = form["rule"] != "list"
     if pattern and not form["image_pattern"].strip():
         errors["image_pattern"] = "give the image pattern, e.g. images/{split}/{stem}.png"
@@ -139,6 +166,8 @@ def dataset_create_page(
     taxonomy_id: Annotated[str, Form()] = "",
     root: Annotated[str, Form()] = "",
     rule: Annotated[str, Form()] = "pattern",
+    preset: Annotated[str, Form()] = "",
+    variant: Annotated[str, Form()] = "",
     image_pattern: Annotated[str, Form()] = "",
     label_template: Annotated[str, Form()] = "",
     list_file: Annotated[str, Form()] = "",
@@ -149,6 +178,7 @@ def dataset_create_page(
     """Register and scan; a refusal re-renders the form with the message under its field."""
     form = {
         "name": name, "taxonomy_id": taxonomy_id, "root": root, "rule": rule,
+        "preset": preset, "variant": variant,
         "image_pattern": image_pattern, "label_template": label_template, "list_file": list_file,
         "label_encoding": label_encoding, "splits": splits, "description": description,
     }  # fmt: skip
@@ -198,6 +228,7 @@ def dataset_detail_page(request: Request, session: SessionDep, user: ReadUser, d
         splits=json.loads(row.splits_json or "[]"),
         taxonomy=taxonomy,
         label_legend=[(lb.value, lb.name, colors[lb.value]) for lb in taxonomy.labels],
+        own_palette=preset_service.stored_palette(row),
         scan=scan,
         samples=samples,
         sample_error=sample_error,

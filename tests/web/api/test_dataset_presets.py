@@ -158,6 +158,7 @@ def test_camvid_rgb_labels_decode_with_the_datasets_class_dict(
     assert scan["per_split"] == {"train": 1, "val": 1, "test": 1} and scan["problem_count"] == 0
     assert scan["unknown_colors"] == ["#123456"] and scan["unknown_color_pixels"] == 3
     assert scan["unknown_values"] == [] and scan["preset"]["other_splits"] == []
+    assert scan["preset"]["unmatched"] == {}  # class_dict.csv is part of the layout
 
 
 def test_a2d2_numbered_colours_of_a_class_share_its_value(

@@ -1,0 +1,46 @@
+"""The registration form offers the presets: preset + root registers (taxonomy found by name), the
+detail page shows the preset report per split; refusals re-render the form under the preset field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.config import Settings
+from tests import preset_layouts as L
+from tests.web.pages.conftest import unescape
+
+
+def _import(ed, name: str, rows: list[tuple[str, int, str]]) -> None:  # type: ignore[no-untyped-def]
+    files = {"file": ("labels.csv", L.labels_csv(rows).encode(), "text/csv")}
+    r = ed.post("/api/v1/taxonomies/import", files=files, data={"name": name})
+    assert r.status_code == 201, r.text
+
+
+def test_form_lists_presets_and_registers_preset_plus_root(login, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    ed = login("editor")
+    _import(ed, "CamVid", [("Animal", 0, ""), ("Archway", 1, ""), ("Bicyclist", 2, ""), ("Road", 3, "")])
+    form = ed.get("/datasets/new").text
+    assert 'name="preset"' in form and '<option value="cityscapes"' in form
+    assert "COCO panoptic 2017 (needs a converter)" in form and 'value="preset" checked' in form
+    root = L.camvid(Path(settings.data_dir) / "CamVid").root
+    r = ed.post("/datasets/new", {"rule": "preset", "preset": "camvid", "root": str(root), "taxonomy_id": ""})
+    assert r.status_code == 303, r.text
+    detail = unescape(ed.get(r.headers["location"]).text)
+    assert "camvid · layout <code>class-dict</code>" in detail and "dataset's own palette (4 colours)" in detail
+    assert 'id="preset-report"' in detail and "Against the camvid preset" in detail
+    assert "#123456" in detail and "3 pixels not in the palette" in detail
+    assert "/overlay/train_labels/0001TP_000_L.png" in detail
+    overlay = ed.get(f"{r.headers['location']}/overlay/train_labels/0001TP_000_L.png")
+    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
+
+
+def test_preset_refusals_show_under_the_preset_field(login, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    ed = login("editor")
+    _import(ed, "coco", [("person", 0, "")])
+    root = L.coco_panoptic(Path(settings.data_dir) / "coco").root
+    r = ed.post("/datasets/new", {"rule": "preset", "preset": "", "root": str(root)})
+    assert r.status_code == 422 and "choose the dataset" in unescape(r.text)
+    r = ed.post("/datasets/new", {"rule": "preset", "preset": "coco", "root": str(root)})
+    text = unescape(r.text)
+    assert r.status_code == 422 and 'id="f-preset-desc"' in r.text and "coco-panoptic" in text
+    assert '<option value="coco" selected' in r.text  # the choice is kept
