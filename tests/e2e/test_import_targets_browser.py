@@ -75,3 +75,23 @@ def test_a_target_typo_offers_the_closest_taxonomy_or_an_explicit_new_one(
     assert "Target taxonomy 'tiny' chosen; the file's names were read as its names: " in toast
     assert "class 1 'obstacel' read as 'obstacle'" in toast
     assert "obstacel" not in page.locator("main").inner_text()
+
+
+def test_a_labels_csv_with_defects_imports_and_its_page_lists_the_warnings(
+    new_page: Any, tmp_path: Path, out_dir: Path
+) -> None:
+    from tests.web.api.test_taxonomy_import_warnings import LABELS
+
+    (tmp_path / "labels.csv").write_text(LABELS)
+    page = new_page("erin")
+    page.goto("/taxonomies")
+    page.get_by_label("File").set_input_files(str(tmp_path / "labels.csv"))
+    page.get_by_label("Name", exact=True).fill("CamVid warnings")
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_url(re.compile(r"/taxonomies/\d+$"))
+    assert "the file has 2 warnings (listed on the page)" in page.locator("#toasts").inner_text()
+    warnings = page.locator("#file-warnings")
+    assert warnings.locator("summary").inner_text() == "Warnings of the imported file (2)"
+    items = warnings.locator("li").all_inner_texts()
+    assert "file row 3, column 6" in items[0] and "file rows 4, 5" in items[1]
+    page.screenshot(path=str(out_dir / "taxonomies-import-warnings.png"))
