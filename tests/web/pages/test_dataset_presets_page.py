@@ -26,7 +26,8 @@ def test_form_lists_presets_and_registers_preset_plus_root(login, settings: Sett
     r = ed.post("/datasets/new", {"rule": "preset", "preset": "camvid", "root": str(root), "taxonomy_id": ""})
     assert r.status_code == 303, r.text
     detail = unescape(ed.get(r.headers["location"]).text)
-    assert "camvid · layout <code>class-dict</code>" in detail and "dataset's own palette (4 colours)" in detail
+    assert "camvid · layout <code>class-dict</code>" in detail
+    assert "dataset's own palette (4 colours)" in detail
     assert 'id="preset-report"' in detail and "Against the camvid preset" in detail
     assert "#123456" in detail and "3 pixels not in the palette" in detail
     assert "/overlay/train_labels/0001TP_000_L.png" in detail
