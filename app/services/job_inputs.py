@@ -72,6 +72,8 @@ class HiddenMapping:
 class MappingChoices:
     versions: tuple[VersionChoice, ...]
     hidden: tuple[HiddenMapping, ...]
+    source_name: str | None = None  # the dataset's taxonomy ('name', quoted), when one is chosen
+    target_name: str | None = None  # the model's taxonomy, when one is chosen
 
     @property
     def hidden_summary(self) -> str:
@@ -187,7 +189,12 @@ def mapping_choices(
             hidden.append(HiddenMapping(m.name, "unapproved", f"latest version is {status}"))
             continue
         versions.extend(VersionChoice(v.id, m.name, v.number, v.status, v.content_hash) for v in found)
-    return MappingChoices(tuple(versions), tuple(hidden))
+    return MappingChoices(
+        tuple(versions),
+        tuple(hidden),
+        source_name=taxonomy_name(session, dataset.taxonomy_id) if dataset is not None else None,
+        target_name=taxonomy_name(session, model.taxonomy_id) if model is not None else None,
+    )
 
 
 # --- submission checks ------------------------------------------------------------------------------
