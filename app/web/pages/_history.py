@@ -9,7 +9,8 @@ always stand alone: they are the steps a reviewer looks for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.db.models import MappingVersion as VersionRow
@@ -32,11 +33,6 @@ class VersionGroup:
     @property
     def grouped(self) -> bool:
         return len(self.versions) > 1
-
-    @property
-    def messages(self) -> list[str]:
-        """The versions' messages, oldest first (the order the edits were made)."""
-        return [v.message or "" for v in reversed(self.versions)]
 
     @property
     def span_s(self) -> float:
@@ -73,3 +69,27 @@ def group_versions(versions: Sequence[VersionRow], window_s: int) -> list[Versio
         else:
             groups.append([v])
     return [VersionGroup(tuple(g)) for g in groups]
+
+
+_LEGACY_EDGE = re.compile(r"^(Map|Unmap) ('.*') -> (\d+|void)$", re.S)
+_LEGACY_SET = re.compile(r"^Set targets of ('.*') to \[([\d, ]*)\]$", re.S)
+
+
+def readable_message(message: str | None, target_names: Mapping[int, str]) -> str:
+    """A version message as people read it: versions saved before messages named classes said
+    "Map 'motorcycle' -> 17"; they read "Map 'motorcycle' → car" (the stored text is unchanged)."""
+    text = message or ""
+    if match := _LEGACY_EDGE.match(text):
+        verb, source, target = match.groups()
+        name = target if target == "void" else target_names.get(int(target), target)
+        return f"{verb} {source} → {name}"
+    if match := _LEGACY_SET.match(text):
+        source, ids = match.groups()
+        names = [target_names.get(int(t), t) for t in ids.replace(" ", "").split(",") if t]
+        return f"Set targets of {source} to {', '.join(names) if names else 'none (unmapped)'}"
+    return text
+
+
+def readable_messages(versions: Iterable[VersionRow], target_names: Mapping[int, str]) -> dict[int, str]:
+    """``readable_message`` of each version, by version id (for the templates)."""
+    return {v.id: readable_message(v.message, target_names) for v in versions}

@@ -14,7 +14,7 @@ from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._access import can_edit
 from app.web.pages._editor_model import load_editor
-from app.web.pages._history import group_versions
+from app.web.pages._history import group_versions, readable_messages
 from app.web.pages._render import flash, page
 from app.web.pages._summaries import user_names
 
@@ -46,6 +46,7 @@ def mapping_versions_page(
         m=m,
         versions=versions,
         groups=group_versions(versions, settings.history_group_window_s),
+        messages=readable_messages(versions, m.target_names),
         total=total,
         offset=offset,
         page_size=PAGE_SIZE,
@@ -87,6 +88,7 @@ def mapping_diff_page(
         names=names,
         new_edges=mapping_service.version_edges(new_v),
         steps=group_versions(steps, settings.history_group_window_s),
+        messages=readable_messages([old_v, new_v, *steps], m.target_names),
         step_count=high - low,
     )
 

@@ -27,6 +27,7 @@ from app.web.deps import SessionDep, SettingsDep
 from app.web.pages import _summaries
 from app.web.pages._access import can_edit, can_review
 from app.web.pages._editor_model import load_editor
+from app.web.pages._history import readable_message
 from app.web.pages._render import Fragments, flash, fragment, is_htmx, page, render_text
 
 router = APIRouter(include_in_schema=False)
@@ -97,6 +98,7 @@ def mapping_review_page(
         head=head,
         base=base,
         approved_count=approved_count,
+        version_message=readable_message(v.message, m.target_names),
         unmapped=[f.source_name for f in m.report.by_code("unmapped_source") if f.severity == "warning"],
         unmapped_absent=[f.source_name for f in m.report.by_code("unmapped_source") if f.severity == "info"],
         diff=diff,

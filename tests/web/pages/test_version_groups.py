@@ -84,3 +84,24 @@ def test_the_window_is_read_from_the_environment(monkeypatch) -> None:  # type: 
     monkeypatch.setenv("UNILABEL_HISTORY_GROUP_WINDOW_S", "-1")
     with pytest.raises(SettingsError, match="UNILABEL_HISTORY_GROUP_WINDOW_S"):
         load_settings()
+
+
+def test_messages_saved_with_class_ids_read_with_class_names(login, small_mapping, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Versions saved before messages named classes ("-> 2") are shown with the names."""
+    erin = _history(login, small_mapping)
+    with session_factory() as s:
+        legacy = {
+            2: "Map 'vegetation' -> 2",
+            3: "Unmap 'unlabeled' -> void",
+            7: "Set targets of 'sky' to [1, 3]",
+        }
+        for number, message in legacy.items():
+            mapping_service.get_version_by_number(s, small_mapping.id, number).message = message
+        s.commit()
+    page = unescape(erin.get(f"/mappings/{small_mapping.id}/versions").text)
+    assert "Map 'vegetation' → vegetation · Unmap 'unlabeled' → void" in page
+    assert "Set targets of 'sky' to obstacle, sky" in page and "-> 2" not in page
+    review = unescape(erin.get(f"/mappings/{small_mapping.id}/review?version=7").text)
+    assert "“Set targets of 'sky' to obstacle, sky”" in review
+    diff = unescape(erin.get(f"/mappings/{small_mapping.id}/diff?old=1&new=7").text)
+    assert "Map 'vegetation' → vegetation" in diff and "-> 2" not in diff
