@@ -82,7 +82,7 @@ def job(client: TestClient, editor: Headers, world: dict[str, Any], sent: list[A
 
 
 def _images(page: str) -> list[str]:
-    return re.findall(r'<article class="review-item" id="review-item-\d+" aria-label="([^"]+)"', page)
+    return re.findall(r'<article class="review-item" aria-label="([^"]+)" id="review-item-\d+"', page)
 
 
 def _get(client: TestClient, job: dict[str, Any], headers: Headers, query: str, **extra: str) -> Any:
@@ -236,3 +236,25 @@ def test_a_real_run_records_the_classes_of_each_pseudo_label(
     vehicle = [r["image"] for r in records if "1" in r["class_pixels"]]
     page = html.unescape(client.get(f"/jobs/{job['id']}/review?target=vehicle", headers=editor).text)
     assert sorted(_images(page)) == sorted(vehicle)
+
+
+def test_teacher_layer_from_the_files_list_or_for_older_records_from_the_folder(
+    client: TestClient, viewer: Headers, job: dict[str, Any]
+) -> None:
+    out: Path = job["out"]
+    listed, unlisted, old = _record(0), _record(1), _record(2)
+    unlisted["files"] = [f"labels/{unlisted['output']}"]  # written without the teacher map
+    del old["files"]  # older records have no files list: the folder decides
+    (out / "teacher" / "labels" / "train").mkdir(parents=True)
+    (out / "teacher" / old["output"]).write_bytes(b"png")
+    (out / "manifest.jsonl").write_text(_manifest([listed, unlisted, old]))
+    page = _get(client, job, viewer, "?sort=name&order=asc").text
+    cards = page.split('<article class="review-item"')[1:]
+    assert [
+        f"/overlay/teacher/{r['output']}" in c for c, r in zip(cards, (listed, unlisted, old), strict=True)
+    ] == [
+        True,
+        False,
+        True,
+    ]
+    assert "not recorded by this run" in cards[1]

@@ -29,6 +29,7 @@ from app.domain.gallery import (
 )
 from app.domain.taxonomy import Taxonomy
 from app.services import job_gallery
+from app.services import jobs as job_service
 
 NOT_LABELLED = "its shard failed or was cancelled before this image was labelled"
 
@@ -110,7 +111,15 @@ def _resolve(
     return GalleryQuery(source_value, target_id, sort, order, filters.page), errors
 
 
-def _card(job: Job, item: GalleryItem, number: int) -> dict[str, Any]:
+def _has_output(session: Session, job: Job, relpath: str) -> bool:
+    try:
+        job_service.artifact_path(session, job.id, relpath)
+    except DomainError:
+        return False
+    return True
+
+
+def _card(session: Session, job: Job, item: GalleryItem, number: int) -> dict[str, Any]:
     r = dict(item.record) | {
         "number": number,
         "correction_rate": item.correction_rate,
@@ -122,11 +131,9 @@ def _card(job: Job, item: GalleryItem, number: int) -> dict[str, Any]:
         return r | {"error_type": "not labelled", "error": NOT_LABELLED}
     output = str(r.get("output", ""))
     teacher = f"teacher/{output}"
-    return r | {
-        "pseudo": f"labels/{output}",
-        # ``files`` lists what the run wrote: no file system look-up per card
-        "teacher": teacher if teacher in (r.get("files") or ()) else None,
-    }
+    # ``files`` lists what the run wrote; records without it (older runs) cost one look-up per card
+    written = teacher in r["files"] if "files" in r else _has_output(session, job, teacher)
+    return r | {"pseudo": f"labels/{output}", "teacher": teacher if written else None}
 
 
 def _options(taxonomy: Taxonomy, counts: dict[int, int] | Any) -> list[tuple[str, int]]:
@@ -156,7 +163,7 @@ def build_gallery(
         view.errors[exc.field or "source"] = exc.message
         return view
     view.total, view.page, view.pages, view.offset = page.total, page.page, page.pages, page.offset
-    view.entries = [_card(job, it, page.offset + i + 1) for i, it in enumerate(page.items)]
+    view.entries = [_card(session, job, it, page.offset + i + 1) for i, it in enumerate(page.items)]
     if view.page != filters.page:  # e.g. ?page=99 of 4: show (and link) the last page
         view.filters = GalleryFilters(filters.source, filters.target, filters.sort, filters.order, view.page)
     return view
