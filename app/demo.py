@@ -111,6 +111,15 @@ _RELLIS_TO_OFFROAD: dict[str, tuple[int, ...]] = {
 }  # fmt: skip
 
 
+# What ``unilabel demo ml`` (worker/demo.py, run by ``make run``) registers, by name: the home
+# page's "Getting started" links to these objects when they exist.
+ML_DEMO_SOURCE = "demo-streets"
+ML_DEMO_TARGET = "demo-4"
+ML_DEMO_MAPPING = "demo-streets -> demo-4"
+ML_DEMO_DATASET = "demo-streets"
+ML_DEMO_MODEL = "demo-teacher"
+
+
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 

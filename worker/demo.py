@@ -16,11 +16,12 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from app.demo import ML_DEMO_DATASET, ML_DEMO_MAPPING, ML_DEMO_MODEL, ML_DEMO_SOURCE, ML_DEMO_TARGET
 from app.domain.mapping import VOID
 from app.domain.taxonomy import Label, Taxonomy
 
 SOURCE = Taxonomy(
-    name="demo-streets",
+    name=ML_DEMO_SOURCE,
     description="Synthetic street scenes made by `unilabel demo ml`",
     labels=(
         Label(0, "unlabeled", "#000000", "void", True),
@@ -36,7 +37,7 @@ SOURCE = Taxonomy(
 # Colours that match the meaning, and the source's: drivable is road's Cityscapes purple-grey,
 # vehicle car's navy, vegetation tree's olive green, sky the same steel blue as the source sky.
 TARGET = Taxonomy(
-    name="demo-4",
+    name=ML_DEMO_TARGET,
     description="Four target classes of the demo teacher",
     labels=(
         Label(0, "drivable", "#804080"),
@@ -149,10 +150,10 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
     from app.schemas.models import ModelCreate
     from app.services import datasets, mappings, models, reviews, taxonomies, users
 
-    existing = registry.get_dataset_by_name(session, "demo-streets")
-    model = registry.get_model_by_name(session, "demo-teacher")
+    existing = registry.get_dataset_by_name(session, ML_DEMO_DATASET)
+    model = registry.get_model_by_name(session, ML_DEMO_MODEL)
     try:
-        mapping = mappings.get_mapping_by_name(session, "demo-streets -> demo-4")
+        mapping = mappings.get_mapping_by_name(session, ML_DEMO_MAPPING)
     except NotFound:
         mapping = None
     if existing is not None and model is not None and mapping is not None:
@@ -164,7 +165,7 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
     if mapping is None:
         mapping = mappings.create_mapping(
             session,
-            name="demo-streets -> demo-4",
+            name=ML_DEMO_MAPPING,
             source_taxonomy_id=source.id,
             target_taxonomy_id=target.id,
             edges=EDGES,
@@ -182,7 +183,7 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
         existing = datasets.register_dataset(
             session,
             body=DatasetCreate(
-                name="demo-streets",
+                name=ML_DEMO_DATASET,
                 taxonomy_id=source.id,
                 root=str(dataset_root),
                 image_pattern=IMAGE_PATTERN,
@@ -197,7 +198,7 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
         model = models.register_model(
             session,
             body=ModelCreate(
-                name="demo-teacher",
+                name=ML_DEMO_MODEL,
                 source="folder",
                 spec=str(teacher_dir),
                 taxonomy_id=target.id,

@@ -123,3 +123,19 @@ def test_toasts_never_cover_the_validation_panel_or_buttons(new_page: Any, live_
         assert sticky_only or any(t["tag"] == "BUTTON" for t in seen["targets"])
         covered = [t for t in seen["targets"] for toast in seen["toasts"] if _overlaps(toast, t)]
         assert covered == [], f"toasts cover {covered} (scrolled to {scroll})"
+
+
+def test_getting_started_walks_the_whole_path(new_page: Any) -> None:
+    page = new_page("erin")
+    steps = page.locator("ol.getting-started > li")
+    assert steps.count() == 9
+    titles = [t.strip() for t in steps.locator("strong").all_inner_texts()]
+    assert titles[0] == "Taxonomies" and titles[-1] == "Evaluation" and "Student training" in titles
+    hrefs = [a.get_attribute("href") for a in steps.locator("a").all()]
+    for href in hrefs:  # every step opens a working page
+        response = page.goto(href)
+        assert response is not None and response.status < 400, href
+    page.goto("/")
+    page.get_by_role("link", name="Submit a pseudo-label job").click()
+    page.wait_for_url("**/jobs/new?kind=pseudo_label")
+    assert page.get_by_label("Pseudo-label").is_checked()

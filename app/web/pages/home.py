@@ -7,12 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app.services import datasets as dataset_service
 from app.services import mappings as mapping_service
+from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from app.web.auth import OptionalUser, ReadUser, _safe_next, is_first_login
 from app.web.deps import SessionDep
 from app.web.pages import _summaries
 from app.web.pages._access import can_edit
+from app.web.pages._getting_started import getting_started
 from app.web.pages._render import page
 
 router = APIRouter(include_in_schema=False)
@@ -30,13 +33,18 @@ def home_page(request: Request, session: SessionDep, user: ReadUser) -> Response
         "mappings": mapping_total,
         "pending_reviews": _summaries.count_pending_reviews(session),
         "approved": sum(1 for s in summaries if s.status == "approved"),
+        "datasets": dataset_service.list_datasets(session, limit=1)[1],
+        "models": model_service.list_models(session, limit=1)[1],
     }
+    steps, demo_loaded = getting_started(session, stats)
     return page(
         request,
         "home.html",
         active_nav="home",
         stats=stats,
         recent=recent,
+        steps=steps,
+        demo_loaded=demo_loaded,
         can_edit=can_edit(user),
         first_login=is_first_login(request),
     )

@@ -13,9 +13,9 @@ without ``hx-trigger`` once it has ended.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -129,9 +129,25 @@ def _form_page(
 
 
 @router.get("/training/new", response_class=HTMLResponse)
-def training_new_page(request: Request, session: SessionDep, user: EditorUser) -> Response:
-    """The training form: the ``quick`` preset selected, recipe fields empty (= the preset's values)."""
+def training_new_page(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    pseudo_label_job_id: Annotated[int | None, Query()] = None,
+    dataset_id: Annotated[int | None, Query()] = None,
+    mapping_version_id: Annotated[int | None, Query()] = None,
+) -> Response:
+    """The training form: the ``quick`` preset selected, recipe fields empty (= the preset's values).
+
+    ``?pseudo_label_job_id=`` pre-selects those pseudo-labels as the first training set, and
+    ``?dataset_id=&mapping_version_id=`` that ground truth as the first validation set (the home
+    page's "Getting started" links here so).
+    """
     form = recipe_defaults() | {"queue": "default", "device": "auto", "train_weight_0": "1"}
+    if pseudo_label_job_id is not None:
+        form["train_source_0"] = f"pl:{pseudo_label_job_id}"
+    if dataset_id is not None and mapping_version_id is not None:
+        form["val_source_0"] = f"gt:{dataset_id}:{mapping_version_id}"
     return _form_page(request, session, user, form=form)
 
 
