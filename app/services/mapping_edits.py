@@ -67,14 +67,16 @@ def _target_names(session: Session, mapping: MappingRow, target_ids: Iterable[in
 
 
 def _open_unknown_names(head: VersionRow, edges: OntologyMapping) -> tuple[Finding, ...]:
-    """The head's file findings for names the source taxonomy lacks, carried over to a chip edit
-    (a typo found at import stays visible, with its one-click fix, until it is fixed or approved);
-    one whose suggested label(s) already have all its targets is fixed and dropped."""
+    """The head's file findings for names the source taxonomy lacks that have a suggestion, carried
+    over to a chip edit: a typo found at import stays visible, with its one-click fix, until it is
+    fixed (one whose suggested label(s) already have all its targets is fixed, and dropped). Those
+    without a suggestion offer nothing to do; like other file findings, they stay with the import."""
     return tuple(
         f
         for f in import_findings(head)
         if f.code == "unknown_source_name"
-        and not (f.fix and all(set(f.targets) <= set(edges.targets_of(n)) for n in f.fix))
+        and f.fix
+        and not all(set(f.targets) <= set(edges.targets_of(n)) for n in f.fix)
     )
 
 
