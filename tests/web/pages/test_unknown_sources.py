@@ -135,3 +135,13 @@ def test_version_messages_name_the_classes(login, session_factory, small_mapping
         "Map 'vegetation' → void",
         "Map 'vegetation' → vegetation",
     ]
+
+
+def test_mapping_the_real_label_by_hand_settles_the_typo(login, session_factory) -> None:  # type: ignore[no-untyped-def]
+    mapping_id = _imported(session_factory)
+    ed = login("editor")
+    base = base_version_of(ed.get(f"/mappings/{mapping_id}").text)
+    data = {"source": "sky", "target": 3, "op": "add", "base_version": base, "view": "rows"}
+    r = ed.post(f"/mappings/{mapping_id}/edges", data, htmx=True)
+    assert r.status_code == 200
+    assert "'skyy' is not a label" not in unescape(r.text)  # the panel swapped in by the edit
