@@ -280,26 +280,3 @@ def test_unknown_preset_variant_and_empty_root_are_refused(
     r = _post(client, editor, {"preset": "cityscapes", "root": str(data / "empty")})
     assert r.status_code == 422
     assert "no files" in _error(r) and "_gtFine_labelIds.png" in _error(r)
-
-
-def test_sixteen_bit_labels_are_read_as_ids16_and_refused_as_ids8(
-    client: TestClient, editor: Headers, data: Path, import_taxonomy: Callable[..., int]
-) -> None:
-    tax = import_taxonomy("wide", [("void", 0, ""), ("a", 300, ""), ("b", 40000, "")])
-    root = data / "wide"
-    L.image(root / "images" / "a.png")
-    values = np.zeros((L.H, L.W), dtype=np.uint16)
-    values[:, 2:] = 300
-    values[:, 5:] = 40000
-    values[0, 0] = 65535
-    L.ids_png(root / "labels" / "a.png", values)
-    base = {
-        "taxonomy_id": tax,
-        "root": str(root),
-        "image_pattern": "images/{stem}.png",
-        "label_template": "labels/{stem}.png",
-    }
-    d = _post(client, editor, base | {"name": "wide16", "label_encoding": "ids16"}).json()
-    assert d["scan"]["problem_count"] == 0 and d["scan"]["unknown_values"] == [65535]
-    d = _post(client, editor, base | {"name": "wide8", "label_encoding": "ids8"}).json()
-    assert d["scan"]["problem_count"] == 1 and "use ids16" in d["scan"]["problems"][0]["message"]
