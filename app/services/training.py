@@ -29,6 +29,7 @@ from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from app.services import training_defaults
+from app.services.job_inputs import taxonomy_name
 
 METRICS_FILE = "metrics.jsonl"
 CONFUSION_FILE = "best_confusion.json"
@@ -80,8 +81,9 @@ def _ground_truth(
     version, mapping = _version(session, int(ref.mapping_version_id or 0), where, params, pins)
     if mapping.source_taxonomy_id != dataset.taxonomy_id:
         raise InvalidInput(
-            f"{where}: dataset {dataset.name!r} is labelled in taxonomy {dataset.taxonomy_id}, but "
-            f"mapping {mapping.name!r} maps from taxonomy {mapping.source_taxonomy_id}",
+            f"{where}: dataset {dataset.name!r} is labelled in taxonomy "
+            f"{taxonomy_name(session, dataset.taxonomy_id)}, but mapping {mapping.name!r} maps from "
+            f"taxonomy {taxonomy_name(session, mapping.source_taxonomy_id)}",
             field=where,
             details={
                 "dataset_taxonomy_id": dataset.taxonomy_id,
@@ -177,8 +179,8 @@ def _check_targets(session: Session, pins: _Pins) -> int:
         first = next(iter(pins.targets.values()))
         odd = next(k for k, v in pins.targets.items() if v != first)
         raise InvalidInput(
-            "every training and validation set must map to the same target taxonomy; "
-            f"they map to taxonomies {sorted(targets)}",
+            "every training and validation set must map to the same target taxonomy; they map to "
+            + ", ".join(f"{taxonomy_name(session, t)} ({where})" for where, t in pins.targets.items()),
             field=odd,
             details={"targets": pins.targets},
         )

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.jobs.conftest import approve_version
 from tests.jobs.test_api import job_body
+from worker.demo import SOURCE
 
 Headers = dict[str, str]
 
@@ -74,3 +75,31 @@ def test_output_name_rule_is_said_in_words(
     text = r.text
     assert "letters, digits, dots, underscores or hyphens, starting with a letter or a digit" in text
     assert "[A-Za-z0-9]" not in text
+
+
+def test_training_set_mismatch_names_the_taxonomies(
+    client: TestClient, editor: Headers, reviewer: Headers, world: dict[str, Any], sent: list[Any]
+) -> None:
+    approve_version(client, editor, reviewer, world["mapping"])
+    labels = [{"value": lb.value, "name": lb.name} for lb in SOURCE.labels]
+    other = world["post"]("/api/v1/taxonomies", {"name": "other-src", "labels": labels})
+    dataset = world["post"](
+        "/api/v1/datasets",
+        {
+            "name": "other-ds",
+            "taxonomy_id": other["id"],
+            "root": str(world["root"]),
+            "image_pattern": "images/{split}/{stem}.png",
+            "label_template": "labels/{split}/{stem}.png",
+        },
+    )
+    version_id = world["mapping"]["current_version"]["id"]
+    train_set = {"kind": "ground_truth", "dataset_id": dataset["id"], "mapping_version_id": version_id}
+    body = {"params": {"kind": "train", "train_sets": [train_set]}}
+    r = client.post("/api/v1/jobs", json=body, headers=editor)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"] == (
+        "train_sets.0: dataset 'other-ds' is labelled in taxonomy 'other-src', but mapping 'm' maps "
+        "from taxonomy 'demo-streets'"
+    )
+    assert sent == []
