@@ -138,10 +138,17 @@ def test_version_messages_name_the_classes(login, session_factory, small_mapping
 
 
 def test_mapping_the_real_label_by_hand_settles_the_typo(login, session_factory) -> None:  # type: ignore[no-untyped-def]
-    mapping_id = _imported(session_factory)
+    with session_factory() as s:
+        source = factories.make_taxonomy(s)
+        text = TEXT.replace("0,drivable,road", "0,drivable,roadd")
+        result = mapping_service.import_master_labels(s, text=text, source_taxonomy_id=source.id)
+        mapping_id = result.mapping.id
+        s.commit()
     ed = login("editor")
     base = base_version_of(ed.get(f"/mappings/{mapping_id}").text)
     data = {"source": "sky", "target": 3, "op": "add", "base_version": base, "view": "rows"}
     r = ed.post(f"/mappings/{mapping_id}/edges", data, htmx=True)
     assert r.status_code == 200
-    assert "'skyy' is not a label" not in unescape(r.text)  # the panel swapped in by the edit
+    panel = unescape(r.text)  # the validation panel swapped in by the edit
+    assert "'skyy' is not a label" not in panel and "Apply: sky" not in panel
+    assert "Apply: road" in panel  # the other typo is still one click away
