@@ -150,6 +150,7 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
     from app.schemas.models import ModelCreate
     from app.services import datasets, mappings, models, reviews, taxonomies, users
 
+    _recolour_demo_taxonomies(session)
     existing = registry.get_dataset_by_name(session, ML_DEMO_DATASET)
     model = registry.get_model_by_name(session, ML_DEMO_MODEL)
     try:
@@ -207,6 +208,21 @@ def register_demo(session: Any, settings: Any, *, dataset_root: Path, teacher_di
             settings=settings,
         )
     return DemoIds(existing.id, model.id, version.id, created=True)
+
+
+def _recolour_demo_taxonomies(session: Any) -> None:
+    """Give demo taxonomies registered before they had colours (or with generated ones) the demo's."""
+    from app.domain.errors import NotFound
+    from app.services import taxonomies, taxonomy_labels
+
+    for taxonomy in (SOURCE, TARGET):
+        try:
+            row = taxonomies.get_taxonomy_by_name(session, taxonomy.name)
+        except NotFound:
+            continue
+        for stored, wanted in zip(taxonomies.list_labels(session, row.id), taxonomy.labels, strict=False):
+            if stored.name == wanted.name and (stored.color is None or stored.color_generated):
+                taxonomy_labels.recolor_label(session, row.id, position=stored.position, color=wanted.color)
 
 
 def _taxonomy(session: Any, taxonomies: Any, taxonomy: Taxonomy) -> Any:
