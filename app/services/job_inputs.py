@@ -4,9 +4,10 @@ and every problem of a submission found at once.
 A mapping fits a job when its *target* taxonomy is the one the model predicts and its *source*
 taxonomy is the one the dataset is labelled in; only approved versions are offered (reviewers also
 see each unapproved head, usable with a recorded override). :func:`mapping_choices` returns the
-versions that fit and says why the other mappings are hidden; :func:`find_problems` checks a
+versions that fit and says why the other mappings are hidden; :func:`check_inputs` checks a
 submission field by field and returns every refusal (each naming its field, and the taxonomies,
-models and datasets involved by name), so a form can show them all next to their fields at once.
+models and datasets involved by name), so a form can show them all next to their fields at once;
+:func:`raise_problems` raises them together for the API.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ def mapping_choices(
         if with_unapproved and head is not None and head.status != "approved":
             found.insert(0, head)
         if not found:
-            status = head.status.replace("_", " ") if head is not None else "no version"
-            hidden.append(HiddenMapping(m.name, "unapproved", f"latest version is {status}"))
+            detail = f"latest version is {head.status.replace('_', ' ')}" if head else "it has no version"
+            hidden.append(HiddenMapping(m.name, "unapproved", detail))
             continue
         versions.extend(VersionChoice(v.id, m.name, v.number, v.status, v.content_hash) for v in found)
     return MappingChoices(
