@@ -33,6 +33,7 @@ MIN_MATCH = 0.2  # weakest label-to-label name match that lets another mapping v
 class EvidenceKind(StrEnum):
     NAME = "name"
     MAPPING = "mapping"
+    DATA = "data"  # a teacher's predictions on the label's pixels (app.domain.survey), via ``extra``
 
 
 @dataclass(frozen=True, slots=True)
