@@ -170,7 +170,7 @@ def test_registry_pages(new_page, out_dir: Path) -> None:  # type: ignore[no-unt
 
 def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
     page = new_page("erin")
-    page.get_by_role("link", name="Jobs").click()
+    page.get_by_role("link", name="Jobs", exact=True).click()
     page.get_by_role("link", name="New job").click()
     page.get_by_label("Teacher model").select_option(label="demo-teacher (teacher)")
     page.get_by_label("Dataset").select_option(label="demo-streets")
