@@ -27,6 +27,7 @@ from app.cli_suggestions import register as register_suggestions
 from app.config import Settings, SettingsError, load_settings
 from app.db.migrate import downgrade_database, upgrade_database
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
+from app.domain.class_lists import TargetClassesDiffer
 from app.domain.errors import DomainError, NotFound
 from app.serve import (
     LOOPBACK,
@@ -291,7 +292,7 @@ def mapping_import(
         typer.secho("error: give exactly one of --source or --into", err=True, fg="red")
         raise typer.Exit(2)
     text = _read_file(path, settings)
-    with _unit_of_work(settings) as session:
+    with _unit_of_work(settings) as session, _target_choice_hint():
         result = mapping_service.import_master_labels(
             session,
             text=text,
@@ -327,6 +328,17 @@ def mapping_authors_pseudo_labels(
             f"register the pseudo-label folder as a dataset labelled in {row.name!r} and train on it with "
             f"this mapping (kind ground_truth): pixel value {n} (the authors' void) and 255 read as ignore"
         )
+
+
+@contextmanager
+def _target_choice_hint() -> Iterator[None]:
+    """A refused target typo names the options that answer it."""
+    try:
+        yield
+    except TargetClassesDiffer as exc:
+        closest = exc.details["closest_taxonomy"]["name"]
+        exc.message += f"; choose with --target {closest!r} or --new-target"
+        raise
 
 
 def _print_target_outcome(result: Any) -> None:

@@ -115,6 +115,7 @@ def test_a_target_typo_is_refused_naming_the_classes_until_a_target_is_chosen(en
     assert refused.exit_code == 1
     assert "close to those of taxonomy 'cityscapes'" in refused.output
     assert "class 1 is 'bicycel' in the file, 'bicycle' in the taxonomy" in refused.output
+    assert "choose with --target 'cityscapes' or --new-target" in refused.output
     chosen = _run(
         "mapping", "import", str(lists / "typo.csv"), "--source", "CamVid", "--target", "cityscapes",
         "--name", "fixed",
