@@ -40,7 +40,7 @@ from app.queue import (
     enqueue_after_commit,
 )
 from app.services.jobs import log
-from worker import context, model_conversion, steps, train_job
+from worker import context, model_conversion, steps, survey_job, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
 
@@ -184,7 +184,7 @@ def pseudo_label(self: Task, job_id: int) -> None:
             return
         planned = job.shard_count > 0
     if not planned:
-        _run_leased(self, job_id, steps.plan_shards)
+        _run_leased(self, job_id, _plan_body)
     with unit_of_work(context.session_factory()) as s:
         job = repo.get_job(s, job_id)
         if job is None or job.shard_count == 0 or job.status in ("succeeded", "failed", "cancelled"):
@@ -207,13 +207,25 @@ def pseudo_label(self: Task, job_id: int) -> None:
 @celery_app.task(name=TASK_PSEUDO_LABEL_SHARD, **TASK_OPTIONS)
 def pseudo_label_shard(self: Task, job_id: int) -> None:
     """Pseudo-label one slice of the job's pairs; resumes from the files already written."""
-    _run_leased(self, job_id, steps.run_shard)
+    _run_leased(self, job_id, _shard_body)
 
 
 @celery_app.task(name=TASK_FINALIZE_PSEUDO_LABEL, **TASK_OPTIONS)
 def finalize_pseudo_label(self: Task, job_id: int) -> None:
     """Merge the shards' manifests and summaries; end the parent job (idempotent)."""
-    steps.finalize(job_id)
+    if not survey_job.finalize_survey(job_id):
+        steps.finalize(job_id)
+
+
+# A survey job (worker.survey_job) runs through the same plan -> shards -> finalize tasks.
+def _plan_body(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    plan = survey_job.plan_survey if job.kind == "survey" else steps.plan_shards
+    return plan(job, recorder)
+
+
+def _shard_body(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    run = survey_job.run_survey_shard if job.kind == "survey" else steps.run_shard
+    return run(job, recorder)
 
 
 # --- evaluation and dataset scans -----------------------------------------------------------------

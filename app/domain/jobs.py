@@ -12,6 +12,7 @@ class JobKind(StrEnum):
     EVALUATE = "evaluate"
     SCAN_DATASET = "scan_dataset"
     TRAIN = "train"
+    SURVEY = "survey"  # a teacher without priors on a dataset sample: evidence for mappings
 
 
 class JobStatus(StrEnum):

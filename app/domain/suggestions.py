@@ -249,10 +249,18 @@ def suggest_for_label(
 
 
 def suggest_mapping(
-    source_names: Iterable[str], ctx: SuggestionContext, *, limit: int = 3
+    source_names: Iterable[str],
+    ctx: SuggestionContext,
+    *,
+    limit: int = 3,
+    extra: Mapping[str, Mapping[int, Sequence[Evidence]]] | None = None,
 ) -> dict[str, tuple[Suggestion, ...]]:
-    """Suggestions for every source label (labels with no evidence get an empty tuple)."""
-    return {n: suggest_for_label(n, ctx, limit=limit) for n in dict.fromkeys(source_names)}
+    """Suggestions for every source label (labels with no evidence get an empty tuple).
+
+    ``extra``: further evidence per label and target (e.g. a data survey's), see :func:`suggest_for_label`.
+    """
+    more = extra or {}
+    return {n: suggest_for_label(n, ctx, limit=limit, extra=more.get(n)) for n in dict.fromkeys(source_names)}
 
 
 def draft_mapping(

@@ -150,6 +150,25 @@ class ScanDatasetParams(_Common):
     )
 
 
+class SurveyParams(_Common):
+    """Run ``model_id`` without priors on a stratified sample of ``dataset_id`` and count, per source
+    label, what the teacher predicts (mapping suggestions and audit, ``app.domain.survey``)."""
+
+    kind: Literal["survey"] = "survey"
+    model_id: Id
+    dataset_id: Id
+    split: ShortName | None = Field(default=None, description="Only this split (pattern datasets)")
+    sample_size: int = Field(default=200, ge=1, le=100_000, description="Images to survey")
+    seed: int = Field(default=0, ge=0, le=INT32_MAX, description="Seed of the pool and of ties")
+    pool_size: int = Field(
+        default=5000, ge=1, le=1_000_000, description="Images whose labels are read to pick the sample from"
+    )
+    shard_size: int = Field(default=50, ge=1, le=100_000, description="Images per shard")
+    output_name: OutputName | None = Field(
+        default=None, description="Folder under <data_dir>/outputs (default: job-<id>)"
+    )
+
+
 class TrainParams(_Common):
     """Train a student on weighted training sets; the best checkpoint is registered as a model.
 
@@ -202,7 +221,8 @@ class TrainParams(_Common):
 
 
 JobParams = Annotated[
-    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams, Field(discriminator="kind")
+    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams,
+    Field(discriminator="kind"),
 ]
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class EvidenceRead(BaseModel):
-    kind: str = Field(description="name | mapping (more kinds may be added)")
+    kind: str = Field(description="name | mapping | data (more kinds may be added)")
     message: str = Field(description="The evidence in words and numbers")
     strength: float = Field(description="0..1: how strongly this evidence alone supports the edge")
     facts: dict[str, float] = Field(description="The numbers behind the message")

@@ -27,7 +27,7 @@ from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.eta import EtaState, observe, seconds_left
 from app.domain.jobs import JobStatus, can_transition
 from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
-from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, TrainParams
+from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, SurveyParams, TrainParams
 from app.services import datasets as dataset_service
 from app.services import training as training_service
 from app.services.job_inputs import (
@@ -40,6 +40,7 @@ from app.services.job_inputs import (
 from app.services.job_inputs import (
     check_compatible as check_compatible,  # the CLI checks its database ids through this module
 )
+from app.services.surveys import check_survey
 
 JOB_LOG_LINES = 200
 TASK_OF_KIND = {
@@ -47,8 +48,10 @@ TASK_OF_KIND = {
     "evaluate": TASK_EVALUATE,
     "scan_dataset": TASK_SCAN_DATASET,
     "train": TASK_TRAIN,
+    "survey": TASK_PSEUDO_LABEL,  # the same plan -> shards -> finalize tasks (worker.survey_job)
 }
-AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams
+AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams
+OutputParams = PseudoLabelParams | TrainParams | SurveyParams
 
 
 def _check(session: Session, params: PseudoLabelParams | EvaluateParams, settings: Settings) -> CheckedInputs:
@@ -68,9 +71,7 @@ def _check(session: Session, params: PseudoLabelParams | EvaluateParams, setting
     return checked
 
 
-def _output_dir(
-    session: Session, params: PseudoLabelParams | TrainParams, settings: Settings, job_id: int
-) -> Path:
+def _output_dir(session: Session, params: OutputParams, settings: Settings, job_id: int) -> Path:
     out = settings.data_dir / "outputs" / (params.output_name or f"job-{job_id}")
     problem = check_output_name(session, settings, out.name)
     if problem is not None:
@@ -85,6 +86,8 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return {"dataset_id": dataset.id}
     if isinstance(params, TrainParams):
         return training_service.check_train(session, params)
+    if isinstance(params, SurveyParams):
+        return check_survey(session, params)
     checked = _check(session, params, settings)
     assert checked.model and checked.dataset and checked.version  # found, or a problem was raised
     return {
@@ -110,7 +113,7 @@ def submit_job(session: Session, *, params: AnyParams, settings: Settings, user_
     )
     session.add(job)
     session.flush()
-    if isinstance(params, PseudoLabelParams | TrainParams):
+    if isinstance(params, OutputParams):
         job.output_dir = str(_output_dir(session, params, settings, job.id))
     if columns.get("approval_override"):
         log(

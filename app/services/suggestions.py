@@ -18,6 +18,7 @@ The pure scoring is :mod:`app.domain.suggestions`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,12 +32,14 @@ from app.domain.mapping import VOID, Edge, OntologyMapping
 from app.domain.names import SynonymTable, default_synonyms
 from app.domain.suggestions import (
     ApprovedMapping,
+    Evidence,
     Suggestion,
     SuggestionContext,
     draft_mapping,
     suggest_mapping,
 )
 from app.domain.taxonomy import Taxonomy
+from app.services import surveys as survey_service
 from app.services import taxonomies as taxonomy_service
 from app.services._mapping_core import current_version, get_mapping, version_edges
 
@@ -119,6 +122,7 @@ def suggest_for_taxonomies(
     label: str | None = None,
     synonyms: SynonymTable | None = None,
     skip: frozenset[Edge] = frozenset(),
+    extra: Mapping[str, Mapping[int, Sequence[Evidence]]] | None = None,
 ) -> SuggestionReport:
     """Suggestions for every label of a source taxonomy (or only ``label``) toward a target class list.
 
@@ -139,7 +143,7 @@ def suggest_for_taxonomies(
     found = _evidence(session, source_taxonomy_id=source_taxonomy_id, target_taxonomy_id=target_taxonomy_id)
     ctx = SuggestionContext(target.class_list(), tuple(a for _, a in found), synonyms or _default_table())
     skipped_per_label = max((sum(1 for n, _ in skip if n == name) for name in names), default=0)
-    ranked = suggest_mapping(names, ctx, limit=limit + skipped_per_label)
+    ranked = suggest_mapping(names, ctx, limit=limit + skipped_per_label, extra=extra)
     labels = {
         n: tuple(s for s in r if s.score >= min_score and (n, s.target) not in skip)[:limit]
         for n, r in ranked.items()
@@ -158,13 +162,19 @@ def suggest_for_mapping(
     label: str | None = None,
     synonyms: SynonymTable | None = None,
     include_rejected: bool = False,
+    survey_job_id: int | None = None,
 ) -> SuggestionReport:
     """Suggestions for a mapping's source labels, with its current edges to compare against.
 
     Suggestions rejected for this mapping are left out, or listed (and named in ``rejected``) with
-    ``include_rejected``.
+    ``include_rejected``. ``survey_job_id``: a succeeded survey of a dataset of the mapping's source
+    taxonomy by a teacher of its target adds data evidence (:mod:`app.services.surveys`).
     """
     mapping = get_mapping(session, mapping_id)
+    extra = None
+    if survey_job_id is not None:
+        survey = survey_service.survey_for_mapping(session, mapping_id, survey_job_id)
+        extra = survey_service.data_extra(survey, tuple(survey.stats.labels))
     head = current_version(session, mapping_id)
     rejected = frozenset(suggestion_repo.rejected_edges(session, mapping_id))
     report = suggest_for_taxonomies(
@@ -176,6 +186,7 @@ def suggest_for_mapping(
         label=label,
         synonyms=synonyms,
         skip=frozenset() if include_rejected else rejected,
+        extra=extra,
     )
     return SuggestionReport(
         report.source,

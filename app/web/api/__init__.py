@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.web.api import (
+    audit,
     datasets,
     evaluations,
     health,
@@ -26,6 +27,7 @@ for module in (
     mappings,
     mapping_versions,
     suggestions,
+    audit,
     datasets,
     models,
     jobs,

@@ -40,10 +40,19 @@ def read_suggestions(
     min_score: Annotated[float, Query(ge=0.0, le=1.0, description="Leave out weaker suggestions")] = 0.0,
     label: Annotated[LabelName | None, Query(description="Only this source label")] = None,
     include_rejected: Annotated[bool, Query(description="Also list rejected suggestions (flagged)")] = False,
+    survey_job_id: Annotated[
+        int | None, Query(ge=1, description="A succeeded survey job: adds data evidence (kind 'data')")
+    ] = None,
 ) -> SuggestionList:
     """Suggested edges per source label, from label names and other approved mappings to the same target."""
     report = service.suggest_for_mapping(
-        session, mapping_id, limit=limit, min_score=min_score, label=label, include_rejected=include_rejected
+        session,
+        mapping_id,
+        limit=limit,
+        min_score=min_score,
+        label=label,
+        include_rejected=include_rejected,
+        survey_job_id=survey_job_id,
     )
     current = report.current
     assert current is not None and report.version_number is not None

@@ -1,0 +1,76 @@
+"""Mapping audit endpoint (web layer): a mapping version checked against a data survey."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.domain.audit import AuditThresholds
+from app.domain.mapping import VOID
+from app.schemas.audit import AuditFindingRead, AuditThresholdsRead, MappingAuditRead
+from app.services import surveys as service
+from app.web.auth import ReadUser
+from app.web.deps import IdPath, SessionDep
+
+router = APIRouter(prefix="/mappings", tags=["suggestions"])
+DEFAULTS = AuditThresholds()
+Share = Annotated[float, Query(ge=0.0, le=1.0)]
+
+
+@router.get("/{mapping_id}/audit", response_model=MappingAuditRead)
+def read_audit(
+    mapping_id: IdPath,
+    session: SessionDep,
+    _user: ReadUser,
+    survey_job_id: Annotated[
+        int, Query(ge=1, description="A succeeded survey job of this mapping's taxonomies")
+    ],
+    version: Annotated[
+        int | None, Query(ge=1, description="Version number (default: the current one)")
+    ] = None,
+    min_pixels: Annotated[
+        int, Query(ge=0, description="Fewer surveyed pixels: no verdict")
+    ] = DEFAULTS.min_pixels,
+    contradicted_max: Share = DEFAULTS.contradicted_max,
+    dominant_min: Share = DEFAULTS.dominant_min,
+    unused_max: Share = DEFAULTS.unused_max,
+    void_confident_min: Share = DEFAULTS.void_confident_min,
+) -> MappingAuditRead:
+    """Edges the data contradicts, unused edges, void-only labels the teacher predicts confidently."""
+    thresholds = AuditThresholds(min_pixels, contradicted_max, dominant_min, unused_max, void_confident_min)
+    result = service.audit(
+        session, mapping_id, survey_job_id=survey_job_id, version=version, thresholds=thresholds
+    )
+    names = result.target_names | {VOID: "void"}
+    return MappingAuditRead(
+        mapping_id=mapping_id,
+        version=result.version_number,
+        survey_job_id=survey_job_id,
+        survey_images=result.survey.stats.images,
+        survey_provenance=result.survey.provenance,
+        thresholds=AuditThresholdsRead(
+            min_pixels=min_pixels,
+            contradicted_max=contradicted_max,
+            dominant_min=dominant_min,
+            unused_max=unused_max,
+            void_confident_min=void_confident_min,
+        ),
+        checked_labels=list(result.report.checked),
+        unseen_labels=list(result.report.unseen),
+        findings=[
+            AuditFindingRead(
+                kind=str(f.kind),
+                source_name=f.source_name,
+                target_id=f.target,
+                target_name=names.get(f.target, str(f.target)),
+                current_targets=list(f.current),
+                proposed_targets=list(f.proposed),
+                add=list(f.add),
+                remove=list(f.remove),
+                message=f.message,
+                facts=dict(f.facts),
+            )
+            for f in result.report.findings
+        ],
+    )

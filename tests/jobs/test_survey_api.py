@@ -1,0 +1,177 @@
+"""Survey jobs through the API: submission (roles, refusals before anything is sent), data evidence in
+the suggestions and the mapping audit, with a stored survey result (no worker needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.models_registry import Job
+from app.domain.survey import SurveyStats
+from app.queue import TASK_PSEUDO_LABEL
+from worker.demo import TARGET
+
+Headers = dict[str, str]
+
+
+def survey_body(world: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    params = {"kind": "survey", "model_id": world["model"]["id"], "dataset_id": world["dataset"]["id"]}
+    return {"params": params | extra}
+
+
+def test_submitting_a_survey_queues_the_sharded_task_after_checks_and_roles(
+    client: TestClient, viewer: Headers, editor: Headers, world: dict[str, Any], sent: list[Any]
+) -> None:
+    r = client.post("/api/v1/jobs", json=survey_body(world), headers=viewer)
+    assert r.status_code == 403 and sent == []
+    r = client.post("/api/v1/jobs", json=survey_body(world, model_id=999), headers=editor)
+    assert r.status_code == 404 and "model 999" in r.text and sent == []
+    r = client.post("/api/v1/jobs", json=survey_body(world, sample_size=0), headers=editor)
+    assert r.status_code == 422 and sent == []
+    r = client.post(
+        "/api/v1/jobs", json=survey_body(world, sample_size=3, seed=7, split="val"), headers=editor
+    )
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["kind"] == "survey" and job["mapping_version_id"] is None
+    assert job["output_dir"].endswith(f"outputs/job-{job['id']}")
+    assert job["params"]["sample_size"] == 3 and job["params"]["seed"] == 7
+    assert sent == [(TASK_PSEUDO_LABEL, {"job_id": job["id"]})]
+
+
+def _stored_survey(
+    factory: sessionmaker[Session], world: dict[str, Any], tmp: Path, *, status: str = "succeeded"
+) -> int:
+    """A finished survey job with constructed statistics (what ``worker.survey_job`` writes)."""
+    stats = SurveyStats(tuple(TARGET.names))
+    # drivable, vehicle, vegetation, sky, void
+    stats.add("road", [9000, 0, 0, 50, 950], [9000.0, 0, 0, 50, 950], images=12)
+    stats.add("car", [0, 100, 7800, 0, 2100], [0, 100.0, 7800, 0, 2100], images=9)  # says vegetation
+    stats.add(
+        "grass", [0, 0, 9500, 0, 500], [0, 0, 9500.0, 0, 500], images=5
+    )  # grass -> vegetation + void: fine
+    stats.add("unlabeled", [0, 0, 0, 8000, 2000], [0, 0, 0, 8000.0, 2000], images=4)  # void-only, says sky
+    out = tmp / "survey-out"
+    out.mkdir()
+    prov = {"teacher": {"model_id": world["model"]["id"]}, "sample": {"seed": 0}}
+    (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
+    with factory() as s:
+        job = Job(
+            kind="survey",
+            status=status,
+            name="survey",
+            params_json="{}",
+            dataset_id=world["dataset"]["id"],
+            model_id=world["model"]["id"],
+            output_dir=str(out),
+        )
+        s.add(job)
+        s.commit()
+        return job.id
+
+
+def test_suggestions_with_a_survey_show_data_evidence(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    job_id = _stored_survey(session_factory, world, tmp_path)
+    mapping_id = world["mapping"]["id"]
+    r = client.get(
+        f"/api/v1/mappings/{mapping_id}/suggestions?survey_job_id={job_id}&label=car", headers=viewer
+    )
+    assert r.status_code == 200, r.text
+    (car,) = r.json()["labels"]
+    best = car["suggestions"][0]
+    assert best["target_name"] == "vegetation" and best["key"] == "2:car"
+    (data,) = [e for e in best["evidence"] if e["kind"] == "data"]
+    assert data["message"] == (
+        "data: 78% of this label's pixels are predicted `vegetation`, 21% `void`, 1% `vehicle`; "
+        "10.0 k px over 9 images"
+    )
+    assert data["strength"] == 0.78 and data["facts"]["pixels"] == 7800
+    assert data["refs"] == [f"survey job {job_id} (0 images)"]
+    plain = client.get(f"/api/v1/mappings/{mapping_id}/suggestions?label=car", headers=viewer).json()
+    assert all(e["kind"] != "data" for s in plain["labels"][0]["suggestions"] for e in s["evidence"])
+
+
+def test_audit_flags_contradicted_unused_and_void_confident_edges(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    job_id = _stored_survey(session_factory, world, tmp_path)
+    mapping_id = world["mapping"]["id"]
+    r = client.get(f"/api/v1/mappings/{mapping_id}/audit?survey_job_id={job_id}", headers=viewer)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    found = [(f["kind"], f["source_name"], f["add"], f["remove"]) for f in body["findings"]]
+    assert found == [
+        ("void_confident", "unlabeled", [3], [255]),
+        ("contradicted", "car", [2], [1]),
+    ]
+    assert body["version"] == 1 and body["survey_provenance"]["sample"] == {"seed": 0}
+    assert body["unseen_labels"] == ["sidewalk", "truck", "tree", "sky"]
+    assert "78% are predicted `vegetation`" in body["findings"][1]["message"]
+    strict = client.get(
+        f"/api/v1/mappings/{mapping_id}/audit?survey_job_id={job_id}&void_confident_min=0.9", headers=viewer
+    ).json()
+    assert [f["kind"] for f in strict["findings"]] == ["contradicted"]
+
+
+def test_audit_and_suggestion_refusals(
+    client: TestClient,
+    viewer: Headers,
+    editor: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    sent: list[Any],
+) -> None:
+    mapping_id = world["mapping"]["id"]
+    url = f"/api/v1/mappings/{mapping_id}/audit"
+    assert client.get(f"{url}?survey_job_id=1").status_code == 401
+    assert client.get(url, headers=viewer).status_code == 422  # survey_job_id is required
+    r = client.get(f"{url}?survey_job_id=999", headers=viewer)
+    assert r.status_code == 404 and "job 999" in r.text
+    done = _stored_survey(session_factory, world, tmp_path)
+    assert client.get(f"{url}?survey_job_id={done}&version=9", headers=viewer).status_code == 404
+    assert client.get(f"{url}?survey_job_id={done}&unused_max=1.5", headers=viewer).status_code == 422
+    scan = client.post(
+        "/api/v1/jobs",
+        json={"params": {"kind": "scan_dataset", "dataset_id": world["dataset"]["id"]}},
+        headers=editor,
+    ).json()
+    r = client.get(f"{url}?survey_job_id={scan['id']}", headers=viewer)
+    assert r.status_code == 422 and "not a survey" in r.text
+    with session_factory() as s:
+        row = s.get(Job, done)
+        assert row is not None
+        row.status = "running"
+        s.commit()
+    r = client.get(f"/api/v1/mappings/{mapping_id}/suggestions?survey_job_id={done}", headers=viewer)
+    assert r.status_code == 409 and "running" in r.text
+    other = world["post"](
+        "/api/v1/mappings",
+        {
+            "name": "reverse",
+            "source_taxonomy_id": world["target"]["id"],
+            "target_taxonomy_id": world["target"]["id"],
+            "edges": [],
+        },
+    )
+    with session_factory() as s:
+        row = s.get(Job, done)
+        assert row is not None
+        row.status = "succeeded"
+        s.commit()
+    r = client.get(f"/api/v1/mappings/{other['id']}/audit?survey_job_id={done}", headers=viewer)
+    assert r.status_code == 422 and "survey_job_id" in r.text
