@@ -5,8 +5,9 @@ images is finished. Computing ``elapsed * (1 - f) / f`` at every poll therefore 
 *grow* while a batch runs and drop when it lands: a saw-tooth that is worst at the start. Instead:
 
 * the throughput (items per second) is an exponential moving average of the rates measured between
-  two observed changes of ``done``; the first rate is the one over all items finished since the job
-  started (that includes loading the model, so the first estimate errs on the long side);
+  two observed changes of ``done``. Until the first such measurement the rate is the one over all
+  items finished since the job started; that includes loading the model, so this first estimate
+  errs on the long side, and the first measured rate replaces it rather than being averaged in;
 * between two changes the estimate counts down from the moment of the last change, one second per
   second, and never below the time the items after the batch in flight need;
 * before the first finished batch there is no rate, and the page says "estimating".
@@ -35,6 +36,7 @@ class EtaState:
         exact: Whether ``at`` is when ``done`` changed (False when first seen mid-batch, on a page
             opened while the job ran: the next interval would be too short to measure a rate).
         step: Items the last change added (the batch size, as far as it shows); at least 1.
+        measured: Whether ``rate`` comes from measured intervals (False: the overall rate).
     """
 
     done: int
@@ -42,17 +44,18 @@ class EtaState:
     rate: float | None
     exact: bool = True
     step: int = 1
+    measured: bool = False
 
     def encode(self) -> str:
-        """``"done:at:rate:exact:step"`` (rate empty while unknown), for the polling fragment."""
+        """``"done:at:rate:exact:step:measured"`` (rate empty while unknown), for the polling fragment."""
         rate = "" if self.rate is None else f"{self.rate:.6g}"
-        return f"{self.done}:{self.at:.3f}:{rate}:{int(self.exact)}:{self.step}"
+        return f"{self.done}:{self.at:.3f}:{rate}:{int(self.exact)}:{self.step}:{int(self.measured)}"
 
 
 def decode_state(text: str) -> EtaState | None:
     """The state :meth:`EtaState.encode` wrote, or None for anything else (it comes from a client)."""
     parts = text.split(":")
-    if len(parts) != 5:
+    if len(parts) != 6 or parts[5] not in ("0", "1"):
         return None
     try:
         done, at, step = int(parts[0]), float(parts[1]), int(parts[4])
@@ -62,7 +65,7 @@ def decode_state(text: str) -> EtaState | None:
     finite = at == at and abs(at) != float("inf") and (rate is None or 0 < rate < float("inf"))
     if done < 0 or step < 1 or parts[3] not in ("0", "1") or not finite:
         return None
-    return EtaState(done, at, rate, parts[3] == "1", step)
+    return EtaState(done, at, rate, parts[3] == "1", step, parts[5] == "1")
 
 
 def overall_rate(done: int, elapsed_s: float | None) -> float | None:
@@ -92,11 +95,11 @@ def observe(
     step = done - prev.done
     if prev.rate is None:  # the first finished batch: only the rate over everything so far is known
         return EtaState(done, now, overall_rate(done, elapsed_s), exact=True, step=step)
-    rate = prev.rate
-    if prev.exact:
-        measured = step / max(now - prev.at, MIN_INTERVAL_S)
-        rate = alpha * measured + (1 - alpha) * prev.rate
-    return replace(prev, done=done, at=now, rate=rate, exact=True, step=step)
+    if not prev.exact:  # the interval since the first look is only part of a batch: not measured
+        return replace(prev, done=done, at=now, exact=True, step=step)
+    measured = step / max(now - prev.at, MIN_INTERVAL_S)
+    rate = alpha * measured + (1 - alpha) * prev.rate if prev.measured else measured
+    return EtaState(done, now, rate, exact=True, step=step, measured=True)
 
 
 def seconds_left(state: EtaState, *, total: int, now: float) -> float | None:

@@ -71,6 +71,18 @@ def test_a_retry_that_resets_progress_starts_over() -> None:
     assert state.done == 2 and state.rate == overall_rate(2, 4.0) and not state.exact
 
 
+def test_the_first_measured_rate_replaces_the_overall_one_that_includes_the_start_up() -> None:
+    """60 s of model loading, then a batch of 4 every 10 s: the overall rate after the first batch
+    is 4/70 items/s; the first measured interval (0.4 items/s) replaces it, later ones are averaged."""
+    first = observe(observe(None, done=0, now=1.0, elapsed_s=1.0), done=4, now=70.0, elapsed_s=70.0)
+    assert first.rate == overall_rate(4, 70.0) and not first.measured
+    second = observe(first, done=8, now=80.0, elapsed_s=80.0)
+    assert second.measured and second.rate == 0.4
+    assert seconds_left(second, total=40, now=80.0) == 80.0
+    third = observe(second, done=12, now=92.0, elapsed_s=92.0)  # a slower batch moves it a little
+    assert third.rate is not None and 0.37 < third.rate < 0.4
+
+
 def test_a_page_opened_mid_batch_does_not_measure_the_partial_interval() -> None:
     first = observe(None, done=10, now=100.0, elapsed_s=100.0)  # 0.1 items/s overall
     second = observe(first, done=12, now=100.5, elapsed_s=100.5)  # would look like 4 items/s
@@ -88,12 +100,14 @@ def test_done_jobs_have_nothing_left() -> None:
     rate=st.none() | st.floats(1e-6, 1e6),
     exact=st.booleans(),
     step=st.integers(1, 1000),
+    measured=st.booleans(),
 )
 def test_state_round_trips_through_the_fragment(
-    done: int, at: float, rate: float | None, exact: bool, step: int
+    done: int, at: float, rate: float | None, exact: bool, step: int, measured: bool
 ) -> None:
-    back = decode_state(EtaState(done, at, rate, exact, step).encode())
-    assert back is not None and (back.done, back.exact, back.step) == (done, exact, step)
+    back = decode_state(EtaState(done, at, rate, exact, step, measured).encode())
+    assert back is not None
+    assert (back.done, back.exact, back.step, back.measured) == (done, exact, step, measured)
     assert math.isclose(back.at, at, abs_tol=1e-3)
     assert (back.rate is None) == (rate is None)
     if rate is not None and back.rate is not None:
@@ -122,3 +136,30 @@ def test_estimates_are_finite_and_never_negative(events: list[tuple[float, int]]
         for later in (t + 1, t + 60):  # between changes: never rises
             a, b = seconds_left(state, total=total, now=t), seconds_left(state, total=total, now=later)
             assert (a is None) == (b is None) and (a is None or b is None or b <= a)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    startup=st.floats(0, 120),
+    batch=st.integers(1, 16),
+    batch_s=st.floats(1, 60),
+    batches=st.integers(6, 40),
+    poll_s=st.sampled_from([1.0, 2.0, 3.0]),
+)
+def test_any_steady_job_is_estimated_closely_once_one_interval_is_measured(
+    startup: float, batch: int, batch_s: float, batches: int, poll_s: float
+) -> None:
+    """Whatever the start-up time: from the second observed change on (one measured interval) the
+    estimate is within the batch in flight plus the polling delays of the truth, and the rate's
+    error is at most the polling quantization of the measured intervals (poll / batch time)."""
+    batch_s = max(batch_s, poll_s)  # batches slower than the polls: where the saw-tooth was worst
+    total = batch * batches
+    polls = _run(startup=startup, batch=batch, batch_s=batch_s, total=total, poll_s=poll_s)
+    finish = startup + batches * batch_s
+    changes, last = 0, 0
+    for t, done, left in polls:
+        changes, last = changes + (done != last), done
+        if changes >= 2 and done < total:
+            assert left is not None
+            slack = 2 * batch_s + 3 * poll_s + (finish - t) * poll_s / batch_s
+            assert abs((finish - t) - left) <= slack, (t, done, left, finish - t)

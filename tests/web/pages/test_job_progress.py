@@ -69,12 +69,12 @@ def test_eta_counts_down_between_batches_instead_of_growing(  # type: ignore[no-
          progress_current=3, progress_total=6)  # fmt: skip
     viewer = login("viewer")
     # The last batch landed 20 s ago; the smoothed rate is 0.05 items/s (20 s per item).
-    state = f"3:{(now - timedelta(seconds=20)).timestamp():.3f}:0.05:1:1"
+    state = f"3:{(now - timedelta(seconds=20)).timestamp():.3f}:0.05:1:1:1"
     frag = viewer.get(f"/jobs/{job_id}/status", params={"eta": state}, headers=HX).text
     assert 35 <= (_eta_seconds(frag) or 0) <= 40  # 60 s for 3 items, 20 s of them gone
     assert _state(frag) == state  # nothing changed: the state goes round unchanged
     # Rubbish from a client is ignored (the overall rate is used: 3 items in 100 s -> 100 s left).
-    frag = viewer.get(f"/jobs/{job_id}/status", params={"eta": "1:nan:x:1:1"}, headers=HX).text
+    frag = viewer.get(f"/jobs/{job_id}/status", params={"eta": "1:nan:x:1:1:1"}, headers=HX).text
     assert 98 <= (_eta_seconds(frag) or 0) <= 105
 
 
