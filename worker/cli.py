@@ -87,7 +87,12 @@ TtaWholeOpt = Annotated[
     bool,
     typer.Option("--tta-whole", hidden=True, help="deprecated, no effect: whole views are the default"),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1)]
+BatchOpt = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="images of equal size per forward pass (at most 512 x 512 px worth)"
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="decode worker processes")]
 TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="allow arbitrary unpickling of .pth files")]
 MeanOpt = Annotated[str | None, typer.Option("--mean", help="override normalisation mean, 0-255: 'r,g,b'")]
@@ -179,7 +184,7 @@ def pseudo_label_command(
     tta_memory_budget_mb: TtaBudgetOpt = None,
     tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 1,
+    batch_size: BatchOpt = 8,
     workers: WorkersOpt = 2,
     confidence: Annotated[bool, typer.Option("--confidence", help="also write confidence PNGs")] = False,
     teacher_maps: Annotated[
@@ -281,7 +286,7 @@ def evaluate_command(
     tta_memory_budget_mb: TtaBudgetOpt = None,
     tta_whole: TtaWholeOpt = False,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 1,
+    batch_size: BatchOpt = 8,
     workers: WorkersOpt = 2,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write the metrics as JSON")] = None,
     trust_pickle: TrustOpt = False,

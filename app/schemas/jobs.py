@@ -73,7 +73,13 @@ class _Inference(BaseModel):
         description="Deprecated, ignored: up-scaled views run whole by default (both true and false "
         "now mean whole; false was the old default, windows). Use tta_windows for windows",
     )
-    batch_size: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="At most this many images of equal size per forward pass, and at most 512 x 512 "
+        "pixels' worth (larger images run one by one); the labels do not depend on it",
+    )
 
     @model_validator(mode="before")
     @classmethod

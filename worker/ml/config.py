@@ -27,13 +27,23 @@ class DataConfig:
     label_palette: Palette | None = None
 
 
+# A batch holds at most this many pixels (at scale 1): a 512 x 512 image's worth, so big images run
+# one by one whatever the batch size, and small ones share a forward pass (whose fixed cost
+# dominates on a CPU).
+BATCH_PIXELS = 512 * 512
+
+
 @dataclass(frozen=True, slots=True)
 class InferenceConfig:
     """Teacher inference settings shared by pseudo-labelling and evaluation.
 
     Attributes:
         device: torch device string ("cpu", "cuda", "cuda:1").
-        batch_size: images per forward pass (only images of equal size are batched).
+        batch_size: at most this many images per forward pass (only images of equal size are
+            batched, and never more pixels than ``batch_pixels`` per batch: 1024 x 2048 images run
+            one by one, the demo's 96 x 128 ones eight at a time). Outputs do not depend on it: a
+            Mask2Former in eval mode treats each image of a batch on its own.
+        batch_pixels: the pixel budget of one batch at scale 1 (``None``: no budget).
         tta: enable test-time augmentation (flip + ``scales``).
         scales: the extra TTA scales (the paper's by default).
         flip: include the horizontal flip view when ``tta``.
@@ -46,6 +56,7 @@ class InferenceConfig:
 
     device: str = "cpu"
     batch_size: int = 1
+    batch_pixels: int | None = BATCH_PIXELS
     tta: bool = False
     scales: tuple[float, ...] = PAPER_SCALES
     flip: bool = True

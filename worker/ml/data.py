@@ -139,9 +139,10 @@ class PairDataset(Dataset[Sample]):
 
 
 def size_batches(
-    root: Path, pairs: Sequence[Pair], batch_size: int
+    root: Path, pairs: Sequence[Pair], batch_size: int, max_pixels: int | None = None
 ) -> tuple[list[list[int]], dict[int, str]]:
-    """Group pair indices by image size (header read only) into batches of at most ``batch_size``.
+    """Group pair indices by image size (header read only) into batches of at most ``batch_size``
+    images and (when given) at most ``max_pixels`` pixels, though never fewer than one image.
 
     Returns:
         (batches in first-appearance order of each size, {index: error} for unreadable headers).
@@ -153,7 +154,10 @@ def size_batches(
             groups.setdefault(image_size(root / pair.image, pair.image), []).append(i)
         except DataFileError as exc:
             errors[i] = str(exc)
-    batches = [idx[s : s + batch_size] for idx in groups.values() for s in range(0, len(idx), batch_size)]
+    batches: list[list[int]] = []
+    for (height, width), idx in groups.items():
+        n = batch_size if max_pixels is None else max(1, min(batch_size, max_pixels // (height * width)))
+        batches.extend(idx[s : s + n] for s in range(0, len(idx), n))
     return batches, errors
 
 

@@ -153,7 +153,7 @@ def evaluate_dataset(
         colors=source.colors if source else None,
         palette=data.label_palette,
     )
-    batches, header_errors = size_batches(data.root, dataset.pairs, inf.batch_size)
+    batches, header_errors = size_batches(data.root, dataset.pairs, inf.batch_size, inf.batch_pixels)
     cm = ConfusionMatrix(n, device, config.ignore_index)
     views = tta_views(inf.tta, inf.scales, inf.flip)
     result = EvaluationResult(metrics={}, confusion=np.zeros((n, n + 1), dtype=np.int64))

@@ -151,7 +151,9 @@ def run_pseudo_labeling(
     summary = PseudoLabelSummary(total=len(pairs))
     todo = _resume_filter(config, pairs, summary, use_labels=use_priors)
     dataset = _dataset(data, [pairs[i] for i in todo], source, use_labels=use_priors)
-    batches, header_errors = size_batches(data.root, dataset.pairs, config.inference.batch_size)
+    batches, header_errors = size_batches(
+        data.root, dataset.pairs, config.inference.batch_size, config.inference.batch_pixels
+    )
     manifest = Manifest(config.manifest_path)
     for i, message in header_errors.items():
         _record_failure(summary, manifest, dataset.pairs[i], message, config.shard)

@@ -275,3 +275,34 @@ def test_teacher_maps_are_the_unconstrained_argmax(
         )  # type: ignore[operator]
     records = [json.loads(x) for x in (tmp_path / "pri" / "manifest.jsonl").read_text().splitlines()]
     assert all(f"teacher/{r['output']}" in r["files"] for r in records)
+
+
+def test_batches_hold_at_most_the_pixel_budget(tmp_path: Path) -> None:
+    from worker.ml.data import size_batches
+
+    sizes = {"small": (8, 10), "big": (40, 50)}  # 80 and 2,000 pixels
+    pairs = []
+    for kind, (h, w) in sizes.items():
+        for i in range(5):
+            rel = f"{kind}_{i}.png"
+            Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / rel)
+            pairs.append(Pair(image=rel, label=None))
+    batches, errors = size_batches(tmp_path, pairs, 4, max_pixels=1_000)
+    assert not errors
+    assert [len(b) for b in batches] == [4, 1, 1, 1, 1, 1, 1]  # small: 4 (batch size); big: 1 each
+    unlimited, _ = size_batches(tmp_path, pairs, 4)
+    assert [len(b) for b in unlimited] == [4, 1, 4, 1]
+
+
+def test_the_default_batching_gives_the_labels_of_one_by_one_tta(  # type: ignore[no-untyped-def]
+    teacher, make_dataset, tmp_path: Path, compiled, source
+) -> None:
+    root = make_dataset(n=4)
+    one = InferenceConfig(batch_size=1, tta=True, scales=(0.5, 1.5))
+    default = InferenceConfig(batch_size=8, tta=True, scales=(0.5, 1.5))
+    _run(teacher, root, tmp_path / "one", compiled, source, inference=one)
+    summary = _run(teacher, root, tmp_path / "many", compiled, source, inference=default)
+    assert summary.written == 4 and summary.failed == 0
+    for f in (tmp_path / "one" / "labels").rglob("*.png"):
+        a, b = _read(f), _read(tmp_path / "many" / f.relative_to(tmp_path / "one"))
+        assert (a == b).mean() > 0.999
