@@ -31,8 +31,14 @@ def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
             error = response.json().get("error", {})
-            where = f" (field {error['field']})" if error.get("field") else ""
-            message = f"{error.get('message', response.text)}{where}"
+            listed = (error.get("details") or {}).get("errors")
+            if isinstance(listed, list) and listed:  # several problems at once: one line each
+                message = f"{len(listed)} problems:" + "".join(
+                    f"\n  {item.get('field') or '-'}: {item.get('message')}" for item in listed
+                )
+            else:
+                where = f" (field {error['field']})" if error.get("field") else ""
+                message = f"{error.get('message', response.text)}{where}"
         except ValueError:
             message = response.text
         typer.secho(f"error {response.status_code}: {message}", err=True, fg="red")

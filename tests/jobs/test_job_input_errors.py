@@ -1,13 +1,17 @@
 """Job submission refusals over the API: they name taxonomies, models and datasets (never bare ids),
 several problems come back together (one per field, in ``details.errors``), and the output-name
-rule is said in words."""
+rule is said in words; the CLI prints each problem on its own line."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from app.cli import app as cli
 from tests.jobs.conftest import approve_version
 from tests.jobs.test_api import job_body
 from worker.demo import SOURCE
@@ -102,4 +106,29 @@ def test_training_set_mismatch_names_the_taxonomies(
         "train_sets.0: dataset 'other-ds' is labelled in taxonomy 'other-src', but mapping 'm' maps "
         "from taxonomy 'demo-streets'"
     )
+    assert sent == []
+
+
+def test_cli_prints_each_problem_on_its_own_line(
+    client: TestClient,
+    editor: Headers,
+    world: dict[str, Any],
+    sent: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def make(url: str, token: str | None) -> contextlib.nullcontext[TestClient]:
+        client.base_url = client.base_url.join("/api/v1/")  # type: ignore[assignment]
+        client.headers.update({"Authorization": f"Bearer {token}"})
+        return contextlib.nullcontext(client)  # the running TestClient, not a second lifespan
+
+    monkeypatch.setattr("app.cli_jobs._client", make)
+    token = editor["Authorization"].split()[1]
+    version = world["mapping"]["current_version"]["id"]  # a draft: not approved
+    args = ["job", "submit", "--model", str(world["model"]["id"]), "--dataset", str(world["dataset"]["id"]),
+            "--mapping-version", str(version), "--split", "test", "--no-watch", "--token", token]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "error 422: 2 problems:\n" in result.output
+    assert "  split: dataset 'streets' has no split 'test' (it has 'train', 'val')\n" in result.output
+    assert "  mapping_version_id: version 1 of mapping 'm' is draft, not approved" in result.output
     assert sent == []
