@@ -17,6 +17,7 @@ from app.domain.text import INT32_MAX
 from app.schemas.evaluations import EvaluationComparison, EvaluationRead, EvaluationSummary
 from app.services import evaluations as service
 from app.web.api._convert import attachment_headers
+from app.web.api._responses import error_responses
 from app.web.auth import ReadUser
 from app.web.deps import IdPath, IdQuery, SessionDep
 
@@ -27,6 +28,7 @@ JobIds = Annotated[
     Query(alias="job_id", description="Two or more evaluate job ids; the first is the baseline"),
 ]
 CSV = "text/csv; charset=utf-8"
+NAMED_IN_QUERY = error_responses(404)  # the compared jobs are named in the query string
 
 
 @router.get("", response_model=list[EvaluationSummary])
@@ -38,7 +40,7 @@ def list_evaluations(
     return [EvaluationSummary(**r) for r in rows]
 
 
-@router.get("/compare", response_model=EvaluationComparison)
+@router.get("/compare", response_model=EvaluationComparison, responses=NAMED_IN_QUERY)
 def compare_evaluations(session: SessionDep, _user: ReadUser, job_ids: JobIds) -> EvaluationComparison:
     """Per-class IoU of 2–8 evaluations side by side, with each one's difference to the first.
 
@@ -46,7 +48,7 @@ def compare_evaluations(session: SessionDep, _user: ReadUser, job_ids: JobIds) -
     return EvaluationComparison(**service.compare(session, job_ids))
 
 
-@router.get("/compare.csv", response_class=Response)
+@router.get("/compare.csv", response_class=Response, responses=NAMED_IN_QUERY)
 def compare_evaluations_csv(session: SessionDep, _user: ReadUser, job_ids: JobIds) -> Response:
     """The comparison as CSV: one IoU column per evaluation, one difference column per later one."""
     text = service.compare_csv(service.compare(session, job_ids))

@@ -229,6 +229,8 @@ def test_api_gives_the_same_data_as_json_and_csv(login, evaluated: Evaluated) ->
     listed = client.get(f"/api/v1/evaluations?model_id={evaluated.reg.model_id}").json()
     assert {e["job_id"] for e in listed} == {evaluated.a, evaluated.c}
     assert client.get("/api/v1/evaluations/999999").status_code == 404
+    assert client.get(f"/api/v1/evaluations/compare?job_id={evaluated.a}&job_id=999999").status_code == 404
+    assert client.get(f"/api/v1/jobs/{evaluated.a}").json()["kind"] == "evaluate"
 
 
 def test_model_page_offers_evaluate_and_lists_its_evaluations(login, evaluated: Evaluated) -> None:  # type: ignore[no-untyped-def]
