@@ -66,11 +66,11 @@ def main() -> None:
     from app.config import get_settings
     from app.db import repositories_registry as registry
     from app.db.session import make_engine, make_sessionmaker, unit_of_work
+    from app.demo import ML_DEMO_DATASET, ML_DEMO_MAPPING, ML_DEMO_MODEL
     from app.queue import get_celery
     from app.schemas.jobs import PseudoLabelParams
     from app.services import jobs, mappings
     from app.web.pages.job_forms import DEFAULTS
-    from app.demo import ML_DEMO_DATASET, ML_DEMO_MAPPING, ML_DEMO_MODEL
 
     get_settings.cache_clear()
     get_celery.cache_clear()
