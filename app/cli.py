@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from app.cli_audit import register as register_audit
 from app.cli_datasets import dataset_app
 from app.cli_jobs import job_app
 from app.cli_suggestions import register as register_suggestions
@@ -60,6 +61,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(job_app, name="job")
 app.add_typer(dataset_app, name="dataset")
 register_suggestions(mapping_app)  # mapping suggest
+register_audit(mapping_app)  # mapping audit
 
 
 def _settings() -> Settings:
