@@ -28,7 +28,7 @@ NAMES = ("drivable", "vehicle", "vegetation", "sky")
 CONF_A = [[90, 5, 0, 0, 5], [10, 30, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 10, 40, 0]]
 # B: vegetation absent from truth and prediction (IoU None), better on vehicle and sky.
 CONF_B = [[80, 10, 0, 0, 10], [5, 35, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 50, 0]]
-REPR = re.compile(r"\{'|'\}|\[\{|>\s*(None|True|False)\s*<|\bNone\b")
+REPR = re.compile(r"\{'|'\}|\[\{|\b(None|True|False)\b")
 
 
 def result_json(conf: list[list[int]], mapping_hash: str) -> dict[str, Any]:
