@@ -191,6 +191,7 @@ def test_compare_refuses_what_cannot_be_compared(login, evaluated: Evaluated, wh
 
 
 def test_evaluations_list_groups_comparable_runs(login, evaluated: Evaluated) -> None:  # type: ignore[no-untyped-def]
+    assert '<a class="btn" href="/evaluations">Evaluations</a>' in login("viewer").get("/jobs").text
     page = unescape(login("viewer").get("/evaluations").text)
     assert page.count('class="card section-gap evaluation-group"') == 2  # val and train
     assert f'name="job_id" value="{evaluated.a}"' in page and "Compare selected" in page
