@@ -192,11 +192,13 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     if variant is not None:
         _refuse_converter(preset, variant)
     taxonomy_id = _taxonomy_id(session, preset, body)
-    encoding = body.label_encoding or (variant.encoding.value if variant else "ids8")
+    # A rule of the caller's own (list file, pattern) still reads the preset's encoding and colours.
+    layout = variant or (preset.variants[0] if preset.variants else None)
+    encoding = body.label_encoding or (layout.encoding.value if layout else "ids8")
     palette = None
-    if encoding == "rgb" and variant is not None and variant.palette is not None:
+    if encoding == "rgb" and layout is not None and layout.palette is not None:
         taxonomy = taxonomy_service.load_taxonomy(session, taxonomy_id)
-        palette = resolve_palette(root, variant.palette, taxonomy)
+        palette = resolve_palette(root, layout.palette, taxonomy)
     filled = body.model_copy(
         update={
             "name": body.name or preset.key,

@@ -280,3 +280,18 @@ def test_unknown_preset_variant_and_empty_root_are_refused(
     r = _post(client, editor, {"preset": "cityscapes", "root": str(data / "empty")})
     assert r.status_code == 422
     assert "no files" in _error(r) and "_gtFine_labelIds.png" in _error(r)
+
+
+def test_a_list_file_with_a_colour_preset_keeps_its_encoding_and_palette(
+    client: TestClient, editor: Headers, data: Path, import_taxonomy: Callable[..., int]
+) -> None:
+    import_taxonomy("CamVid", [("Animal", 0, ""), ("Archway", 1, ""), ("Bicyclist", 2, ""), ("Road", 3, "")])
+    layout = L.camvid(data / "CamVid")
+    (layout.root / "pairs.txt").write_text(
+        "".join(f"{i} {lab}\n" for i, lab in zip(layout.images, layout.labels, strict=True))
+    )
+    body = {"preset": "camvid", "root": str(layout.root), "list_file": "pairs.txt"}
+    d = _post(client, editor, body).json()
+    assert d["list_file"] == "pairs.txt" and d["image_pattern"] is None and d["preset_variant"] is None
+    assert d["label_encoding"] == "rgb" and d["label_palette"][0] == ["#408040", 0]
+    assert d["scan"]["pairs"] == 3 and d["scan"]["unknown_colors"] == ["#123456"]
