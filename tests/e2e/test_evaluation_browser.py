@@ -99,6 +99,16 @@ def test_evaluate_compare_and_read_provenance(new_page, live_server, out_dir: Pa
     assert text.startswith(f"id,name,iou teacher-b (#{second}),iou demo-teacher (#{first})")
     _shot(page, out_dir, "evaluation-compare.png")
 
+    page.goto("/jobs")
+    page.get_by_role("link", name="Evaluations").click()
+    group = page.locator(".evaluation-group")
+    assert group.count() == 1 and group.locator("tbody tr").count() == 2
+    group.get_by_label(f"Compare demo-teacher (job {first})").check()
+    group.get_by_label(f"Compare teacher-b (job {second})").check()
+    _shot(page, out_dir, "evaluation-list.png", full=False)
+    group.get_by_role("button", name="Compare selected").click()
+    page.wait_for_url(f"**/evaluations/compare?job_id={second}&job_id={first}")
+
     page.goto("/models")
     page.locator("a[href^='/models/']", has_text="demo-teacher").first.click()
     card = page.locator("#model-provenance")
