@@ -139,16 +139,6 @@ def load_model(
     return loaded
 
 
-def _unilabel_version() -> str:
-    """The installed unilabel version (the code that wrote a checkpoint), ``0+unknown`` outside a package."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("unilabel")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def save_checkpoint(
     model: Mask2FormerForUniversalSegmentation,
     out_dir: str | Path,
@@ -161,6 +151,8 @@ def save_checkpoint(
 
     An existing folder at ``out_dir`` is replaced.
     """
+    from worker.ml.provenance import package_version  # lazy: that module imports this one
+
     out = Path(out_dir)
     if len(class_names) != model.config.num_labels:
         raise InvalidInput(
@@ -179,7 +171,7 @@ def save_checkpoint(
             "normalization": normalization.to_json(),
             "provenance": {
                 "saved_at": datetime.now(UTC).isoformat(),
-                "unilabel_version": _unilabel_version(),
+                "unilabel_version": package_version(),
                 "transformers_version": transformers.__version__,
                 "torch_version": torch.__version__,
                 **dict(provenance or {}),

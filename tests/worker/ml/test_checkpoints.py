@@ -59,6 +59,9 @@ def test_unilabel_checkpoint_round_trip(model, tmp_path: Path) -> None:  # type:
     assert loaded.class_names == ("road", "car", "sky")
     assert loaded.normalization == norm
     assert loaded.provenance["trained_on"] == "synthetic"
+    from worker.ml.provenance import package_version
+
+    assert loaded.provenance["unilabel_version"] == package_version()  # the code that wrote it
     assert len(loaded.checksum) == 64
     assert not loaded.model.training
     assert _same_outputs(model, loaded.model)
