@@ -31,6 +31,7 @@ from app.schemas.jobs import TrainParams
 from app.schemas.models import ModelCreate
 from app.schemas.training import TrainSetRef, ValSetRef
 from app.services import datasets as dataset_service
+from app.services import image_reviews as image_review_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
@@ -119,6 +120,11 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
             raise InvalidInput(
                 f"set {ref.name!r}: pseudo-label job {run.id} has no images in split {ref.split!r}"
             )
+    rejected, decisions_hash = image_review_service.training_exclusions(session, run.id)
+    kept = [p for p in pairs if p.image not in rejected]  # reviewers' rejections (issue 12)
+    excluded, pairs = len(pairs) - len(kept), kept
+    if not pairs:
+        raise InvalidInput(f"set {ref.name!r}: every image of pseudo-label job {run.id} is rejected")
     provenance = {
         "kind": "pseudo_labels",
         "pseudo_label_job_id": run.id,
@@ -131,6 +137,8 @@ def _pseudo_labels(session: Session, ref: TrainSetRef) -> LabeledSet:
         "use_priors": json.loads(run.params_json or "{}").get("use_priors", True),
         "split": ref.split,
         "images": len(pairs),
+        "rejected_excluded": excluded,
+        "review_snapshot_hash": decisions_hash,
         **_crop(ref),
     }
     source = PseudoLabelPairs(Path(dataset.root), out_dir, pairs)

@@ -158,3 +158,24 @@ class SuggestionRejection(Base):
     target_id: Mapped[int] = mapped_column(Integer)  # a class id or 255 (void)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImageReview(Base):
+    """A reviewer's decision on one image of a pseudo-label run (issue 12), keyed by job and image path.
+
+    ``label_hash`` is the sha256 of the image's pseudo-label file when decided: a re-run that changes
+    the label makes the decision stale. ``version`` grows by one per change (compare-and-set).
+    """
+
+    __tablename__ = "image_review"
+    __table_args__ = (UniqueConstraint("job_id", "image"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    image: Mapped[str] = mapped_column(String(1000))
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    label_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

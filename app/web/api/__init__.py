@@ -9,6 +9,7 @@ from app.web.api import (
     datasets,
     evaluations,
     health,
+    image_reviews,
     jobs,
     mapping_versions,
     mappings,
@@ -31,6 +32,7 @@ for module in (
     datasets,
     models,
     jobs,
+    image_reviews,
     evaluations,
 ):
     document_error_responses(module.router)
