@@ -21,6 +21,17 @@ class ClassIoU(BaseModel):
     pred_pixels: int
 
 
+class SplitMetrics(BaseModel):
+    """The headline numbers of one split of the evaluated images."""
+
+    split: str
+    images: int
+    pixels: int
+    miou: float | None
+    miou_all: float | None
+    pixel_accuracy: float | None
+
+
 class EvaluationSummary(BaseModel):
     """What identifies an evaluation (model, dataset, split, mapping) and its headline numbers."""
 
@@ -53,6 +64,7 @@ class EvaluationRead(EvaluationSummary):
     class_names: list[str]
     per_class: list[ClassIoU]
     confusion: list[list[int]]
+    per_split: list[SplitMetrics] = Field(default_factory=list, description="By split of the images")
     versions: dict[str, str] = Field(default_factory=dict, description="unilabel, torch, transformers")
     device: str | None = None
     tta_views: list[str] = Field(default_factory=list)

@@ -116,6 +116,13 @@ def evaluation(session: Session, job_id: int) -> dict[str, Any]:
             for s in scores
         ],
         "confusion": confusion,
+        "per_split": [
+            {
+                "split": str(name),
+                **{k: m.get(k) for k in ("images", "pixels", "miou", "miou_all", "pixel_accuracy")},
+            }
+            for name, m in (result.get("per_split") or {}).items()
+        ],
         "versions": {str(k): str(v) for k, v in (result.get("versions") or {}).items()},
         "device": result.get("device"),
         "tta_views": [str(v) for v in result.get("tta_views") or []],

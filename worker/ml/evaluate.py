@@ -103,17 +103,46 @@ class EvaluationResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
+    per_split: dict[str, dict[str, Any]] = field(default_factory=dict)  # headline metrics per split
 
     def to_json(self) -> dict[str, Any]:
         return {
             "metrics": self.metrics,
             "confusion": self.confusion.tolist(),
+            "per_split": self.per_split,
             "evaluated": self.evaluated,
             "failed": self.failed,
             "errors": self.errors[:1000],
             "seconds": self.seconds,
             **self.provenance,
         }
+
+
+class SplitConfusions:
+    """One confusion matrix per split of the evaluated images (splits named by their pairs)."""
+
+    def __init__(self, num_classes: int, device: torch.device, ignore_index: int) -> None:
+        self.args = (num_classes, device, ignore_index)
+        self.matrices: dict[str, ConfusionMatrix] = {}
+        self.images: dict[str, int] = {}
+
+    def update(self, splits: Sequence[str | None], pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add ``pred``/``target`` ``(B, H, W)`` image by image to the matrix of its split."""
+        for name in {s for s in splits if s is not None}:
+            index = torch.tensor([i for i, s in enumerate(splits) if s == name], device=pred.device)
+            cm = self.matrices.setdefault(name, ConfusionMatrix(*self.args))
+            cm.update(pred.index_select(0, index), target.to(pred.device).index_select(0, index))
+            self.images[name] = self.images.get(name, 0) + len(index)
+
+    def metrics(self, class_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per split: images, pixels, mIoU (present and all), pixel accuracy and the per-class IoU."""
+        out = {}
+        for name in sorted(self.matrices):
+            m = self.matrices[name].metrics(class_names)
+            keys = ("miou", "miou_all", "pixel_accuracy", "pixels")
+            out[name] = {"images": self.images[name], **{k: m[k] for k in keys}}
+            out[name]["iou"] = [c["iou"] for c in m["per_class"]]
+        return out
 
 
 def target_ground_truth(values: np.ndarray, priors: CompiledPriors | None, num_classes: int) -> np.ndarray:
@@ -155,6 +184,7 @@ def evaluate_dataset(
     )
     batches, header_errors = size_batches(data.root, dataset.pairs, inf.batch_size, inf.batch_pixels)
     cm = ConfusionMatrix(n, device, config.ignore_index)
+    by_split = SplitConfusions(n, device, config.ignore_index)
     views = tta_views(inf.tta, inf.scales, inf.flip)
     result = EvaluationResult(metrics={}, confusion=np.zeros((n, n + 1), dtype=np.int64))
     view_runs: dict[str, dict[str, int]] = {}  # images per view and how it ran
@@ -178,12 +208,14 @@ def evaluate_dataset(
                 add_view_runs(view_runs, (r.to_json() for r in maps.runs))
             gt = np.stack([target_ground_truth(s.values, priors, n) for s in good])  # type: ignore[arg-type]
             cm.update(pred, torch.from_numpy(gt))
+            by_split.update([s.pair.split for s in good], pred, torch.from_numpy(gt))
             result.evaluated += len(good)
         done += len(samples)
         if on_progress is not None:
             on_progress(Progress(done, len(pairs), f"evaluated {done}/{len(pairs)}"))
     result.confusion = cm.matrix.cpu().numpy()
     result.metrics = metrics_from_confusion(result.confusion, teacher.class_names)
+    result.per_split = by_split.metrics(teacher.class_names)
     result.seconds = time.perf_counter() - started
     result.provenance = run_provenance(teacher, inf, views, mapping_hash=mapping_hash) | {
         "tta_view_runs": view_runs

@@ -249,3 +249,32 @@ def test_model_page_offers_evaluate_and_lists_its_evaluations(login, evaluated: 
     form = unescape(login("editor").get(f"/jobs/new?model_id={evaluated.reg.model_id}&kind=evaluate").text)
     assert re.search(r'value="evaluate"\s+checked', form)
     assert f'<option value="{evaluated.reg.model_id}" selected' in form
+
+
+def test_whole_dataset_evaluation_shows_a_row_per_split(  # type: ignore[no-untyped-def]
+    login, evaluated: Evaluated, session_factory: sessionmaker[Session]
+) -> None:
+    split_a = {
+        "images": 2,
+        "pixels": 120,
+        "miou": 0.5,
+        "miou_all": 0.4,
+        "pixel_accuracy": 0.75,
+        "iou": [0.5] * 4,
+    }
+    split_b = split_a | {"images": 1, "pixels": 70, "miou": 0.625}
+    with session_factory() as s:
+        job = s.get(Job, evaluated.a)
+        assert job is not None
+        body = json.loads(str(job.result_json)) | {"per_split": {"train": split_a, "val": split_b}}
+        job.result_json = json.dumps(body)
+        s.commit()
+    page = unescape(login("viewer").get(f"/jobs/{evaluated.a}/evaluation").text)
+    table = page.split('class="data-table split-table"', 1)[1].split("</table>", 1)[0]
+    assert (
+        table.count("<tr>") == 3 and "<code>train</code>" in table and "0.625" in table and "75.0 %" in table
+    )
+    api = login("viewer").client.get(f"/api/v1/evaluations/{evaluated.a}").json()
+    assert [(r["split"], r["images"]) for r in api["per_split"]] == [("train", 2), ("val", 1)]
+    other = unescape(login("viewer").get(f"/jobs/{evaluated.b}/evaluation").text)
+    assert "split-table" not in other  # results stored before per-split metrics: no table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,22 @@ def test_evaluate_rejects_mismatched_mapping(teacher, compiled, tmp_path: Path) 
     )
     with pytest.raises(ValueError):
         evaluate_dataset(EvaluateConfig(), teacher, [], DataConfig(root=tmp_path), priors=other)
+
+
+def test_evaluate_dataset_keeps_metrics_per_split(teacher, make_dataset, compiled, source) -> None:  # type: ignore[no-untyped-def]
+    root = make_dataset(n=4)
+    found = resolve_pairs(
+        root, image_pattern="images/{split}/{stem}.png", label_template="labels/{split}/{stem}_labelids.png"
+    ).pairs
+    pairs = [replace(p, split="val") if i % 2 else p for i, p in enumerate(found)]  # 2 train, 2 val
+    result = evaluate_dataset(
+        EvaluateConfig(), teacher, pairs, DataConfig(root=root), priors=compiled, source=source
+    )
+    per_split = result.to_json()["per_split"]
+    assert sorted(per_split) == ["train", "val"]
+    assert [per_split[s]["images"] for s in ("train", "val")] == [2, 2]
+    assert per_split["train"]["pixels"] + per_split["val"]["pixels"] == result.metrics["pixels"]
+    assert len(per_split["val"]["iou"]) == 4 and 0.0 <= per_split["val"]["miou"] <= 1.0
+    # the splits' confusion matrices add up to the whole one
+    total_hits = sum(per_split[s]["pixel_accuracy"] * per_split[s]["pixels"] for s in per_split)
+    assert total_hits == pytest.approx(result.metrics["pixel_accuracy"] * result.metrics["pixels"])
