@@ -295,3 +295,19 @@ def test_a_list_file_with_a_colour_preset_keeps_its_encoding_and_palette(
     assert d["list_file"] == "pairs.txt" and d["image_pattern"] is None and d["preset_variant"] is None
     assert d["label_encoding"] == "rgb" and d["label_palette"][0] == ["#408040", 0]
     assert d["scan"]["pairs"] == 3 and d["scan"]["unknown_colors"] == ["#123456"]
+
+
+def test_a_rescan_says_when_another_variant_now_fits_better(
+    client: TestClient, editor: Headers, data: Path, import_taxonomy: Callable[..., int]
+) -> None:
+    import_taxonomy("mapillary-vistas", [("animal--bird", 0, ""), ("construction--barrier--curb", 2, "")])
+    root = data / "vistas"
+    L.image(root / "training/images/a.jpg")
+    L.ids_png(root / "training/labels/a.png", np.full((L.H, L.W), 2, dtype=np.uint8))
+    d = _post(client, editor, {"preset": "mapillary-vistas", "root": str(root)}).json()
+    assert d["preset_variant"] == "v1.2"
+    L.mapillary_v2_archive(root)  # the v2.0 archive unpacked over it: two more v1.2 labels elsewhere
+    r = client.post(f"/api/v1/datasets/{d['id']}/scan", headers=editor)
+    report = r.json()["report"]["preset"]
+    assert report["variant"] == "v1.2"
+    assert "variant 'v2.0-archive' now pairs more files (2)" in report["notes"][0]
