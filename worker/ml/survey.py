@@ -67,11 +67,14 @@ def image_counts(
 
 
 def _rows(values: np.ndarray, names: dict[int, str]) -> tuple[np.ndarray, list[str]]:
-    present = [int(v) for v in np.unique(values) if int(v) in names]
-    lookup = {v: i for i, v in enumerate(present)}
-    rows = np.full(values.shape, -1, dtype=np.int64)
-    for v, i in lookup.items():
-        rows[values == v] = i
+    """``(H, W)`` row index per pixel (-1: not a known label) and the row names, by one look-up."""
+    found = np.unique(values)
+    present = [int(v) for v in found if int(v) in names]
+    lut = np.full(int(found.max()) + 1 if found.size else 1, -1, dtype=np.int64)
+    for i, v in enumerate(present):
+        lut[v] = i
+    safe = np.where(values >= 0, values, 0).astype(np.int64)
+    rows = np.where(values >= 0, lut[safe], -1)
     return rows, [names[v] for v in present]
 
 
