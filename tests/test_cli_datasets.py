@@ -67,3 +67,20 @@ def test_add_refuses_polygons_without_the_converter_and_a_root_outside_the_data_
     assert result.exit_code == 1 and "outside the allowed data roots" in result.output
     listed = runner.invoke(app, ["dataset", "add", "--preset", "nope", "--root", str(root)])
     assert listed.exit_code == 1 and "known presets" in listed.output
+
+
+def test_add_without_a_preset_takes_an_explicit_rule_and_a_taxonomy_by_name(env: Path) -> None:
+    root = L.kitti(env / "data" / "kitti").root
+    args = ["dataset", "add", "--root", str(root), "--name", "k", "--taxonomy", "cityscapes"]
+    rule = [
+        "--image-pattern",
+        "training/image_2/{stem}.png",
+        "--label-template",
+        "training/semantic/{stem}.png",
+    ]
+    result = runner.invoke(app, [*args, *rule, "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["preset"] is None and d["scan"]["pairs"] == 2 and d["label_encoding"] == "ids8"
+    missing = runner.invoke(app, ["dataset", "add", "--root", str(root), "--name", "k2", *rule])
+    assert missing.exit_code == 1 and "taxonomy_id" in missing.output
