@@ -54,7 +54,6 @@ def _evaluate_from_model_page(page: Any, model: str) -> str:
     with page.expect_response("**/jobs/new/mapping-versions*"):  # the compatible versions are reloaded
         page.get_by_label("Dataset").select_option(label="demo-streets")
     page.get_by_label("Mapping version").select_option(index=1)
-    page.get_by_label("Split (optional)").fill("val")
     page.get_by_label("Test-time augmentation (flip + scales)").uncheck()
     page.get_by_label("Job title (optional)").fill(f"Evaluate {model}")
     page.get_by_role("button", name="Submit job").click()
@@ -79,6 +78,7 @@ def test_evaluate_compare_and_read_provenance(new_page, live_server, out_dir: Pa
     assert panel.locator(".iou-table tbody tr").count() == 4
     assert panel.locator(".confusion-table tbody tr").count() == 4
     assert panel.locator(".confusion-table thead th").count() == 6  # corner + 4 classes + void
+    assert panel.locator(".split-table tbody tr").count() == 2  # train and val
     assert re.fullmatch(r"0\.\d{3}|1\.000", panel.locator(".stat-value").first.inner_text())
     result = page.locator(".job-result").inner_text()
     assert "per_class" not in result and "mIoU" in result
