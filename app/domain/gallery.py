@@ -79,13 +79,15 @@ class GalleryIndex:
 
 @dataclass(frozen=True, slots=True)
 class GalleryQuery:
-    """Filters (a source pixel value, a target class id), sort key, order and 1-based page."""
+    """Filters (a source pixel value, a target class id, a set of image paths), sort key, order and
+    1-based page. ``images`` (e.g. those with one review decision) keeps only those images."""
 
     source: int | None = None
     target: int | None = None
     sort: str = DEFAULT_SORT
     order: str = DEFAULT_ORDER
     page: int = 1
+    images: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,7 @@ def select(index: GalleryIndex, query: GalleryQuery, page_size: int = PAGE_SIZE)
         for it in index.items
         if (query.source is None or (it.sources is not None and query.source in it.sources))
         and (query.target is None or (it.targets is not None and query.target in it.targets))
+        and (query.images is None or it.image in query.images)
     ]
     if query.sort == "name":
         chosen.sort(key=_sort_key("name", False), reverse=query.order == "desc")

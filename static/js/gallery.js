@@ -6,7 +6,10 @@
  * - 1–4 show or hide the image, ground truth, teacher and pseudo-label layers (aria-pressed buttons);
  *   o cycles the label opacity; Escape closes (native dialog) and the focus returns to the card
  * - every key has a button, and the layer choice and opacity stay the same from image to image
- * The per-image review keys (accept / reject / flag) are meant to join the same keymap.
+ * - a / r / f accept, reject or flag the image (editors; the buttons do the same) with the note typed, if
+ *   any (Enter in the note saves it with the current decision). The decision is PUT to the JSON API
+ *   (compare-and-set on the card's data-review-version; a 409 says who decided in between) and the
+ *   card's badge follows. Keys typed into the note field stay there.
  */
 (function () {
   "use strict";
@@ -65,6 +68,82 @@
     q("[data-viewer-prev]").disabled = i <= 0 && pages.page === "1";
     q("[data-viewer-next]").disabled = i >= list.length - 1 && pages.page === pages.pages;
     paintLayers();
+    paintReview();
+  }
+
+  // -------------------------------------------------------------- review decisions
+  var DECIDED = { accepted: "Accepted", rejected: "Rejected", flagged: "Flagged" };
+  var saving = false;
+
+  function reviewError(text) {
+    var box = q("[data-viewer-review-error]");
+    if (!box) return;
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  function paintReview() {
+    var label = q("[data-viewer-decision]");
+    if (!current || !label) return;
+    var state = current.dataset.review || "unreviewed";
+    var text = DECIDED[state] || (current.hasAttribute("data-review-stale") ? "Not reviewed (the label changed since the last decision)" : "Not reviewed");
+    label.textContent = text;
+    label.className = "viewer-decision is-" + state;
+    dialog().querySelectorAll("[data-decide]").forEach(function (btn) {
+      btn.setAttribute("aria-pressed", btn.dataset.decide === state ? "true" : "false");
+    });
+    var note = q("[data-viewer-note]");
+    if (note) note.value = current.dataset.reviewNote || "";
+    reviewError("");
+  }
+
+  function paintBadge(card) {
+    var badge = card.querySelector("[data-review-badge]");
+    if (!badge) return;
+    var state = card.dataset.review;
+    badge.className = "badge review-badge is-" + state;
+    badge.textContent = state;
+    badge.hidden = state === "unreviewed";
+    if (card.dataset.reviewNote) badge.title = card.dataset.reviewNote; else badge.removeAttribute("title");
+  }
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+    catch (err) { return ""; }
+  }
+
+  function decide(decision) {
+    var card = current;
+    if (!card || saving || !card.dataset.reviewUrl || !q("[data-decide]")) return;
+    var note = q("[data-viewer-note]");
+    var body = { decision: decision, base_version: Number(card.dataset.reviewVersion || "0"), note: note ? note.value : null };
+    saving = true;
+    fetch(card.dataset.reviewUrl, {
+      method: "PUT", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify(body),
+    }).then(function (resp) {
+      return resp.json().then(function (data) { return { ok: resp.ok, status: resp.status, data: data }; });
+    }).then(function (answer) {
+      saving = false;
+      var data = answer.data || {};
+      if (answer.ok) {
+        card.dataset.review = data.state;
+        card.dataset.reviewVersion = String(data.version);
+        card.dataset.reviewNote = data.note || "";
+        card.removeAttribute("data-review-stale");
+        paintBadge(card);
+        if (card === current) paintReview();
+        announce(DECIDED[data.state] + ": " + card.dataset.name);
+        return;
+      }
+      var error = data.error || {};
+      if (answer.status === 409 && error.details) card.dataset.reviewVersion = String(error.details.version || 0);
+      reviewError(error.message || ("Not saved (" + answer.status + ")."));
+    }, function () {
+      saving = false;
+      reviewError("The server could not be reached; the decision was not saved.");
+    });
   }
 
   function open(card) {
@@ -149,12 +228,23 @@
     else if (btn.hasAttribute("data-viewer-next")) step(1);
     else if (btn.hasAttribute("data-viewer-opacity")) cycleOpacity();
     else if (btn.dataset.toggleLayer) toggle(btn.dataset.toggleLayer);
+    else if (btn.dataset.decide) decide(btn.dataset.decide);
   });
 
   document.addEventListener("keydown", function (e) {
     var d = dialog();
     if (!d || !d.open || e.ctrlKey || e.metaKey || e.altKey) return;
     var key = e.key;
+    if (e.target.matches && e.target.matches("input, textarea, select")) {
+      if (key === "Enter" && e.target.hasAttribute("data-viewer-note")) {
+        e.preventDefault();
+        if (current && DECIDED[current.dataset.review]) decide(current.dataset.review);
+        else reviewError("Choose accept, reject or flag to save the note with it.");
+      }
+      return; // typing a note: the letters are text, not shortcuts
+    }
+    var decisionKeys = { a: "accepted", r: "rejected", f: "flagged" };
+    if (decisionKeys[key.toLowerCase()] && q("[data-decide]")) { decide(decisionKeys[key.toLowerCase()]); e.preventDefault(); return; }
     if (key === "ArrowRight") step(1);
     else if (key === "ArrowLeft") step(-1);
     else if (key >= "1" && key <= "4") toggle(LAYERS[Number(key) - 1]);

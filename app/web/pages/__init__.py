@@ -14,6 +14,7 @@ from app.web.pages import (
     home,
     job_forms,
     job_review,
+    job_review_bulk,
     jobs,
     mapping_editor,
     mapping_versions,
@@ -39,6 +40,7 @@ router.include_router(models.router)
 router.include_router(job_forms.router)
 router.include_router(jobs.router)
 router.include_router(job_review.router)
+router.include_router(job_review_bulk.router)
 router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
 router.include_router(evaluation.router)  # /evaluations, /evaluations/compare, /jobs/{id}/evaluation
 

@@ -32,6 +32,7 @@ from app.services import mappings as mapping_service
 from app.web.auth import ReadUser
 from app.web.deps import SessionDep
 from app.web.pages import _overlay
+from app.web.pages._access import can_edit
 from app.web.pages._gallery_view import GalleryFilters, build_gallery
 from app.web.pages._render import Fragments, fragment, is_htmx, page
 from app.web.pages._taxonomy_cache import load_taxonomy
@@ -90,6 +91,7 @@ def job_review_page(
     job_id: int,
     source: str = "",
     target: str = "",
+    review: str = "",
     sort: str = DEFAULT_SORT,
     order: str = DEFAULT_ORDER,
     page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
@@ -102,10 +104,10 @@ def job_review_page(
     job = job_service.get_job(session, job_id)
     _check_reviewable(job)
     source_tax, target_tax, edges = _taxonomies(session, job)
-    filters = GalleryFilters(source, target, sort, order, page_number)
+    filters = GalleryFilters(source, target, sort, order, page_number, review)
     gallery = build_gallery(session, job, filters, source_tax, target_tax)
     status = 200 if not gallery.errors else 422
-    ctx: dict[str, Any] = {"job": job, "gallery": gallery}
+    ctx: dict[str, Any] = {"job": job, "gallery": gallery, "can_edit": can_edit(user)}
     if is_htmx(request) and request.headers.get("HX-Target") == "gallery-results":
         response = fragment(
             request,
