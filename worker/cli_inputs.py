@@ -240,7 +240,7 @@ def _data(registry: _Registry, request: RunRequest) -> _Data:
         raise fail(f"dataset {row.name!r} (id {row.id}) has no image/label pairs under {row.root}")
     if request.want_labels and any(p.label is None for p in pairs):
         raise fail(f"dataset {row.name!r} (id {row.id}) has no label files, but this run needs them")
-    source = taxonomy_service.load_taxonomy(session, row.taxonomy_id)
+    source = taxonomy_service.load_taxonomy(session, row.taxonomy_id, generated=False)
     return _Data(Path(row.root), row.label_encoding, pairs, source, row)
 
 

@@ -81,7 +81,7 @@ def load_mapping_version(session: Session, version_id: int) -> MappingInputs:
     """A mapping version's taxonomies and compiled priors (used by jobs and by the CLI's ids)."""
     version = mapping_service.get_version(session, version_id)
     mapping = mapping_service.get_mapping(session, version.mapping_id)
-    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
+    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id, generated=False)
     target = taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id)
     priors = compile_priors(mapping_service.version_edges(version), source, target)
     return MappingInputs(version.id, mapping.id, source, target, priors, version.content_hash)

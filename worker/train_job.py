@@ -61,7 +61,7 @@ def _ground_truth(
             field="mapping_version_id",
         )
     mapping = mapping_service.get_mapping(session, version.mapping_id)
-    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id)
+    source = taxonomy_service.load_taxonomy(session, mapping.source_taxonomy_id, generated=False)
     priors = compile_priors(mapping_service.version_edges(version), source, target)
     dataset = dataset_service.get_dataset(session, int(ref.dataset_id or 0))
     pairs = list(dataset_service.pair_dataset(dataset, split=ref.split).pairs)

@@ -214,7 +214,7 @@ def label_palette(row: Dataset, taxonomy: Taxonomy) -> Palette | None:
 def scan_dataset(session: Session, dataset_id: int, *, max_pairs: int | None = None) -> ScanReport:
     """Scan a registered dataset now and store the report on its row (flush only)."""
     row = get_dataset(session, dataset_id)
-    taxonomy = taxonomy_service.load_taxonomy(session, row.taxonomy_id)
+    taxonomy = taxonomy_service.load_taxonomy(session, row.taxonomy_id, generated=False)
     report = scan_pairs(
         Path(row.root),
         pair_dataset(row),

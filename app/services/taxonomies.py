@@ -109,8 +109,10 @@ def to_domain(session: Session, row: TaxonomyRow, *, generated: bool = True) -> 
     return Taxonomy(name=row.name, labels=labels, description=row.description)
 
 
-def load_taxonomy(session: Session, taxonomy_id: int) -> Taxonomy:
-    return to_domain(session, get_taxonomy(session, taxonomy_id))
+def load_taxonomy(session: Session, taxonomy_id: int, *, generated: bool = True) -> Taxonomy:
+    """The stored taxonomy; ``generated=False`` leaves out generated colours (label decoding: a
+    colour-coded label image is read with the dataset's real colours, never invented ones)."""
+    return to_domain(session, get_taxonomy(session, taxonomy_id), generated=generated)
 
 
 def with_generated_colors(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi.testclient import TestClient
+from PIL import Image, ImageColor
 from sqlalchemy.orm import Session
+
+from app.config import Settings
 
 from app.services import taxonomies as taxonomy_service
 from tests.web.api.conftest import SOURCE_CSV
@@ -66,3 +70,28 @@ def test_reference_palettes_still_win(session: Session) -> None:
     assert stored[10].color == "#4682b4" and not any(lb.color_generated for lb in stored)
     other, _ = taxonomy_service.find_or_create_class_list(session, classes=((0, "x"), (1, "y")), name="xy")
     assert all(lb.color and lb.color_generated for lb in taxonomy_service.list_labels(session, other.id))
+
+
+def test_generated_colours_never_decode_colour_coded_labels(
+    client: TestClient, editor: dict[str, str], settings: Settings
+) -> None:
+    """A colour-coded dataset is read with its real colours: a generated one is an unknown colour."""
+    taxonomy = _import(client, editor, NO_COLOURS, "plain")
+    by_name = {lb["name"]: lb for lb in taxonomy["labels"]}  # type: ignore[attr-defined]
+    root = settings.data_dir / "rgb"
+    label = np.zeros((4, 4, 3), np.uint8)
+    label[:, :2] = ImageColor.getrgb(str(by_name["road"]["color"]))  # the generated colour
+    label[:, 2:] = ImageColor.getrgb("#f423e8")  # sidewalk's colour from the file
+    for sub, array in (("images", np.zeros((4, 4, 3), np.uint8)), ("labels", label)):
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(array).save(root / sub / "a.png")
+    body = {
+        "name": "rgb", "taxonomy_id": taxonomy["id"],
+        "root": str(root), "image_pattern": "images/{stem}.png", "label_template": "labels/{stem}.png",
+        "label_encoding": "rgb",
+    }  # fmt: skip
+    r = client.post("/api/v1/datasets", json=body, headers=editor)
+    assert r.status_code == 201, r.text
+    report = client.get(f"/api/v1/datasets/{r.json()['id']}", headers=editor).json()["scan"]
+    assert str(by_name["road"]["color"]).lower() in [c.lower() for c in report["unknown_colors"]]
+    assert "#f423e8" not in [c.lower() for c in report["unknown_colors"]]
