@@ -8,7 +8,6 @@ from PIL import Image, ImageColor
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-
 from app.services import taxonomies as taxonomy_service
 from tests.web.api.conftest import SOURCE_CSV
 
