@@ -8,7 +8,7 @@
  * - every key has a button, and the layer choice and opacity stay the same from image to image
  * - a / r / f accept, reject or flag the image (editors; the buttons do the same) with the note typed, if
  *   any (Enter in the note saves it with the current decision). The decision is PUT to the JSON API
- *   (compare-and-set on the card's data-review-version; a 409 says who decided in between) and the
+ *   (compare-and-set on the card's data-review-version; a 409 names the decision stored meanwhile) and the
  *   card's badge follows. Keys typed into the note field stay there.
  */
 (function () {
