@@ -160,7 +160,9 @@ def _glob_regex(literal: str) -> str:
     return "".join(out)
 
 
-def parse_label_template(label_template: str, image_pattern: str) -> PathTemplate:
+def parse_label_template(
+    label_template: str, image_pattern: str, regex: re.Pattern[str] | None = None
+) -> PathTemplate:
     """Check a label template against its image pattern (before anything is stored).
 
     The template is a relative path whose fields are the pattern's placeholders and
@@ -169,8 +171,9 @@ def parse_label_template(label_template: str, image_pattern: str) -> PathTemplat
     Raises:
         InvalidInput (field ``label_template``): malformed, unknown field, absolute or ``..``;
         (field ``image_pattern``): the pattern itself is invalid.
+    ``regex``: the pattern already compiled (:func:`compile_image_pattern`), when the caller has it.
     """
-    regex = compile_image_pattern(image_pattern)
+    regex = regex or compile_image_pattern(image_pattern)
     if not label_template.strip():
         raise InvalidInput(
             "label template is empty; leave it out for images without labels", field="label_template"
@@ -202,7 +205,9 @@ def pairs_from_template(
         InvalidInput: the pattern or the template is invalid (see :func:`parse_label_template`).
     """
     regex = compile_image_pattern(image_pattern)
-    template = parse_label_template(label_template, image_pattern) if label_template is not None else None
+    template = (
+        parse_label_template(label_template, image_pattern, regex) if label_template is not None else None
+    )
     all_files = sorted(set(files))
     available = set(all_files)
     pairs: list[Pair] = []

@@ -247,8 +247,9 @@ def _view_map(
         return _whole_view(model, x, view), ViewRun(view.name, WHOLE)
     if windows.slide:
         return _windows_or_whole(model, x, view, windows, None)
-    if windows.budget_bytes is not None and estimate is not None and estimate(view) > windows.budget_bytes:
-        log.info("TTA view %s: estimated %d MiB > budget: windows", view.name, estimate(view) >> 20)
+    needs = estimate(view) if windows.budget_bytes is not None and estimate is not None else None
+    if needs is not None and windows.budget_bytes is not None and needs > windows.budget_bytes:
+        log.info("TTA view %s: estimated %d MiB > budget: windows", view.name, needs >> 20)
         return _windows_or_whole(model, x, view, windows, FELL_BACK_BUDGET)
     oom: BaseException | None = None
     try:
