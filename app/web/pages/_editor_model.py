@@ -9,17 +9,20 @@ click (``app.web.pages.mapping_fixes``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.db.models import Mapping as MappingRow
 from app.db.models import MappingVersion as VersionRow
+from app.domain.errors import DomainError
 from app.domain.mapping import VOID, OntologyMapping
+from app.domain.suggestions import Suggestion
 from app.domain.taxonomy import Taxonomy
 from app.domain.validation import ValidationReport, validate_mapping
 from app.services import mappings as mapping_service
+from app.services import suggestions as suggestion_service
 from app.web.pages import _taxonomy_cache
 
 FILTERS: tuple[tuple[str, str], ...] = (
@@ -30,6 +33,7 @@ FILTERS: tuple[tuple[str, str], ...] = (
     ("issues", "With findings"),
 )
 VIEWS: tuple[str, ...] = ("rows", "matrix")
+SUGGESTIONS_PER_ROW = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,16 @@ class EditorModel:
     targets: list[TargetClass]  # target classes in order, void last
     can_edit: bool
     view: str = "rows"
+    # suggested edges per source label, best first, rejected ones left out (rows view only)
+    suggestions: dict[str, tuple[Suggestion, ...]] = field(default_factory=dict)
+
+    def ghosts(self, row: SourceRow) -> tuple[Suggestion, ...]:
+        """The row's suggested edges it does not have yet: its ghost chips."""
+        return tuple(s for s in self.suggestions.get(row.name, ()) if s.target not in row.targets)
+
+    def all_ghosts(self, min_score: float = 0.0) -> list[Suggestion]:
+        """Every ghost chip scoring ``min_score`` or more, in row order."""
+        return [s for row in self.rows for s in self.ghosts(row) if s.score >= min_score]
 
     @property
     def target_names(self) -> dict[int, str]:
@@ -158,6 +172,15 @@ def filter_rows(rows: list[SourceRow], *, filter_key: str = "all", query: str = 
     return out
 
 
+def load_suggestions(session: Session, mapping_id: int) -> dict[str, tuple[Suggestion, ...]]:
+    """The mapping's suggestions per label (none when they cannot be made, e.g. a target that is
+    not a class list 0..N-1: the editor works without them)."""
+    try:
+        return suggestion_service.suggest_for_mapping(session, mapping_id, limit=SUGGESTIONS_PER_ROW).labels
+    except DomainError:
+        return {}
+
+
 def load_editor(
     session: Session,
     mapping_id: int,
@@ -166,7 +189,8 @@ def load_editor(
     view: str = "rows",
     version: VersionRow | None = None,
 ) -> EditorModel:
-    """Everything the editor shows for the head (or a given version) of one mapping."""
+    """Everything the editor shows for the head (or a given version) of one mapping; the rows view
+    also gets the suggested edges (ghost chips)."""
     mapping = mapping_service.get_mapping(session, mapping_id)
     head = version or mapping_service.current_version(session, mapping_id)
     source = _taxonomy_cache.load_taxonomy(session, mapping.source_taxonomy_id)
@@ -185,4 +209,5 @@ def load_editor(
         targets=build_targets(target),
         can_edit=can_edit,
         view=view if view in VIEWS else "rows",
+        suggestions=load_suggestions(session, mapping_id) if view != "matrix" else {},
     )

@@ -1,0 +1,268 @@
+"""Suggested edges in the mapping editor (web layer): ghost chips accepted or rejected, "accept all
+with score ≥ x" and "Draft from evidence" behind a preview.
+
+Accepting is an ordinary edit (one version, message "accepted suggestion: …"); its answer is the
+same as a chip edit's (``app.web.pages.mapping_editor``): out-of-band rows, version state,
+validation panel, Undo and a toast, and a stale base answers 409 with the conflict panel. The bulk
+actions first show a preview (``#suggestion-panel``: the edges that would be added) whose Confirm
+posts exactly those edges with the base version; a stale base answers 409 with a fresh preview.
+A rejection is remembered per mapping (no version); its toast offers Undo.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from app.db.models import MappingVersion as VersionRow
+from app.domain.errors import DomainError
+from app.domain.mapping import VOID
+from app.services import mappings as mapping_service
+from app.services import suggestion_edits
+from app.services import suggestions as suggestion_service
+from app.services.mappings import StaleVersion
+from app.web.auth import EditorUser
+from app.web.deps import SessionDep
+from app.web.pages._editor_model import EditorModel, load_editor
+from app.web.pages._render import Fragments, Toast, ToastAction, fragment, toast_response
+from app.web.pages.mapping_editor import (
+    ConflictInfo,
+    _changed_parts,
+    _common_parts,
+    _conflict_answer,
+    _target_text,
+    _undo_action,
+)
+
+router = APIRouter(include_in_schema=False)
+
+Kind = Literal["accept_all", "draft"]
+DEFAULT_ACCEPT_MIN = 0.5
+DEFAULT_DRAFT_MIN = 0.3
+Score = Annotated[float, Query(ge=0.0, le=1.0)]
+ScoreForm = Annotated[float, Form(ge=0.0, le=1.0)]
+Keys = Annotated[list[str], Form(max_length=10_000)]
+Key = Annotated[str, Form(max_length=1_000)]
+View = Annotated[Literal["rows", "matrix"], Form()]
+
+
+def _preview_items(m: EditorModel, kind: Kind, min_score: float) -> list[tuple[str, int, str, float | None]]:
+    """(source, target, target name, score or None for a void fallback) the confirm would write."""
+    if kind == "accept_all":
+        return [(s.source_name, s.target, s.target_name, s.score) for s in m.all_ghosts(min_score)]
+    out: list[tuple[str, int, str, float | None]] = []
+    for row in m.rows:
+        ranked = m.suggestions.get(row.name, ())
+        best = ranked[0] if ranked and ranked[0].score >= min_score else None
+        if best is None:
+            out.append((row.name, VOID, "void", None))
+        else:
+            out.append((row.name, best.target, best.target_name, best.score))
+    return out
+
+
+def _preview(
+    request: Request, m: EditorModel, kind: Kind, min_score: float, *, note: str = "", oob: bool = False
+) -> Fragments:
+    items = _preview_items(m, kind, min_score) if kind == "accept_all" or not m.head.edge_count else []
+    return Fragments().add(
+        request,
+        "mappings/_suggestions.html",
+        m=m,
+        kind=kind,
+        min_score=min_score,
+        items=items,
+        note=note,
+        oob=oob,
+    )
+
+
+@router.get("/mappings/{mapping_id}/suggestions/accept-all", response_class=HTMLResponse)
+def accept_all_preview(
+    request: Request,
+    session: SessionDep,
+    _user: EditorUser,
+    mapping_id: int,
+    min_score: Score = DEFAULT_ACCEPT_MIN,
+) -> Response:
+    """Preview: the suggested edges scoring ``min_score`` or more that Confirm would add."""
+    m = load_editor(session, mapping_id, can_edit=True)
+    return fragment(request, _preview(request, m, "accept_all", min_score))
+
+
+@router.get("/mappings/{mapping_id}/suggestions/draft", response_class=HTMLResponse)
+def draft_preview(
+    request: Request,
+    session: SessionDep,
+    _user: EditorUser,
+    mapping_id: int,
+    min_score: Score = DEFAULT_DRAFT_MIN,
+) -> Response:
+    """Preview of a first version from evidence: each label's best suggestion, or void."""
+    m = load_editor(session, mapping_id, can_edit=True)
+    return fragment(request, _preview(request, m, "draft", min_score))
+
+
+def _saved_answer(
+    request: Request, session: Session, mapping_id: int, base_version: int, new: VersionRow, done: str
+) -> Response:
+    """What changed since ``base_version`` (rows, state, panel, Undo), the preview closed, a toast."""
+    m = load_editor(session, mapping_id, can_edit=True, version=new)
+    parts = Fragments()
+    if new.id == base_version:
+        toast = Toast("No change: the mapping already has these edges.", "info")
+    else:
+        diff = mapping_service.diff_versions(session, old_version_id=base_version, new_version_id=new.id)
+        _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
+        toast = Toast(f"{done} · saved as version {new.number}", "success", _undo_action(mapping_id))
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    parts.add(request, "mappings/_suggestions.html", m=m, kind=None, items=[], note="", oob=True)
+    parts.add(request, "mappings/_suggestion_bar.html", m=m, oob=True)
+    return fragment(request, parts.toast(request, toast))
+
+
+def _stale_answer(
+    request: Request, session: Session, mapping_id: int, kind: Kind, min_score: float
+) -> Response:
+    """409: a fresh preview on the current version, and the editor brought up to date."""
+    session.rollback()
+    m = load_editor(session, mapping_id, can_edit=True)
+    note = f"Not saved: version {m.head.number} was saved in the meantime. Check the preview again."
+    parts = _preview(request, m, kind, min_score, note=note)
+    _changed_parts(request, m, [(r.name, VOID) for r in m.rows], parts, fresh=None)
+    _common_parts(request, session, m, parts, clear_conflict=False)
+    parts.toast(request, Toast(note, "warning"))
+    return fragment(request, parts, status_code=409, retarget="#suggestion-panel", reswap="outerHTML")
+
+
+@router.post("/mappings/{mapping_id}/suggestions/accept-all", response_class=HTMLResponse)
+def accept_all_confirm(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    keys: Keys,
+    min_score: ScoreForm,
+    base_version: Annotated[int, Form()],
+) -> Response:
+    """Add the previewed suggestions in one version."""
+    try:
+        new = suggestion_edits.accept_suggestions(
+            session, mapping_id, keys=keys, min_score=min_score, base_version_id=base_version, author=user
+        )
+    except StaleVersion:
+        return _stale_answer(request, session, mapping_id, "accept_all", min_score)
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    n = len(set(keys))
+    done = f"Accepted {n} suggestion{'s' if n != 1 else ''} with score ≥ {min_score:.2f}"
+    return _saved_answer(request, session, mapping_id, base_version, new, done)
+
+
+@router.post("/mappings/{mapping_id}/suggestions/draft", response_class=HTMLResponse)
+def draft_confirm(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    keys: Keys,
+    min_score: ScoreForm,
+    base_version: Annotated[int, Form()],
+) -> Response:
+    """Write the previewed draft as the mapping's first full version."""
+    try:
+        new = suggestion_edits.draft_from_evidence(
+            session, mapping_id, keys=keys, min_score=min_score, base_version_id=base_version, author=user
+        )
+    except StaleVersion:
+        return _stale_answer(request, session, mapping_id, "draft", min_score)
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    return _saved_answer(request, session, mapping_id, base_version, new, "Drafted from evidence")
+
+
+@router.post("/mappings/{mapping_id}/suggestions/accept", response_class=HTMLResponse)
+def accept_one(
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    key: Key,
+    base_version: Annotated[int, Form()],
+    view: View = "rows",
+) -> Response:
+    """Accept one ghost chip: the edge is added like a chip edit, with its own version message."""
+    try:
+        name, target = suggestion_service.parse_key(key)
+        new = suggestion_edits.accept_suggestion(
+            session, mapping_id, key=key, base_version_id=base_version, author=user
+        )
+    except StaleVersion:
+        info = ConflictInfo("add", name, target, None, None, None, None)
+        return _conflict_answer(
+            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+        )
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    parts = Fragments()
+    _changed_parts(request, m, [(name, target)], parts, fresh=(name, target))
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    if new.id == base_version:
+        toast = Toast(f"No change: ‘{name}’ → {_target_text(m, target)} was already on.", "info")
+    else:
+        toast = Toast(
+            f"Accepted suggestion ‘{name}’ → {_target_text(m, target)} · saved as version {new.number}",
+            "success",
+            _undo_action(mapping_id),
+        )
+    return fragment(request, parts.toast(request, toast))
+
+
+def _rejection_answer(
+    request: Request, session: Session, mapping_id: int, key: str, view: str, *, rejected: bool
+) -> Response:
+    """The row without (or, after Undo, with) the ghost chip, and a toast."""
+    name, target = suggestion_service.parse_key(key)
+    m = load_editor(session, mapping_id, can_edit=True, view=view)
+    parts = Fragments()
+    _changed_parts(request, m, [(name, target)], parts, fresh=None)
+    if rejected:
+        undo = ToastAction("Undo", f"/mappings/{mapping_id}/suggestions/unreject", {"key": key})
+        text = f"Rejected suggestion ‘{name}’ → {_target_text(m, target)}: not suggested here again"
+        toast = Toast(text, "success", undo)
+    else:
+        toast = Toast(f"‘{name}’ → {_target_text(m, target)} may be suggested again", "info")
+    return fragment(request, parts.toast(request, toast))
+
+
+@router.post("/mappings/{mapping_id}/suggestions/reject", response_class=HTMLResponse)
+def reject_one(
+    request: Request, session: SessionDep, user: EditorUser, mapping_id: int, key: Key, view: View = "rows"
+) -> Response:
+    """Reject a ghost chip: it is not suggested for this mapping again (no new version)."""
+    try:
+        suggestion_service.reject_suggestion(session, mapping_id, key=key, author=user)
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    return _rejection_answer(request, session, mapping_id, key, view, rejected=True)
+
+
+@router.post("/mappings/{mapping_id}/suggestions/unreject", response_class=HTMLResponse)
+def unreject_one(
+    request: Request, session: SessionDep, _user: EditorUser, mapping_id: int, key: Key, view: View = "rows"
+) -> Response:
+    """Forget a rejection (the toast's Undo): the ghost chip comes back."""
+    try:
+        suggestion_service.unreject_suggestion(session, mapping_id, key=key)
+    except DomainError as exc:
+        session.rollback()
+        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+    return _rejection_answer(request, session, mapping_id, key, view, rejected=False)
