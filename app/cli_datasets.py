@@ -21,8 +21,10 @@ from app.config import Settings, SettingsError, load_settings
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.domain.errors import DomainError
 from app.schemas.datasets import DatasetCreate, ScanReport
+from app.schemas.jobs import ConvertLabelsParams
 from app.services import dataset_presets as preset_service
 from app.services import datasets as dataset_service
+from app.services import jobs as job_service
 from app.services import taxonomies as taxonomy_service
 from app.services.limits import use_limits
 
@@ -63,7 +65,7 @@ def dataset_presets(as_json: Annotated[bool, typer.Option("--json", help="print 
         typer.echo(f"{p.key:24} {p.title}{flags}")
         typer.echo(f"{'':24} labels.csv: {p.labels_csv or '(none: give --taxonomy)'}")
         for v in p.variants:
-            how = f"needs the {v.converter} converter (not implemented)" if v.converter else v.encoding
+            how = v.encoding if v.converter is None else preset_service.converter_text(v.converter)
             typer.echo(f"{'':24} {v.key}: {v.image_pattern} -> {v.label_template} [{how}]")
         if not p.variants:
             typer.echo(f"{'':24} (no known layout: give --image-pattern and --label-template)")
@@ -141,6 +143,11 @@ def dataset_add(
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(1) from None
         row = dataset_service.register_dataset(session, body=body, settings=settings)
+        conversion_id = None
+        if row.label_converter:  # native labels: converted (then scanned) by a job
+            params = ConvertLabelsParams(dataset_id=row.id)
+            conversion_id = job_service.submit_job(session, params=params, settings=settings).id
+            scan = False
         report = dataset_service.scan_dataset(session, row.id) if scan else None
         if as_json:
             typer.echo(json.dumps(dataset_service.dataset_payload(row), default=str, indent=2))
@@ -148,5 +155,10 @@ def dataset_add(
         how = f" (preset {row.preset}, variant {row.preset_variant or 'custom'})" if row.preset else ""
         typer.echo(f"registered dataset {row.id} {row.name!r}{how}: {row.root}")
         typer.echo(f"  {row.image_pattern or row.list_file} -> {row.label_template} [{row.label_encoding}]")
+        if conversion_id is not None:
+            typer.echo(
+                f"  {row.label_converter} labels: conversion to label-id PNGs queued as job {conversion_id} "
+                "(a worker runs it, then scans the dataset)"
+            )
         if report is not None:
             _print_scan(report)

@@ -45,6 +45,8 @@ TASK_FINALIZE_PSEUDO_LABEL = "unilabel.finalize_pseudo_label"
 TASK_SCAN_DATASET = "unilabel.scan_dataset"
 # Issue 10 (model trust): convert an admin-trusted paper .pth into safetensors weights, once.
 TASK_CONVERT_MODEL = "unilabel.convert_model"
+# Issue 14 (native label formats): convert a dataset's polygon / panoptic labels to label-id PNGs.
+TASK_CONVERT_LABELS = "unilabel.convert_labels"
 DEFAULT_QUEUE = "default"
 
 AFTER_COMMIT_KEY = "unilabel_after_commit"

@@ -39,7 +39,8 @@ def test_presets_lists_every_dataset_with_its_layout(env: Path) -> None:
     assert (
         "cityscapes" in result.output and "gtFine/{split}/{city}/{frame}_gtFine_labelIds.png" in result.output
     )
-    assert "needs the coco-panoptic converter (not implemented)" in result.output
+    assert "needs the nuimages converter (not implemented)" in result.output
+    assert "coco-panoptic labels, converted to label-id PNGs by a convert_labels job" in result.output
     keys = [p["key"] for p in json.loads(runner.invoke(app, ["dataset", "presets", "--json"]).output)]
     assert len(keys) == 21 and "yamaha" in keys
 
@@ -58,10 +59,11 @@ def test_add_with_preset_and_root_registers_and_reports_per_split(env: Path) -> 
     assert again.exit_code == 1 and "already exists" in again.output
 
 
-def test_add_refuses_polygons_without_the_converter_and_a_root_outside_the_data_roots(env: Path) -> None:
+def test_add_queues_the_polygon_conversion_and_refuses_a_root_outside_the_data_roots(env: Path) -> None:
     root = L.cityscapes(env / "data" / "poly", polygons_only=True).root
     result = runner.invoke(app, ["dataset", "add", "--preset", "cityscapes", "--root", str(root)])
-    assert result.exit_code == 1 and "cityscapes-polygons" in result.output
+    assert result.exit_code == 0, result.output
+    assert "cityscapes-polygons labels: conversion to label-id PNGs queued as job 1" in result.output
     outside = L.cityscapes(env / "elsewhere").root
     result = runner.invoke(app, ["dataset", "add", "--preset", "cityscapes", "--root", str(outside)])
     assert result.exit_code == 1 and "outside the allowed data roots" in result.output

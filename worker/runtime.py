@@ -49,6 +49,7 @@ class JobInputs:
     normalization: dict[str, Any] | None
     device: str
     palette: Palette | None = None  # the dataset's own colours for rgb labels (a preset's)
+    labels_root: Path | None = None  # converted native labels' folder (label paths start there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job, *, with_mode
         normalization=model.normalization if model else None,
         device=resolve_device(str(params.get("device", "auto"))),
         palette=dataset_service.label_palette(dataset, mapping.source),
+        labels_root=dataset_service.label_root(dataset),
     )
 
 

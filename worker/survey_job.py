@@ -69,6 +69,7 @@ def survey_inputs(
         normalization=model.normalization if model else None,
         device=resolve_device(str(params.get("device", "auto"))),
         palette=dataset_service.label_palette(dataset, source),
+        labels_root=dataset_service.label_root(dataset),
     )
 
 
@@ -82,7 +83,11 @@ def _histograms(inputs: JobInputs, pairs: list[Any]) -> list[dict[str, int]]:
     for pair in pairs:
         try:
             values = read_label(
-                inputs.root / pair.label, pair.label, inputs.encoding, inputs.source.colors, inputs.palette
+                (inputs.labels_root or inputs.root) / pair.label,
+                pair.label,
+                inputs.encoding,
+                inputs.source.colors,
+                inputs.palette,
             ).values
         except Exception:
             out.append({})  # unreadable: picked last; the shard records the error
@@ -189,7 +194,12 @@ def run_survey_shard(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         run = survey_images(
             teacher,
             pairs,
-            DataConfig(root=inputs.root, label_encoding=inputs.encoding, label_palette=inputs.palette),
+            DataConfig(
+                root=inputs.root,
+                label_encoding=inputs.encoding,
+                label_palette=inputs.palette,
+                labels_root=inputs.labels_root,
+            ),
             source=inputs.source,
             device=inputs.device,
             on_image=write,

@@ -29,6 +29,7 @@ from app.db.models_registry import Job
 from app.db.session import unit_of_work
 from app.domain.errors import DomainError
 from app.queue import (
+    TASK_CONVERT_LABELS,
     TASK_CONVERT_MODEL,
     TASK_EVALUATE,
     TASK_FINALIZE_PSEUDO_LABEL,
@@ -40,7 +41,7 @@ from app.queue import (
     enqueue_after_commit,
 )
 from app.services.jobs import log
-from worker import context, model_conversion, steps, survey_job, train_job
+from worker import context, conversion_job, model_conversion, steps, survey_job, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
 
@@ -250,6 +251,15 @@ def scan_dataset(self: Task, job_id: int) -> None:
 def train(self: Task, job_id: int) -> None:
     """Train a student on the job's weighted sets and register its best checkpoint (resumable)."""
     _run_leased(self, job_id, train_job.run_training)
+
+
+# --- native label formats (issue 14) --------------------------------------------------------------
+
+
+@celery_app.task(name=TASK_CONVERT_LABELS, **TASK_OPTIONS)
+def convert_labels(self: Task, job_id: int) -> None:
+    """Convert a dataset's polygon / panoptic labels once into label-id PNGs (resumable)."""
+    _run_leased(self, job_id, conversion_job.run_conversion)
 
 
 # --- model trust ----------------------------------------------------------------------------------

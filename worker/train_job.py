@@ -73,6 +73,7 @@ def _ground_truth(
         encoding=LabelEncoding(dataset.label_encoding),
         colors=source.colors,
         palette=dataset_service.label_palette(dataset, source),
+        labels_root=dataset_service.label_root(dataset),
     )
     provenance = {
         "kind": "ground_truth",

@@ -38,6 +38,10 @@ class Dataset(Base):
     preset_variant: Mapped[str | None] = mapped_column(String(40), default=None)
     # The dataset's own palette for rgb labels, [["#rrggbb", value], ...]; None: the taxonomy's colours.
     label_palette_json: Mapped[str | None] = mapped_column(Text, default=None)
+    # Labels in a native format (a converter of app.domain.native_labels): the converter and the
+    # folder its convert_labels job writes label-id PNGs to (pairs read their labels there).
+    label_converter: Mapped[str | None] = mapped_column(String(40), default=None)
+    converted_labels_dir: Mapped[str | None] = mapped_column(Text, default=None)
     pair_count: Mapped[int | None] = mapped_column(Integer, default=None)
     problem_count: Mapped[int | None] = mapped_column(Integer, default=None)
     scan_json: Mapped[str | None] = mapped_column(Text, default=None)

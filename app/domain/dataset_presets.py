@@ -29,7 +29,9 @@ CONVERTERS: dict[str, str] = {
     "nuimages": "nuImages (JSON tables + RLE object/surface masks) to label-id PNGs",
     "waymo-parquet": "Waymo Open Dataset v2 camera_segmentation Parquet to label-id PNGs",
 }
-"""Label formats that need a conversion unilabel does not implement yet (name -> what it converts)."""
+"""Label formats that need a conversion into label-id PNGs (name -> what it converts); those in
+:data:`app.domain.native_labels.IMPLEMENTED` are converted by a ``convert_labels`` job, the
+others are refused at registration."""
 
 MAX_EXAMPLES = 10
 
@@ -67,7 +69,9 @@ class PresetVariant:
         image_pattern: :mod:`app.domain.pairing` image pattern, relative to the registered root.
         label_template: label template; None when labels are not one file per image (nuImages).
         encoding: label encoding of the label files (ignored when ``converter`` is set).
-        converter: a key of :data:`CONVERTERS` when unilabel cannot read these labels yet.
+        converter: a key of :data:`CONVERTERS` when the labels must be converted first.
+        segments_json: ``coco-panoptic``: the JSON with the segments_info, relative to the root
+            (may hold ``{split}``).
         palette: colours of an ``rgb`` release.
         other_files: fnmatch patterns of files the layout holds besides images and labels
             (colour previews, instance maps, ...); a scan does not list them as unmatched.
@@ -79,6 +83,7 @@ class PresetVariant:
     label_template: str | None
     encoding: LabelEncoding = LabelEncoding.IDS8
     converter: str | None = None
+    segments_json: str | None = None
     palette: PresetPalette | None = None
     other_files: tuple[str, ...] = ()
 

@@ -13,6 +13,7 @@ class JobKind(StrEnum):
     SCAN_DATASET = "scan_dataset"
     TRAIN = "train"
     SURVEY = "survey"  # a teacher without priors on a dataset sample: evidence for mappings
+    CONVERT_LABELS = "convert_labels"  # native labels (polygons, panoptic) to label-id PNGs, once
 
 
 class JobStatus(StrEnum):

@@ -136,12 +136,16 @@ class DatasetRead(ORMModel):
     preset: str | None = None
     preset_variant: str | None = None
     label_palette: list[tuple[str, int]] | None = None
+    label_converter: str | None = Field(
+        default=None, description="Native label format converted to label-id PNGs by a convert_labels job"
+    )
     pair_count: int | None
     problem_count: int | None
     scanned_at: datetime | None
     created_at: datetime
     scan: ScanReport | None = None
     scan_job_id: int | None = None
+    conversion_job_id: int | None = None
 
 
 class DatasetList(Page[DatasetRead]):

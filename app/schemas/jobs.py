@@ -156,6 +156,14 @@ class ScanDatasetParams(_Common):
     )
 
 
+class ConvertLabelsParams(_Common):
+    """Convert a dataset's native labels (Cityscapes polygons, COCO panoptic) once into label-id PNGs
+    under ``<data_dir>/converted/dataset-<id>``; a re-run resumes (``docs/datasets.md``)."""
+
+    kind: Literal["convert_labels"] = "convert_labels"
+    dataset_id: Id
+
+
 class SurveyParams(_Common):
     """Run ``model_id`` without priors on a stratified sample of ``dataset_id`` and count, per source
     label, what the teacher predicts (mapping suggestions and audit, ``app.domain.survey``)."""
@@ -227,7 +235,7 @@ class TrainParams(_Common):
 
 
 JobParams = Annotated[
-    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams,
+    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams | ConvertLabelsParams,
     Field(discriminator="kind"),
 ]
 

@@ -3,7 +3,9 @@
 :func:`resolve_preset` turns ``preset + root`` into a complete :class:`DatasetCreate` (the
 variant's pairing rule, encoding and splits), finds the taxonomy imported from the preset's
 ``labels.csv`` by name, and resolves the palette of colour-coded labels into ``(colour, value)``
-pairs. It refuses, naming what is missing, when the layout needs a converter unilabel lacks, when
+pairs. A variant whose labels an implemented converter reads (:mod:`app.domain.native_labels`) is
+paired with the label-id PNGs a ``convert_labels`` job writes (``PresetChoice.converter``). It
+refuses, naming what is missing, when the layout needs a converter unilabel lacks, when
 no variant matches the files, or when the taxonomy or the palette cannot be found. The service
 never imports :mod:`app.services.datasets` (the caller passes the file listing).
 """
@@ -31,6 +33,7 @@ from app.domain.dataset_presets import (
 )
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.label_codec import Palette, palette_from_colors
+from app.domain.native_labels import IMPLEMENTED, converted_template, encoding_for
 from app.domain.palette_files import parse_palette_file
 from app.domain.preset_catalog import PRESETS, get_preset
 from app.domain.taxonomy import Taxonomy
@@ -55,6 +58,7 @@ class PresetChoice:
     preset: DatasetPreset
     variant: str | None
     palette: Palette | None
+    converter: str | None = None  # native labels converted by a convert_labels job
 
 
 def _variant_text(preset: DatasetPreset, counts: tuple[VariantCount, ...]) -> str:
@@ -95,7 +99,7 @@ def _choose_variant(preset: DatasetPreset, body: DatasetCreate, files: list[str]
 
 
 def _refuse_converter(preset: DatasetPreset, variant: PresetVariant) -> None:
-    if variant.converter is None:
+    if variant.converter is None or variant.converter in IMPLEMENTED:
         return
     raise InvalidInput(
         f"preset {preset.key!r} ({variant.key}: {variant.description}) stores its labels in a format "
@@ -195,6 +199,11 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     # A rule of the caller's own (list file, pattern) still reads the preset's encoding and colours.
     layout = variant or (preset.variants[0] if preset.variants else None)
     encoding = body.label_encoding or (layout.encoding.value if layout else "ids8")
+    converter = variant.converter if variant is not None and not body.image_pattern else None
+    if converter is not None and variant is not None and variant.label_template is not None:
+        # Native labels: paired with the label-id PNGs the conversion job writes (same names, .png).
+        encoding = encoding_for(taxonomy_service.load_taxonomy(session, taxonomy_id))
+        variant = replace(variant, label_template=converted_template(variant.label_template))
     palette = None
     if encoding == "rgb" and layout is not None and layout.palette is not None:
         taxonomy = taxonomy_service.load_taxonomy(session, taxonomy_id)
@@ -213,7 +222,7 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
             "splits": body.splits if body.splits is not None else list(preset.splits),
         }
     )
-    return PresetChoice(filled, preset, variant.key if variant else None, palette)
+    return PresetChoice(filled, preset, variant.key if variant else None, palette, converter)
 
 
 def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
@@ -274,6 +283,13 @@ def _variant_read(v: PresetVariant) -> DatasetPresetVariantRead:
     )
 
 
+def converter_text(converter: str) -> str:
+    """How a variant's labels are read, in words: converted by a job, or not at all yet."""
+    if converter in IMPLEMENTED:
+        return f"{converter} labels, converted to label-id PNGs by a convert_labels job"
+    return f"needs the {converter} converter (not implemented)"
+
+
 def list_presets() -> list[DatasetPresetRead]:
     """Every preset, for the API, the form and the CLI."""
     return [
@@ -284,7 +300,8 @@ def list_presets() -> list[DatasetPresetRead]:
             taxonomy_name=p.taxonomy_name,
             splits=list(p.splits),
             layout_verified=p.layout_verified,
-            readable=not p.variants or any(v.converter is None for v in p.variants),
+            readable=not p.variants
+            or any(v.converter is None or v.converter in IMPLEMENTED for v in p.variants),
             variants=[_variant_read(v) for v in p.variants],
             sources=list(p.sources),
             notes=list(p.notes),

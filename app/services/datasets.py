@@ -88,12 +88,31 @@ def _list_files(root: Path) -> list[str]:
     return sorted(out)
 
 
+list_files = _list_files  # the listing rule, for other services (app.services.label_conversions)
+
+
+def label_root(row: Dataset) -> Path:
+    """Where ``row``'s label paths start: its converted labels' folder, else its root."""
+    return Path(row.converted_labels_dir or row.root)
+
+
+def _pairing_files(row: Dataset, root: Path) -> list[str]:
+    """The files paired: for converted labels, the root's images and the converted folder's PNGs."""
+    files = _list_files(root)
+    if not row.converted_labels_dir:
+        return files
+    regex = compile_image_pattern(row.image_pattern or "")
+    converted = Path(row.converted_labels_dir)
+    labels = _list_files(converted) if converted.is_dir() else []
+    return [f for f in files if regex.match(f)] + labels
+
+
 def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
     """Pair the dataset's files by its rule (optionally only ``split``)."""
     root = Path(row.root)
     if not root.is_dir():
         raise InvalidInput(f"dataset root {row.root!r} is not a folder", field="root")
-    files = _list_files(root)
+    files = _pairing_files(row, root)
     if row.list_file:
         text = (root / row.list_file).read_text(encoding="utf-8")
         result = pairs_from_list_file(text, available=set(files))
@@ -136,9 +155,18 @@ def _decode_values(array: np.ndarray, encoding: LabelEncoding, palette: Palette 
 
 
 def _check_pair(
-    root: Path, pair: Pair, encoding: LabelEncoding, decode: bool, palette: Palette | None, seen: _Seen
+    roots: tuple[Path, Path],
+    pair: Pair,
+    encoding: LabelEncoding,
+    decode: bool,
+    palette: Palette | None,
+    seen: _Seen,
 ) -> tuple[str, str | None]:
-    """(size key, problem or None) of one pair, from headers (+ pixels into ``seen`` if decode)."""
+    """(size key, problem or None) of one pair, from headers (+ pixels into ``seen`` if decode).
+
+    ``roots``: where the image and the label paths start.
+    """
+    root, labels = roots
     try:
         with Image.open(root / pair.image) as im:
             w, h = im.size
@@ -148,7 +176,7 @@ def _check_pair(
         return f"{w}x{h}", None
     rgb = encoding is LabelEncoding.RGB
     try:
-        with Image.open(root / pair.label) as lab:
+        with Image.open(labels / pair.label) as lab:
             lw, lh = lab.size
             array = np.asarray(lab.convert("RGB") if rgb else lab) if decode else None
     except Exception as exc:
@@ -171,6 +199,7 @@ def scan_pairs(
     known_values: set[int],
     max_pairs: int | None = None,
     palette: Palette | None = None,
+    labels_root: Path | None = None,
 ) -> ScanReport:
     """Check every pair's files (headers; label pixels of the first :data:`VALUE_CHECK_LIMIT`).
 
@@ -184,7 +213,8 @@ def scan_pairs(
     sizes: Counter[str] = Counter()
     seen = _Seen()
     for i, pair in enumerate(pairs):
-        size, problem = _check_pair(root, pair, enc, i < VALUE_CHECK_LIMIT, palette, seen)
+        roots = (root, labels_root or root)
+        size, problem = _check_pair(roots, pair, enc, i < VALUE_CHECK_LIMIT, palette, seen)
         sizes[size] += 1
         if problem is not None:
             problems.append(ScanProblem(message=problem, image=pair.image, label=pair.label))
@@ -222,6 +252,7 @@ def scan_dataset(session: Session, dataset_id: int, *, max_pairs: int | None = N
         known_values=set(taxonomy.values),
         max_pairs=max_pairs,
         palette=label_palette(row, taxonomy),
+        labels_root=label_root(row),
     )
     if row.preset:
         report.preset = preset_service.preset_report(row, _list_files(Path(row.root)))
@@ -295,6 +326,11 @@ def register_dataset(
     )
     session.add(row)
     session.flush()
+    if choice is not None and choice.converter is not None:
+        # Native labels (polygons, panoptic): a convert_labels job writes label-id PNGs here.
+        row.label_converter = choice.converter
+        row.converted_labels_dir = str(settings.data_dir / "converted" / f"dataset-{row.id}")
+        session.flush()
     pair_dataset(row)  # a bad pattern/template raises InvalidInput now, not in a job later
     return row
 
@@ -342,6 +378,7 @@ def dataset_payload(row: Dataset) -> dict[str, Any]:
         "preset": row.preset,
         "preset_variant": row.preset_variant,
         "label_palette": preset_service.stored_palette(row),
+        "label_converter": row.label_converter,
         "pair_count": row.pair_count,
         "problem_count": row.problem_count,
         "scanned_at": row.scanned_at,

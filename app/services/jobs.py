@@ -26,9 +26,24 @@ from app.db.models_registry import Job
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.eta import EtaState, observe, seconds_left
 from app.domain.jobs import JobStatus, can_transition
-from app.queue import TASK_EVALUATE, TASK_PSEUDO_LABEL, TASK_SCAN_DATASET, TASK_TRAIN, enqueue_after_commit
-from app.schemas.jobs import EvaluateParams, PseudoLabelParams, ScanDatasetParams, SurveyParams, TrainParams
+from app.queue import (
+    TASK_CONVERT_LABELS,
+    TASK_EVALUATE,
+    TASK_PSEUDO_LABEL,
+    TASK_SCAN_DATASET,
+    TASK_TRAIN,
+    enqueue_after_commit,
+)
+from app.schemas.jobs import (
+    ConvertLabelsParams,
+    EvaluateParams,
+    PseudoLabelParams,
+    ScanDatasetParams,
+    SurveyParams,
+    TrainParams,
+)
 from app.services import datasets as dataset_service
+from app.services import label_conversions as label_conversion_service
 from app.services import training as training_service
 from app.services.job_inputs import (
     CheckedInputs,
@@ -49,8 +64,11 @@ TASK_OF_KIND = {
     "scan_dataset": TASK_SCAN_DATASET,
     "train": TASK_TRAIN,
     "survey": TASK_PSEUDO_LABEL,  # the same plan -> shards -> finalize tasks (worker.survey_job)
+    "convert_labels": TASK_CONVERT_LABELS,
 }
-AnyParams = PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams
+AnyParams = (
+    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams | ConvertLabelsParams
+)
 OutputParams = PseudoLabelParams | TrainParams | SurveyParams
 
 
@@ -88,6 +106,8 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return training_service.check_train(session, params)
     if isinstance(params, SurveyParams):
         return check_survey(session, params)
+    if isinstance(params, ConvertLabelsParams):
+        return label_conversion_service.check_conversion(session, params)
     checked = _check(session, params, settings)
     assert checked.model and checked.dataset and checked.version  # found, or a problem was raised
     return {

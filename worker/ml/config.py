@@ -19,12 +19,15 @@ class DataConfig:
         num_workers: DataLoader worker processes decoding images/labels (0 = in the main process).
         label_palette: the dataset's own palette for ``rgb`` labels (a preset's, e.g. A2D2's
             class_list.json); None decodes them with the source taxonomy's colours.
+        labels_root: where label paths start when not at ``root`` (labels converted from a native
+            format into ``<data_dir>/converted/dataset-<id>``).
     """
 
     root: Path
     label_encoding: LabelEncoding = LabelEncoding.IDS8
     num_workers: int = 0
     label_palette: Palette | None = None
+    labels_root: Path | None = None
 
 
 # A batch holds at most this many pixels (at scale 1): a 512 x 512 image's worth, so big images run

@@ -70,7 +70,8 @@ class Sample:
 
 
 class PairDataset(Dataset[Sample]):
-    """Decodes ``pairs[i]`` relative to ``root``; labels decoded with ``encoding``.
+    """Decodes ``pairs[i]`` relative to ``root`` (labels: to ``labels_root`` when given); labels
+    decoded with ``encoding``.
 
     ``rgb`` labels are decoded with ``palette`` (the dataset's own) when given, else ``colors``.
     """
@@ -85,8 +86,10 @@ class PairDataset(Dataset[Sample]):
         known_values: Sequence[int] | None = None,
         use_labels: bool = True,
         palette: Palette | None = None,
+        labels_root: Path | None = None,
     ) -> None:
         self.root = Path(root)
+        self.labels_root = Path(labels_root) if labels_root is not None else self.root
         self.pairs = list(pairs)
         self.encoding = LabelEncoding(encoding)
         self.colors = colors
@@ -108,7 +111,9 @@ class PairDataset(Dataset[Sample]):
         image = read_image(self.root / pair.image, pair.image)
         if not self.use_labels or pair.label is None:
             return Sample(index=index, pair=pair, image=image)
-        decoded = read_label(self.root / pair.label, pair.label, self.encoding, self.colors, self.palette)
+        decoded = read_label(
+            self.labels_root / pair.label, pair.label, self.encoding, self.colors, self.palette
+        )
         if decoded.values.shape != image.shape[:2]:
             raise DataFileError(
                 pair.label,

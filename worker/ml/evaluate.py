@@ -181,6 +181,7 @@ def evaluate_dataset(
         encoding=data.label_encoding,
         colors=source.colors if source else None,
         palette=data.label_palette,
+        labels_root=data.labels_root,
     )
     batches, header_errors = size_batches(data.root, dataset.pairs, inf.batch_size, inf.batch_pixels)
     cm = ConfusionMatrix(n, device, config.ignore_index)

@@ -190,6 +190,7 @@ def _dataset(
         known_values=source.values if source else None,
         use_labels=use_labels,
         palette=data.label_palette,
+        labels_root=data.labels_root,
     )
 
 

@@ -96,7 +96,12 @@ def survey_images(
     started = time.perf_counter()
     names = {lb.value: lb.name for lb in source.labels if lb.value >= 0}
     dataset = PairDataset(
-        data.root, pairs, encoding=data.label_encoding, colors=source.colors, palette=data.label_palette
+        data.root,
+        pairs,
+        encoding=data.label_encoding,
+        colors=source.colors,
+        palette=data.label_palette,
+        labels_root=data.labels_root,
     )
     batches, header_errors = size_batches(data.root, dataset.pairs, 1)
     run = SurveyRun()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetPresetRead, DatasetRead, ScanResponse
-from app.schemas.jobs import ScanDatasetParams
+from app.schemas.jobs import ConvertLabelsParams, ScanDatasetParams
 from app.services import dataset_presets as preset_service
 from app.services import datasets as service
 from app.services import jobs as job_service
@@ -40,8 +40,16 @@ def list_dataset_presets(_user: ReadUser) -> list[DatasetPresetRead]:
 def create_dataset(
     body: DatasetCreate, session: SessionDep, settings: SettingsDep, user: EditorUser
 ) -> DatasetRead:
-    """Register a dataset folder (a preset + root, or a pairing rule) and scan it (large ones: as a job)."""
+    """Register a dataset folder (a preset + root, or a pairing rule) and scan it (large ones: as a job).
+
+    Native labels (Cityscapes polygons, COCO panoptic) are not scanned now: a ``convert_labels``
+    job (``conversion_job_id``) converts them into label-id PNGs and then scans the dataset.
+    """
     row = service.register_dataset(session, body=body, settings=settings, user_id=user.id)
+    if row.label_converter:
+        params = ConvertLabelsParams(dataset_id=row.id)
+        job = job_service.submit_job(session, params=params, settings=settings, user_id=user.id)
+        return DatasetRead(**service.dataset_payload(row), conversion_job_id=job.id)
     scan_job_id = None
     if body.scan:
         pairs = len(service.pair_dataset(row).pairs)

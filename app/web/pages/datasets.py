@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db.models_registry import Dataset
 from app.domain.errors import DomainError
 from app.schemas.datasets import DatasetCreate, ScanReport
-from app.schemas.jobs import ScanDatasetParams
+from app.schemas.jobs import ConvertLabelsParams, ScanDatasetParams
 from app.services import dataset_presets as preset_service
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
@@ -188,6 +188,14 @@ def dataset_create_page(
         return _new_page(request, session, settings, status_code=422, form=form, errors=errors)
     try:
         row = dataset_service.register_dataset(session, body=body, settings=settings, user_id=user.id)
+        if row.label_converter:
+            params = ConvertLabelsParams(dataset_id=row.id)
+            job = job_service.submit_job(session, params=params, settings=settings, user_id=user.id)
+            flash(
+                request,
+                f"Registered {row.name!r}; converting its {row.label_converter} labels as job {job.id}.",
+            )
+            return RedirectResponse(f"/datasets/{row.id}", status_code=303)
         job_id = _scan_after_register(session, settings, row, user.id)
     except DomainError as exc:
         session.rollback()

@@ -55,7 +55,7 @@ def test_presets_are_listed_with_layout_converter_and_labels_csv(client: TestCli
     assert city["labels_csv"] == "cityscapes/labels.csv" and city["splits"] == ["train", "val", "test"]
     assert [v["key"] for v in city["variants"]] == ["labelids", "polygons-only"]
     assert city["variants"][1]["converter"] == "cityscapes-polygons" and city["readable"]
-    assert not presets["coco"]["readable"] and not presets["nuimages"]["readable"]
+    assert presets["coco"]["readable"] and not presets["nuimages"]["readable"]  # coco: converted by a job
     assert presets["camvid"]["variants"][0]["encoding"] == "rgb"
     assert not presets["god"]["layout_verified"] and presets["god"]["readable"]
 
@@ -109,22 +109,21 @@ def test_a_missing_split_and_a_missing_label_are_reported(
     assert d["scan"]["problem_count"] == 1 and "does not exist" in d["scan"]["problems"][0]["message"]
 
 
-def test_polygon_only_cityscapes_is_refused_naming_the_missing_converter(
-    client: TestClient, editor: Headers, data: Path, import_taxonomy: Callable[..., int], snapshot: Any
+def test_polygon_only_cityscapes_registers_and_queues_its_conversion(
+    client: TestClient, editor: Headers, data: Path, import_taxonomy: Callable[..., int]
 ) -> None:
     import_taxonomy("cityscapes", CITYSCAPES)
     layout = L.cityscapes(data / "cs-poly", polygons_only=True)
-    before = snapshot()
     r = _post(client, editor, {"preset": "cityscapes", "root": str(layout.root)})
-    assert r.status_code == 422
-    text = _error(r)
-    assert r.json()["error"]["field"] == "preset"
-    assert "cityscapes-polygons" in text and "not implemented" in text and "polygons-only" in text
-    assert snapshot() == before
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["preset_variant"] == "polygons-only" and d["label_converter"] == "cityscapes-polygons"
+    assert d["conversion_job_id"] is not None and d["scan"] is None  # the job scans after converting
+    assert d["label_template"] == "gtFine/{split}/{city}/{frame}_gtFine_polygons.png"
 
 
 @pytest.mark.parametrize(("preset", "converter"), [("coco", "coco-panoptic"), ("wilddash", "coco-panoptic")])
-def test_panoptic_presets_are_refused_naming_the_converter(
+def test_panoptic_presets_register_with_the_converter(
     client: TestClient,
     editor: Headers,
     data: Path,
@@ -140,7 +139,8 @@ def test_panoptic_presets_are_refused_naming_the_converter(
         L.image(root / "images" / "a.jpg")
         L.rgb_png(root / "panoptic" / "a.png", L.stripes(["#010000"]))
     r = _post(client, editor, {"preset": preset, "root": str(root)})
-    assert r.status_code == 422 and converter in _error(r)
+    assert r.status_code == 201 and r.json()["label_converter"] == converter, r.text
+    assert r.json()["conversion_job_id"] is not None
 
 
 def test_camvid_rgb_labels_decode_with_the_datasets_class_dict(
