@@ -53,7 +53,9 @@ def submit(
     mapping_version: Annotated[
         int | None, typer.Option("--mapping-version", help="mapping version id")
     ] = None,
-    kind: Annotated[str, typer.Option(help="pseudo_label | evaluate | scan_dataset")] = "pseudo_label",
+    kind: Annotated[
+        str, typer.Option(help="pseudo_label | evaluate | scan_dataset | convert_labels")
+    ] = "pseudo_label",
     tta: Annotated[bool, typer.Option("--tta/--no-tta", help="test-time augmentation")] = True,
     output_name: Annotated[str | None, typer.Option(help="output folder name (pseudo_label)")] = None,
     shard_size: Annotated[int, typer.Option(help="images per shard (pseudo_label)")] = 50,
@@ -68,7 +70,7 @@ def submit(
 ) -> None:
     """Submit a job; with --watch (default) show a progress bar until it ends."""
     params: dict[str, Any] = {"kind": kind, "queue": queue}
-    if kind == "scan_dataset":
+    if kind in ("scan_dataset", "convert_labels"):
         params["dataset_id"] = dataset
     else:
         params |= {

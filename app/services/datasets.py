@@ -352,14 +352,22 @@ def delete_dataset(session: Session, dataset_id: int) -> None:
 
 
 def dataset_file_path(session: Session, dataset_id: int, relpath: str) -> Path:
-    """A file of the dataset (an image or a ground-truth label) by relative path; no escapes."""
-    root = Path(get_dataset(session, dataset_id).root).resolve()
+    """A file of the dataset (an image or a ground-truth label) by relative path; no escapes.
+
+    Converted labels are looked up in the converted folder first (a COCO label's converted PNG has
+    the native panoptic PNG's path).
+    """
+    row = get_dataset(session, dataset_id)
     if relpath.startswith("/") or ".." in Path(relpath).parts:
         raise InvalidInput(f"{relpath!r} must be a relative path inside the dataset", field="path")
-    path = (root / relpath).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise NotFound(f"dataset {dataset_id} has no file {relpath!r}", field="path")
-    return path
+    for base in (row.converted_labels_dir, row.root):
+        if not base:
+            continue
+        root = Path(base).resolve()
+        path = (root / relpath).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    raise NotFound(f"dataset {dataset_id} has no file {relpath!r}", field="path")
 
 
 def dataset_payload(row: Dataset) -> dict[str, Any]:

@@ -6,6 +6,7 @@ refused at submission (422)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,17 @@ def test_coco_panoptic_preset_converts_by_category_name_and_refuses_other_datase
     }
     scan = client.get(f"/api/v1/datasets/{dataset['id']}", headers=editor).json()["scan"]
     assert scan["pairs"] == 1 and scan["problem_count"] == 0 and scan["unknown_values"] == []
+    # the label file the gallery shows is the converted one (same path as the native panoptic PNG)
+    r = client.get(
+        f"/api/v1/datasets/{dataset['id']}/files/annotations/panoptic_val2017/000000000139.png",
+        headers=editor,
+    )
+    assert r.status_code == 200
+    with Image.open(io.BytesIO(r.content)) as img:
+        assert img.mode == "L"
+        np.testing.assert_array_equal(np.asarray(img), expected)
+    r = client.get(f"/api/v1/datasets/{dataset['id']}/files/val2017/000000000139.jpg", headers=editor)
+    assert r.status_code == 200
     # a dataset without native labels has nothing to convert: refused, never a 5xx
     body = {"params": {"kind": "convert_labels", "dataset_id": world["dataset"]["id"]}}
     r = client.post("/api/v1/jobs", json=body, headers=editor)
