@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.cli_audit import register as register_audit
 from app.cli_datasets import dataset_app
+from app.cli_exports import register as register_exports
 from app.cli_jobs import job_app
 from app.cli_suggestions import register as register_suggestions
 from app.config import Settings, SettingsError, load_settings
@@ -62,6 +63,7 @@ app.add_typer(job_app, name="job")
 app.add_typer(dataset_app, name="dataset")
 register_suggestions(mapping_app)  # mapping suggest
 register_audit(mapping_app)  # mapping audit
+register_exports(job_app)  # job export, job import-cvat
 
 
 def _settings() -> Settings:

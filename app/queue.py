@@ -47,6 +47,8 @@ TASK_SCAN_DATASET = "unilabel.scan_dataset"
 TASK_CONVERT_MODEL = "unilabel.convert_model"
 # Issue 14 (native label formats): convert a dataset's polygon / panoptic labels to label-id PNGs.
 TASK_CONVERT_LABELS = "unilabel.convert_labels"
+# Issue 14 (exports): a run's labels in a tool's layout, as one zip (not sharded).
+TASK_EXPORT = "unilabel.export"
 DEFAULT_QUEUE = "default"
 
 AFTER_COMMIT_KEY = "unilabel_after_commit"

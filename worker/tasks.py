@@ -32,6 +32,7 @@ from app.queue import (
     TASK_CONVERT_LABELS,
     TASK_CONVERT_MODEL,
     TASK_EVALUATE,
+    TASK_EXPORT,
     TASK_FINALIZE_PSEUDO_LABEL,
     TASK_PING,
     TASK_PSEUDO_LABEL,
@@ -41,7 +42,7 @@ from app.queue import (
     enqueue_after_commit,
 )
 from app.services.jobs import log
-from worker import context, conversion_job, model_conversion, steps, survey_job, train_job
+from worker import context, conversion_job, export_job, model_conversion, steps, survey_job, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
 
@@ -251,6 +252,15 @@ def scan_dataset(self: Task, job_id: int) -> None:
 def train(self: Task, job_id: int) -> None:
     """Train a student on the job's weighted sets and register its best checkpoint (resumable)."""
     _run_leased(self, job_id, train_job.run_training)
+
+
+# --- exports (issue 14) ---------------------------------------------------------------------------
+
+
+@celery_app.task(name=TASK_EXPORT, **TASK_OPTIONS)
+def export(self: Task, job_id: int) -> None:
+    """Write a run's labels in a tool's layout as ``export.zip`` (one task, not sharded)."""
+    _run_leased(self, job_id, export_job.run_export)
 
 
 # --- native label formats (issue 14) --------------------------------------------------------------

@@ -14,6 +14,8 @@ class JobKind(StrEnum):
     TRAIN = "train"
     SURVEY = "survey"  # a teacher without priors on a dataset sample: evidence for mappings
     CONVERT_LABELS = "convert_labels"  # native labels (polygons, panoptic) to label-id PNGs, once
+    EXPORT = "export"  # a run's labels as a zip in a tool's layout (issue 14)
+    LABEL_IMPORT = "label_import"  # corrected masks imported back: a new label-set version of a run
 
 
 class JobStatus(StrEnum):

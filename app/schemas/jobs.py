@@ -234,8 +234,29 @@ class TrainParams(_Common):
     }
 
 
+class ExportParams(_Common):
+    """Export the labels of ``job_id`` (a succeeded pseudo_label run, or a label_import of one) by
+    its target taxonomy, as ``export.zip`` (``GET /api/v1/jobs/<export job id>/export.zip``)."""
+
+    kind: Literal["export"] = "export"
+    job_id: Id = Field(description="The run whose labels are exported")
+    format: Literal["cvat", "cityscapes", "hf_imagefolder", "fiftyone"] = Field(
+        default="cvat",
+        description="cvat (Segmentation mask 1.1), cityscapes, hf_imagefolder or fiftyone (docs/exports.md)",
+    )
+    output_name: OutputName | None = Field(
+        default=None, description="Folder under <data_dir>/outputs (default: job-<id>)"
+    )
+
+
 JobParams = Annotated[
-    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams | ConvertLabelsParams,
+    PseudoLabelParams
+    | EvaluateParams
+    | ScanDatasetParams
+    | TrainParams
+    | SurveyParams
+    | ExportParams
+    | ConvertLabelsParams,
     Field(discriminator="kind"),
 ]
 

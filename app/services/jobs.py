@@ -29,6 +29,7 @@ from app.domain.jobs import JobStatus, can_transition
 from app.queue import (
     TASK_CONVERT_LABELS,
     TASK_EVALUATE,
+    TASK_EXPORT,
     TASK_PSEUDO_LABEL,
     TASK_SCAN_DATASET,
     TASK_TRAIN,
@@ -37,12 +38,14 @@ from app.queue import (
 from app.schemas.jobs import (
     ConvertLabelsParams,
     EvaluateParams,
+    ExportParams,
     PseudoLabelParams,
     ScanDatasetParams,
     SurveyParams,
     TrainParams,
 )
 from app.services import datasets as dataset_service
+from app.services import exports as export_service
 from app.services import label_conversions as label_conversion_service
 from app.services import training as training_service
 from app.services.job_inputs import (
@@ -64,12 +67,19 @@ TASK_OF_KIND = {
     "scan_dataset": TASK_SCAN_DATASET,
     "train": TASK_TRAIN,
     "survey": TASK_PSEUDO_LABEL,  # the same plan -> shards -> finalize tasks (worker.survey_job)
+    "export": TASK_EXPORT,
     "convert_labels": TASK_CONVERT_LABELS,
 }
 AnyParams = (
-    PseudoLabelParams | EvaluateParams | ScanDatasetParams | TrainParams | SurveyParams | ConvertLabelsParams
+    PseudoLabelParams
+    | EvaluateParams
+    | ScanDatasetParams
+    | TrainParams
+    | SurveyParams
+    | ExportParams
+    | ConvertLabelsParams
 )
-OutputParams = PseudoLabelParams | TrainParams | SurveyParams
+OutputParams = PseudoLabelParams | TrainParams | SurveyParams | ExportParams
 
 
 def _check(session: Session, params: PseudoLabelParams | EvaluateParams, settings: Settings) -> CheckedInputs:
@@ -106,6 +116,8 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return training_service.check_train(session, params)
     if isinstance(params, SurveyParams):
         return check_survey(session, params)
+    if isinstance(params, ExportParams):
+        return export_service.check_export(session, params)
     if isinstance(params, ConvertLabelsParams):
         return label_conversion_service.check_conversion(session, params)
     checked = _check(session, params, settings)

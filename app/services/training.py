@@ -105,7 +105,7 @@ def _pseudo_labels(session: Session, ref: TrainSetRef, where: str, pins: _Pins) 
     job = repo.get_job(session, int(ref.job_id or 0))
     if job is None or job.parent_id is not None:
         raise NotFound(f"{where}: job {ref.job_id} does not exist", field=where)
-    if job.kind != "pseudo_label":
+    if job.kind not in ("pseudo_label", "label_import"):  # label_import: corrected masks (issue 14)
         raise InvalidInput(f"{where}: job {job.id} is a {job.kind} job, not a pseudo-label run", field=where)
     if job.status != "succeeded":
         raise InvalidInput(

@@ -8,6 +8,7 @@ from app.web.api import (
     audit,
     datasets,
     evaluations,
+    exports,
     health,
     image_reviews,
     jobs,
@@ -32,6 +33,7 @@ for module in (
     datasets,
     models,
     jobs,
+    exports,
     image_reviews,
     evaluations,
 ):

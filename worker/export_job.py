@@ -1,0 +1,267 @@
+"""Export job body (task adapter layer): a run's labels in a tool's layout, as ``export.zip``.
+
+One task, not sharded: the archive is written with :mod:`zipfile` to ``export.zip.tmp`` in the
+export job's folder, images streamed from disk and masks encoded one at a time, then renamed into
+place (a killed export leaves no half archive under the final name; a retry starts over). The
+layouts are in ``docs/exports.md`` and in the archive's ``README.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.db import repositories_registry as repo
+from app.db.models_registry import Job
+from app.db.session import unit_of_work
+from app.domain import exports as fmt
+from app.domain.errors import DomainError
+from app.domain.jobs import Progress
+from app.domain.label_codec import output_dtype, void_value
+from app.domain.taxonomy import Taxonomy
+from app.services import datasets as dataset_service
+from app.services import models as model_service
+from app.services import taxonomies as taxonomy_service
+from worker import context
+from worker.progress import JobProgressRecorder
+
+ARCHIVE = "export.zip"
+
+
+@dataclass
+class Source:
+    """What an export reads: the run's folder, the dataset root, the target classes, provenance."""
+
+    job_id: int
+    kind: str
+    out_dir: Path
+    root: Path
+    taxonomy: Taxonomy
+    records: list[dict[str, Any]]  # manifest records with a label file, in order
+    provenance: dict[str, Any]
+
+
+def load_source(job_id: int) -> Source:
+    with unit_of_work(context.session_factory()) as s:
+        run = repo.get_job(s, job_id)
+        if run is None or run.status != "succeeded" or not run.output_dir or run.dataset_id is None:
+            raise DomainError(f"run {job_id} is gone or unfinished")
+        dataset = dataset_service.get_dataset(s, run.dataset_id)
+        model = model_service.get_model(s, int(run.model_id or 0))
+        taxonomy = taxonomy_service.load_taxonomy(s, model.taxonomy_id)
+        out_dir = Path(run.output_dir)
+        provenance = {
+            "run_job_id": run.id,
+            "run_kind": run.kind,
+            "dataset": {"id": dataset.id, "name": dataset.name, "root": dataset.root},
+            "teacher_model": {"id": model.id, "name": model.name},
+            "target_taxonomy": {"id": model.taxonomy_id, "name": taxonomy.name},
+            "mapping_version_id": run.mapping_version_id,
+            "mapping_hash": run.mapping_hash,
+            "run_params": json.loads(run.params_json or "{}"),
+        }
+        kind, root = run.kind, Path(dataset.root)
+    manifest = out_dir / "manifest.jsonl"
+    lines = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
+    records = [r for r in map(json.loads, filter(None, lines)) if r.get("status", "ok") == "ok"]
+    records = [r for r in records if (out_dir / "labels" / str(r.get("output"))).is_file()]
+    summary = out_dir / "summary.json"
+    if summary.is_file():
+        provenance["run_summary"] = {
+            k: v for k, v in json.loads(summary.read_text(encoding="utf-8")).items() if k != "errors"
+        }
+    return Source(job_id, kind, out_dir, root, taxonomy, records, provenance)
+
+
+def run_export(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
+    params = json.loads(job.params_json)
+    source = load_source(int(params["job_id"]))
+    out_dir = Path(str(job.output_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{ARCHIVE}.tmp"
+    fmt_name = str(params["format"])
+    total = len(source.records)
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        writer = WRITERS[fmt_name]()  # a fresh writer: it keeps per-archive state
+        for i, record in enumerate(source.records):
+            writer.item(zf, source, record)
+            recorder(Progress(i + 1, total, f"{i + 1}/{total} images"))
+        extra = writer.finish(zf, source)
+        zf.writestr("README.md", readme(fmt_name, job.id, source, extra))
+    os.replace(tmp, out_dir / ARCHIVE)
+    return {"format": fmt_name, "images": total, "archive": ARCHIVE, "source_job_id": source.job_id}
+
+
+# --- per-format writers ------------------------------------------------------------------------
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _ids(source: Source, record: dict[str, Any]) -> np.ndarray:
+    with Image.open(source.out_dir / "labels" / str(record["output"])) as im:
+        return np.asarray(im)
+
+
+def _classes(source: Source) -> list[fmt.ExportClass]:
+    return fmt.export_classes(source.taxonomy)
+
+
+def _void(source: Source) -> int:
+    return void_value(len(source.taxonomy.labels))
+
+
+class _Writer:
+    def item(self, zf: zipfile.ZipFile, source: Source, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
+        """Write the index files; returns the README's layout section."""
+        raise NotImplementedError
+
+
+class _Cvat(_Writer):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def item(self, zf: zipfile.ZipFile, source: Source, record: dict[str, Any]) -> None:
+        name = fmt.item_name(str(record["image"]))
+        self.names.append(name)
+        rgb = fmt.colorize(_ids(source, record), _classes(source), _void(source))
+        zf.writestr(f"SegmentationClass/{name}.png", _png(rgb))
+
+    def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
+        zf.writestr("labelmap.txt", fmt.cvat_labelmap(_classes(source)))
+        zf.writestr("ImageSets/Segmentation/default.txt", "".join(n + "\n" for n in self.names))
+        return CVAT_LAYOUT
+
+
+class _Cityscapes(_Writer):
+    def item(self, zf: zipfile.ZipFile, source: Source, record: dict[str, Any]) -> None:
+        image, ids_path, color_path = fmt.cityscapes_paths(str(record["image"]), _split(source, record))
+        ids = _ids(source, record)
+        zf.write(source.root / str(record["image"]), image)
+        zf.writestr(ids_path, _png(ids.astype(output_dtype(len(source.taxonomy.labels)))))
+        zf.writestr(color_path, _png(fmt.colorize(ids, _classes(source), _void(source))))
+
+    def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
+        zf.writestr("classes.json", json.dumps(_class_table(source), indent=1))
+        return CITYSCAPES_LAYOUT
+
+
+class _HfImagefolder(_Writer):
+    def __init__(self) -> None:
+        self.rows: dict[str, list[str]] = {}
+
+    def item(self, zf: zipfile.ZipFile, source: Source, record: dict[str, Any]) -> None:
+        image = str(record["image"])
+        split = _split(source, record) or "train"
+        stem = fmt.flat_name(image)
+        suffix = Path(image).suffix or ".png"
+        zf.write(source.root / image, f"{split}/images/{stem}{suffix}")
+        zf.writestr(f"{split}/masks/{stem}.png", _png(_ids(source, record)))
+        row = {"image_file_name": f"images/{stem}{suffix}", "mask_file_name": f"masks/{stem}.png"}
+        self.rows.setdefault(split, []).append(json.dumps(row | {"source_image": image}))
+
+    def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
+        for split, rows in self.rows.items():
+            zf.writestr(f"{split}/metadata.jsonl", "".join(r + "\n" for r in rows))
+        zf.writestr("classes.json", json.dumps(_class_table(source), indent=1))
+        return HF_LAYOUT
+
+
+class _FiftyOne(_Writer):
+    def item(self, zf: zipfile.ZipFile, source: Source, record: dict[str, Any]) -> None:
+        image = str(record["image"])
+        stem = fmt.flat_name(image)
+        zf.write(source.root / image, f"data/{stem}{Path(image).suffix or '.png'}")
+        zf.writestr(f"labels/{stem}.png", _png(_ids(source, record)))
+
+    def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
+        targets = {str(c.value): c.name for c in _classes(source)}
+        zf.writestr("mask_targets.json", json.dumps(targets, indent=1))
+        return FIFTYONE_LAYOUT
+
+
+WRITERS: dict[str, Callable[[], _Writer]] = {
+    "cvat": _Cvat,
+    "cityscapes": _Cityscapes,
+    "hf_imagefolder": _HfImagefolder,
+    "fiftyone": _FiftyOne,
+}
+
+
+def _split(source: Source, record: dict[str, Any]) -> str | None:
+    split = record.get("split")
+    return str(split) if split else None
+
+
+def _class_table(source: Source) -> list[dict[str, Any]]:
+    void = _void(source)
+    rows = [{"id": c.value, "name": c.name, "color": list(c.rgb)} for c in _classes(source)]
+    return rows + [{"id": void, "name": "void (ignore)", "color": [0, 0, 0]}]
+
+
+CVAT_LAYOUT = """CVAT "Segmentation mask 1.1" (annotations only; create the task from the dataset's
+images, named by their path relative to the dataset root, then upload this zip as annotations):
+
+    labelmap.txt                       # label:color_rgb:parts:actions; background = void (0,0,0)
+    ImageSets/Segmentation/default.txt # item names: image paths without extension
+    SegmentationClass/<item>.png       # RGB colour masks, one colour per class (labelmap.txt)
+
+After correcting, export the task as "Segmentation mask 1.1" and import the zip back with
+`unilabel job import-cvat <run job id> <file.zip>` (or POST /api/v1/jobs/<id>/cvat-import)."""
+
+CITYSCAPES_LAYOUT = """Cityscapes layout (city folder "unilabel"; stems are image paths with "/" -> "__"):
+
+    leftImg8bit/<split>/unilabel/<stem>_leftImg8bit.<ext>
+    gtFine/<split>/unilabel/<stem>_gtFine_labelIds.png   # class ids of the target taxonomy, void 255
+    gtFine/<split>/unilabel/<stem>_gtFine_color.png      # colours of classes.json
+    classes.json                                         # id, name, colour per class"""
+
+HF_LAYOUT = """Hugging Face imagefolder (datasets >= 3: several *_file_name columns):
+
+    <split>/images/<stem>.<ext>
+    <split>/masks/<stem>.png        # class ids, void 255
+    <split>/metadata.jsonl          # image_file_name, mask_file_name, source_image
+    classes.json
+
+    from datasets import load_dataset
+    ds = load_dataset("imagefolder", data_dir="<unzipped folder>")"""
+
+FIFTYONE_LAYOUT = """FiftyOne image segmentation directory:
+
+    data/<stem>.<ext>
+    labels/<stem>.png               # class ids, void 255
+    mask_targets.json               # {"<id>": "<class name>"}
+
+    import json, fiftyone as fo
+    d = "<unzipped folder>"
+    ds = fo.Dataset.from_dir(dataset_dir=d, dataset_type=fo.types.ImageSegmentationDirectory)
+    ds.default_mask_targets = {int(k): v for k, v in json.load(open(f"{d}/mask_targets.json")).items()}"""
+
+
+def readme(fmt_name: str, export_job_id: int, source: Source, layout: str) -> str:
+    return (
+        f"# unilabel export: {fmt_name}\n\n"
+        f"Export job {export_job_id} of run job {source.job_id} ({source.kind}): "
+        f"{len(source.records)} image(s) labelled without error.\n\n"
+        f"## Layout\n\n{layout}\n\n"
+        "## Classes\n\n"
+        + "".join(f"- {row['id']}: {row['name']} {tuple(row['color'])}\n" for row in _class_table(source))
+        + "\n## Provenance\n\n```json\n"
+        + json.dumps(source.provenance, indent=1, sort_keys=True, default=str)
+        + "\n```\n"
+    )
