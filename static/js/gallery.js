@@ -107,6 +107,17 @@
     if (card.dataset.reviewNote) badge.title = card.dataset.reviewNote; else badge.removeAttribute("title");
   }
 
+  // the page's counts (header links, the Review filter's options) follow a decision made here
+  function recount(from, to) {
+    if (from === to) return;
+    [[from, -1], [to, 1]].forEach(function (change) {
+      var link = document.querySelector("[data-review-count='" + change[0] + "'] strong");
+      if (link) link.textContent = String(Number(link.textContent.replace(/\D/g, "")) + change[1]);
+      var option = document.querySelector("#gf-review option[value='" + change[0] + "']");
+      if (option) option.textContent = option.textContent.replace(/\((\d+)\)/, function (m, n) { return "(" + (Number(n) + change[1]) + ")"; });
+    });
+  }
+
   function csrfToken() {
     try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
     catch (err) { return ""; }
@@ -128,6 +139,7 @@
       saving = false;
       var data = answer.data || {};
       if (answer.ok) {
+        recount(card.dataset.review || "unreviewed", data.state);
         card.dataset.review = data.state;
         card.dataset.reviewVersion = String(data.version);
         card.dataset.reviewNote = data.note || "";

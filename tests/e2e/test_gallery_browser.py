@@ -268,7 +268,13 @@ def test_large_view_layers_opacity_and_keyboard_navigation(new_page: Any, out_di
 
 def test_large_view_fits_a_phone_screen(new_page: Any, out_dir: Path) -> None:
     page = new_page("vera", width=390, height=740, scale=2)
-    _review(page)
+    page.goto(f"/jobs/{JOB['id']}/review")
+    # the cards lie far below on a phone (counts, filters): scroll so that their lazy images load
+    page.locator("[data-viewer-open]").first.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.review-item')].slice(0, 2)"
+        ".flatMap(c => [...c.querySelectorAll('img')]).every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.locator("[data-viewer-open]").first.click()
     dialog = page.locator("#gallery-viewer")
     dialog.wait_for(state="visible")

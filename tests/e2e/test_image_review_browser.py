@@ -98,10 +98,17 @@ def test_keys_decide_in_the_large_view_and_the_card_shows_it(
     dialog.wait_for(state="hidden")
     assert _badge(page, names[1]) == "rejected" and _badge(page, names[2]) == "rejected"
     # the filter and the counts (after a reload: server-side)
+    assert page.locator("[data-review-count='rejected']").inner_text() == "2 rejected"  # counted in place
+    assert page.locator("#gf-review option[value='rejected']").inner_text() == "rejected (2)"
     page.get_by_label("Review", exact=True).select_option("rejected")
     page.wait_for_url(re.compile(r"review=rejected"))
     page.wait_for_function("() => document.querySelectorAll('.review-item').length === 2")
     assert page.locator(".review-item .review-open code").all_inner_texts() == names[1:3]
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.review-item img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.locator("#review-gallery").screenshot(path=str(shots / "jobs-review-cards.png"))
     page.reload()
     assert page.locator("[data-review-count='accepted']").inner_text() == "1 accepted"
     assert page.locator("[data-review-count='rejected']").inner_text() == "2 rejected"
