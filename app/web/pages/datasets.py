@@ -259,6 +259,22 @@ def dataset_scan_page(
     return RedirectResponse(f"/datasets/{dataset_id}", status_code=303)
 
 
+@router.post("/datasets/{dataset_id}/convert", response_class=HTMLResponse)
+def dataset_convert_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser, dataset_id: int
+) -> Response:
+    """Convert the dataset's native labels (again: finished files are kept) as a job; to its page."""
+    params = ConvertLabelsParams(dataset_id=dataset_id)
+    try:
+        job = job_service.submit_job(session, params=params, settings=settings, user_id=user.id)
+    except DomainError as exc:
+        session.rollback()
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/datasets/{dataset_id}", status_code=303)
+    flash(request, f"Converting the labels as job {job.id}.", "info")
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
 @router.get("/datasets/{dataset_id}/overlay/{path:path}")
 def dataset_overlay_png(session: SessionDep, user: ReadUser, dataset_id: int, path: str) -> Response:
     """A ground-truth label file painted in the taxonomy's colours (RGBA PNG)."""

@@ -57,3 +57,9 @@ def test_a_panoptic_preset_registers_and_says_its_conversion_was_queued(login, s
     assert r.status_code == 303, r.text
     detail = unescape(ed.get(r.headers["location"]).text)
     assert "converting its coco-panoptic labels as job" in detail
+    assert "Native labels" in detail and "Convert labels" in detail
+    assert "paired once a convert_labels job has converted them" in detail
+    again = ed.post(f"{r.headers['location']}/convert", {})
+    assert again.status_code == 303 and again.headers["location"].startswith("/jobs/"), again.text
+    job_page = ed.get(again.headers["location"])
+    assert job_page.status_code == 200 and "convert_labels" in job_page.text
