@@ -52,6 +52,7 @@ def mapping_audit(
     ] = DEFAULTS.min_pixels,
     contradicted_max: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.contradicted_max,
     dominant_min: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.dominant_min,
+    propose_min: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.propose_min,
     unused_max: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.unused_max,
     void_confident_min: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.void_confident_min,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON")] = False,
@@ -59,7 +60,9 @@ def mapping_audit(
     """Audit a mapping against a data survey; exit code 1 when there are findings."""
     from app.cli import _mapping, _settings, _unit_of_work
 
-    thresholds = AuditThresholds(min_pixels, contradicted_max, dominant_min, unused_max, void_confident_min)
+    thresholds = AuditThresholds(
+        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+    )
     with _unit_of_work(_settings()) as session:
         row = _mapping(session, mapping)
         result = survey_service.audit(

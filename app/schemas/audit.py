@@ -24,6 +24,7 @@ class AuditThresholdsRead(BaseModel):
     min_pixels: int
     contradicted_max: float
     dominant_min: float
+    propose_min: float
     unused_max: float
     void_confident_min: float
 

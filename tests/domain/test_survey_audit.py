@@ -70,15 +70,15 @@ def test_audit_finds_contradicted_unused_and_void_confident_edges() -> None:
     report = audit_mapping(mapping, names, stats)
     found = [(f.kind, f.source_name, f.current, f.proposed, f.target) for f in report.findings]
     assert found == [
-        (FindingKind.CONTRADICTED, "bush", (3,), (1,), 1),
+        (FindingKind.CONTRADICTED, "bush", (3,), (1, 2), 1),  # vegetation 80 %, terrain 19 %
         (FindingKind.UNUSED, "street", (0, 3), (0,), 3),
         (FindingKind.VOID_CONFIDENT, "tree", (VOID,), (1,), 1),
     ]
     assert report.unseen == ("rare", "never-seen")
     assert report.checked == ("bush", "street", "tree", "grass")
     bush = report.findings[0]
-    assert bush.add == (1,) and bush.remove == (3,)
-    assert "80% are predicted `vegetation`" in bush.message
+    assert bush.add == (1, 2) and bush.remove == (3,)
+    assert "99% are predicted `vegetation`, `terrain`" in bush.message
     assert dict(bush.facts)["allowed_share"] == 0.01
 
 
@@ -92,3 +92,12 @@ def test_audit_thresholds_are_parameters() -> None:
     ]
     with pytest.raises(ValueError, match="unused_max must be 0..1"):
         audit_mapping(mapping, ("tree",), stats, AuditThresholds(unused_max=2.0))
+
+
+def test_a_coarse_label_spread_over_several_classes_is_contradicted() -> None:
+    # vegetation mapped to car; the teacher splits its pixels over vegetation-like classes
+    stats = _stats({"veg": [0, 4800, 2100, 170, 2930]})  # 48 % vegetation, 21 % terrain, void 29 %
+    mapping = OntologyMapping.from_edges([("veg", 3)])
+    (finding,) = audit_mapping(mapping, ("veg",), stats).findings
+    assert (finding.kind, finding.proposed, finding.target) == (FindingKind.CONTRADICTED, (1, 2), 1)
+    assert audit_mapping(mapping, ("veg",), stats, AuditThresholds(propose_min=0.3)).findings == ()

@@ -120,7 +120,7 @@ def test_audit_flags_contradicted_unused_and_void_confident_edges(
     ]
     assert body["version"] == 1 and body["survey_provenance"]["sample"] == {"seed": 0}
     assert body["unseen_labels"] == ["sidewalk", "truck", "tree", "sky"]
-    assert "78% are predicted `vegetation`" in body["findings"][1]["message"]
+    assert "78% are predicted `vegetation`:" in body["findings"][1]["message"]
     page = client.get(f"/jobs/{job_id}", headers=viewer)  # the job page shows a survey like any job
     assert page.status_code == 200 and "survey" in page.text
     strict = client.get(

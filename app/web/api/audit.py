@@ -34,11 +34,14 @@ def read_audit(
     ] = DEFAULTS.min_pixels,
     contradicted_max: Share = DEFAULTS.contradicted_max,
     dominant_min: Share = DEFAULTS.dominant_min,
+    propose_min: Share = DEFAULTS.propose_min,
     unused_max: Share = DEFAULTS.unused_max,
     void_confident_min: Share = DEFAULTS.void_confident_min,
 ) -> MappingAuditRead:
     """Edges the data contradicts, unused edges, void-only labels the teacher predicts confidently."""
-    thresholds = AuditThresholds(min_pixels, contradicted_max, dominant_min, unused_max, void_confident_min)
+    thresholds = AuditThresholds(
+        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+    )
     result = service.audit(
         session, mapping_id, survey_job_id=survey_job_id, version=version, thresholds=thresholds
     )
@@ -53,6 +56,7 @@ def read_audit(
             min_pixels=min_pixels,
             contradicted_max=contradicted_max,
             dominant_min=dominant_min,
+            propose_min=propose_min,
             unused_max=unused_max,
             void_confident_min=void_confident_min,
         ),
