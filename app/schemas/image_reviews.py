@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.domain.image_review import NOTE_MAX
+from app.schemas.common import printable_text
 
 Decision = Literal["accepted", "rejected", "flagged"]
 State = Literal["accepted", "rejected", "flagged", "unreviewed"]
@@ -18,7 +19,9 @@ class ImageReviewWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    note: str | None = Field(default=None, max_length=NOTE_MAX, description="Optional, shown on the card")
+    note: Annotated[str, Field(max_length=NOTE_MAX), AfterValidator(printable_text)] | None = Field(
+        default=None, description="Optional, shown on the card (line breaks and tabs allowed)"
+    )
     base_version: int = Field(
         ge=0,
         le=INT32_MAX,

@@ -129,6 +129,7 @@ def test_roles_are_checked_before_the_input(
         ("images/train/0001.png", {"decision": "accepted"}, 422, None),
         ("images/train/0001.png", {"decision": "accepted", "base_version": 0, "note": "x" * 2001}, 422, None),
         ("images/train/0001.png", {"decision": "accepted", "base_version": 0, "extra": 1}, 422, None),
+        ("images/train/0001.png", {"decision": "flagged", "base_version": 0, "note": "a\x00b"}, 422, None),
         ("images/train/nope.png", {"decision": "accepted", "base_version": 0}, 404, "image"),
         ("images/val/bad.png", {"decision": "accepted", "base_version": 0}, 422, "image"),
     ],
