@@ -235,9 +235,16 @@ def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
     base = declared or PresetVariant(
         key="custom", description="the registered rule", image_pattern="", label_template=None
     )
-    rule = replace(base, image_pattern=row.image_pattern, label_template=row.label_template)
+    # Converted labels: the root holds the native files, so the preset's native template is matched.
+    native = declared is not None and row.label_converter is not None
+    template = base.label_template if native else row.label_template
+    rule = replace(base, image_pattern=row.image_pattern, label_template=template)
     match = match_variant(preset, rule, files, counts)
     notes = list(preset.notes)
+    if native:
+        notes.insert(
+            0, f"{row.label_converter} labels, read from the label-id PNGs a convert_labels job wrote"
+        )
     best = max(counts, key=lambda c: (c.pairs, c.images), default=None)
     if declared is not None and best is not None and best.variant != declared.key and best.pairs > 0:
         own = next(c for c in counts if c.variant == declared.key)

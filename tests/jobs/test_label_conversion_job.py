@@ -95,6 +95,10 @@ def test_polygon_preset_registers_converts_and_is_pseudo_labelled_from_the_conve
     scan = dataset["scan"]
     assert scan["pairs"] == 2 and scan["per_split"] == {"train": 2} and scan["problem_count"] == 1
     assert scan["unknown_values"] == []
+    # the preset report matches the native files in the root (the polygons are the layout's labels)
+    report = scan["preset"]
+    assert report["unmatched"] == {} and report["notes"][0].startswith("cityscapes-polygons labels")
+    assert [(s["split"], s["pairs"]) for s in report["splits"]] == [("train", 2), ("val", 1)]
     # a second conversion job resumes: nothing converted again
     r = client.post(
         "/api/v1/jobs",
