@@ -172,7 +172,9 @@ class _HfImagefolder(_Writer):
         suffix = Path(image).suffix or ".png"
         zf.write(source.root / image, f"{split}/images/{stem}{suffix}")
         zf.writestr(f"{split}/masks/{stem}.png", _png(_ids(source, record)))
-        row = {"image_file_name": f"images/{stem}{suffix}", "mask_file_name": f"masks/{stem}.png"}
+        # file_name: the image, relative to the metadata file (imagefolder's rule); mask_path: the
+        # mask, relative to the archive's root (cast to an Image column when loading, see HF_LAYOUT).
+        row = {"file_name": f"images/{stem}{suffix}", "mask_path": f"{split}/masks/{stem}.png"}
         self.rows.setdefault(split, []).append(json.dumps(row | {"source_image": image}))
 
     def finish(self, zf: zipfile.ZipFile, source: Source) -> str:
@@ -231,15 +233,18 @@ CITYSCAPES_LAYOUT = """Cityscapes layout (city folder "unilabel"; stems are imag
     gtFine/<split>/unilabel/<stem>_gtFine_color.png      # colours of classes.json
     classes.json                                         # id, name, colour per class"""
 
-HF_LAYOUT = """Hugging Face imagefolder (datasets >= 3: several *_file_name columns):
+HF_LAYOUT = """Hugging Face imagefolder (one folder per split, metadata.jsonl beside the images):
 
     <split>/images/<stem>.<ext>
     <split>/masks/<stem>.png        # class ids, void 255
-    <split>/metadata.jsonl          # image_file_name, mask_file_name, source_image
+    <split>/metadata.jsonl          # file_name (the image), mask_path (from the root), source_image
     classes.json
 
-    from datasets import load_dataset
-    ds = load_dataset("imagefolder", data_dir="<unzipped folder>")"""
+    import os
+    from datasets import Image, load_dataset
+    d = "<unzipped folder>"
+    ds = load_dataset("imagefolder", data_dir=d)
+    ds = ds.map(lambda r: {"mask": os.path.join(d, r["mask_path"])}).cast_column("mask", Image())"""
 
 FIFTYONE_LAYOUT = """FiftyOne image segmentation directory:
 

@@ -196,8 +196,8 @@ def test_cityscapes_hf_and_fiftyone_layouts(
         rows = [json.loads(line) for line in zf.read(f"{split}/metadata.jsonl").decode().splitlines()]
         assert rows
         for row in rows:
-            assert (_png(zf, f"{split}/{row['mask_file_name']}") == labels[row["source_image"]]).all()
-            assert zf.read(f"{split}/{row['image_file_name']}") == (root / row["source_image"]).read_bytes()
+            assert (_png(zf, row["mask_path"]) == labels[row["source_image"]]).all()
+            assert zf.read(f"{split}/{row['file_name']}") == (root / row["source_image"]).read_bytes()
 
     zf = _export(client, editor, session_factory, run_id, "fiftyone", monkeypatch)
     assert json.loads(zf.read("mask_targets.json")) == {"0": "drivable", "1": "vehicle", "2": "vegetation",

@@ -12,6 +12,7 @@ from app.web.pages import (
     datasets,
     evaluation,
     home,
+    job_exports,
     job_forms,
     job_review,
     job_review_bulk,
@@ -41,6 +42,7 @@ router.include_router(models.router)
 # /jobs/new must be matched before /jobs/{job_id}
 router.include_router(job_forms.router)
 router.include_router(jobs.router)
+router.include_router(job_exports.router)  # POST /jobs/{id}/export (issue 14)
 router.include_router(job_review.router)
 router.include_router(job_review_bulk.router)
 router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
