@@ -25,6 +25,7 @@ Two converters (keys of :data:`app.domain.dataset_presets.CONVERTERS`):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -233,13 +234,28 @@ def parse_panoptic_json(text: str) -> PanopticIndex:
     return PanopticIndex(categories, segments)
 
 
+def _loose(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
 def category_values(index: PanopticIndex, taxonomy: Taxonomy) -> tuple[dict[int, int], tuple[str, ...]]:
-    """Category id -> taxonomy value, by name; and the category names the taxonomy lacks."""
+    """Category id -> taxonomy value, by name; and the category names the taxonomy lacks.
+
+    A name not in the taxonomy as written is matched ignoring case, spaces and punctuation when
+    exactly one label matches that way (WildDash's ``ego vehicle`` is ``egovehicle`` in its list).
+    """
+    loose: dict[str, list[int]] = {}
+    for label in taxonomy.labels:
+        if label.value >= 0:
+            loose.setdefault(_loose(label.name), []).append(label.value)
     values: dict[int, int] = {}
     unknown: list[str] = []
     for cat_id, name in index.categories.items():
+        candidates = sorted(set(loose.get(_loose(name), [])))
         if taxonomy.has_name(name) and taxonomy.label_by_name(name).value >= 0:
             values[cat_id] = taxonomy.label_by_name(name).value
+        elif len(candidates) == 1:
+            values[cat_id] = candidates[0]
         else:
             unknown.append(name)
     return values, tuple(unknown)

@@ -19,6 +19,8 @@ from app.domain.native_labels import (
     PANOPTIC,
     POLYGONS,
     ConversionItem,
+    PanopticIndex,
+    category_values,
     panoptic_values,
     parse_panoptic_json,
     parse_polygons,
@@ -198,3 +200,13 @@ def test_panoptic_conversion_reads_the_split_json_once_and_reports_a_missing_one
         np.testing.assert_array_equal(np.asarray(img), expected)
     provenance = json.loads((out / PROVENANCE).read_text())
     assert list(provenance["segments_json"]) == ["pan.json"]
+
+
+def test_panoptic_category_names_match_the_taxonomy_exactly_else_loosely_when_unambiguous() -> None:
+    taxonomy = Taxonomy(
+        "wd", (Label(0, "unlabeled"), Label(1, "egovehicle"), Label(2, "road"), Label(3, "Road"))
+    )
+    index = PanopticIndex({1: "ego vehicle", 2: "road", 3: "ROAD", 4: "sky"}, {})
+    values, unknown = category_values(index, taxonomy)
+    # 'ego vehicle' -> 'egovehicle'; 'road' exact; 'ROAD' is ambiguous (road, Road); 'sky' unknown
+    assert values == {1: 1, 2: 2} and unknown == ("ROAD", "sky")
