@@ -242,7 +242,8 @@ def category_values(index: PanopticIndex, taxonomy: Taxonomy) -> tuple[dict[int,
     """Category id -> taxonomy value, by name; and the category names the taxonomy lacks.
 
     A name not in the taxonomy as written is matched ignoring case, spaces and punctuation when
-    exactly one label matches that way (WildDash's ``ego vehicle`` is ``egovehicle`` in its list).
+    exactly one label matches that way (the reference lists spell some names without spaces, e.g.
+    WildDash's ``egovehicle``; the JSON's spelling of them is not verified here).
     """
     loose: dict[str, list[int]] = {}
     for label in taxonomy.labels:
