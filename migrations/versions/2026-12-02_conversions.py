@@ -5,7 +5,7 @@ panoptic) pairs its images with the PNGs a ``convert_labels`` job writes under
 ``converted_labels_dir``; NULL for every other dataset (labels read from the root).
 
 Revision ID: 20261202_conversions
-Revises: 20261202_label_sets
+Revises: 20261202_image_reviews
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261202_conversions"
-down_revision: str | None = "20261202_label_sets"
+down_revision: str | None = "20261202_image_reviews"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

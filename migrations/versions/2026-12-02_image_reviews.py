@@ -1,7 +1,7 @@
 """Per-image review of pseudo-labels (issue 12): image_review, a decision per image of a run.
 
 Revision ID: 20261202_image_reviews
-Revises: 20261202_survey
+Revises: 20261202_suggestions
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261202_image_reviews"
-down_revision: str | None = "20261202_survey"
+down_revision: str | None = "20261202_suggestions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
