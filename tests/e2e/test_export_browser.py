@@ -117,6 +117,13 @@ def test_export_from_the_run_page_and_download(
     with page.expect_download() as info:
         link.click()
     path = info.value.path()
+    # The same zip back (nothing corrected): a version 1 of the run, reached from the run's page.
+    page.goto(f"/jobs/{run_id}")
+    page.locator("section.job-export input[type=file]").set_input_files(str(path))
+    page.get_by_role("button", name="Import as a new version").click()
+    page.wait_for_url(lambda url: url.rstrip("/").split("/")[-1] not in (str(run_id), str(export_id)))
+    assert page.get_by_text(f"corrected labels v1 of run {run_id}").first.is_visible()
+    assert page.get_by_text("0 image(s) corrected by hand, 3 unchanged").first.is_visible()
     with zipfile.ZipFile(path) as zf:
         assert (
             "labelmap.txt" in zf.namelist()

@@ -1,12 +1,14 @@
 """Export from the job page (web layer, issue 14): ``POST /jobs/{id}/export`` submits an export job
 of the run in the chosen format and follows to its page, where the archive is downloaded from
-``/api/v1/jobs/{export id}/export.zip`` once it succeeded (``templates/jobs/_export.html``)."""
+``/api/v1/jobs/{export id}/export.zip`` once it succeeded (``templates/jobs/_export.html``).
+``POST /jobs/{id}/cvat-import`` takes a CVAT zip of corrected masks and follows to the new
+label-set version (a ``label_import`` job); a refusal flashes its message on the run's page."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -14,6 +16,7 @@ from app.db.session import commit_now
 from app.domain.errors import DomainError
 from app.schemas.jobs import ExportParams
 from app.services import jobs as job_service
+from app.services import label_imports
 from app.web.auth import EditorUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._render import flash
@@ -43,4 +46,25 @@ def job_export_page(
         flash(request, exc.message, "error")
         return RedirectResponse(f"/jobs/{job_id}", status_code=303)
     flash(request, f"Export job {job.id} queued ({format}).")
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/cvat-import", response_class=HTMLResponse)
+def job_cvat_import_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: EditorUser,
+    job_id: int,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """Import corrected CVAT masks of run ``job_id``; the new version's page follows (303)."""
+    try:
+        job = label_imports.import_cvat(session, settings, job_id=job_id, archive=file.file, user_id=user.id)
+        commit_now(session)
+    except DomainError as exc:
+        session.rollback()
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    flash(request, f"Imported as {job.name}: {job.message}.")
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
