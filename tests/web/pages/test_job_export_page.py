@@ -64,6 +64,8 @@ def test_export_form_queues_an_export_and_its_page_offers_the_archive(  # type: 
     assert sent[-1][0] == TASK_EXPORT and sent[-1][1]["job_id"] == export_id
     page = editor.get(f"/jobs/{export_id}").text  # type: ignore[attr-defined]
     assert "Download export.zip" not in page
+    listed = editor.get("/jobs?kind=export").text  # type: ignore[attr-defined]
+    assert f'href="/jobs/{export_id}"' in listed and f'href="/jobs/{run_id}"' not in listed
     with session_factory() as s:
         job = s.get(Job, export_id)
         assert job is not None and job.output_dir and job.kind == "export"
