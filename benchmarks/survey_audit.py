@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mini_reproduction import recipe, taxonomies, train_or_reuse, write_split  # noqa: E402
 from mini_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE  # noqa: E402
 
-from app.domain.audit import audit_mapping  # noqa: E402
+from app.domain.audit import AuditThresholds, audit_mapping  # noqa: E402
 from app.domain.mapping import VOID, OntologyMapping  # noqa: E402
 from app.domain.pairing import Pair  # noqa: E402
 from app.domain.survey import SurveyStats, data_evidence, stratified_sample  # noqa: E402
@@ -101,15 +101,25 @@ def bare_forward(teacher: LoadedModel, root: Path, pairs: list[Pair], device: st
     return time.perf_counter() - tic
 
 
-def suggestion_scores(stats: SurveyStats, shares: list[float]) -> list[dict[str, Any]]:
+def _edges(stats: SurveyStats, min_share: float, basis: str) -> set[tuple[str, int]]:
+    """Suggested non-void edges: the data evidence (arg-max share), or the score-mass share."""
+    if basis == "argmax":
+        return {
+            (n, t) for n in COARSE_CLASSES for t in data_evidence(stats, n, min_share=min_share) if t != VOID
+        }
+    return {
+        (n, t)
+        for n in COARSE_CLASSES
+        if n in stats.labels
+        for t, share in enumerate(stats.labels[n].mass_shares()[: len(FINE_CLASSES)])
+        if share >= min_share
+    }
+
+
+def suggestion_scores(stats: SurveyStats, shares: list[float], basis: str = "argmax") -> list[dict[str, Any]]:
     rows = []
     for min_share in shares:
-        edges = {
-            (name, t)
-            for name in COARSE_CLASSES
-            for t in data_evidence(stats, name, min_share=min_share)
-            if t != VOID
-        }
+        edges = _edges(stats, min_share, basis)
         hit = len(edges & TRUE_EDGES)
         rows.append(
             {
@@ -124,8 +134,8 @@ def suggestion_scores(stats: SurveyStats, shares: list[float]) -> list[dict[str,
     return rows
 
 
-def audit_scores(stats: SurveyStats) -> dict[str, Any]:
-    report = audit_mapping(corrupted_mapping(), COARSE_CLASSES, stats)
+def audit_scores(stats: SurveyStats, thresholds: AuditThresholds = AuditThresholds()) -> dict[str, Any]:
+    report = audit_mapping(corrupted_mapping(), COARSE_CLASSES, stats, thresholds)
     flagged, false_flags = [], []
     for f in report.findings:
         hits = [c[0] for c in CORRUPTIONS if c[1] == f.source_name and c[2] in (f.target, *f.remove)]
@@ -201,11 +211,14 @@ def main() -> None:
         "survey_rounds_s": [round(t, 3) for t in survey_times],
         "forward_rounds_s": [round(t, 3) for t in forward_times],
         "suggestions": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1]),
-        "audit": audit_scores(stats),
+        "suggestions_by_score_mass": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1], "mass"),
+        "audit": audit_scores(stats),  # the default thresholds
+        "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),
         "shares": {n: [round(s, 3) for s in r.shares()] for n, r in stats.labels.items()},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
+    (args.out / "survey_stats.json").write_text(json.dumps(stats.to_json(), indent=2))
     print(json.dumps(result, indent=2))
 
 
