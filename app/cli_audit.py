@@ -58,7 +58,7 @@ def mapping_audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON")] = False,
 ) -> None:
     """Audit a mapping against a data survey; exit code 1 when there are findings."""
-    from app.cli import _mapping, _settings, _unit_of_work
+    from app.cli_common import _mapping, _settings, _unit_of_work
 
     thresholds = AuditThresholds(
         min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min

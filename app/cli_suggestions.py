@@ -97,7 +97,7 @@ def mapping_suggest(
     force: Annotated[bool, typer.Option(help="overwrite existing files")] = False,
 ) -> None:
     """Draft a mapping from names and other approved mappings; write it with an evidence report."""
-    from app.cli import _settings, _taxonomy, _unit_of_work
+    from app.cli_common import _settings, _taxonomy, _unit_of_work
 
     table = _read_synonyms(synonyms)
     with _unit_of_work(_settings()) as session:
