@@ -17,6 +17,7 @@ from app.web.pages import (
     job_review,
     job_review_bulk,
     jobs,
+    mapping_audit,
     mapping_editor,
     mapping_suggestions,
     mapping_versions,
@@ -37,6 +38,7 @@ router.include_router(mappings.router)
 router.include_router(mapping_versions.router)
 router.include_router(mapping_editor.router)
 router.include_router(mapping_suggestions.router)
+router.include_router(mapping_audit.router)  # the audit section (issue 15)
 router.include_router(datasets.router)
 router.include_router(models.router)
 # /jobs/new must be matched before /jobs/{job_id}

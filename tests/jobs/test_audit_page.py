@@ -1,0 +1,112 @@
+"""The mapping audit in the browser (issue 15): the editor's and the review page's Audit section
+(survey select, findings with their evidence and proposed change) and applying a proposed change as
+an ordinary edit (editors only). Clicking it in a browser: tests/e2e/test_audit_browser.py."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.jobs.test_survey_api import _stored_survey
+
+Headers = dict[str, str]
+HX = {"HX-Request": "true"}
+
+
+def _panel(client: TestClient, headers: Headers, mapping_id: int, query: str = "") -> tuple[int, str]:
+    r = client.get(f"/mappings/{mapping_id}/audit-panel?{query}", headers=headers | HX)
+    return r.status_code, html.unescape(r.text)
+
+
+def test_without_a_survey_the_section_says_how_to_make_one(
+    client: TestClient, viewer: Headers, world: dict[str, Any]
+) -> None:
+    mapping_id = world["mapping"]["id"]
+    editor_page = client.get(f"/mappings/{mapping_id}", headers=viewer).text
+    assert f'hx-get="/mappings/{mapping_id}/audit-panel?context=editor"' in editor_page
+    review_page = client.get(f"/mappings/{mapping_id}/review", headers=viewer).text
+    assert f"/mappings/{mapping_id}/audit-panel?context=review&amp;version=1" in review_page
+    status, text = _panel(client, viewer, mapping_id)
+    assert status == 200 and 'id="audit-no-survey"' in text
+    assert "No finished survey fits this mapping yet" in text and '"kind": "survey"' in text
+    assert "<select" not in text
+
+
+def test_findings_with_evidence_and_apply_buttons_for_editors_only(
+    client: TestClient,
+    viewer: Headers,
+    editor: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    job_id = _stored_survey(session_factory, world, tmp_path)
+    mapping_id = world["mapping"]["id"]
+    status, text = _panel(client, editor, mapping_id)
+    assert status == 200
+    assert re.search(rf'<option value="{job_id}" selected>job {job_id} · survey', text)  # latest by default
+    kinds = re.findall(r'class="finding finding-warning audit-finding" data-kind="(\w+)"', text)
+    assert kinds == ["void_confident", "contradicted"]
+    assert "78% are predicted `vegetation`" in text and "10,000 px" in text
+    assert "Proposed: vehicle → <strong>vegetation</strong>" in text
+    assert "Proposed: void → <strong>sky</strong>" in text
+    assert text.count(f'hx-post="/mappings/{mapping_id}/audit/apply"') == 2
+    _, seen_by_viewer = _panel(client, viewer, mapping_id)
+    assert "78% are predicted `vegetation`" in seen_by_viewer and "audit/apply" not in seen_by_viewer
+    _, review = _panel(client, editor, mapping_id, "context=review&version=1")
+    assert "Proposed: vehicle → <strong>vegetation</strong>" in review and "audit/apply" not in review
+
+
+def test_a_bad_survey_id_is_said_in_the_section_not_a_500(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    mapping_id = world["mapping"]["id"]
+    status, text = _panel(client, viewer, mapping_id, "survey_job_id=999")
+    assert status == 200 and 'id="audit-error"' in text and "job 999 does not exist" in text
+    queued = _stored_survey(session_factory, world, tmp_path, status="queued")
+    status, text = _panel(client, viewer, mapping_id, f"survey_job_id={queued}")
+    assert status == 200 and f"survey job {queued} is queued; only a succeeded one is evidence" in text
+    status, _ = _panel(client, viewer, mapping_id, "survey_job_id=abc")
+    assert status == 422
+
+
+def test_applying_a_proposed_change_is_an_ordinary_edit(
+    client: TestClient,
+    viewer: Headers,
+    editor: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    job_id = _stored_survey(session_factory, world, tmp_path)
+    mapping_id = world["mapping"]["id"]
+    head = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]
+    form = {"finding": "contradicted:2:car", "survey_job_id": str(job_id), "base_version": str(head["id"])}
+    url = f"/mappings/{mapping_id}/audit/apply"
+    assert client.post(url, data=form, headers=viewer | HX).status_code == 403
+    r = client.post(url, data=form, headers=editor | HX)
+    assert r.status_code == 200, r.text
+    text = html.unescape(r.text)
+    assert "audit: 'car' → vegetation (contradicted by the data" in text and "saved as version 2" in text
+    assert 'id="mapping-audit"' in text and 'data-kind="contradicted"' not in text  # refreshed, fixed
+    versions = client.get(f"/api/v1/mappings/{mapping_id}/versions", headers=viewer).json()
+    latest = versions["items"][0] if "items" in versions else versions[0]
+    assert latest["message"].startswith("audit: 'car' → vegetation")
+    edges = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]
+    assert edges["number"] == 2
+    again = client.post(url, data=form | {"base_version": str(head["id"])}, headers=editor | HX)
+    assert again.status_code == 409  # a stale base
+    new_base = {"base_version": str(edges["id"])}
+    gone = client.post(url, data=form | new_base, headers=editor | HX)
+    assert gone.status_code == 409 and "no such audit finding any more" in html.unescape(gone.text)
+    bad = client.post(url, data=form | new_base | {"finding": "nonsense"}, headers=editor | HX)
+    assert bad.status_code == 422 and "not an audit finding" in html.unescape(bad.text)
