@@ -1,0 +1,107 @@
+"""End-to-end (issue 15): the audit in the mapping editor. With a finished survey the editor's Audit
+section lists a contradicted edge with its evidence and proposed change; Apply saves it as an
+ordinary edit (a new version, the row's chips change) and the section refreshes; the review page
+shows the same finding without the button.
+
+Screenshots for docs/ui.md go to ``docs/screenshots/`` with ``UNILABEL_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.db.models_registry import Dataset, Job, Model
+from app.domain.survey import SurveyStats
+from app.services import users as user_service
+from tests import factories
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    if os.environ.get("UNILABEL_SCREENSHOTS") == "1":
+        path = REPO_ROOT / "docs" / "screenshots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path
+
+
+def _surveyed_mapping(live_server: Any, tmp_path: Path) -> tuple[int, int]:
+    """A mapping (road, sidewalk -> drivable; building -> obstacle; sky -> sky) and a succeeded
+    survey whose teacher puts building's pixels on vegetation."""
+    with live_server.session_factory() as s:
+        erin = user_service.get_user_by_name(s, "erin")
+        source = factories.make_taxonomy(s)
+        target = factories.make_class_list(s)
+        mapping = factories.make_mapping(s, source=source, target=target, author=erin)
+        dataset = Dataset(name=f"streets-{mapping.id}", taxonomy_id=source.id, root=str(tmp_path))
+        model = Model(
+            name=f"teacher-{mapping.id}", source="folder", spec=str(tmp_path), taxonomy_id=target.id
+        )
+        s.add_all([dataset, model])
+        s.flush()
+        stats = SurveyStats(("drivable", "obstacle", "vegetation", "sky"))
+        stats.add("road", [9000, 0, 0, 0, 1000], [9000.0, 0, 0, 0, 1000], images=12)
+        stats.add("building", [0, 100, 8100, 0, 1800], [0, 100.0, 8100, 0, 1800], images=9)
+        stats.add("sky", [0, 0, 0, 7000, 500], [0, 0, 0, 7000.0, 500], images=10)
+        stats.images = 14
+        out = tmp_path / "survey-out"
+        out.mkdir()
+        prov = {"teacher": {"model_id": model.id}, "sample": {"seed": 0}}
+        (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
+        job = Job(
+            kind="survey",
+            status="succeeded",
+            name="survey of streets",
+            params_json="{}",
+            dataset_id=dataset.id,
+            model_id=model.id,
+            output_dir=str(out),
+        )
+        s.add(job)
+        s.commit()
+        return mapping.id, job.id
+
+
+def test_audit_section_and_applying_a_proposed_change(
+    new_page: Any, live_server: Any, tmp_path: Path, out_dir: Path
+) -> None:
+    mapping_id, job_id = _surveyed_mapping(live_server, tmp_path)
+    page = new_page("erin")
+    page.goto(f"/mappings/{mapping_id}")
+    audit = page.locator("#mapping-audit")
+    finding = audit.locator('.audit-finding[data-kind="contradicted"]')
+    finding.wait_for()
+    assert (
+        audit.locator("#audit-survey option:checked")
+        .inner_text()
+        .startswith(f"job {job_id} · survey of streets")
+    )
+    text = finding.inner_text()
+    assert "81% are predicted `vegetation`" in text and "10,000 px" in text
+    assert "Proposed: obstacle → vegetation" in text and "14 surveyed images" in audit.inner_text()
+    finding.scroll_into_view_if_needed()
+    audit.screenshot(path=str(out_dir / "editor-audit.png"))
+    finding.get_by_role("button", name=re.compile("Apply: building → vegetation")).click()
+    page.locator("#editor-state strong", has_text=re.compile(r"^2$")).wait_for()
+    audit.locator("#audit-clean").wait_for()
+    row = page.locator('tr[data-source="building"]')
+    chips = [c.strip() for c in row.locator(".chip > span:not(.swatch)").all_inner_texts()]
+    assert any("vegetation" in c for c in chips) and not any("obstacle" in c for c in chips)
+    assert "audit: 'building' → vegetation" in page.locator("#toasts").inner_text()
+    review = new_page("erin")
+    review.goto(f"/mappings/{mapping_id}/review?version=1")
+    old = review.locator('#mapping-audit .audit-finding[data-kind="contradicted"]')
+    old.wait_for()
+    assert old.get_by_role("button").count() == 0
+    review.locator("#mapping-audit").scroll_into_view_if_needed()
+    review.locator("#mapping-audit").screenshot(path=str(out_dir / "review-audit.png"))
