@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from app.domain.errors import DomainError
-from worker.cli_inputs import FileData, RunRequest, check_classes, fail, resolve_run
-from worker.cli_paper_start import add_paper_start_command
-from worker.cli_trust import model_trust_command
-
-if TYPE_CHECKING:
-    from worker.ml.modeling import Normalization
-
-model_app = typer.Typer(help="Inspect, convert and create teacher models.", no_args_is_help=True)
+from worker.cli_inputs import (
+    FileData,
+    MeanOpt,
+    RunRequest,
+    StdOpt,
+    TrustOpt,
+    check_classes,
+    fail,
+    normalization_option,
+    resolve_run,
+)
+from worker.cli_models import model_app
 
 ModelOpt = Annotated[
     str,
@@ -94,17 +98,12 @@ BatchOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="decode worker processes")]
-TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="allow arbitrary unpickling of .pth files")]
-MeanOpt = Annotated[str | None, typer.Option("--mean", help="override normalisation mean, 0-255: 'r,g,b'")]
-StdOpt = Annotated[str | None, typer.Option("--std", help="override normalisation std, 0-255: 'r,g,b'")]
 
 
 def register(app: typer.Typer) -> None:
     """Add the ML commands to the main ``unilabel`` app."""
     app.command("pseudo-label")(pseudo_label_command)
     app.command("evaluate")(evaluate_command)
-    model_app.command("trust")(model_trust_command)
-    model_app.command("add-paper-start")(add_paper_start_command)
     app.add_typer(model_app, name="model")
 
 
@@ -130,21 +129,6 @@ def _tta_windows(windows: bool, budget_mb: int | None, whole: bool) -> Any:
         if windows:
             raise fail("--tta-whole and --tta-windows contradict each other: pass --tta-windows only")
     return Windows(slide=windows, budget_bytes=budget_mb << 20 if budget_mb else None)
-
-
-def _normalization(mean: str | None, std: str | None) -> Normalization | None:
-    from worker.ml.modeling import Normalization
-
-    if mean is None and std is None:
-        return None
-    if mean is None or std is None:
-        raise fail("--mean and --std go together")
-    try:
-        return Normalization.from_json(
-            {"mean": [float(v) for v in mean.split(",")], "std": [float(v) for v in std.split(",")]}
-        )
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
 
 
 class _Bar:
@@ -218,7 +202,7 @@ def pseudo_label_command(
                 mapping=None if no_priors else mapping,
                 want_labels=not no_priors,
                 trust_pickle=trust_pickle,
-                normalization=_normalization(mean, std),
+                normalization=normalization_option(mean, std),
             )
         )
         if not no_priors and run.priors is None:
@@ -316,7 +300,7 @@ def evaluate_command(
                 split=split,
                 mapping=mapping,
                 trust_pickle=trust_pickle,
-                normalization=_normalization(mean, std),
+                normalization=normalization_option(mean, std),
             )
         )
         teacher = load_model(
@@ -364,75 +348,3 @@ def _print_metrics(m: dict[str, Any], evaluated: int, failed: int) -> None:
         f"mIoU over all classes {100 * m['miou_all']:.2f}, pixel accuracy {100 * m['pixel_accuracy']:.2f}; "
         f"{evaluated} images evaluated, {failed} failed"
     )
-
-
-@model_app.command("info")
-def model_info_command(
-    model: Annotated[str, typer.Argument(help="model folder, HF id or .pth")], trust_pickle: TrustOpt = False
-) -> None:
-    """Print a model's source, checksum, classes, normalisation and size as JSON."""
-    from worker.ml.checkpoints import load_model
-
-    try:
-        loaded = load_model(model, trust_pickle=trust_pickle)
-    except DomainError as exc:
-        raise fail(str(exc)) from exc
-    typer.echo(json.dumps(loaded.describe(), indent=2))
-
-
-@model_app.command("convert")
-def model_convert_command(
-    model: Annotated[str, typer.Argument(help="model folder, HF id or .pth")],
-    out: Annotated[Path, typer.Argument(help="unilabel checkpoint folder to write")],
-    trust_pickle: TrustOpt = False,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-) -> None:
-    """Convert any supported model into a unilabel checkpoint folder (safetensors + metadata)."""
-    from worker.ml.checkpoints import load_model, save_checkpoint
-
-    try:
-        loaded = load_model(model, trust_pickle=trust_pickle, normalization=_normalization(mean, std))
-        save_checkpoint(
-            loaded.model,
-            out,
-            class_names=loaded.class_names,
-            normalization=loaded.normalization,
-            provenance={
-                "converted_from": loaded.spec,
-                "source": loaded.source,
-                "source_checksum": loaded.checksum,
-            },
-        )
-    except DomainError as exc:
-        raise fail(str(exc)) from exc
-    typer.echo(f"wrote {out} ({loaded.source} {loaded.spec}, {loaded.num_classes} classes)")
-
-
-@model_app.command("init-tiny")
-def model_init_tiny_command(
-    out: Annotated[Path, typer.Argument(help="unilabel checkpoint folder to write")],
-    mapping: Annotated[Path, typer.Option("--mapping", help="master_labels_<target>.csv giving the classes")],
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-) -> None:
-    """Create a tiny random Mask2Former (~1.4 M parameters) over a mapping's target classes (tests, demos)."""
-    import torch
-
-    from app.domain.reference_csv import parse_master_labels_csv, target_taxonomy_from_master
-    from worker.ml.checkpoints import save_checkpoint
-    from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
-
-    try:
-        target = target_taxonomy_from_master(parse_master_labels_csv(mapping.read_text()), "target")
-    except DomainError as exc:
-        raise fail(str(exc)) from exc
-    torch.manual_seed(seed)
-    model = build_mask2former(tiny_config(target.id2label()))
-    save_checkpoint(
-        model,
-        out,
-        class_names=target.names,
-        normalization=IMAGENET_NORMALIZATION,
-        provenance={"kind": "tiny-random", "seed": seed},
-    )
-    typer.echo(f"wrote tiny random model with {target.num_classes} classes to {out}")

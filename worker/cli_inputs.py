@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -191,18 +191,28 @@ def resolve_run(request: RunRequest) -> RunInputs:
             raise fail(f"cannot read the registry database ({type(exc).__name__}: {first})") from exc
         if mapping.row is not None:
             job_service.check_compatible(mapping.row, model=model_row, dataset=data.row)
+        priors = _with_any_class(mapping.priors, data.row)
     return RunInputs(
         root=data.root,
         label_encoding=data.label_encoding,
         pairs=data.pairs,
         source=mapping.source or data.source,
         target=mapping.target,
-        priors=mapping.priors,
+        priors=priors,
         mapping_hash=mapping.mapping_hash,
         model_spec=model.model_spec,
         trust_pickle=model.trust_pickle,
         normalization=model.normalization,
     )
+
+
+def _with_any_class(priors: CompiledPriors | None, row: Any) -> CompiledPriors | None:
+    """A registered dataset's "any class allowed" pixel values added to the priors."""
+    if priors is None or row is None:
+        return priors
+    from app.services import datasets as dataset_service
+
+    return priors.with_any_class(dataset_service.any_class_values(row))
 
 
 def _report_problems(problems: Sequence[PairProblem]) -> None:
@@ -343,3 +353,24 @@ def check_classes(teacher_names: tuple[str, ...], target: Taxonomy | None) -> No
     differ = [(i, a, b) for i, (a, b) in enumerate(zip(teacher_names, target.names, strict=True)) if a != b]
     if differ:
         warn(f"model class names differ from the mapping's target, e.g. {differ[:3]}")
+
+
+TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="allow arbitrary unpickling of .pth files")]
+MeanOpt = Annotated[str | None, typer.Option("--mean", help="override normalisation mean, 0-255: 'r,g,b'")]
+StdOpt = Annotated[str | None, typer.Option("--std", help="override normalisation std, 0-255: 'r,g,b'")]
+
+
+def normalization_option(mean: str | None, std: str | None) -> Normalization | None:
+    """``--mean``/``--std`` as a normalisation override (both or neither)."""
+    from worker.ml.modeling import Normalization
+
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        raise fail("--mean and --std go together")
+    try:
+        return Normalization.from_json(
+            {"mean": [float(v) for v in mean.split(",")], "std": [float(v) for v in std.split(",")]}
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
