@@ -144,6 +144,10 @@ def test_screenshots_of_every_screen(new_page: Any, live_server: Any, out_dir: P
     eddie.locator("#editor-state strong", has_text="2").wait_for()
     erin.locator('tr[data-source="animal--ground-animal"] td').nth(4).locator("button").click()
     erin.locator("#conflict-panel section").wait_for()
+    # the clicked cell keeps the focus (and the page may scroll to it): show the panel above it,
+    # once the toast has finished fading in
+    erin.evaluate("window.scrollTo(0, 0)")
+    erin.wait_for_timeout(400)
     erin.screenshot(path=str(out_dir / "editor-conflict.png"))
 
     rita = new_page("rita")
