@@ -119,6 +119,10 @@ def dataset_add(
     label_template: Annotated[str | None, typer.Option(help="Override: label template")] = None,
     encoding: Annotated[str | None, typer.Option(help="Override: ids8 | ids16 | panoptic16 | rgb")] = None,
     split: Annotated[list[str] | None, typer.Option(help="Override: split names (repeat)")] = None,
+    any_class: Annotated[
+        list[int] | None,
+        typer.Option(help="A pixel value allowed any target class, e.g. an ego-vehicle mask (repeat)"),
+    ] = None,
     scan: Annotated[bool, typer.Option("--scan/--no-scan", help="Scan the files now")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the dataset as JSON")] = False,
 ) -> None:
@@ -136,6 +140,7 @@ def dataset_add(
                     "label_template": label_template,
                     "label_encoding": encoding,
                     "splits": split,
+                    "any_class_values": any_class,
                     "scan": scan,
                 }
             )
@@ -155,6 +160,9 @@ def dataset_add(
         how = f" (preset {row.preset}, variant {row.preset_variant or 'custom'})" if row.preset else ""
         typer.echo(f"registered dataset {row.id} {row.name!r}{how}: {row.root}")
         typer.echo(f"  {row.image_pattern or row.list_file} -> {row.label_template} [{row.label_encoding}]")
+        if row.any_class_values_json:
+            values = ", ".join(map(str, dataset_service.any_class_values(row)))
+            typer.echo(f"  any class allowed on pixel values: {values}")
         if conversion_id is not None:
             typer.echo(
                 f"  {row.label_converter} labels: conversion to label-id PNGs queued as job {conversion_id} "

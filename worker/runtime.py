@@ -125,7 +125,8 @@ def load_inputs(session: Session, params: dict[str, Any], job: Job, *, with_mode
         encoding=LabelEncoding(dataset.label_encoding),
         source=mapping.source,
         target=mapping.target,
-        priors=mapping.priors,
+        # The dataset's "any class allowed" pixel values get rows allowing every real class.
+        priors=mapping.priors.with_any_class(dataset_service.any_class_values(dataset)),
         mapping_hash=mapping.mapping_hash,
         model_spec=model.spec if model else "",
         model_source=model.source if model else "",

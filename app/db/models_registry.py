@@ -42,6 +42,9 @@ class Dataset(Base):
     # folder its convert_labels job writes label-id PNGs to (pairs read their labels there).
     label_converter: Mapped[str | None] = mapped_column(String(40), default=None)
     converted_labels_dir: Mapped[str | None] = mapped_column(Text, default=None)
+    # Pixel values whose pixels may take any target class (not void), e.g. an ego-vehicle mask:
+    # a JSON list of ints; None = none.
+    any_class_values_json: Mapped[str | None] = mapped_column(Text, default=None)
     pair_count: Mapped[int | None] = mapped_column(Integer, default=None)
     problem_count: Mapped[int | None] = mapped_column(Integer, default=None)
     scan_json: Mapped[str | None] = mapped_column(Text, default=None)

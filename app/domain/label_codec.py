@@ -149,6 +149,38 @@ def decode_label(
     return DecodedLabel(values=values)
 
 
+_MAX_VALUE = {
+    LabelEncoding.IDS8: 255,
+    LabelEncoding.IDS16: 65535,
+    LabelEncoding.PANOPTIC16: 65535 // PANOPTIC_DIVISOR,
+}
+
+
+def check_label_values(
+    values: Iterable[int], encoding: LabelEncoding | str, *, known: Iterable[int] | None = None, field: str
+) -> list[int]:
+    """Sorted unique ``values``, each a pixel value a label of ``encoding`` can decode to.
+
+    ``ids8`` 0..255, ``ids16`` 0..65535, ``panoptic16`` 0..65 (class = value // 1000); ``rgb`` decodes
+    only to the values of its palette, so there ``known`` (those values) must hold each one.
+    Raises InvalidInput naming ``field``.
+    """
+    enc = LabelEncoding(encoding)
+    out = sorted({int(v) for v in values})
+    if enc is LabelEncoding.RGB:
+        allowed = set(known or ())
+        bad = [v for v in out if v not in allowed]
+        if bad:
+            raise InvalidInput(f"values {bad} are in no colour of the rgb labels' palette", field=field)
+        return out
+    bad = [v for v in out if not 0 <= v <= _MAX_VALUE[enc]]
+    if bad:
+        raise InvalidInput(
+            f"values {bad} are not {enc.value} label values (0..{_MAX_VALUE[enc]})", field=field
+        )
+    return out
+
+
 def unknown_value_mask(values: np.ndarray, known_values: Iterable[int]) -> np.ndarray:
     """``(H, W)`` bool: pixels whose value is not a pixel value of the taxonomy."""
     known = np.fromiter(known_values, dtype=np.int64)

@@ -5,6 +5,7 @@ Pure layer (numpy). ``worker.ml.priors`` turns these arrays into tensors.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,14 @@ class CompiledPriors:
         lut: uint8 array (L,). Hard mapping: the target class when exactly one channel is allowed
             and it is not void, else 255 (void or ambiguous).
         num_classes: N, the number of real target classes.
+        any_class_values: the dataset's "any class allowed" pixel values (:meth:`with_any_class`):
+            their rows allow every real class and not void.
     """
 
     allowed: np.ndarray
     lut: np.ndarray
     num_classes: int
+    any_class_values: tuple[int, ...] = ()
 
     @property
     def unknown_row(self) -> int:
@@ -49,6 +53,32 @@ class CompiledPriors:
         """
         v = np.asarray(values).astype(np.int64, copy=False)
         return np.where((v >= 0) & (v < self.unknown_row), v, self.unknown_row)
+
+    def with_any_class(self, values: Iterable[int]) -> CompiledPriors:
+        """These priors with ``values`` allowed every real target class (not void), e.g. an ego-vehicle mask.
+
+        A pixel of such a value takes the teacher's arg-max over the N classes. Its row allows N
+        channels, so the lookup table gives 255 (ambiguous) there. Values past the last row get rows
+        of their own (the unknown row stays last). No values: ``self`` unchanged.
+        """
+        extra = sorted({int(v) for v in values})
+        if not extra:
+            return self
+        if extra[0] < 0:
+            raise InvalidInput(f"pixel value {extra[0]} is negative", field="any_class_values")
+        rows = max(self.allowed.shape[0], extra[-1] + 2)
+        allowed = np.zeros((rows, self.num_classes + 1), dtype=bool)
+        allowed[:, self.num_classes] = True
+        lut = np.full(rows, VOID, dtype=np.uint8)
+        known = self.unknown_row
+        allowed[:known], lut[:known] = self.allowed[:known], self.lut[:known]
+        allowed[extra] = True
+        allowed[extra, self.num_classes] = False
+        lut[extra] = VOID
+        allowed.setflags(write=False)
+        lut.setflags(write=False)
+        merged = tuple(sorted({*self.any_class_values, *extra}))
+        return CompiledPriors(allowed=allowed, lut=lut, num_classes=self.num_classes, any_class_values=merged)
 
     def hard_map(self, values: np.ndarray) -> np.ndarray:
         """Map a source label array to target ids with the lookup table (uint8, 255 = ignore)."""

@@ -52,6 +52,12 @@ class DatasetCreate(BaseModel):
         default=None, description="Default: ids8 (or the preset's)"
     )
     splits: list[ShortName] | None = Field(default=None, description="Split names, e.g. ['train', 'val']")
+    any_class_values: list[int] | None = Field(
+        default=None,
+        max_length=64,
+        description="Pixel values whose pixels may take any target class (not void) in pseudo-labelling, "
+        "e.g. an ego-vehicle mask; each must be a label value the encoding can hold",
+    )
     scan: bool = Field(default=True, description="Scan the files now (large folders: as a scan job)")
 
     model_config = {
@@ -138,6 +144,9 @@ class DatasetRead(ORMModel):
     label_palette: list[tuple[str, int]] | None = None
     label_converter: str | None = Field(
         default=None, description="Native label format converted to label-id PNGs by a convert_labels job"
+    )
+    any_class_values: list[int] = Field(
+        default=[], description="Pixel values allowed every target class in pseudo-labelling"
     )
     pair_count: int | None
     problem_count: int | None

@@ -26,7 +26,13 @@ from app.db.base import utcnow
 from app.db.models_registry import Dataset
 from app.domain.dataset_presets import restrict_to_splits
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.label_codec import LabelEncoding, Palette, decode_label, palette_from_colors
+from app.domain.label_codec import (
+    LabelEncoding,
+    Palette,
+    check_label_values,
+    decode_label,
+    palette_from_colors,
+)
 from app.domain.pairing import (
     Pair,
     PairingResult,
@@ -283,6 +289,23 @@ def _check_rule(body: DatasetCreate, root: Path) -> None:
             )
 
 
+def _any_class_json(body: DatasetCreate, session: Session) -> str | None:
+    """The checked ``any_class_values`` as stored JSON (sorted, unique), or None when none."""
+    if not body.any_class_values:
+        return None
+    encoding = LabelEncoding(body.label_encoding or LabelEncoding.IDS8.value)
+    known = None
+    if encoding is LabelEncoding.RGB and body.taxonomy_id is not None:
+        known = taxonomy_service.load_taxonomy(session, body.taxonomy_id, generated=False).values
+    values = check_label_values(body.any_class_values, encoding, known=known, field="any_class_values")
+    return json.dumps(values)
+
+
+def any_class_values(row: Dataset) -> list[int]:
+    """The dataset's "any class allowed" pixel values (empty when none)."""
+    return [int(v) for v in json.loads(row.any_class_values_json or "[]")]
+
+
 def register_dataset(
     session: Session, *, body: DatasetCreate, settings: Settings, user_id: int | None = None
 ) -> Dataset:
@@ -322,6 +345,7 @@ def register_dataset(
         preset=choice.preset.key if choice else None,
         preset_variant=choice.variant if choice else None,
         label_palette_json=json.dumps(choice.palette) if choice and choice.palette else None,
+        any_class_values_json=_any_class_json(body, session),
         created_by_id=user_id,
     )
     session.add(row)
@@ -387,6 +411,7 @@ def dataset_payload(row: Dataset) -> dict[str, Any]:
         "preset_variant": row.preset_variant,
         "label_palette": preset_service.stored_palette(row),
         "label_converter": row.label_converter,
+        "any_class_values": any_class_values(row),
         "pair_count": row.pair_count,
         "problem_count": row.problem_count,
         "scanned_at": row.scanned_at,

@@ -18,6 +18,10 @@ import torch
 
 from app.domain.label_codec import void_value
 
+ANY_CLASS = -2
+"""``PriorTensors.single`` of a row that allows every real class and not void (a dataset's
+any-class pixel values): those pixels take the teacher's plain arg-max over the N classes."""
+
 
 @dataclass(frozen=True, slots=True)
 class PriorTensors:
@@ -25,12 +29,15 @@ class PriorTensors:
 
     Attributes:
         allowed: ``(L, N+1)`` bool; row = source index (``compiled.index_of(value)``).
-        single: ``(L,)`` int16, the only allowed channel of a row, or -1 when a row allows several
-            (int16: a mapping has at most 254 target classes, and small integers are cheaper to move).
+        single: ``(L,)`` int16, the only allowed channel of a row, -1 when a row allows several, or
+            :data:`ANY_CLASS` when it allows every real class and not void (int16: a mapping has at
+            most 254 target classes, and small integers are cheaper to move).
         choices: ``(L, K)`` int64, each row's allowed channels in ascending order, padded by
-            repeating the last one (K = the largest allowed-set size).
+            repeating the last one (K = the largest allowed-set size of the -1 rows, so an any-class
+            row does not widen every ambiguous pixel's gather to N).
         choice_valid: ``(L, K)`` bool, False on the padding.
         num_classes: N (the void channel is index N).
+        has_any_class: some row is an any-class row.
     """
 
     allowed: torch.Tensor
@@ -38,15 +45,20 @@ class PriorTensors:
     choices: torch.Tensor
     choice_valid: torch.Tensor
     num_classes: int
+    has_any_class: bool = False
 
     @classmethod
     def from_compiled(cls, compiled: Any, device: str | torch.device = "cpu") -> PriorTensors:
         allowed = np.asarray(compiled.allowed, dtype=bool).copy()
         # A row that allows nothing would make the masked argmax meaningless: allow void there.
         allowed[~allowed.any(axis=1), -1] = True
+        n = allowed.shape[1] - 1
         counts = allowed.sum(axis=1)
-        single = np.where(counts == 1, allowed.argmax(axis=1), -1).astype(np.int16)
-        k = int(counts.max())
+        any_class = (counts > 1) & allowed[:, :n].all(axis=1) & ~allowed[:, n]
+        single = np.where(counts == 1, allowed.argmax(axis=1), -1)
+        single = np.where(any_class, ANY_CLASS, single).astype(np.int16)
+        k = int(counts[~any_class].max(initial=1))
+        counts = np.minimum(counts, k)  # any-class rows: their padding is never read
         # Stable sort puts allowed channels first, in ascending order (ties -> lowest index).
         order = np.argsort(~allowed, axis=1, kind="stable")[:, :k]
         valid = np.arange(k)[None, :] < counts[:, None]
@@ -57,7 +69,8 @@ class PriorTensors:
             single=torch.from_numpy(single).to(device),
             choices=torch.from_numpy(choices).to(device),
             choice_valid=torch.from_numpy(valid).to(device),
-            num_classes=allowed.shape[1] - 1,
+            num_classes=n,
+            has_any_class=bool(any_class.any()),
         )
 
 
@@ -126,41 +139,54 @@ def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
 
 def _ambiguous_argmax(
     scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Winning channels ``(B, H, W)``; plus, for the K pixels of ambiguous rows, their flat positions
-    ``(K,)``, rows ``(K,)``, allowed-channel scores ``(K, k)`` and the winner's position ``(K, 1)``.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Winning channels ``(B, H, W)``; plus, for the K pixels of several-channel rows, their flat
+    positions ``(K,)`` and the sum of their allowed channels' scores ``(K,)``.
 
     Rows with one allowed channel (single-target labels, void-only rows) are labelled by one gather of
     ``single``; pixels of ambiguous rows gather only their allowed channels (``choices``, ascending,
-    so ties go to the lowest index). Same result as masking every pixel with ``A[index]``
-    (:func:`constrained_argmax_dense`) without materialising a ``(B, N+1, H, W)`` mask.
+    so ties go to the lowest index); pixels of any-class rows gather the N real channels. Same result
+    as masking every pixel with ``A[index]`` (:func:`constrained_argmax_dense`) without
+    materialising a ``(B, N+1, H, W)`` mask.
     """
-    b, c, h, w = scores.shape
     flat_rows = source_index.reshape(-1)
     if flat_rows.dtype not in (torch.int32, torch.int64):
         flat_rows = flat_rows.int()  # e.g. uint8 rows straight from 8-bit labels
     channel = priors.single.index_select(0, flat_rows)  # (B*H*W,)
-    pos = _flat_nonzero(channel < 0)
+    pos = _flat_nonzero(channel == -1)
     rows = flat_rows.index_select(0, pos)
     choices = priors.choices.index_select(0, rows)  # (K, k)
-    # Flat offset of (image, channel, pixel) in the (B, C, H, W) scores: pos + image*(C-1)*HW + channel*HW.
-    base = pos if b == 1 else pos + torch.div(pos, h * w, rounding_mode="floor") * ((c - 1) * h * w)
-    s = scores.reshape(-1).take(choices * (h * w) + base.unsqueeze(1))  # (K, k)
+    s = _take(scores, pos, choices)  # (K, k)
     best = s.argmax(dim=1, keepdim=True)
     channel.index_copy_(0, pos, choices.gather(1, best).squeeze(1).to(channel.dtype))
-    return channel.view(b, h, w), pos, rows, s, best
+    zero = torch.zeros((), dtype=s.dtype, device=s.device)
+    sums = torch.where(priors.choice_valid.index_select(0, rows), s, zero).sum(1)
+    if priors.has_any_class:
+        any_pos = _flat_nonzero(channel == ANY_CLASS)
+        real = torch.arange(priors.num_classes, device=channel.device).expand(len(any_pos), -1)
+        s_any = _take(scores, any_pos, real)  # (K', N)
+        channel.index_copy_(0, any_pos, s_any.argmax(dim=1).to(channel.dtype))
+        pos, sums = torch.cat([pos, any_pos]), torch.cat([sums, s_any.sum(1)])
+    return channel.view(source_index.shape), pos, sums
+
+
+def _take(scores: torch.Tensor, pos: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """``(K, k)`` scores of flat pixel positions ``pos`` ``(K,)`` at ``channels`` ``(K, k)``."""
+    b, c, h, w = scores.shape
+    # Flat offset of (image, channel, pixel) in the (B, C, H, W) scores: pos + image*(C-1)*HW + channel*HW.
+    base = pos if b == 1 else pos + torch.div(pos, h * w, rounding_mode="floor") * ((c - 1) * h * w)
+    return scores.reshape(-1).take(channels * (h * w) + base.unsqueeze(1))
 
 
 def _masked_argmax(
     scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(channel, S[channel], sum of the allowed S), each ``(B, H, W)``."""
-    channel, pos, rows, s, _ = _ambiguous_argmax(scores, source_index, priors)
+    channel, pos, sums = _ambiguous_argmax(scores, source_index, priors)
     channel = channel.long()
     top = scores.gather(1, channel.unsqueeze(1)).squeeze(1)
     denom = top.clone()
-    zero = torch.zeros((), dtype=s.dtype, device=s.device)
-    denom.view(-1).index_copy_(0, pos, torch.where(priors.choice_valid.index_select(0, rows), s, zero).sum(1))
+    denom.view(-1).index_copy_(0, pos, sums)
     return channel, top, denom
 
 

@@ -207,6 +207,7 @@ def _write_summary(
     summary.provenance = run_provenance(teacher, config.inference, views, mapping_hash=mapping_hash) | {
         "shard": config.shard,
         "use_priors": priors is not None,
+        "any_class_values": list(priors.any_class_values) if priors is not None else [],
         "threshold": config.threshold,
         "finished_at": datetime.now(UTC).isoformat(),
         "histogram_named": _named(summary, source, teacher, priors),

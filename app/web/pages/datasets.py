@@ -42,7 +42,7 @@ ENCODINGS = (
 )
 FORM_FIELDS = (
     "name", "taxonomy_id", "root", "rule", "preset", "variant", "image_pattern", "label_template",
-    "list_file", "label_encoding", "splits", "description",
+    "list_file", "label_encoding", "splits", "description", "any_class_values",
 )  # fmt: skip
 SAMPLE_COUNT = 6
 
@@ -99,6 +99,7 @@ def _preset_body(form: dict[str, str], errors: dict[str, str]) -> DatasetCreate 
     taxonomy_id = parse_int(form["taxonomy_id"], "taxonomy_id", errors, required=False)
     if not form["preset"].strip():
         errors["preset"] = "choose the dataset's preset (or the Pattern or List file rule)"
+    any_class = _int_list(form["any_class_values"], errors)
     if errors:
         return None
     try:
@@ -109,10 +110,20 @@ def _preset_body(form: dict[str, str], errors: dict[str, str]) -> DatasetCreate 
             root=form["root"].strip(),
             preset=form["preset"].strip(),
             variant=form["variant"].strip() or None,
+            any_class_values=any_class,
         )
     except ValidationError as exc:
         errors.update(errors_of(exc, FORM_FIELDS))
         return None
+
+
+def _int_list(text: str, errors: dict[str, str]) -> list[int] | None:
+    """Comma/space separated pixel values, e.g. ``1, 255``; None when empty (a bad one: an error)."""
+    parts = text.replace(",", " ").split()
+    if not all(p.isdigit() for p in parts):
+        errors["any_class_values"] = "give pixel values as whole numbers, e.g. 1, 255"
+        return None
+    return [int(p) for p in parts] or None
 
 
 def _body_from_form(form: dict[str, str], errors: dict[str, str]) -> DatasetCreate | None:
@@ -126,6 +137,7 @@ def _body_from_form(form: dict[str, str], errors: dict[str, str]) -> DatasetCrea
         errors["image_pattern"] = "give the image pattern, e.g. images/{split}/{stem}.png"
     if not pattern and not form["list_file"].strip():
         errors["list_file"] = "give the list file (relative to the root)"
+    any_class = _int_list(form["any_class_values"], errors)
     if errors or taxonomy_id is None:
         return None
     try:
@@ -139,6 +151,7 @@ def _body_from_form(form: dict[str, str], errors: dict[str, str]) -> DatasetCrea
             list_file=None if pattern else form["list_file"].strip(),
             label_encoding=form["label_encoding"],
             splits=split_list(form["splits"]),
+            any_class_values=any_class,
         )
     except ValidationError as exc:
         errors.update(errors_of(exc, FORM_FIELDS))
@@ -174,6 +187,7 @@ def dataset_create_page(
     label_encoding: Annotated[str, Form()] = "ids8",
     splits: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
+    any_class_values: Annotated[str, Form()] = "",
 ) -> Response:
     """Register and scan; a refusal re-renders the form with the message under its field."""
     form = {
@@ -181,6 +195,7 @@ def dataset_create_page(
         "preset": preset, "variant": variant,
         "image_pattern": image_pattern, "label_template": label_template, "list_file": list_file,
         "label_encoding": label_encoding, "splits": splits, "description": description,
+        "any_class_values": any_class_values,
     }  # fmt: skip
     errors: dict[str, str] = {}
     body = _body_from_form(form, errors)
@@ -234,6 +249,7 @@ def dataset_detail_page(request: Request, session: SessionDep, user: ReadUser, d
         active_nav="datasets",
         d=row,
         splits=json.loads(row.splits_json or "[]"),
+        any_class_values=dataset_service.any_class_values(row),
         taxonomy=taxonomy,
         label_legend=[(lb.value, lb.name, colors[lb.value]) for lb in taxonomy.labels],
         own_palette=preset_service.stored_palette(row),
