@@ -60,9 +60,6 @@ def _wait_healthy(
     pytest.fail("serve did not answer in time")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-
 def _stop(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str], *, timeout: float) -> None:
     """SIGTERM ``unilabel serve`` and wait for it; a server that does not stop fails the test."""
     proc.send_signal(signal.SIGTERM)
@@ -74,6 +71,9 @@ def _stop(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str
         pytest.fail(f"serve did not stop on SIGTERM:\n{''.join(lines)}")
     reader.join(timeout=5)
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     env = dict(os.environ)
