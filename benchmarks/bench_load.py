@@ -127,7 +127,9 @@ def _prepare(env: dict[str, str], port: int, images: int) -> dict[str, Any]:
         raise RuntimeError(f"unexpected `demo ml` output: {out}")
     dataset_id, model_id, version_id = (int(g) for g in found.groups())
     token = _cli(env, "user", "create", "bench", "--role", "admin").strip().splitlines()[-1]
-    login = _cli(env, "user", "login-url", "bench", "--url", f"http://127.0.0.1:{port}").strip().splitlines()[-1]
+    login = (
+        _cli(env, "user", "login-url", "bench", "--url", f"http://127.0.0.1:{port}").strip().splitlines()[-1]
+    )
     params = {
         "kind": "pseudo_label",
         "name": "load benchmark",

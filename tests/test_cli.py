@@ -105,6 +105,8 @@ def test_login_url_command_and_format(env: Path, monkeypatch: pytest.MonkeyPatch
     assert _run("user", "login-url", "carol").startswith("https://unilabel.lab.example/login/token?token=")
     out = _run("user", "login-url", "carol", "--url", "http://gpu-box:9000")
     assert out.startswith("http://gpu-box:9000/login/token?token=ul_")
-    assert _run("user", "login-url", "carol", "--port", "8001").startswith("http://127.0.0.1:8001/login/token?")
+    assert _run("user", "login-url", "carol", "--port", "8001").startswith(
+        "http://127.0.0.1:8001/login/token?"
+    )
     assert login_url("0.0.0.0", 80, "t") == "http://127.0.0.1:80/login/token?token=t"
     assert login_url("::1", 80, "t") == "http://[::1]:80/login/token?token=t"

@@ -103,9 +103,7 @@ def _seed(factory: Any) -> dict[str, int]:
 
 def test_screenshots_of_every_screen(new_page: Any, live_server: Any, out_dir: Path) -> None:
     if not SHARED.is_dir():
-        pytest.skip(
-            "../shared/reference-lists not present (fresh clone): screenshots need reference data"
-        )
+        pytest.skip("../shared/reference-lists not present (fresh clone): screenshots need reference data")
     ids = _seed(live_server.session_factory)
     anon = new_page(None)
     anon.goto("/login")

@@ -18,7 +18,6 @@ LABELS_CSV = (
 MASTER_CSV = "id,name,,\n0,road,road,\n255,void,unlabeled,\n"
 
 
-
 @pytest.mark.parametrize(
     ("template", "words"),
     [

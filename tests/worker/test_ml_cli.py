@@ -25,7 +25,6 @@ MASTER_CSV = """id,name,,
 """
 
 
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     (tmp_path / "labels.csv").write_text(LABELS_CSV)

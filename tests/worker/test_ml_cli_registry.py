@@ -29,7 +29,6 @@ from worker.demo import EDGES, SOURCE, make_dataset, make_teacher, register_demo
 CPU = ["--device", "cpu", "--workers", "0"]
 
 
-
 @pytest.fixture(scope="module")
 def teacher_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_teacher(tmp_path_factory.mktemp("teacher") / "tiny")

@@ -66,7 +66,6 @@ def test_adding_a_label_past_the_cap_shows_the_limit(login) -> None:  # type: ig
     assert 'value="pole"' not in ed.get(f"/taxonomies/{tid}").text
 
 
-
 def test_page_forms_refuse_names_with_control_characters(  # type: ignore[no-untyped-def]
     login, small_mapping: Mapping, session_factory: sessionmaker[Session]
 ) -> None:
