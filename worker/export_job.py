@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from app.db import repositories_registry as repo
 from app.db.models_registry import Job
@@ -29,6 +30,7 @@ from app.domain.jobs import Progress
 from app.domain.label_codec import output_dtype, void_value
 from app.domain.taxonomy import Taxonomy
 from app.services import datasets as dataset_service
+from app.services import image_reviews as image_review_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from worker import context
@@ -48,6 +50,7 @@ class Source:
     taxonomy: Taxonomy
     records: list[dict[str, Any]]  # manifest records with a label file, in order
     provenance: dict[str, Any]
+    rejected: int = 0  # images rejected in the per-image review, left out of ``records``
 
 
 def load_source(job_id: int) -> Source:
@@ -70,16 +73,28 @@ def load_source(job_id: int) -> Source:
             "run_params": json.loads(run.params_json or "{}"),
         }
         kind, root = run.kind, Path(dataset.root)
+        rejected, snapshot = _rejections(s, run)
+        provenance["review"] = {"rejected_left_out": len(rejected), "review_snapshot_hash": snapshot}
     manifest = out_dir / "manifest.jsonl"
     lines = manifest.read_text(encoding="utf-8").splitlines() if manifest.is_file() else []
     records = [r for r in map(json.loads, filter(None, lines)) if r.get("status", "ok") == "ok"]
     records = [r for r in records if (out_dir / "labels" / str(r.get("output"))).is_file()]
+    left_out = sum(1 for r in records if r.get("image") in rejected)
+    records = [r for r in records if r.get("image") not in rejected]
     summary = out_dir / "summary.json"
     if summary.is_file():
         provenance["run_summary"] = {
             k: v for k, v in json.loads(summary.read_text(encoding="utf-8")).items() if k != "errors"
         }
-    return Source(job_id, kind, out_dir, root, taxonomy, records, provenance)
+    return Source(job_id, kind, out_dir, root, taxonomy, records, provenance, left_out)
+
+
+def _rejections(session: Session, run: Job) -> tuple[frozenset[str], str | None]:
+    """The run's images rejected in the per-image review now (a decision on a label that has changed
+    since does not count) and the decisions' snapshot hash; only pseudo-label runs are reviewed."""
+    if run.kind != "pseudo_label":
+        return frozenset(), None
+    return image_review_service.training_exclusions(session, run.id)
 
 
 def run_export(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
@@ -98,7 +113,13 @@ def run_export(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         extra = writer.finish(zf, source)
         zf.writestr("README.md", readme(fmt_name, job.id, source, extra))
     os.replace(tmp, out_dir / ARCHIVE)
-    return {"format": fmt_name, "images": total, "archive": ARCHIVE, "source_job_id": source.job_id}
+    return {
+        "format": fmt_name,
+        "images": total,
+        "rejected_left_out": source.rejected,
+        "archive": ARCHIVE,
+        "source_job_id": source.job_id,
+    }
 
 
 # --- per-format writers ------------------------------------------------------------------------
@@ -259,10 +280,16 @@ FIFTYONE_LAYOUT = """FiftyOne image segmentation directory:
 
 
 def readme(fmt_name: str, export_job_id: int, source: Source, layout: str) -> str:
+    left_out = "\n\n"
+    if source.kind == "pseudo_label":
+        left_out = (
+            f" Left out: {source.rejected} image(s) rejected in the per-image review (decisions on "
+            "labels that changed since do not count).\n\n"
+        )
     return (
         f"# unilabel export: {fmt_name}\n\n"
         f"Export job {export_job_id} of run job {source.job_id} ({source.kind}): "
-        f"{len(source.records)} image(s) labelled without error.\n\n"
+        f"{len(source.records)} image(s) labelled without error.{left_out}"
         f"## Layout\n\n{layout}\n\n"
         "## Classes\n\n"
         + "".join(f"- {row['id']}: {row['name']} {tuple(row['color'])}\n" for row in _class_table(source))
