@@ -4,7 +4,6 @@ the stored versions stay as they were."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -209,28 +208,36 @@ class TestMappingEdges:
         assert r.status_code == 200 and r.json()["content_hash"] == v1["content_hash"]
 
 
-def test_a_200000_edge_put_is_refused_quickly(
-    settings: Settings, editor: Headers, mapping: Json, session_factory: sessionmaker[Session]
+def test_a_200000_edge_put_is_refused_before_any_edge_is_looked_at(
+    settings: Settings,
+    editor: Headers,
+    mapping: Json,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The original report: one PUT of 200,000 edges for unknown labels (the default limits)."""
+    """The original report: one PUT of 200,000 edges for unknown labels (the default limits).
+
+    The count is checked before any edge is resolved against the taxonomies (the old code resolved
+    them all and stored the version); how long it takes is a benchmark's business, not a test's.
+    """
+    from app.services import _mapping_core
     from app.web.main import create_app
 
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("edges were resolved before the count was checked")
+
+    monkeypatch.setattr(_mapping_core, "_check_targets", never)
     big_body = settings.model_copy(update={"max_upload_bytes": 20_000_000})
     edges = [[f"unknown-label-{i:06d}", i % 3] for i in range(200_000)]
     with TestClient(create_app(big_body)) as c:
         head = _head(c, mapping, editor)
-        start = time.perf_counter()
         r = c.put(
             f"/api/v1/mappings/{mapping['id']}/edges",
             json={"base_version": 1, "edges": edges},
             headers=editor,
         )
-        elapsed = time.perf_counter() - start
         assert r.status_code == 422 and r.json()["error"]["details"] == {"limit": 20_000, "count": 200_000}
         assert _head(c, mapping, editor) == head
-    assert elapsed < 6, (
-        elapsed
-    )  # measured ~2.8 s on 2 busy cores (mostly JSON parsing); old code: 200 after 7.5 s
     with session_factory() as s:
         assert mapping_service.current_version(s, mapping["id"]).number == 1
 
