@@ -110,3 +110,33 @@ def test_applying_a_proposed_change_is_an_ordinary_edit(
     assert gone.status_code == 409 and "no such audit finding any more" in html.unescape(gone.text)
     bad = client.post(url, data=form | new_base | {"finding": "nonsense"}, headers=editor | HX)
     assert bad.status_code == 422 and "not an audit finding" in html.unescape(bad.text)
+
+
+def test_the_editor_ghost_chips_take_data_evidence_from_the_chosen_survey(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    mapping_id = world["mapping"]["id"]
+    evidence = "data: 78% of this label's pixels are predicted `vegetation`"
+    before = html.unescape(client.get(f"/mappings/{mapping_id}", headers=viewer).text)
+    assert evidence not in before
+    (tmp_path / "a").mkdir()
+    older = _stored_survey(session_factory, world, tmp_path / "a")
+    latest = _stored_survey(session_factory, world, tmp_path)
+    (tmp_path / "a" / "survey-out" / "survey.json").unlink()  # the older one has lost its result
+    page = html.unescape(client.get(f"/mappings/{mapping_id}", headers=viewer).text)
+    assert evidence in page  # the latest survey by default
+    chosen = html.unescape(client.get(f"/mappings/{mapping_id}?survey_job_id={older}", headers=viewer).text)
+    assert evidence not in chosen  # the chosen survey, not the latest: no data evidence from it
+    assert f"/audit-panel?context=editor&survey_job_id={older}" in chosen  # the same survey in the audit
+    _, section = _panel(client, viewer, mapping_id, f"survey_job_id={older}")
+    assert f"survey job {older} has no survey.json" in section
+    _, section = _panel(client, viewer, mapping_id)
+    assert re.search(rf'<option value="{latest}" selected>', section)
+    missing = client.get(f"/mappings/{mapping_id}?survey_job_id=999", headers=viewer)
+    assert missing.status_code == 200 and evidence not in html.unescape(missing.text)  # names only
+    _, section = _panel(client, viewer, mapping_id, "survey_job_id=999")
+    assert "job 999 does not exist" in section

@@ -21,6 +21,7 @@ from app.domain.mapping import VOID, OntologyMapping
 from app.domain.suggestions import Suggestion
 from app.domain.taxonomy import Taxonomy
 from app.domain.validation import ValidationReport, validate_mapping
+from app.services import audit_edits
 from app.services import mappings as mapping_service
 from app.services import suggestions as suggestion_service
 from app.web.pages import _taxonomy_cache
@@ -172,13 +173,24 @@ def filter_rows(rows: list[SourceRow], *, filter_key: str = "all", query: str = 
     return out
 
 
-def load_suggestions(session: Session, mapping_id: int) -> dict[str, tuple[Suggestion, ...]]:
+def load_suggestions(
+    session: Session, mapping_id: int, survey_job_id: int | None = None
+) -> dict[str, tuple[Suggestion, ...]]:
     """The mapping's suggestions per label (none when they cannot be made, e.g. a target that is
-    not a class list 0..N-1: the editor works without them)."""
-    try:
-        return suggestion_service.suggest_for_mapping(session, mapping_id, limit=SUGGESTIONS_PER_ROW).labels
-    except DomainError:
-        return {}
+    not a class list 0..N-1: the editor works without them). Data evidence comes from survey
+    ``survey_job_id``, by default the latest compatible one (the Audit section's default); a survey
+    that does not fit leaves the names and other mappings as evidence."""
+    if survey_job_id is None:
+        latest = audit_edits.compatible_surveys(session, mapping_id)[:1]
+        survey_job_id = latest[0].job_id if latest else None
+    for survey in dict.fromkeys((survey_job_id, None)):
+        try:
+            return suggestion_service.suggest_for_mapping(
+                session, mapping_id, limit=SUGGESTIONS_PER_ROW, survey_job_id=survey
+            ).labels
+        except DomainError:
+            continue
+    return {}
 
 
 def load_editor(
@@ -188,9 +200,11 @@ def load_editor(
     can_edit: bool,
     view: str = "rows",
     version: VersionRow | None = None,
+    survey_job_id: int | None = None,
 ) -> EditorModel:
     """Everything the editor shows for the head (or a given version) of one mapping; the rows view
-    also gets the suggested edges (ghost chips)."""
+    also gets the suggested edges (ghost chips), with data evidence from ``survey_job_id`` (default:
+    the latest compatible survey)."""
     mapping = mapping_service.get_mapping(session, mapping_id)
     head = version or mapping_service.current_version(session, mapping_id)
     source = _taxonomy_cache.load_taxonomy(session, mapping.source_taxonomy_id)
@@ -209,5 +223,5 @@ def load_editor(
         targets=build_targets(target),
         can_edit=can_edit,
         view=view if view in VIEWS else "rows",
-        suggestions=load_suggestions(session, mapping_id) if view != "matrix" else {},
+        suggestions=load_suggestions(session, mapping_id, survey_job_id) if view != "matrix" else {},
     )

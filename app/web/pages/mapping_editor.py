@@ -69,9 +69,11 @@ def mapping_editor_page(
     view: Annotated[Literal["rows", "matrix"], Query()] = "rows",
     q: Annotated[str, Query(max_length=200)] = "",
     filter: Annotated[str, Query()] = "all",
+    survey_job_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """The editor: rows (chips + type-ahead) or matrix (click cells), with the validation panel."""
-    m = load_editor(session, mapping_id, can_edit=can_edit(user), view=view)
+    """The editor: rows (chips + type-ahead) or matrix (click cells), with the validation panel;
+    ``survey_job_id`` chooses the survey of the ghost chips' data evidence and of the Audit section."""
+    m = load_editor(session, mapping_id, can_edit=can_edit(user), view=view, survey_job_id=survey_job_id)
     rows = filter_rows(m.rows, filter_key=filter, query=q)
     return page(
         request,
@@ -83,6 +85,7 @@ def mapping_editor_page(
         filter_key=filter if filter in dict(FILTERS) else "all",
         filters=FILTERS,
         conflict=None,
+        survey_job_id=survey_job_id,
         **_extras(session, m),
     )
 
