@@ -1,9 +1,10 @@
 """``unilabel mapping suggest``: a draft mapping from evidence, with its evidence report (outer layer).
 
-Evidence today: the label names (normalised, with the curated synonym table) and the other
-approved mappings in the database to the same target. The command writes two files into
-``--out-dir``: ``master_labels_<target>.csv`` (the draft, in the paper's format: each label's best
-suggestion when it scores ``--min-score`` or more, else void; every label is listed) and
+Evidence: the label names (normalised, with the curated synonym table), the other approved
+mappings in the database to the same target and, with ``--survey JOB``, a succeeded survey job's
+data (its dataset must be in ``--source``, its teacher predict ``--target``). The command writes
+two files into ``--out-dir``: ``master_labels_<target>.csv`` (the draft, in the paper's format:
+each label's best suggestion when it scores ``--min-score`` or more, else void; every label is listed) and
 ``master_labels_<target>.evidence.md`` (every label's suggestions with their evidence in words and
 numbers). Existing files are kept unless ``--force``. Nothing is stored: import the
 CSV with ``unilabel mapping import`` after reading the report.
@@ -21,6 +22,7 @@ from app.domain.mapping import VOID, OntologyMapping
 from app.domain.names import SynonymTable, parse_synonyms
 from app.domain.reference_csv import format_master_labels_csv
 from app.services import suggestions as suggestion_service
+from app.services import surveys as survey_service
 from app.services.suggestions import SuggestionReport
 
 
@@ -95,20 +97,39 @@ def mapping_suggest(
         Path | None, typer.Option(help="synonym table (TOML) instead of the shipped one")
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite existing files")] = False,
+    survey: Annotated[
+        int | None,
+        typer.Option("--survey", min=1, help="succeeded survey job: adds data evidence (its counts)"),
+    ] = None,
 ) -> None:
-    """Draft a mapping from names and other approved mappings; write it with an evidence report."""
+    """Draft a mapping from names and other approved mappings (and a survey's data, with --survey);
+    write it with an evidence report."""
     from app.cli_common import _settings, _taxonomy, _unit_of_work
 
     table = _read_synonyms(synonyms)
     with _unit_of_work(_settings()) as session:
         source_row = _taxonomy(session, source)
         target_row = _taxonomy(session, target)
+        extra = None
+        if survey is not None:
+            surveyed = survey_service.load_survey(session, survey)
+            if (surveyed.source_taxonomy_id, surveyed.target_taxonomy_id) != (source_row.id, target_row.id):
+                typer.secho(
+                    f"error: survey job {survey} surveyed taxonomy {surveyed.source_taxonomy_id} with a "
+                    f"teacher of taxonomy {surveyed.target_taxonomy_id}; --source is {source_row.id}, "
+                    f"--target {target_row.id}",
+                    err=True,
+                    fg="red",
+                )
+                raise typer.Exit(1)
+            extra = survey_service.data_extra(surveyed, tuple(surveyed.stats.labels))
         report = suggestion_service.suggest_for_taxonomies(
             session,
             source_taxonomy_id=source_row.id,
             target_taxonomy_id=target_row.id,
             limit=limit,
             synonyms=table,
+            extra=extra,
         )
     draft = report.draft(min_score=min_score)
     stem = f"master_labels_{_safe_stem(report.target.name)}"

@@ -140,3 +140,16 @@ def test_the_editor_ghost_chips_take_data_evidence_from_the_chosen_survey(
     assert missing.status_code == 200 and evidence not in html.unescape(missing.text)  # names only
     _, section = _panel(client, viewer, mapping_id, "survey_job_id=999")
     assert "job 999 does not exist" in section
+
+
+def test_the_jobs_list_filters_by_the_survey_kind(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    job_id = _stored_survey(session_factory, world, tmp_path)
+    page = html.unescape(client.get("/jobs?kind=survey", headers=viewer).text)
+    assert re.search(r'<option value="survey"\s+selected', page), "survey is a kind of the filter"
+    assert f'href="/jobs/{job_id}"' in page

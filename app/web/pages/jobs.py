@@ -36,7 +36,7 @@ from app.web.pages._render import Fragments, Toast, flash, fragment, is_htmx, pa
 router = APIRouter(include_in_schema=False)
 
 STATUSES = ("", "queued", "running", "succeeded", "failed", "cancelled")
-KINDS = ("", "pseudo_label", "evaluate", "scan_dataset", "train", "export", "label_import")
+KINDS = ("", "pseudo_label", "evaluate", "scan_dataset", "train", "export", "label_import", "survey")
 LOG_TAIL = 60
 
 
