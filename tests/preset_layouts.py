@@ -192,3 +192,35 @@ def coco_panoptic(root: Path) -> Layout:
         (root / f"annotations/panoptic_{split}2017.json").write_text("{}")
         out.images.append(img)
     return out
+
+
+RELLIS_SPLITS = {"train": ["00000", "00001"], "val": ["00002"], "test": ["00003"]}
+
+
+def rellis(root: Path, *, lists: bool = True, lists_in: str = "", leading_slash: bool = False) -> Layout:
+    """Rellis-3D/<seq>/pylon_camera_node/*.jpg + pylon_camera_node_label_id/*.png, one frame per
+    sequence of :data:`RELLIS_SPLITS`, and (``lists``) train.lst/val.lst/test.lst written as the
+    devkit's split_data.py writes them: ``<seq>/pylon_camera_node/<f>.jpg <seq>/..._label_id/<f>.png``
+    per line, relative to Rellis-3D/ (``leading_slash``: a root cut without its trailing slash).
+    The lists go to ``root/lists_in`` (default: Rellis-3D/). Sequence 00004 is in no list."""
+    out = Layout(root)
+    for i, seq in enumerate(["00000", "00001", "00002", "00003", "00004"]):
+        frame = f"frame00000{i}-1581624652_750"
+        img = f"Rellis-3D/{seq}/pylon_camera_node/{frame}.jpg"
+        lab = f"Rellis-3D/{seq}/pylon_camera_node_label_id/{frame}.png"
+        image(root / img, i)
+        ids_png(root / lab, np.full((H, W), 3, dtype=np.uint8))
+        out.images.append(img)
+        out.labels.append(lab)
+    if lists:
+        folder = root / (lists_in or "Rellis-3D")
+        folder.mkdir(parents=True, exist_ok=True)
+        slash = "/" if leading_slash else ""
+        for split, seqs in RELLIS_SPLITS.items():
+            lines = [
+                f"{slash}{img.removeprefix('Rellis-3D/')} {slash}{lab.removeprefix('Rellis-3D/')}\n"
+                for img, lab in zip(out.images, out.labels, strict=True)
+                if img.split("/")[1] in seqs
+            ]
+            (folder / f"{split}.lst").write_text("".join(lines))
+    return out

@@ -15,13 +15,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
 
 from app.domain.label_codec import LabelEncoding
 from app.domain.pairing import PairingResult, compile_image_pattern, pairs_from_template
+from app.domain.split_lists import SplitList
 
 CONVERTERS: dict[str, str] = {
     "cityscapes-polygons": "Cityscapes-style polygon JSON (*_polygons.json) to label-id PNGs",
@@ -104,6 +105,8 @@ class DatasetPreset:
         layout_verified: False when the layout could not be checked against an official source.
         sources: official READMEs / devkits the layout comes from.
         notes: what the preset is not certain of, and what it does not cover.
+        split_lists: list files that give the splits when the layout has no split folders
+            (:mod:`app.domain.split_lists`); applied when present in the root.
     """
 
     key: str
@@ -115,6 +118,7 @@ class DatasetPreset:
     layout_verified: bool = True
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    split_lists: tuple[SplitList, ...] = ()
 
     def variant(self, key: str) -> PresetVariant | None:
         return next((v for v in self.variants if v.key == key), None)
@@ -232,17 +236,23 @@ def match_variant(
     variant: PresetVariant,
     files: Sequence[str],
     counts: tuple[VariantCount, ...] = (),
+    listed: Mapping[str, str] | None = None,
 ) -> PresetMatch:
-    """What ``files`` hold of ``preset`` laid out as ``variant`` (which may carry overridden patterns)."""
+    """What ``files`` hold of ``preset`` laid out as ``variant`` (which may carry overridden patterns).
+
+    ``listed``: image -> split from the preset's split list files, when they were found; the
+    per-split counts then follow the lists (images no list names count as split ``""``).
+    """
     full = pairs_from_template(files, variant.image_pattern, variant.label_template)
     result, other_splits = restrict_to_splits(full, variant.image_pattern, preset.splits)
-    found = {p.split for p in result.pairs} | {c.split for c in _split_counts(variant, result)}
+    split_counts = _split_counts(variant, result, listed)
+    found = {p.split for p in result.pairs} | {c.split for c in split_counts}
     unmatched, examples = _unmatched(variant, files, full)
     return PresetMatch(
         variant=variant.key,
         pairing=result,
         counts=counts,
-        splits=_split_counts(variant, result),
+        splits=split_counts,
         missing_splits=tuple(s for s in preset.splits if s not in found),
         other_splits=other_splits,
         unmatched=unmatched,
@@ -250,11 +260,17 @@ def match_variant(
     )
 
 
-def _split_counts(variant: PresetVariant, result: PairingResult) -> tuple[SplitCount, ...]:
+def _split_counts(
+    variant: PresetVariant, result: PairingResult, listed: Mapping[str, str] | None = None
+) -> tuple[SplitCount, ...]:
     regex = compile_image_pattern(variant.image_pattern)
-    pairs = Counter(p.split or "" for p in result.pairs if p.label is not None)
-    images = Counter(p.split or "" for p in result.pairs)
-    images.update(_split_of(regex, p.image) or "" for p in result.problems if p.image is not None)
+
+    def split(image: str, own: str | None) -> str:
+        return (listed.get(image, "") if listed is not None else own) or ""
+
+    pairs = Counter(split(p.image, p.split) for p in result.pairs if p.label is not None)
+    images = Counter(split(p.image, p.split) for p in result.pairs)
+    images.update(split(p.image, _split_of(regex, p.image)) for p in result.problems if p.image is not None)
     return tuple(SplitCount(s, images[s], pairs.get(s, 0)) for s in sorted(images))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from app.domain.dataset_presets import DatasetPreset, PaletteSource, PresetPalette, PresetVariant
 from app.domain.label_codec import LabelEncoding
+from app.domain.split_lists import SplitList
 
 RGB = LabelEncoding.RGB
 
@@ -130,7 +131,14 @@ OFFROAD_PRESETS: tuple[DatasetPreset, ...] = (
         ),
         sources=("https://github.com/unmannedlab/RELLIS-3D (README, benchmarks/utils/split_data.py)",),
         notes=(
-            "Splits come as train.lst/val.lst/test.lst list files; the preset pairs all sequences, no split.",
+            "Splits come as train.lst/val.lst/test.lst list files (the image split archive): when "
+            "they are in the root (any depth), each listed image gets its split; without them, "
+            "no split is recorded.",
+        ),
+        split_lists=(
+            SplitList("train", "train.lst"),
+            SplitList("val", "val.lst"),
+            SplitList("test", "test.lst"),
         ),
     ),
     DatasetPreset(

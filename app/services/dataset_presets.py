@@ -36,6 +36,7 @@ from app.domain.label_codec import Palette, palette_from_colors
 from app.domain.native_labels import IMPLEMENTED, converted_template, encoding_for
 from app.domain.palette_files import parse_palette_file
 from app.domain.preset_catalog import PRESETS, get_preset
+from app.domain.split_lists import SplitAssignment, assign_splits, find_split_lists
 from app.domain.taxonomy import Taxonomy
 from app.schemas.datasets import (
     DatasetCreate,
@@ -48,6 +49,7 @@ from app.schemas.datasets import (
 from app.services import taxonomies as taxonomy_service
 
 MAX_PALETTE_FILE_BYTES = 1_000_000
+MAX_SPLIT_LIST_BYTES = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,37 @@ def resolve_palette(root: Path, palette: PresetPalette, taxonomy: Taxonomy) -> P
     return resolved
 
 
+def split_assignment(preset: DatasetPreset, root: Path, files: list[str]) -> SplitAssignment | None:
+    """Image -> split from the preset's split list files under ``root`` (None when it has none there).
+
+    ``files``: the root's listing (the lists are found in it, and the listed images among it).
+    """
+    found = find_split_lists(preset.split_lists, files)
+    if not found:
+        return None
+    lists = []
+    for split, rel in found.items():
+        path = root / rel
+        if path.stat().st_size > MAX_SPLIT_LIST_BYTES:
+            raise InvalidInput(
+                f"split list {rel!r} is larger than {MAX_SPLIT_LIST_BYTES} bytes", field="root"
+            )
+        lists.append((split, rel, path.read_text(encoding="utf-8", errors="replace")))
+    return assign_splits(files, lists)
+
+
+def _split_list_notes(assignment: SplitAssignment) -> list[str]:
+    notes = []
+    for use in assignment.uses:
+        text = f"split list {use.path}: {use.listed} images listed as {use.split!r}, {use.matched} found"
+        if use.missing:
+            text += f"; {use.missing} not found, e.g. {', '.join(use.missing_examples[:3])}"
+        notes.append(text)
+    if assignment.twice:
+        notes.append(f"listed in two split lists (the first kept): {', '.join(assignment.twice[:3])}")
+    return notes
+
+
 def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: list[str]) -> PresetChoice:
     """Fill ``body`` from its preset (explicit fields win); see the module docstring.
 
@@ -208,6 +241,12 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     if encoding == "rgb" and layout is not None and layout.palette is not None:
         taxonomy = taxonomy_service.load_taxonomy(session, taxonomy_id)
         palette = resolve_palette(root, layout.palette, taxonomy)
+    assignment = split_assignment(preset, root, files)
+    listed = (
+        sorted(set(assignment.splits.values()), key=[s.split for s in preset.split_lists].index)
+        if assignment
+        else []
+    )
     filled = body.model_copy(
         update={
             "name": body.name or preset.key,
@@ -219,7 +258,7 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
             if body.image_pattern or body.list_file
             else (variant.label_template if variant else None),
             "label_encoding": encoding,
-            "splits": body.splits if body.splits is not None else list(preset.splits),
+            "splits": body.splits if body.splits is not None else list(preset.splits) or listed,
         }
     )
     return PresetChoice(filled, preset, variant.key if variant else None, palette, converter)
@@ -239,8 +278,9 @@ def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
     native = declared is not None and row.label_converter is not None
     template = base.label_template if native else row.label_template
     rule = replace(base, image_pattern=row.image_pattern, label_template=template)
-    match = match_variant(preset, rule, files, counts)
-    notes = list(preset.notes)
+    assignment = split_assignment(preset, Path(row.root), files)
+    match = match_variant(preset, rule, files, counts, assignment.splits if assignment else None)
+    notes = list(preset.notes) + (_split_list_notes(assignment) if assignment else [])
     if native:
         notes.insert(
             0, f"{row.label_converter} labels, read from the label-id PNGs a convert_labels job wrote"

@@ -42,6 +42,7 @@ from app.domain.pairing import (
     parse_label_template,
 )
 from app.domain.preset_catalog import PRESETS
+from app.domain.split_lists import apply_assignment
 from app.domain.taxonomy import Taxonomy
 from app.schemas.datasets import DatasetCreate, ScanProblem, ScanReport
 from app.services import dataset_presets as preset_service
@@ -138,6 +139,12 @@ def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
     if preset is not None and row.image_pattern:
         # A preset names its split folders: CamVid's train_labels/ is not a split of images.
         result = restrict_to_splits(result, row.image_pattern, preset.splits)[0]
+    if preset is not None and preset.split_lists:
+        # Splits published as list files (RELLIS-3D's *.lst) are applied when they are in the root.
+        listing = _list_files(root) if row.converted_labels_dir else files
+        assignment = preset_service.split_assignment(preset, root, listing)
+        if assignment is not None:
+            result = apply_assignment(result, assignment)
     if split is not None:
         result = PairingResult(tuple(p for p in result.pairs if p.split == split), result.problems)
     return result

@@ -1,0 +1,141 @@
+"""Split list files of a dataset preset: which split each image belongs to. Pure domain layer.
+
+Some datasets publish their splits as list files rather than folders: RELLIS-3D's
+``train.lst`` / ``val.lst`` / ``test.lst`` hold one ``image label`` line per pair, the paths
+relative to the ``Rellis-3D/`` folder (the devkit's ``benchmarks/utils/split_data.py`` writes
+them by cutting the root off each path, so a root given without its trailing slash leaves a
+leading ``/``). Only the first field (the image) is read: the pairing rule already finds the label.
+
+A listed image is found among the paired images by its path relative to the list file's folder,
+else by the listed path itself, else by the one image whose path ends with it (the list files may
+sit above or below the registered root). Images listed by no list keep no split; listed images
+that are not found are counted, with a few examples.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+
+from app.domain.pairing import PairingResult
+
+MAX_EXAMPLES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SplitList:
+    """A split list file of a preset: the split it gives and the file's name (found at any depth)."""
+
+    split: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class SplitListUse:
+    """What one list file did: how many lines, how many matched a paired image, a few misses."""
+
+    split: str
+    path: str
+    listed: int
+    matched: int
+    missing_examples: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> int:
+        return self.listed - self.matched
+
+
+@dataclass(frozen=True, slots=True)
+class SplitAssignment:
+    """Image path -> split from the list files found, with what each file did.
+
+    ``twice``: images listed in more than one list (the first list in the preset's order wins).
+    """
+
+    splits: Mapping[str, str]
+    uses: tuple[SplitListUse, ...]
+    twice: tuple[str, ...] = field(default=())
+
+
+def find_split_lists(lists: Sequence[SplitList], files: Iterable[str]) -> dict[str, str]:
+    """Split -> the shallowest file named like its list (ties: the first in sorted order)."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for f in files:
+        by_name[PurePosixPath(f).name].append(f)
+    found: dict[str, str] = {}
+    for entry in lists:
+        candidates = sorted(by_name.get(entry.filename, ()), key=lambda p: (p.count("/"), p))
+        if candidates and entry.split not in found:
+            found[entry.split] = candidates[0]
+    return found
+
+
+def listed_images(text: str) -> list[str]:
+    """The first field of each non-empty line, as a relative posix path ('#' lines skipped)."""
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = line.split()[0].replace("\\", "/").lstrip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        if path:
+            out.append(path)
+    return out
+
+
+def _suffix_index(images: Iterable[str]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = defaultdict(list)
+    for image in images:
+        parts = image.split("/")
+        for i in range(1, len(parts)):
+            index["/".join(parts[i:])].append(image)
+    return index
+
+
+def _resolve(listed: str, folder: str, known: set[str], suffixes: Mapping[str, list[str]]) -> str | None:
+    joined = f"{folder}/{listed}" if folder else listed
+    if joined in known:
+        return joined
+    if listed in known:
+        return listed
+    ends = suffixes.get(listed, [])
+    return ends[0] if len(ends) == 1 else None
+
+
+def assign_splits(images: Iterable[str], lists: Sequence[tuple[str, str, str]]) -> SplitAssignment:
+    """Assign ``images`` their split from ``lists`` of ``(split, list path, list text)``, in order."""
+    known = set(images)
+    suffixes = _suffix_index(known)
+    splits: dict[str, str] = {}
+    twice: list[str] = []
+    uses = []
+    for split, path, text in lists:
+        folder = str(PurePosixPath(path).parent).removeprefix(".")
+        entries = listed_images(text)
+        matched, missing = 0, []
+        for listed in entries:
+            image = _resolve(listed, folder, known, suffixes)
+            if image is None:
+                missing.append(listed)
+                continue
+            matched += 1
+            if image in splits:
+                if splits[image] != split:
+                    twice.append(image)
+                continue
+            splits[image] = split
+        uses.append(SplitListUse(split, path, len(entries), matched, tuple(missing[:MAX_EXAMPLES])))
+    return SplitAssignment(splits, tuple(uses), tuple(twice[:MAX_EXAMPLES]))
+
+
+def apply_assignment(result: PairingResult, assignment: SplitAssignment) -> PairingResult:
+    """The pairs with the split their list gives (pairs no list names keep theirs)."""
+    pairs = tuple(
+        replace(p, split=assignment.splits[p.image]) if p.image in assignment.splits else p
+        for p in result.pairs
+    )
+    return PairingResult(pairs, result.problems)
