@@ -105,3 +105,20 @@ def test_audit_section_and_applying_a_proposed_change(
     assert old.get_by_role("button").count() == 0
     review.locator("#mapping-audit").scroll_into_view_if_needed()
     review.locator("#mapping-audit").screenshot(path=str(out_dir / "review-audit.png"))
+
+
+def test_survey_form_on_the_dataset_page(
+    new_page: Any, live_server: Any, tmp_path: Path, out_dir: Path
+) -> None:
+    mapping_id, _ = _surveyed_mapping(live_server, tmp_path)
+    with live_server.session_factory() as s:
+        dataset = s.query(Dataset).filter(Dataset.name == f"streets-{mapping_id}").one()
+        model_name = f"teacher-{mapping_id}"
+    page = new_page("erin")
+    page.goto(f"/datasets/{dataset.id}")
+    card = page.locator("#dataset-survey")
+    card.wait_for()
+    assert model_name in card.locator("#survey-model").inner_text()
+    assert card.locator("#survey-sample").input_value() == "200"
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(out_dir / "dataset-survey.png"))
