@@ -27,13 +27,16 @@ from app.db.session import unit_of_work
 from app.domain import exports as fmt
 from app.domain.errors import DomainError
 from app.domain.jobs import Progress
-from app.domain.label_codec import output_dtype, void_value
+from app.domain.label_codec import LabelEncoding, output_dtype, void_value
+from app.domain.priors import compile_priors
 from app.domain.taxonomy import Taxonomy
 from app.services import datasets as dataset_service
 from app.services import image_reviews as image_review_service
+from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
 from worker import context
+from worker.ml.io import read_label
 from worker.progress import JobProgressRecorder
 
 ARCHIVE = "export.zip"
@@ -41,9 +44,13 @@ ARCHIVE = "export.zip"
 
 @dataclass
 class Source:
-    """What an export reads: the run's folder, the dataset root, the target classes, provenance."""
+    """What an export reads: the run's folder, the dataset root, the target classes, provenance.
 
-    job_id: int
+    A ground-truth export (no run: ``job_id`` None, ``kind`` "ground_truth") reads each record's
+    label file with ``read_ids`` (decoded, mapped by the mapping version's lookup table).
+    """
+
+    job_id: int | None
     kind: str
     out_dir: Path
     root: Path
@@ -51,6 +58,7 @@ class Source:
     records: list[dict[str, Any]]  # manifest records with a label file, in order
     provenance: dict[str, Any]
     rejected: int = 0  # images rejected in the per-image review, left out of ``records``
+    read_ids: Callable[[dict[str, Any]], np.ndarray] | None = None
 
 
 def load_source(job_id: int) -> Source:
@@ -97,9 +105,46 @@ def _rejections(session: Session, run: Job) -> tuple[frozenset[str], str | None]
     return image_review_service.training_exclusions(session, run.id)
 
 
+def load_ground_truth(job: Job) -> Source:
+    """The ground truth of the export job's dataset by the target taxonomy of its mapping version
+    (the version's lookup table; ambiguous, void and unknown values -> 255), pinned by hash."""
+    with unit_of_work(context.session_factory()) as s:
+        dataset = dataset_service.get_dataset(s, int(job.dataset_id or 0))
+        version = mapping_service.get_version(s, int(job.mapping_version_id or 0))
+        if version.content_hash != job.mapping_hash:
+            raise DomainError(f"mapping version {version.id} changed since the export was submitted")
+        mapping = mapping_service.get_mapping(s, version.mapping_id)
+        source_tax = taxonomy_service.load_taxonomy(s, mapping.source_taxonomy_id, generated=False)
+        target = taxonomy_service.load_taxonomy(s, mapping.target_taxonomy_id)
+        priors = compile_priors(mapping_service.version_edges(version), source_tax, target)
+        priors = priors.with_any_class(dataset_service.any_class_values(dataset))
+        palette = dataset_service.label_palette(dataset, source_tax)
+        encoding, labels_root = LabelEncoding(dataset.label_encoding), dataset_service.label_root(dataset)
+        pairs = [p for p in dataset_service.pair_dataset(dataset).pairs if p.label]
+        provenance: dict[str, Any] = {
+            "ground_truth": True,
+            "dataset": {"id": dataset.id, "name": dataset.name, "root": dataset.root},
+            "source_taxonomy": {"id": mapping.source_taxonomy_id, "name": source_tax.name},
+            "target_taxonomy": {"id": mapping.target_taxonomy_id, "name": target.name},
+            "mapping": {"id": mapping.id, "name": mapping.name},
+            "mapping_version": {"id": version.id, "number": version.number, "status": version.status},
+            "mapping_hash": version.content_hash,
+            "label_encoding": encoding.value,
+        }
+        root = Path(dataset.root)
+
+    def read_ids(record: dict[str, Any]) -> np.ndarray:
+        label = str(record["label"])
+        decoded = read_label(labels_root / label, label, encoding, source_tax.colors, palette)
+        return priors.hard_map(decoded.values)
+
+    records = [{"image": p.image, "label": p.label, "split": p.split} for p in pairs]
+    return Source(None, "ground_truth", root, root, target, records, provenance, read_ids=read_ids)
+
+
 def run_export(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
     params = json.loads(job.params_json)
-    source = load_source(int(params["job_id"]))
+    source = load_source(int(params["job_id"])) if params.get("job_id") else load_ground_truth(job)
     out_dir = Path(str(job.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{ARCHIVE}.tmp"
@@ -119,6 +164,7 @@ def run_export(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         "rejected_left_out": source.rejected,
         "archive": ARCHIVE,
         "source_job_id": source.job_id,
+        "dataset_id": job.dataset_id,
     }
 
 
@@ -132,6 +178,8 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _ids(source: Source, record: dict[str, Any]) -> np.ndarray:
+    if source.read_ids is not None:
+        return source.read_ids(record)
     with Image.open(source.out_dir / "labels" / str(record["output"])) as im:
         return np.asarray(im)
 
@@ -286,9 +334,17 @@ def readme(fmt_name: str, export_job_id: int, source: Source, layout: str) -> st
             f" Left out: {source.rejected} image(s) rejected in the per-image review (decisions on "
             "labels that changed since do not count).\n\n"
         )
+    what = f"run job {source.job_id} ({source.kind})"
+    if source.job_id is None:
+        version = source.provenance["mapping_version"]
+        what = (
+            f"the ground truth of dataset {source.provenance['dataset']['name']!r}, mapped by version "
+            f"{version['number']} of mapping {source.provenance['mapping']['name']!r} "
+            "(its lookup table: labels with several or no target classes are void, 255)"
+        )
     return (
         f"# unilabel export: {fmt_name}\n\n"
-        f"Export job {export_job_id} of run job {source.job_id} ({source.kind}): "
+        f"Export job {export_job_id} of {what}: "
         f"{len(source.records)} image(s) labelled without error.{left_out}"
         f"## Layout\n\n{layout}\n\n"
         "## Classes\n\n"

@@ -236,10 +236,19 @@ class TrainParams(_Common):
 
 class ExportParams(_Common):
     """Export the labels of ``job_id`` (a succeeded pseudo_label run, or a label_import of one) by
-    its target taxonomy, as ``export.zip`` (``GET /api/v1/jobs/<export job id>/export.zip``)."""
+    its target taxonomy, as ``export.zip`` (``GET /api/v1/jobs/<export job id>/export.zip``); or,
+    instead of a run, the ground truth of ``dataset_id`` mapped to the target taxonomy of the
+    approved ``mapping_version_id`` (its lookup table: ambiguous and void pixels become 255)."""
 
     kind: Literal["export"] = "export"
-    job_id: Id = Field(description="The run whose labels are exported")
+    job_id: Id | None = Field(default=None, description="The run whose labels are exported")
+    dataset_id: Id | None = Field(
+        default=None, description="Ground-truth export: the dataset (with mapping_version_id, no job_id)"
+    )
+    mapping_version_id: Id | None = Field(
+        default=None,
+        description="Ground-truth export: an approved version of a mapping from the dataset's taxonomy",
+    )
     format: Literal["cvat", "cityscapes", "hf_imagefolder", "fiftyone"] = Field(
         default="cvat",
         description="cvat (Segmentation mask 1.1), cityscapes, hf_imagefolder or fiftyone (docs/exports.md)",
@@ -247,6 +256,15 @@ class ExportParams(_Common):
     output_name: OutputName | None = Field(
         default=None, description="Folder under <data_dir>/outputs (default: job-<id>)"
     )
+
+    @model_validator(mode="after")
+    def _run_or_ground_truth(self) -> ExportParams:
+        ground_truth = self.dataset_id is not None or self.mapping_version_id is not None
+        if self.job_id is not None and ground_truth:
+            raise ValueError("job_id: give a run, or dataset_id and mapping_version_id, not both")
+        if self.job_id is None and (self.dataset_id is None or self.mapping_version_id is None):
+            raise ValueError("job_id: give a run's job_id, or dataset_id and mapping_version_id")
+        return self
 
 
 JobParams = Annotated[

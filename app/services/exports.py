@@ -17,6 +17,9 @@ from app.db import repositories_registry as repo
 from app.db.models_registry import Job
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.schemas.jobs import ExportParams
+from app.services import datasets as dataset_service
+from app.services import job_inputs
+from app.services import mappings as mapping_service
 
 RUN_KINDS = ("pseudo_label", "label_import")
 ARCHIVE = "export.zip"  # under the export job's output folder (worker/export_job.py)
@@ -46,8 +49,28 @@ def get_run(session: Session, job_id: int, *, field: str = "job_id") -> Job:
     return run
 
 
+def check_ground_truth(session: Session, dataset_id: int, mapping_version_id: int) -> dict[str, Any]:
+    """Column values of a ground-truth export: the dataset and an *approved* mapping version from
+    its taxonomy (pinned by content hash); a 4xx naming the field otherwise."""
+    dataset = dataset_service.get_dataset(session, dataset_id)
+    version = mapping_service.get_version(session, mapping_version_id)
+    mapping = mapping_service.get_mapping(session, version.mapping_id)
+    if version.status != "approved":
+        raise InvalidInput(
+            f"version {version.number} of mapping {mapping.name!r} is {version.status.replace('_', ' ')}; "
+            "ground truth is exported only through an approved version",
+            field="mapping_version_id",
+            details={"status": version.status},
+        )
+    job_inputs.check_compatible(mapping, dataset=dataset)
+    return {"dataset_id": dataset.id, "mapping_version_id": version.id, "mapping_hash": version.content_hash}
+
+
 def check_export(session: Session, params: ExportParams) -> dict[str, Any]:
     """Column values of the export job row (the run's dataset, model and mapping pins)."""
+    if params.job_id is None:
+        assert params.dataset_id is not None and params.mapping_version_id is not None  # the schema's rule
+        return check_ground_truth(session, params.dataset_id, params.mapping_version_id)
     run = get_run(session, params.job_id)
     return {
         "dataset_id": run.dataset_id,
