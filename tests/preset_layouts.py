@@ -224,3 +224,30 @@ def rellis(root: Path, *, lists: bool = True, lists_in: str = "", leading_slash:
             ]
             (folder / f"{split}.lst").write_text("".join(lines))
     return out
+
+
+WILDSCENES_SPLITS = {"train": ["V-01"], "val": ["K-01"], "test": ["V-02"]}
+
+
+def wildscenes(root: Path, *, parent: bool = True) -> Layout:
+    """WildScenes2d/<sequence>/image/<id>.png + indexLabel/<id>.png (``parent``: root holds
+    WildScenes2d/; else root is WildScenes2d/ itself), one frame per sequence, and the devkit's
+    splits/opt2d/{train,val,test}.csv (``id,im_path,label_path``, paths from ``/WildScenes2d``)."""
+    out = Layout(root)
+    prefix = "WildScenes2d/" if parent else ""
+    splits = root / "splits" / "opt2d"
+    splits.mkdir(parents=True, exist_ok=True)
+    for i, (split, seqs) in enumerate(WILDSCENES_SPLITS.items()):
+        rows = ["id,im_path,label_path\n"]
+        for seq in seqs:
+            frame = f"162432616{i}-277052847"
+            img, lab = f"{prefix}{seq}/image/{frame}.png", f"{prefix}{seq}/indexLabel/{frame}.png"
+            image(root / img, i)
+            ids_png(root / lab, np.full((H, W), 2, dtype=np.uint8))
+            out.images.append(img)
+            out.labels.append(lab)
+            rows.append(
+                f"{frame},/WildScenes2d/{seq}/image/{frame}.png,/WildScenes2d/{seq}/indexLabel/{frame}.png\n"
+            )
+        (splits / f"{split}.csv").write_text("".join(rows))
+    return out

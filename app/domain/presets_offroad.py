@@ -205,7 +205,16 @@ OFFROAD_PRESETS: tuple[DatasetPreset, ...] = (
             )
         ),
         sources=("https://github.com/csiro-robotics/WildScenes (README, data layout)",),
-        notes=("Splits are CSV files of the devkit, not folders: no split is recorded.",),
+        notes=(
+            "Splits are CSV files of the devkit (data/splits/opt2d/train.csv, val.csv, test.csv: "
+            "id,im_path,label_path), not folders: copied into the root (any depth), each listed image "
+            "gets its split; without them, no split is recorded.",
+        ),
+        split_lists=(
+            SplitList("train", "train.csv", "im_path"),
+            SplitList("val", "val.csv", "im_path"),
+            SplitList("test", "test.csv", "im_path"),
+        ),
     ),
     DatasetPreset(
         key="yamaha",

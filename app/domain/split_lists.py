@@ -14,6 +14,8 @@ that are not found are counted, with a few examples.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,10 +28,15 @@ MAX_EXAMPLES = 10
 
 @dataclass(frozen=True, slots=True)
 class SplitList:
-    """A split list file of a preset: the split it gives and the file's name (found at any depth)."""
+    """A split list file of a preset: the split it gives and the file's name (found at any depth).
+
+    ``column``: the list is a CSV file with a header, and the image is in this column (WildScenes'
+    ``id,im_path,label_path``); else the image is the first whitespace-separated field of a line.
+    """
 
     split: str
     filename: str
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +79,30 @@ def find_split_lists(lists: Sequence[SplitList], files: Iterable[str]) -> dict[s
     return found
 
 
-def listed_images(text: str) -> list[str]:
-    """The first field of each non-empty line, as a relative posix path ('#' lines skipped)."""
+def _relative(field: str) -> str:
+    path = field.strip().replace("\\", "/").lstrip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def listed_images(text: str, column: str | None = None) -> list[str]:
+    """The listed images as relative posix paths (a leading ``/`` or ``./`` dropped).
+
+    Without ``column``: the first field of each non-empty line ('#' lines skipped). With it: that
+    column of a CSV file with a header (no such column: nothing is listed).
+    """
+    if column is not None:
+        rows = csv.DictReader(io.StringIO(text))
+        if rows.fieldnames is None or column not in rows.fieldnames:
+            return []
+        return [p for row in rows if (p := _relative(row.get(column) or ""))]
     out = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        path = line.split()[0].replace("\\", "/").lstrip("/")
-        while path.startswith("./"):
-            path = path[2:]
-        if path:
+        if path := _relative(line.split()[0]):
             out.append(path)
     return out
 
@@ -97,17 +117,29 @@ def _suffix_index(images: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _resolve(listed: str, folder: str, known: set[str], suffixes: Mapping[str, list[str]]) -> str | None:
-    joined = f"{folder}/{listed}" if folder else listed
-    if joined in known:
-        return joined
-    if listed in known:
-        return listed
-    ends = suffixes.get(listed, [])
-    return ends[0] if len(ends) == 1 else None
+    """Relative to the list's folder, the root, a unique image path ending; then the same with the
+    listed path's leading folders dropped one by one (``WildScenes2d/K-01/...`` in a root that is
+    ``WildScenes2d/`` itself)."""
+    parts = listed.split("/")
+    for i in range(len(parts)):
+        path = "/".join(parts[i:])
+        joined = f"{folder}/{path}" if folder else path
+        if joined in known:
+            return joined
+        if path in known:
+            return path
+        ends = suffixes.get(path, [])
+        if len(ends) == 1 and i == 0:
+            return ends[0]
+    return None
 
 
-def assign_splits(images: Iterable[str], lists: Sequence[tuple[str, str, str]]) -> SplitAssignment:
-    """Assign ``images`` their split from ``lists`` of ``(split, list path, list text)``, in order."""
+def assign_splits(
+    images: Iterable[str], lists: Sequence[tuple[str, str, str]], columns: Mapping[str, str] | None = None
+) -> SplitAssignment:
+    """Assign ``images`` their split from ``lists`` of ``(split, list path, list text)``, in order.
+
+    ``columns``: split -> CSV column of the image (see :class:`SplitList`)."""
     known = set(images)
     suffixes = _suffix_index(known)
     splits: dict[str, str] = {}
@@ -115,7 +147,7 @@ def assign_splits(images: Iterable[str], lists: Sequence[tuple[str, str, str]]) 
     uses = []
     for split, path, text in lists:
         folder = str(PurePosixPath(path).parent).removeprefix(".")
-        entries = listed_images(text)
+        entries = listed_images(text, (columns or {}).get(split))
         matched, missing = 0, []
         for listed in entries:
             image = _resolve(listed, folder, known, suffixes)

@@ -202,7 +202,8 @@ def split_assignment(preset: DatasetPreset, root: Path, files: list[str]) -> Spl
                 f"split list {rel!r} is larger than {MAX_SPLIT_LIST_BYTES} bytes", field="root"
             )
         lists.append((split, rel, path.read_text(encoding="utf-8", errors="replace")))
-    return assign_splits(files, lists)
+    columns = {s.split: s.column for s in preset.split_lists if s.column is not None}
+    return assign_splits(files, lists, columns)
 
 
 def _split_list_notes(assignment: SplitAssignment) -> list[str]:

@@ -38,3 +38,13 @@ def test_an_image_in_two_lists_keeps_the_first_and_is_named() -> None:
     assert dict(a.splits) == {"s/a.jpg": "train"} and a.twice == ("s/a.jpg",)
     result = PairingResult((Pair("s/a.jpg", "l.png"), Pair("t/b.jpg", None, "own")), ())
     assert [p.split for p in apply_assignment(result, a).pairs] == ["train", "own"]
+
+
+def test_a_csv_list_reads_its_image_column_and_drops_leading_folders_the_root_lacks() -> None:
+    text = "id,im_path,label_path\n1,/WildScenes2d/K-01/image/1.png,/WildScenes2d/K-01/indexLabel/1.png\n"
+    assert listed_images(text, "im_path") == ["WildScenes2d/K-01/image/1.png"]
+    assert listed_images(text, "image") == []  # no such column: nothing listed
+    a = assign_splits(
+        ["K-01/image/1.png", "K-01/indexLabel/1.png"], [("val", "s/val.csv", text)], {"val": "im_path"}
+    )
+    assert dict(a.splits) == {"K-01/image/1.png": "val"}

@@ -96,3 +96,26 @@ def test_listed_images_that_are_missing_are_reported_and_a_rescan_follows_the_li
         "pairs": 1,
         "without_label": 0,
     }
+
+
+@pytest.mark.parametrize("parent", [True, False], ids=["parent", "sequences"])
+def test_wildscenes_devkit_csv_splits_are_applied(
+    client: TestClient, editor: Headers, data: Path, parent: bool
+) -> None:
+    files = {
+        "file": ("labels.csv", L.labels_csv([("unlabelled", 0, ""), ("bush", 2, "")]).encode(), "text/csv")
+    }
+    r = client.post("/api/v1/taxonomies/import", files=files, data={"name": "WildScenes"}, headers=editor)
+    assert r.status_code == 201, r.text
+    root = data / "wild"
+    L.wildscenes(root, parent=parent)
+    r = client.post("/api/v1/datasets", json={"preset": "wildscenes", "root": str(root)}, headers=editor)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["preset_variant"] == ("parent" if parent else "sequences")
+    assert d["splits"] == ["train", "val", "test"]
+    assert d["scan"]["per_split"] == {"train": 1, "val": 1, "test": 1}
+    assert _splits(d["scan"]["preset"]) == [("test", 1, 1), ("train", 1, 1), ("val", 1, 1)]
+    assert (
+        "split list splits/opt2d/val.csv: 1 images listed as 'val', 1 found" in d["scan"]["preset"]["notes"]
+    )
