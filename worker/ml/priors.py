@@ -138,10 +138,10 @@ def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _ambiguous_argmax(
-    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors, *, with_sums: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Winning channels ``(B, H, W)``; plus, for the K pixels of several-channel rows, their flat
-    positions ``(K,)`` and the sum of their allowed channels' scores ``(K,)``.
+    positions ``(K,)`` and the sum of their allowed channels' scores ``(K,)`` (None unless ``with_sums``).
 
     Rows with one allowed channel (single-target labels, void-only rows) are labelled by one gather of
     ``single``; pixels of ambiguous rows gather only their allowed channels (``choices``, ascending,
@@ -159,14 +159,17 @@ def _ambiguous_argmax(
     s = _take(scores, pos, choices)  # (K, k)
     best = s.argmax(dim=1, keepdim=True)
     channel.index_copy_(0, pos, choices.gather(1, best).squeeze(1).to(channel.dtype))
-    zero = torch.zeros((), dtype=s.dtype, device=s.device)
-    sums = torch.where(priors.choice_valid.index_select(0, rows), s, zero).sum(1)
+    sums = None
+    if with_sums:
+        zero = torch.zeros((), dtype=s.dtype, device=s.device)
+        sums = torch.where(priors.choice_valid.index_select(0, rows), s, zero).sum(1)
     if priors.has_any_class:
         any_pos = _flat_nonzero(channel == ANY_CLASS)
         real = torch.arange(priors.num_classes, device=channel.device).expand(len(any_pos), -1)
         s_any = _take(scores, any_pos, real)  # (K', N)
         channel.index_copy_(0, any_pos, s_any.argmax(dim=1).to(channel.dtype))
-        pos, sums = torch.cat([pos, any_pos]), torch.cat([sums, s_any.sum(1)])
+        pos = torch.cat([pos, any_pos])
+        sums = None if sums is None else torch.cat([sums, s_any.sum(1)])
     return channel.view(source_index.shape), pos, sums
 
 
@@ -183,6 +186,7 @@ def _masked_argmax(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(channel, S[channel], sum of the allowed S), each ``(B, H, W)``."""
     channel, pos, sums = _ambiguous_argmax(scores, source_index, priors)
+    assert sums is not None
     channel = channel.long()
     top = scores.gather(1, channel.unsqueeze(1)).squeeze(1)
     denom = top.clone()
@@ -194,7 +198,7 @@ def constrained_channels(
     scores: torch.Tensor, source_index: torch.Tensor, priors: PriorTensors
 ) -> torch.Tensor:
     """Only the winning channels ``(B, H, W)`` (0..N, N = void) of the prior-constrained argmax."""
-    return _ambiguous_argmax(scores, source_index, priors)[0]
+    return _ambiguous_argmax(scores, source_index, priors, with_sums=False)[0]
 
 
 def constrained_argmax_dense(

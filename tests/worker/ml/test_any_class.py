@@ -19,6 +19,7 @@ from worker.ml.priors import (
     PriorTensors,
     constrained_argmax,
     constrained_argmax_dense,
+    constrained_channels,
     reference_constrained_argmax,
 )
 from worker.ml.pseudo_label import run_pseudo_labeling
@@ -60,7 +61,9 @@ def test_gather_equals_per_pixel_reference(seed: int, compiled: CompiledPriors) 
     for b in range(2):
         expected = reference_constrained_argmax(scores[b], values[b], extended)
         assert np.array_equal(res.labels[b].numpy(), expected)
-    assert torch.equal(res.channel, constrained_argmax_dense(torch.from_numpy(scores), index, priors))
+    dense = constrained_argmax_dense(torch.from_numpy(scores), index, priors)
+    assert torch.equal(res.channel, dense)
+    assert torch.equal(constrained_channels(torch.from_numpy(scores), index, priors).long(), dense)
     any_px = np.isin(values, [6, 300])
     plain = scores[:, : compiled.num_classes].argmax(axis=1)
     assert np.array_equal(res.labels.numpy()[any_px], plain[any_px])
