@@ -47,8 +47,14 @@ lint: install
 	$(BIN)/ruff check app worker tests benchmarks
 	$(BIN)/lint-imports
 
+## The quick benchmarks (minutes on a CPU); the long ones and their options: benchmarks/README.md
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_priors.py --repeats 5
+	$(BIN)/python benchmarks/bench_pseudo_label.py --images 6 --repeats 3 --workers 0
+	$(BIN)/python benchmarks/bench_tta_memory.py
+	$(BIN)/python benchmarks/bench_edge_toggle.py
+	$(BIN)/python benchmarks/bench_demo_job.py --repeat 3
+	$(BIN)/python benchmarks/suggestions_names.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

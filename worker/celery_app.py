@@ -13,8 +13,13 @@ from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
 from app.config import get_settings
 from app.queue import DEFAULT_QUEUE, make_celery
+from worker import context
 
 QUEUES = (DEFAULT_QUEUE, "gpu", "cpu")
+
+# A bad UNILABEL_JOB_* or UNILABEL_TORCH_THREADS value stops the worker here, with a message naming it.
+context.lease_timings()
+context.env_number("UNILABEL_TORCH_THREADS", "1", int)
 
 celery_app = make_celery(get_settings())
 celery_app.conf.update(

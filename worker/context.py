@@ -27,13 +27,24 @@ class LeaseTimings:
     progress_interval_s: float
 
 
+def env_number(name: str, default: str, kind: type[float] | type[int] = float) -> float:
+    """A positive number from the environment; a bad value stops start-up with a message naming it."""
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r} must be above 0")
+    return value
+
+
 def lease_timings() -> LeaseTimings:
-    env = os.environ
     return LeaseTimings(
-        lease_s=float(env.get("UNILABEL_JOB_LEASE_S", "60")),
-        heartbeat_s=float(env.get("UNILABEL_JOB_HEARTBEAT_S", "5")),
-        sweep_s=float(env.get("UNILABEL_JOB_SWEEP_S", "15")),
-        progress_interval_s=float(env.get("UNILABEL_JOB_PROGRESS_S", "1")),
+        lease_s=env_number("UNILABEL_JOB_LEASE_S", "60"),
+        heartbeat_s=env_number("UNILABEL_JOB_HEARTBEAT_S", "5"),
+        sweep_s=env_number("UNILABEL_JOB_SWEEP_S", "15"),
+        progress_interval_s=env_number("UNILABEL_JOB_PROGRESS_S", "1"),
     )
 
 
@@ -90,8 +101,7 @@ def resolve_device(requested: str) -> str:
 
 def configure_torch_threads() -> None:
     """Apply ``UNILABEL_TORCH_THREADS`` (several workers on one CPU machine each take a share)."""
-    threads = os.environ.get("UNILABEL_TORCH_THREADS")
-    if threads:
+    if os.environ.get("UNILABEL_TORCH_THREADS"):
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(int(env_number("UNILABEL_TORCH_THREADS", "1", int)))
