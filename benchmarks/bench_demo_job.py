@@ -55,6 +55,7 @@ def _wait_ready(log: Path, proc: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="jobs after the first (same worker)")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the default (comparison)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-demo-"))
@@ -103,6 +104,7 @@ def main() -> None:
                 use_priors=DEFAULTS["use_priors"] == "1",
                 shard_size=int(DEFAULTS["shard_size"]),
                 output_name=f"demo-{run}",
+                **({"batch_size": args.batch_size} if args.batch_size else {}),
             )
             started = time.perf_counter()
             with unit_of_work(factory) as s:
@@ -116,12 +118,19 @@ def main() -> None:
             if job.status != "succeeded":
                 raise RuntimeError(f"job ended {job.status}: {job.error}")
             times.append(time.perf_counter() - started)
+            with factory() as s:
+                summary = jobs.read_summary(s, job_id)
+            labelled = summary.get("written", 0) + summary.get("skipped_existing", 0)
+            if labelled != summary.get("total") or summary.get("failed"):
+                raise RuntimeError(f"the job did not label every image: {summary}")
+            views = len(summary.get("views") or ())
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
     options = (
-        f"tta={params.tta} (whole views), use_priors={params.use_priors}, shard_size={params.shard_size}"
+        f"{labelled} images, tta={params.tta} ({views} whole views), use_priors={params.use_priors}, "
+        f"batch_size={params.batch_size}, shard_size={params.shard_size}"
     )
     print(f"| first job (newcomer) | {times[0]:.1f} s | {options} |")
     if len(times) > 1:
