@@ -23,11 +23,13 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def _submit(env: JobEnv, demo: object, **overrides: object) -> int:
+    # One image per forward pass (the default batches 8 small images): the kill and cancel tests
+    # must catch a shard with part of its images written.
     params = PseudoLabelParams(
         model_id=demo.model_id,
         dataset_id=demo.dataset_id,  # type: ignore[attr-defined]
         mapping_version_id=demo.mapping_version_id,  # type: ignore[attr-defined]
-        **overrides,
+        **{"batch_size": 1, **overrides},
     )  # type: ignore[arg-type]
     with unit_of_work(env.factory) as s:
         return job_service.submit_job(s, params=params, settings=env.settings).id
