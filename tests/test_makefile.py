@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,16 @@ SLOW = ("-m venv", "pip install", "db upgrade", "demo load", "demo ml", "serve")
 def _dry_run(target: str) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # Run as a top-level make even under `make test` (a nested make prints "Entering directory").
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     done = subprocess.run(
-        ["make", "-n", "-B", target], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True
+        ["make", "--no-print-directory", "-n", "-B", target],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return [line for line in done.stdout.splitlines() if line.strip()]
 
