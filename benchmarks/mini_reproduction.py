@@ -30,27 +30,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mini_scenes import (  # noqa: E402
-    COARSE_CLASSES,
-    CONDITIONS,
-    FINE_CLASSES,
-    FINE_TO_COARSE,
-    make_scene,
-)
-
-from app.domain.mapping import OntologyMapping  # noqa: E402
-from app.domain.pairing import Pair  # noqa: E402
-from app.domain.priors import CompiledPriors, compile_priors  # noqa: E402
-from app.domain.taxonomy import Taxonomy, class_list_taxonomy  # noqa: E402
-from worker.ml.checkpoints import load_model  # noqa: E402
-from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig, PseudoLabelConfig  # noqa: E402
-from worker.ml.data import PairDataset  # noqa: E402
-from worker.ml.evaluate import ConfusionMatrix, evaluate_dataset, metrics_from_confusion  # noqa: E402
-from worker.ml.io import read_png  # noqa: E402
-from worker.ml.pseudo_label import run_pseudo_labeling  # noqa: E402
-from worker.ml.train import AugmentConfig, LabeledSet, TrainConfig, train  # noqa: E402
-from worker.ml.train.datasets import DatasetPairs, PseudoLabelPairs, pseudo_label_path  # noqa: E402
+from app.domain.mapping import OntologyMapping
+from app.domain.pairing import Pair
+from app.domain.priors import CompiledPriors, compile_priors
+from app.domain.taxonomy import Taxonomy, class_list_taxonomy
+from worker.demo_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE, make_scene
+from worker.ml.checkpoints import load_model
+from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig, PseudoLabelConfig
+from worker.ml.data import PairDataset
+from worker.ml.evaluate import ConfusionMatrix, evaluate_dataset, metrics_from_confusion
+from worker.ml.io import read_png
+from worker.ml.pseudo_label import run_pseudo_labeling
+from worker.ml.train import AugmentConfig, LabeledSet, TrainConfig, train
+from worker.ml.train.datasets import DatasetPairs, PseudoLabelPairs, pseudo_label_path
 
 log = logging.getLogger("mini_reproduction")
 SPLITS = ("source", "extra", "val", "test")

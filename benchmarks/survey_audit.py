@@ -33,12 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mini_reproduction import recipe, taxonomies, train_or_reuse, write_split  # noqa: E402
-from mini_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE  # noqa: E402
 
 from app.domain.audit import AuditThresholds, audit_mapping  # noqa: E402
 from app.domain.mapping import VOID, OntologyMapping  # noqa: E402
 from app.domain.pairing import Pair  # noqa: E402
 from app.domain.survey import SurveyStats, data_evidence, stratified_sample  # noqa: E402
+from worker.demo_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE  # noqa: E402
 from worker.ml.checkpoints import LoadedModel, load_model  # noqa: E402
 from worker.ml.config import DataConfig  # noqa: E402
 from worker.ml.data import PairDataset  # noqa: E402

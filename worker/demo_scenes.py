@@ -1,4 +1,7 @@
-"""Procedurally generated driving-like scenes for the miniature reproduction (benchmark helper).
+"""Procedurally generated driving-like scenes (worker layer, numpy only): the experiment demo's domain.
+
+Used by ``unilabel demo ml`` (``worker.demo_experiment``) and by the miniature reproduction
+(``benchmarks/mini_reproduction.py``, ``benchmarks/survey_audit.py``).
 
 Each scene has a sky, buildings and sidewalks ("background"), a road in perspective paved with
 asphalt (dark, fine grain) or cobble (a stone grid), dashed road markings on asphalt, trees (trunk +
@@ -15,7 +18,13 @@ cities, cameras and weather. None of the conditions changes a label.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[Any]
+Rng = np.random.Generator
 
 FINE_CLASSES = ("asphalt", "cobble", "road marking", "tree", "bush", "sky", "car", "background")
 COARSE_CLASSES = ("road", "vegetation", "sky", "object")
@@ -52,11 +61,11 @@ def make_scene(
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def _clear(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+def _clear(image: Array, yy: Array, horizon: float, rng: Rng) -> float:
     return 4.0
 
 
-def _fog(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+def _fog(image: Array, yy: Array, horizon: float, rng: Rng) -> float:
     """Blend towards a haze colour; the blend weakens towards the bottom (near) of the image."""
     height = image.shape[0]
     depth = ((yy - horizon) / max(height - horizon, 1.0)).clip(0, 1)
@@ -66,14 +75,14 @@ def _fog(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
     return 3.0
 
 
-def _dusk(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+def _dusk(image: Array, yy: Array, horizon: float, rng: Rng) -> float:
     """Dark and warm, with the stronger noise of a camera at low light."""
     tint = np.array([1.0, rng.uniform(0.7, 0.85), rng.uniform(0.5, 0.65)])
     image[:] = image * rng.uniform(0.3, 0.5) * tint + np.array([12.0, 6.0, 0.0])
     return 9.0
 
 
-def _rain(image, yy, horizon, rng) -> float:  # type: ignore[no-untyped-def]
+def _rain(image: Array, yy: Array, horizon: float, rng: Rng) -> float:
     """Blurred (wet lens), half desaturated and darker, with bright slanted streaks."""
     blurred = image.copy()
     for axis in (0, 1):  # separable [1, 2, 1] / 4 blur, twice
@@ -98,7 +107,7 @@ def _paint(image: np.ndarray, label: np.ndarray, mask: np.ndarray, color: np.nda
     label[mask] = cls
 
 
-def _sky(image, label, yy, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _sky(image: Array, label: Array, yy: Array, horizon: float, rng: Rng) -> None:
     mask = yy < horizon
     top = np.array([rng.uniform(60, 120), rng.uniform(120, 170), rng.uniform(200, 250)])
     bottom = np.array([rng.uniform(160, 210), rng.uniform(190, 220), rng.uniform(220, 250)])
@@ -107,7 +116,7 @@ def _sky(image, label, yy, horizon, rng) -> None:  # type: ignore[no-untyped-def
     label[mask] = SKY
 
 
-def _buildings(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _buildings(image: Array, label: Array, yy: Array, xx: Array, horizon: float, rng: Rng) -> None:
     width = image.shape[1]
     x = rng.uniform(-10, 10)
     while x < width:
@@ -122,12 +131,12 @@ def _buildings(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-u
         x += w + rng.uniform(0, 12)
 
 
-def _ground(image, yy, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _ground(image: Array, yy: Array, horizon: float, rng: Rng) -> None:
     mask = yy >= horizon
     image[mask] = np.array([rng.uniform(140, 180)] * 3) + rng.normal(0, 6, (int(mask.sum()), 3))
 
 
-def _road(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _road(image: Array, label: Array, yy: Array, xx: Array, horizon: float, rng: Rng) -> None:
     height, width = label.shape
     vanish = rng.uniform(0.35, 0.65) * width
     depth = ((yy - horizon) / max(height - horizon, 1.0)).clip(0, 1)  # 0 at horizon, 1 at bottom
@@ -157,12 +166,12 @@ def _road(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untype
         _paint(image, label, line, np.array([235.0, 235.0, 225.0]), MARKING)
 
 
-def _ellipse(yy, xx, cy, cx, ry, rx, rng) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _ellipse(yy: Array, xx: Array, cy: float, cx: float, ry: float, rx: float, rng: Rng) -> Array:
     wobble = 1.0 + 0.15 * np.sin(xx * rng.uniform(0.3, 0.8) + yy * rng.uniform(0.3, 0.8))
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < wobble
 
 
-def _tree(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _tree(image: Array, label: Array, yy: Array, xx: Array, horizon: float, rng: Rng) -> None:
     height, width = label.shape
     cx = rng.choice([rng.uniform(0, 0.3), rng.uniform(0.7, 1.0)]) * width
     base = horizon + rng.uniform(2, 0.35 * (height - horizon))
@@ -175,7 +184,7 @@ def _tree(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untype
     label[crown] = TREE
 
 
-def _bush(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _bush(image: Array, label: Array, yy: Array, xx: Array, horizon: float, rng: Rng) -> None:
     height, width = label.shape
     cx = rng.choice([rng.uniform(0, 0.35), rng.uniform(0.65, 1.0)]) * width
     cy = horizon + rng.uniform(1, 0.5 * (height - horizon))
@@ -186,7 +195,7 @@ def _bush(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untype
     label[mask] = BUSH
 
 
-def _car(image, label, yy, xx, horizon, rng) -> None:  # type: ignore[no-untyped-def]
+def _car(image: Array, label: Array, yy: Array, xx: Array, horizon: float, rng: Rng) -> None:
     height, width = label.shape
     depth = rng.uniform(0.2, 1.0)
     bottom = horizon + depth * (height - horizon)
