@@ -41,8 +41,7 @@ _LATEX = {
     "\n": " ",
     "\r": " ",
     "\t": " ",
-    "\u0394": r"$\Delta$",
-    DASH: "--",
+    "\u0394": r"$\Delta$",  # no Greek in LaTeX's default fonts; an en dash is fine in UTF-8 input
 }
 
 
