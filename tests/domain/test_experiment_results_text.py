@@ -28,9 +28,24 @@ from app.domain.experiment_results.text import FORMULA_START
 
 SPECIALS = "\\&%$#_{}~^[]<>|\n\r\t=+-@ \"',*`Δ–"
 names = st.text(alphabet=st.sampled_from(SPECIALS) | st.characters(), max_size=12)
-LATEX_ESCAPES = ("\\textbackslash{}", "\\textasciitilde{}", "\\textasciicircum{}", "\\textless{}")
-LATEX_ESCAPES += ("\\textgreater{}", "\\textbar{}", "$\\Delta$", "{[}", "{]}", "\\&", "\\%", "\\$", "\\#")
-LATEX_ESCAPES += ("\\_", "\\{", "\\}")
+LATEX_ESCAPES: tuple[str, ...] = (
+    "\\textbackslash{}",
+    "\\textasciitilde{}",
+    "\\textasciicircum{}",
+    "\\textless{}",
+    "\\textgreater{}",
+    "\\textbar{}",
+    "$\\Delta$",
+    "{[}",
+    "{]}",
+    "\\&",
+    "\\%",
+    "\\$",
+    "\\#",
+    "\\_",
+    "\\{",
+    "\\}",
+)
 
 
 def _tables(set_name: str, class_name: str, label: str) -> list[ResultTable | ComparisonTable]:
