@@ -39,7 +39,8 @@ def test_presets_lists_every_dataset_with_its_layout(env: Path) -> None:
     assert (
         "cityscapes" in result.output and "gtFine/{split}/{city}/{frame}_gtFine_labelIds.png" in result.output
     )
-    assert "needs the nuimages converter (not implemented)" in result.output
+    assert "needs the waymo-parquet converter (not implemented)" in result.output
+    assert "nuimages labels, converted to label-id PNGs by a convert_labels job" in result.output
     assert "coco-panoptic labels, converted to label-id PNGs by a convert_labels job" in result.output
     keys = [p["key"] for p in json.loads(runner.invoke(app, ["dataset", "presets", "--json"]).output)]
     assert len(keys) == 21 and "yamaha" in keys

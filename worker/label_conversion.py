@@ -26,6 +26,7 @@ from app.domain.errors import InvalidInput
 from app.domain.jobs import Progress, ProgressCallback
 from app.domain.native_labels import (
     CONVERTER_VERSION,
+    NUIMAGES,
     PANOPTIC,
     POLYGONS,
     ConversionItem,
@@ -38,6 +39,7 @@ from app.domain.native_labels import (
     parse_polygons,
 )
 from app.domain.taxonomy import Taxonomy
+from worker.nuimages_conversion import NuImagesTables, tables_sha256
 
 RECORDS = "conversion-records.jsonl"
 PROVENANCE = "conversion.json"
@@ -91,10 +93,12 @@ def _sha256(data: bytes) -> str:
 
 
 class _PanopticJsons:
-    """Each split's panoptic JSON, read once; a missing or malformed one fails its files clearly."""
+    """Each split's panoptic JSON (or the nuImages tables), read once; a missing or malformed one
+    fails its files clearly."""
 
     def __init__(self, root: Path, taxonomy: Taxonomy) -> None:
         self.root, self.taxonomy = root, taxonomy
+        self._nuimages: NuImagesTables | None = None
         self.cache: dict[str, tuple[PanopticIndex, dict[int, int], tuple[str, ...]] | InvalidInput] = {}
 
     def get(self, rel: str) -> tuple[PanopticIndex, dict[int, int], tuple[str, ...]]:
@@ -104,6 +108,13 @@ class _PanopticJsons:
         if isinstance(got, InvalidInput):
             raise got
         return got
+
+    @property
+    def nuimages(self) -> NuImagesTables:
+        """The root's nuImages tables (read when an image first needs them)."""
+        if self._nuimages is None:
+            self._nuimages = NuImagesTables(self.root, self.taxonomy)
+        return self._nuimages
 
     def _load(self, rel: str) -> tuple[PanopticIndex, dict[int, int], tuple[str, ...]] | InvalidInput:
         path = self.root / rel
@@ -119,10 +130,22 @@ class _PanopticJsons:
         return index, values, unknown
 
 
+def _convert_nuimages(
+    config: ConversionConfig, item: ConversionItem, tables: NuImagesTables, report: ConversionReport
+) -> dict[str, Any]:
+    """One nuImages image (``item.native`` is the image); its record's sha256 is of its annotations."""
+    values, fields = tables.convert(item.native, background_value(config.taxonomy))
+    report.unknown_labels.update(fields["unknown"])
+    write_png_atomic(config.out_dir / item.output, values, config.encoding)
+    return {"native": item.native, "output": item.output, **fields}
+
+
 def _convert_one(
     config: ConversionConfig, item: ConversionItem, jsons: _PanopticJsons, report: ConversionReport
 ) -> dict[str, Any]:
     """Convert one file and return its record; raises InvalidInput/OSError on a bad file."""
+    if config.converter == NUIMAGES:
+        return _convert_nuimages(config, item, jsons.nuimages, report)
     source = config.root / item.native
     if not source.is_file():
         raise InvalidInput("the label file is missing", field="label")
@@ -234,6 +257,8 @@ def write_provenance(
         },
         "records": RECORDS,
     }
+    if config.converter == NUIMAGES:
+        provenance["tables_sha256"] = tables_sha256(config.root)
     tmp = config.out_dir / f".{PROVENANCE}.tmp"
     tmp.write_text(json.dumps(provenance, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, config.out_dir / PROVENANCE)

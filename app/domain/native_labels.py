@@ -1,6 +1,6 @@
 """Native label formats converted once into label-id PNGs: parsing and decoding (pure domain layer).
 
-Two converters (keys of :data:`app.domain.dataset_presets.CONVERTERS`):
+Three converters (keys of :data:`app.domain.dataset_presets.CONVERTERS`):
 
 ``cityscapes-polygons``
     Cityscapes-style polygon JSON (``imgHeight``, ``imgWidth``, ``objects`` of ``{label,
@@ -20,6 +20,10 @@ Two converters (keys of :data:`app.domain.dataset_presets.CONVERTERS`):
     give each category's name. :func:`panoptic_values` maps every pixel to the taxonomy value of
     its category's name, vectorised over the unique ids. Id 0 and segments missing from the JSON
     are the background (and counted).
+
+``nuimages``
+    nuImages: JSON tables with RLE masks per image, no label file (:mod:`app.domain.nuimages`).
+    Each image gets a label-id PNG named like it (:func:`native_template` is the image pattern).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from app.domain.taxonomy import Taxonomy
 
 POLYGONS = "cityscapes-polygons"
 PANOPTIC = "coco-panoptic"
-IMPLEMENTED = frozenset({POLYGONS, PANOPTIC})
+NUIMAGES = "nuimages"
+IMPLEMENTED = frozenset({POLYGONS, PANOPTIC, NUIMAGES})
 CONVERTER_VERSION = "1"
 BACKGROUND_NAMES = ("unlabeled", "void")
 MAX_SIDE = 20_000
@@ -71,6 +76,12 @@ def converted_template(native_template: str) -> str:
     head, _, tail = native_template.rpartition("/")
     stem = tail.rsplit(".", 1)[0] if "." in tail else tail
     return f"{head}/{stem}.png" if head else f"{stem}.png"
+
+
+def native_template(converter: str | None, image_pattern: str, label_template: str | None) -> str | None:
+    """The template the converted PNGs are named by (before ``.png``): the native label template,
+    or the image pattern for nuImages, whose labels are tables rather than one file per image."""
+    return image_pattern if converter == NUIMAGES and label_template is None else label_template
 
 
 def encoding_for(taxonomy: Taxonomy) -> Literal["ids8", "ids16"]:

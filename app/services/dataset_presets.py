@@ -33,7 +33,7 @@ from app.domain.dataset_presets import (
 )
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.label_codec import Palette, palette_from_colors
-from app.domain.native_labels import IMPLEMENTED, converted_template, encoding_for
+from app.domain.native_labels import IMPLEMENTED, converted_template, encoding_for, native_template
 from app.domain.palette_files import parse_palette_file
 from app.domain.preset_catalog import PRESETS, get_preset
 from app.domain.split_lists import SplitAssignment, assign_splits, find_split_lists
@@ -234,10 +234,11 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     layout = variant or (preset.variants[0] if preset.variants else None)
     encoding = body.label_encoding or (layout.encoding.value if layout else "ids8")
     converter = variant.converter if variant is not None and not body.image_pattern else None
-    if converter is not None and variant is not None and variant.label_template is not None:
+    native = native_template(converter, variant.image_pattern, variant.label_template) if variant else None
+    if converter is not None and variant is not None and native is not None:
         # Native labels: paired with the label-id PNGs the conversion job writes (same names, .png).
         encoding = encoding_for(taxonomy_service.load_taxonomy(session, taxonomy_id))
-        variant = replace(variant, label_template=converted_template(variant.label_template))
+        variant = replace(variant, label_template=converted_template(native))
     palette = None
     if encoding == "rgb" and layout is not None and layout.palette is not None:
         taxonomy = taxonomy_service.load_taxonomy(session, taxonomy_id)

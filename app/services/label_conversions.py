@@ -15,7 +15,7 @@ from typing import Any
 from app.db.models_registry import Dataset
 from app.domain.dataset_presets import PresetVariant, restrict_to_splits
 from app.domain.errors import InvalidInput
-from app.domain.native_labels import IMPLEMENTED, ConversionItem, converted_path
+from app.domain.native_labels import IMPLEMENTED, NUIMAGES, ConversionItem, converted_path, native_template
 from app.domain.pairing import pairs_from_template
 from app.domain.preset_catalog import PRESETS
 from app.schemas.jobs import ConvertLabelsParams
@@ -34,7 +34,7 @@ def native_variant(row: Dataset) -> PresetVariant:
         row.label_converter not in IMPLEMENTED
         or variant is None
         or variant.converter != row.label_converter
-        or variant.label_template is None
+        or native_template(variant.converter, variant.image_pattern, variant.label_template) is None
         or not row.converted_labels_dir
     ):
         raise InvalidInput(
@@ -48,14 +48,18 @@ def native_variant(row: Dataset) -> PresetVariant:
 def conversion_items(row: Dataset) -> list[ConversionItem]:
     """Every native label file of the dataset's images (preset splits only), with its output path."""
     variant = native_variant(row)
-    assert variant.label_template is not None
+    template = native_template(variant.converter, variant.image_pattern, variant.label_template)
     root = Path(row.root)
     if not root.is_dir():
         raise InvalidInput(f"dataset root {row.root!r} is not a folder", field="root")
     preset = PRESETS[row.preset or ""]
     files = dataset_service.list_files(root)
-    result = pairs_from_template(files, row.image_pattern or variant.image_pattern, variant.label_template)
-    result = restrict_to_splits(result, row.image_pattern or variant.image_pattern, preset.splits)[0]
+    pattern = row.image_pattern or variant.image_pattern
+    nuimages = variant.converter == NUIMAGES
+    result = pairs_from_template(files, pattern, None if nuimages else template)
+    result = restrict_to_splits(result, pattern, preset.splits)[0]
+    if nuimages:  # labels drawn from the tables, one per image: the image names its output
+        return [ConversionItem(p.image, converted_path(p.image)) for p in result.pairs]
     items: list[ConversionItem] = []
     for pair in result.pairs:
         if pair.label is None:

@@ -55,7 +55,8 @@ def test_presets_are_listed_with_layout_converter_and_labels_csv(client: TestCli
     assert city["labels_csv"] == "cityscapes/labels.csv" and city["splits"] == ["train", "val", "test"]
     assert [v["key"] for v in city["variants"]] == ["labelids", "polygons-only"]
     assert city["variants"][1]["converter"] == "cityscapes-polygons" and city["readable"]
-    assert presets["coco"]["readable"] and not presets["nuimages"]["readable"]  # coco: converted by a job
+    assert presets["coco"]["readable"] and presets["nuimages"]["readable"]  # converted by a job
+    assert not presets["waymo"]["readable"]  # its Parquet converter is not implemented
     assert presets["camvid"]["variants"][0]["encoding"] == "rgb"
     assert not presets["god"]["layout_verified"] and presets["god"]["readable"]
 

@@ -21,7 +21,9 @@ def test_form_lists_presets_and_registers_preset_plus_root(login, settings: Sett
     _import(ed, "CamVid", [("Animal", 0, ""), ("Archway", 1, ""), ("Bicyclist", 2, ""), ("Road", 3, "")])
     form = ed.get("/datasets/new").text
     assert 'name="preset"' in form and '<option value="cityscapes"' in form
-    assert "nuImages (needs a converter)" in form and 'value="preset" checked' in form
+    assert "Waymo Open Dataset (camera segmentation) (needs a converter)" in form
+    assert 'value="preset" checked' in form
+    assert "nuImages (needs a converter)" not in form  # converted by a job
     assert "COCO panoptic 2017 (needs a converter)" not in form  # converted by a job
     root = L.camvid(Path(settings.data_dir) / "CamVid").root
     r = ed.post("/datasets/new", {"rule": "preset", "preset": "camvid", "root": str(root), "taxonomy_id": ""})
@@ -38,15 +40,17 @@ def test_form_lists_presets_and_registers_preset_plus_root(login, settings: Sett
 
 def test_preset_refusals_show_under_the_preset_field(login, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     ed = login("editor")
-    _import(ed, "nuimages", [("person", 0, "")])
-    root = Path(settings.data_dir) / "nuimages"
-    L.image(root / "samples/CAM_FRONT/n008-2018-08-01.jpg")
+    _import(ed, "waymo", [("person", 0, "")])
+    root = Path(settings.data_dir) / "waymo"
+    for component in ("camera_image", "camera_segmentation"):
+        (root / "training" / component).mkdir(parents=True)
+        (root / "training" / component / "ctx.parquet").write_bytes(b"PAR1")
     r = ed.post("/datasets/new", {"rule": "preset", "preset": "", "root": str(root)})
     assert r.status_code == 422 and "choose the dataset" in unescape(r.text)
-    r = ed.post("/datasets/new", {"rule": "preset", "preset": "nuimages", "root": str(root)})
+    r = ed.post("/datasets/new", {"rule": "preset", "preset": "waymo", "root": str(root)})
     text = unescape(r.text)
-    assert r.status_code == 422 and 'id="f-preset-desc"' in r.text and "nuimages" in text
-    assert '<option value="nuimages" selected' in r.text  # the choice is kept
+    assert r.status_code == 422 and 'id="f-preset-desc"' in r.text and "waymo-parquet" in text
+    assert '<option value="waymo" selected' in r.text  # the choice is kept
 
 
 def test_a_panoptic_preset_registers_and_says_its_conversion_was_queued(login, settings: Settings) -> None:  # type: ignore[no-untyped-def]
