@@ -9,6 +9,7 @@ always; Redis at 127.0.0.1:6379 when reachable (skipped with a visible reason, o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -287,6 +288,54 @@ def world(
         "teacher": teacher,
         "post": post,
     }
+
+
+StoredSurvey = Callable[..., int]
+
+
+@pytest.fixture
+def stored_survey(
+    session_factory: sessionmaker[Session], world: dict[str, Any], tmp_path: Path
+) -> StoredSurvey:
+    """Make a finished survey job of ``world`` with constructed statistics (what ``worker.survey_job``
+    writes), no worker needed: ``stored_survey(status="succeeded") -> job id``. Each call writes its
+    own ``survey.json`` (in ``tmp_path / "survey-<n>"``, the job's output_dir). Per source label:
+
+    road → drivable; car → 78 % vegetation (contradicts car → vehicle); grass → vegetation + void
+    (fine); unlabeled (void-only) → 80 % sky; the other labels are not seen.
+    """
+    from app.db.models_registry import Job
+    from app.domain.survey import SurveyStats
+    from worker.demo import TARGET
+
+    made = iter(range(1_000))
+
+    def make(*, status: str = "succeeded") -> int:
+        stats = SurveyStats(tuple(TARGET.names))
+        # drivable, vehicle, vegetation, sky, void
+        stats.add("road", [9000, 0, 0, 50, 950], [9000.0, 0, 0, 50, 950], images=12)
+        stats.add("car", [0, 100, 7800, 0, 2100], [0, 100.0, 7800, 0, 2100], images=9)
+        stats.add("grass", [0, 0, 9500, 0, 500], [0, 0, 9500.0, 0, 500], images=5)
+        stats.add("unlabeled", [0, 0, 0, 8000, 2000], [0, 0, 0, 8000.0, 2000], images=4)
+        out = tmp_path / f"survey-{next(made)}"
+        out.mkdir()
+        prov = {"teacher": {"model_id": world["model"]["id"]}, "sample": {"seed": 0}}
+        (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
+        with session_factory() as s:
+            job = Job(
+                kind="survey",
+                status=status,
+                name="survey",
+                params_json="{}",
+                dataset_id=world["dataset"]["id"],
+                model_id=world["model"]["id"],
+                output_dir=str(out),
+            )
+            s.add(job)
+            s.commit()
+            return job.id
+
+    return make
 
 
 def taxonomy_json(taxonomy: Any) -> dict[str, Any]:

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.test_survey_api import _stored_survey
+from tests.jobs.conftest import StoredSurvey
 
 Headers = dict[str, str]
 HX = {"HX-Request": "true"}
+
+
+def _survey_file(client: TestClient, headers: Headers, job_id: int) -> Path:
+    return Path(client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()["output_dir"]) / "survey.json"
 
 
 def _panel(client: TestClient, headers: Headers, mapping_id: int, query: str = "") -> tuple[int, str]:
@@ -42,10 +45,9 @@ def test_findings_with_evidence_and_apply_buttons_for_editors_only(
     viewer: Headers,
     editor: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
-    job_id = _stored_survey(session_factory, world, tmp_path)
+    job_id = stored_survey()
     mapping_id = world["mapping"]["id"]
     status, text = _panel(client, editor, mapping_id)
     assert status == 200
@@ -66,13 +68,12 @@ def test_a_bad_survey_id_is_said_in_the_section_not_a_500(
     client: TestClient,
     viewer: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
     mapping_id = world["mapping"]["id"]
     status, text = _panel(client, viewer, mapping_id, "survey_job_id=999")
     assert status == 200 and 'id="audit-error"' in text and "job 999 does not exist" in text
-    queued = _stored_survey(session_factory, world, tmp_path, status="queued")
+    queued = stored_survey(status="queued")
     status, text = _panel(client, viewer, mapping_id, f"survey_job_id={queued}")
     assert status == 200 and f"survey job {queued} is queued; only a succeeded one is evidence" in text
     status, _ = _panel(client, viewer, mapping_id, "survey_job_id=abc")
@@ -84,10 +85,9 @@ def test_applying_a_proposed_change_is_an_ordinary_edit(
     viewer: Headers,
     editor: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
-    job_id = _stored_survey(session_factory, world, tmp_path)
+    job_id = stored_survey()
     mapping_id = world["mapping"]["id"]
     head = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]
     form = {"finding": "contradicted:2:car", "survey_job_id": str(job_id), "base_version": str(head["id"])}
@@ -116,17 +116,15 @@ def test_the_editor_ghost_chips_take_data_evidence_from_the_chosen_survey(
     client: TestClient,
     viewer: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
     mapping_id = world["mapping"]["id"]
     evidence = "data: 78% of this label's pixels are predicted `vegetation`"
     before = html.unescape(client.get(f"/mappings/{mapping_id}", headers=viewer).text)
     assert evidence not in before
-    (tmp_path / "a").mkdir()
-    older = _stored_survey(session_factory, world, tmp_path / "a")
-    latest = _stored_survey(session_factory, world, tmp_path)
-    (tmp_path / "a" / "survey-out" / "survey.json").unlink()  # the older one has lost its result
+    older = stored_survey()
+    latest = stored_survey()
+    _survey_file(client, viewer, older).unlink()  # the older one has lost its result
     page = html.unescape(client.get(f"/mappings/{mapping_id}", headers=viewer).text)
     assert evidence in page  # the latest survey by default
     chosen = html.unescape(client.get(f"/mappings/{mapping_id}?survey_job_id={older}", headers=viewer).text)
@@ -146,10 +144,67 @@ def test_the_jobs_list_filters_by_the_survey_kind(
     client: TestClient,
     viewer: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
-    job_id = _stored_survey(session_factory, world, tmp_path)
+    job_id = stored_survey()
     page = html.unescape(client.get("/jobs?kind=survey", headers=viewer).text)
     assert re.search(r'<option value="survey"\s+selected', page), "survey is a kind of the filter"
     assert f'href="/jobs/{job_id}"' in page
+
+
+def test_every_editor_edit_keeps_the_chosen_survey(
+    client: TestClient, viewer: Headers, editor: Headers, world: dict[str, Any], stored_survey: StoredSurvey
+) -> None:
+    """The survey chosen in the Audit section travels in ``#editor-state``: every edit, accept,
+    reject, undo, preview and filter answer draws its ghost chips from it, not from the latest."""
+    mapping_id = world["mapping"]["id"]
+    chosen = stored_survey()
+    latest = stored_survey()
+    _survey_file(client, viewer, latest).unlink()  # the latest (the default) gives no data evidence
+    data = "of this label's pixels are predicted"
+    kept = f'name="survey_job_id" value="{chosen}"'
+    page = html.unescape(client.get(f"/mappings/{mapping_id}?survey_job_id={chosen}", headers=editor).text)
+    assert data in page and page.count(kept) == 2  # #editor-state and the row filter
+    default = html.unescape(client.get(f"/mappings/{mapping_id}", headers=editor).text)
+    assert data not in default and f'name="survey_job_id" value="{latest}"' in default
+    rows_url = f"/mappings/{mapping_id}/rows?q=car"  # the row filter's request
+    assert data in html.unescape(client.get(f"{rows_url}&survey_job_id={chosen}", headers=editor | HX).text)
+    assert data not in html.unescape(client.get(rows_url, headers=editor | HX).text)
+    base = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]["id"]
+
+    def post(path: str, form: dict[str, Any], *, survey: int | None = chosen) -> str:
+        nonlocal base
+        body = form | {"base_version": str(base), "view": "rows"}
+        if survey is not None:
+            body["survey_job_id"] = str(survey)
+        r = client.post(f"/mappings/{mapping_id}{path}", data=body, headers=editor | HX)
+        assert r.status_code == 200, r.text
+        found = re.search(r'name="base_version" value="(\d+)"', r.text)
+        base = int(found.group(1)) if found else base
+        return html.unescape(r.text)
+
+    edit = post("/edges", {"source": "car", "target": "3", "op": "add"})  # car's row comes back
+    assert data in edit and kept in edit  # car → vegetation is still suggested from the chosen survey
+    undone = post("/undo", {})
+    assert data in undone and kept in undone
+    plain = post("/edges", {"source": "car", "target": "3", "op": "add"}, survey=None)
+    assert data not in plain and f'value="{latest}"' in plain  # without it: the latest survey
+    post("/undo", {})
+    rejected = post("/suggestions/reject", {"key": "3:unlabeled"})
+    assert 'data-suggestion="3:unlabeled"' not in rejected
+    back = post("/suggestions/unreject", {"key": "3:unlabeled"})
+    assert 'data-suggestion="3:unlabeled"' in back and data in back
+    accepted = post("/suggestions/accept", {"key": "3:unlabeled"})
+    assert "Accepted suggestion ‘unlabeled’ → 3 sky" in accepted and kept in accepted
+    preview_url = f"/mappings/{mapping_id}/suggestions/accept-all?min_score=0.5"
+    preview = client.get(f"{preview_url}&survey_job_id={chosen}", headers=editor | HX).text
+    assert 'value="2:car"' in preview  # car → vegetation scores ≥ 0.5 on the chosen survey's data
+    assert 'value="2:car"' not in client.get(preview_url, headers=editor | HX).text
+    confirmed = post("/suggestions/accept-all", {"keys": ["2:car"], "min_score": "0.5"})
+    assert "Accepted 1 suggestion with score ≥ 0.50" in confirmed and kept in confirmed
+    bad = client.post(
+        f"/mappings/{mapping_id}/edges",
+        data={"source": "car", "target": "3", "base_version": str(base), "survey_job_id": "abc"},
+        headers=editor | HX,
+    )
+    assert bad.status_code == 422 and "survey_job_id" in bad.text

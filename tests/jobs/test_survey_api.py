@@ -3,17 +3,14 @@ the suggestions and the mapping audit, with a stored survey result (no worker ne
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models_registry import Job
-from app.domain.survey import SurveyStats
 from app.queue import TASK_PSEUDO_LABEL
-from worker.demo import TARGET
+from tests.jobs.conftest import StoredSurvey
 
 Headers = dict[str, str]
 
@@ -43,45 +40,13 @@ def test_submitting_a_survey_queues_the_sharded_task_after_checks_and_roles(
     assert sent == [(TASK_PSEUDO_LABEL, {"job_id": job["id"]})]
 
 
-def _stored_survey(
-    factory: sessionmaker[Session], world: dict[str, Any], tmp: Path, *, status: str = "succeeded"
-) -> int:
-    """A finished survey job with constructed statistics (what ``worker.survey_job`` writes)."""
-    stats = SurveyStats(tuple(TARGET.names))
-    # drivable, vehicle, vegetation, sky, void
-    stats.add("road", [9000, 0, 0, 50, 950], [9000.0, 0, 0, 50, 950], images=12)
-    stats.add("car", [0, 100, 7800, 0, 2100], [0, 100.0, 7800, 0, 2100], images=9)  # says vegetation
-    stats.add(
-        "grass", [0, 0, 9500, 0, 500], [0, 0, 9500.0, 0, 500], images=5
-    )  # grass -> vegetation + void: fine
-    stats.add("unlabeled", [0, 0, 0, 8000, 2000], [0, 0, 0, 8000.0, 2000], images=4)  # void-only, says sky
-    out = tmp / "survey-out"
-    out.mkdir()
-    prov = {"teacher": {"model_id": world["model"]["id"]}, "sample": {"seed": 0}}
-    (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
-    with factory() as s:
-        job = Job(
-            kind="survey",
-            status=status,
-            name="survey",
-            params_json="{}",
-            dataset_id=world["dataset"]["id"],
-            model_id=world["model"]["id"],
-            output_dir=str(out),
-        )
-        s.add(job)
-        s.commit()
-        return job.id
-
-
 def test_suggestions_with_a_survey_show_data_evidence(
     client: TestClient,
     viewer: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
-    job_id = _stored_survey(session_factory, world, tmp_path)
+    job_id = stored_survey()
     mapping_id = world["mapping"]["id"]
     r = client.get(
         f"/api/v1/mappings/{mapping_id}/suggestions?survey_job_id={job_id}&label=car", headers=viewer
@@ -105,10 +70,9 @@ def test_audit_flags_contradicted_unused_and_void_confident_edges(
     client: TestClient,
     viewer: Headers,
     world: dict[str, Any],
-    session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
 ) -> None:
-    job_id = _stored_survey(session_factory, world, tmp_path)
+    job_id = stored_survey()
     mapping_id = world["mapping"]["id"]
     r = client.get(f"/api/v1/mappings/{mapping_id}/audit?survey_job_id={job_id}", headers=viewer)
     assert r.status_code == 200, r.text
@@ -135,7 +99,7 @@ def test_audit_and_suggestion_refusals(
     editor: Headers,
     world: dict[str, Any],
     session_factory: sessionmaker[Session],
-    tmp_path: Path,
+    stored_survey: StoredSurvey,
     sent: list[Any],
 ) -> None:
     mapping_id = world["mapping"]["id"]
@@ -144,7 +108,7 @@ def test_audit_and_suggestion_refusals(
     assert client.get(url, headers=viewer).status_code == 422  # survey_job_id is required
     r = client.get(f"{url}?survey_job_id=999", headers=viewer)
     assert r.status_code == 404 and "job 999" in r.text
-    done = _stored_survey(session_factory, world, tmp_path)
+    done = stored_survey()
     assert client.get(f"{url}?survey_job_id={done}&version=9", headers=viewer).status_code == 404
     assert client.get(f"{url}?survey_job_id={done}&unused_max=1.5", headers=viewer).status_code == 422
     scan = client.post(

@@ -74,6 +74,9 @@ class EditorModel:
     view: str = "rows"
     # suggested edges per source label, best first, rejected ones left out (rows view only)
     suggestions: dict[str, tuple[Suggestion, ...]] = field(default_factory=dict)
+    # the survey of the ghost chips' data evidence (chosen, or the latest compatible one); every edit
+    # carries it back (``#editor-state``) so its answer's chips come from the same survey
+    survey_job_id: int | None = None
 
     def ghosts(self, row: SourceRow) -> tuple[Suggestion, ...]:
         """The row's suggested edges it does not have yet: its ghost chips."""
@@ -173,16 +176,19 @@ def filter_rows(rows: list[SourceRow], *, filter_key: str = "all", query: str = 
     return out
 
 
+def default_survey(session: Session, mapping_id: int) -> int | None:
+    """The latest compatible succeeded survey (the Audit section's default), or None."""
+    latest = audit_edits.compatible_surveys(session, mapping_id)[:1]
+    return latest[0].job_id if latest else None
+
+
 def load_suggestions(
     session: Session, mapping_id: int, survey_job_id: int | None = None
 ) -> dict[str, tuple[Suggestion, ...]]:
     """The mapping's suggestions per label (none when they cannot be made, e.g. a target that is
     not a class list 0..N-1: the editor works without them). Data evidence comes from survey
-    ``survey_job_id``, by default the latest compatible one (the Audit section's default); a survey
-    that does not fit leaves the names and other mappings as evidence."""
-    if survey_job_id is None:
-        latest = audit_edits.compatible_surveys(session, mapping_id)[:1]
-        survey_job_id = latest[0].job_id if latest else None
+    ``survey_job_id`` (None: names and other mappings only); a survey that does not fit leaves the
+    names and other mappings as evidence."""
     for survey in dict.fromkeys((survey_job_id, None)):
         try:
             return suggestion_service.suggest_for_mapping(
@@ -210,6 +216,9 @@ def load_editor(
     source = _taxonomy_cache.load_taxonomy(session, mapping.source_taxonomy_id)
     target = _taxonomy_cache.load_taxonomy(session, mapping.target_taxonomy_id)
     edges = mapping_service.version_edges(head)
+    rows_view = view != "matrix"
+    if survey_job_id is None and rows_view:
+        survey_job_id = default_survey(session, mapping_id)
     # same findings as mapping_service.validation_report, without loading the taxonomies twice
     report = validate_mapping(edges, source, target, extra_findings=mapping_service.import_findings(head))
     return EditorModel(
@@ -223,5 +232,6 @@ def load_editor(
         targets=build_targets(target),
         can_edit=can_edit,
         view=view if view in VIEWS else "rows",
-        suggestions=load_suggestions(session, mapping_id, survey_job_id) if view != "matrix" else {},
+        suggestions=load_suggestions(session, mapping_id, survey_job_id) if rows_view else {},
+        survey_job_id=survey_job_id,
     )

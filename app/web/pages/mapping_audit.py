@@ -179,7 +179,7 @@ def audit_apply_fragment(
         parts.parts.append(_section(request, fresh, oob=True))
         parts.toast(request, Toast(exc.message, "error"))
         return fragment(request, parts, status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)

@@ -32,6 +32,10 @@ from app.web.pages._summaries import user_names
 router = APIRouter(include_in_schema=False)
 
 Edge = tuple[str, int]
+# The survey of the ghost chips' data evidence, carried back by every edit from ``#editor-state``
+# (absent: the latest compatible survey); an unreadable id is a 422 naming the field.
+SurveyForm = Annotated[int | None, Form(ge=1)]
+SurveyQuery = Annotated[int | None, Query(ge=1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ def mapping_editor_page(
     view: Annotated[Literal["rows", "matrix"], Query()] = "rows",
     q: Annotated[str, Query(max_length=200)] = "",
     filter: Annotated[str, Query()] = "all",
-    survey_job_id: Annotated[int | None, Query(ge=1)] = None,
+    survey_job_id: SurveyQuery = None,
 ) -> Response:
     """The editor: rows (chips + type-ahead) or matrix (click cells), with the validation panel;
     ``survey_job_id`` chooses the survey of the ghost chips' data evidence and of the Audit section."""
@@ -98,9 +102,10 @@ def mapping_rows_fragment(
     mapping_id: int,
     q: Annotated[str, Query(max_length=200)] = "",
     filter: Annotated[str, Query()] = "all",
+    survey_job_id: SurveyQuery = None,
 ) -> Response:
     """The rows view body for a filter and search text (``_rows.html``)."""
-    m = load_editor(session, mapping_id, can_edit=can_edit(user), view="rows")
+    m = load_editor(session, mapping_id, can_edit=can_edit(user), view="rows", survey_job_id=survey_job_id)
     rows = filter_rows(m.rows, filter_key=filter, query=q)
     return fragment(request, render_text(request, "mappings/_rows.html", m=m, rows=rows))
 
@@ -165,10 +170,11 @@ def _conflict_answer(
     base_version: int,
     view: str,
     info: ConflictInfo,
+    survey_job_id: int | None = None,
 ) -> Response:
     """409: the conflict panel plus the current state of everything changed since ``base_version``."""
     session.rollback()
-    m = load_editor(session, mapping_id, can_edit=True, view=view)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, survey_job_id=survey_job_id)
     diff: MappingDiff | None = None
     base_number: int | None = None
     try:
@@ -203,6 +209,7 @@ def mapping_edge_fragment(
     base_version: Annotated[int, Form()],
     op: Annotated[Literal["add", "remove", "toggle"], Form()] = "toggle",
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """Add or remove one edge on top of ``base_version``; answers out-of-band swaps and a toast."""
     on = {"add": True, "remove": False}.get(op)
@@ -221,12 +228,18 @@ def mapping_edge_fragment(
     except StaleVersion:
         info = ConflictInfo(op if op != "toggle" else "add", source, target, None, None, None, None)
         return _conflict_answer(
-            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+            request,
+            session,
+            mapping_id=mapping_id,
+            base_version=base_version,
+            view=view,
+            info=info,
+            survey_job_id=survey_job_id,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     now_on = (source, target) in m.edges.edges
     _changed_parts(request, m, [(source, target)], parts, fresh=(source, target) if now_on else None)
@@ -254,6 +267,7 @@ def mapping_undo_fragment(
     mapping_id: int,
     base_version: Annotated[int, Form()],
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """Step back one edit (a new version equal to the previous one); swaps what changed."""
     try:
@@ -262,12 +276,18 @@ def mapping_undo_fragment(
     except StaleVersion:
         info = ConflictInfo("undo", "", VOID, None, None, None, None)
         return _conflict_answer(
-            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+            request,
+            session,
+            mapping_id=mapping_id,
+            base_version=base_version,
+            view=view,
+            info=info,
+            survey_job_id=survey_job_id,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)
@@ -287,6 +307,7 @@ def mapping_finding_fix_fragment(
     finding: Annotated[str, Form(max_length=1_000)],
     base_version: Annotated[int, Form()],
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """One click on a name the source taxonomy lacks: apply its suggestion (its targets move to the
     suggested label) or, without one, remove its stored edges. Swaps what changed, like an edit."""
@@ -310,7 +331,7 @@ def mapping_finding_fix_fragment(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)

@@ -11,13 +11,15 @@ A rejection is remembered per mapping (no version); its toast offers Undo.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from app.db.models import MappingVersion as VersionRow
+from app.db.models import User
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.services import mappings as mapping_service
@@ -30,6 +32,8 @@ from app.web.pages._editor_model import EditorModel, load_editor
 from app.web.pages._render import Fragments, Toast, ToastAction, fragment, toast_response
 from app.web.pages.mapping_editor import (
     ConflictInfo,
+    SurveyForm,
+    SurveyQuery,
     _changed_parts,
     _common_parts,
     _conflict_answer,
@@ -87,9 +91,10 @@ def accept_all_preview(
     _user: EditorUser,
     mapping_id: int,
     min_score: Score = DEFAULT_ACCEPT_MIN,
+    survey_job_id: SurveyQuery = None,
 ) -> Response:
     """Preview: the suggested edges scoring ``min_score`` or more that Confirm would add."""
-    m = load_editor(session, mapping_id, can_edit=True)
+    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
     return fragment(request, _preview(request, m, "accept_all", min_score))
 
 
@@ -100,17 +105,24 @@ def draft_preview(
     _user: EditorUser,
     mapping_id: int,
     min_score: Score = DEFAULT_DRAFT_MIN,
+    survey_job_id: SurveyQuery = None,
 ) -> Response:
     """Preview of a first version from evidence: each label's best suggestion, or void."""
-    m = load_editor(session, mapping_id, can_edit=True)
+    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
     return fragment(request, _preview(request, m, "draft", min_score))
 
 
 def _saved_answer(
-    request: Request, session: Session, mapping_id: int, base_version: int, new: VersionRow, done: str
+    request: Request,
+    session: Session,
+    mapping_id: int,
+    base_version: int,
+    new: VersionRow,
+    done: str,
+    survey_job_id: int | None,
 ) -> Response:
     """What changed since ``base_version`` (rows, state, panel, Undo), the preview closed, a toast."""
-    m = load_editor(session, mapping_id, can_edit=True, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     if new.id == base_version:
         toast = Toast("No change: the mapping already has these edges.", "info")
@@ -125,11 +137,16 @@ def _saved_answer(
 
 
 def _stale_answer(
-    request: Request, session: Session, mapping_id: int, kind: Kind, min_score: float
+    request: Request,
+    session: Session,
+    mapping_id: int,
+    kind: Kind,
+    min_score: float,
+    survey_job_id: int | None,
 ) -> Response:
     """409: a fresh preview on the current version, and the editor brought up to date."""
     session.rollback()
-    m = load_editor(session, mapping_id, can_edit=True)
+    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
     note = f"Not saved: version {m.head.number} was saved in the meantime. Check the preview again."
     parts = _preview(request, m, kind, min_score, note=note)
     _changed_parts(request, m, [(r.name, VOID) for r in m.rows], parts, fresh=None)
@@ -138,52 +155,71 @@ def _stale_answer(
     return fragment(request, parts, status_code=409, retarget="#suggestion-panel", reswap="outerHTML")
 
 
-@router.post("/mappings/{mapping_id}/suggestions/accept-all", response_class=HTMLResponse)
-def accept_all_confirm(
+@dataclass(frozen=True, slots=True)
+class BulkForm:
+    """What a preview's Confirm posts: the previewed keys, its threshold, base version and survey."""
+
+    keys: list[str]
+    min_score: float
+    base_version: int
+    survey_job_id: int | None
+
+
+def _bulk_form(
+    keys: Keys, min_score: ScoreForm, base_version: Annotated[int, Form()], survey_job_id: SurveyForm = None
+) -> BulkForm:
+    return BulkForm(keys, min_score, base_version, survey_job_id)
+
+
+Bulk = Annotated[BulkForm, Depends(_bulk_form)]
+
+
+def _confirm(
     request: Request,
-    session: SessionDep,
-    user: EditorUser,
+    session: Session,
+    user: User,
     mapping_id: int,
-    keys: Keys,
-    min_score: ScoreForm,
-    base_version: Annotated[int, Form()],
+    kind: Kind,
+    form: BulkForm,
 ) -> Response:
-    """Add the previewed suggestions in one version."""
+    """Write a previewed bulk action (``kind``) in one version; a stale base gets a fresh preview."""
+    write = suggestion_edits.draft_from_evidence if kind == "draft" else suggestion_edits.accept_suggestions
     try:
-        new = suggestion_edits.accept_suggestions(
-            session, mapping_id, keys=keys, min_score=min_score, base_version_id=base_version, author=user
+        new = write(
+            session,
+            mapping_id,
+            keys=form.keys,
+            min_score=form.min_score,
+            base_version_id=form.base_version,
+            author=user,
         )
     except StaleVersion:
-        return _stale_answer(request, session, mapping_id, "accept_all", min_score)
+        return _stale_answer(request, session, mapping_id, kind, form.min_score, form.survey_job_id)
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    n = len(set(keys))
-    done = f"Accepted {n} suggestion{'s' if n != 1 else ''} with score ≥ {min_score:.2f}"
-    return _saved_answer(request, session, mapping_id, base_version, new, done)
+    if kind == "draft":
+        done = "Drafted from evidence"
+    else:
+        n = len(set(form.keys))
+        done = f"Accepted {n} suggestion{'s' if n != 1 else ''} with score ≥ {form.min_score:.2f}"
+    return _saved_answer(request, session, mapping_id, form.base_version, new, done, form.survey_job_id)
+
+
+@router.post("/mappings/{mapping_id}/suggestions/accept-all", response_class=HTMLResponse)
+def accept_all_confirm(
+    request: Request, session: SessionDep, user: EditorUser, mapping_id: int, form: Bulk
+) -> Response:
+    """Add the previewed suggestions in one version."""
+    return _confirm(request, session, user, mapping_id, "accept_all", form)
 
 
 @router.post("/mappings/{mapping_id}/suggestions/draft", response_class=HTMLResponse)
 def draft_confirm(
-    request: Request,
-    session: SessionDep,
-    user: EditorUser,
-    mapping_id: int,
-    keys: Keys,
-    min_score: ScoreForm,
-    base_version: Annotated[int, Form()],
+    request: Request, session: SessionDep, user: EditorUser, mapping_id: int, form: Bulk
 ) -> Response:
     """Write the previewed draft as the mapping's first full version."""
-    try:
-        new = suggestion_edits.draft_from_evidence(
-            session, mapping_id, keys=keys, min_score=min_score, base_version_id=base_version, author=user
-        )
-    except StaleVersion:
-        return _stale_answer(request, session, mapping_id, "draft", min_score)
-    except DomainError as exc:
-        session.rollback()
-        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    return _saved_answer(request, session, mapping_id, base_version, new, "Drafted from evidence")
+    return _confirm(request, session, user, mapping_id, "draft", form)
 
 
 @router.post("/mappings/{mapping_id}/suggestions/accept", response_class=HTMLResponse)
@@ -195,6 +231,7 @@ def accept_one(
     key: Key,
     base_version: Annotated[int, Form()],
     view: View = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """Accept one ghost chip: the edge is added like a chip edit, with its own version message."""
     try:
@@ -205,12 +242,18 @@ def accept_one(
     except StaleVersion:
         info = ConflictInfo("add", name, target, None, None, None, None)
         return _conflict_answer(
-            request, session, mapping_id=mapping_id, base_version=base_version, view=view, info=info
+            request,
+            session,
+            mapping_id=mapping_id,
+            base_version=base_version,
+            view=view,
+            info=info,
+            survey_job_id=survey_job_id,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
     parts = Fragments()
     _changed_parts(request, m, [(name, target)], parts, fresh=(name, target))
     _common_parts(request, session, m, parts, clear_conflict=True)
@@ -226,15 +269,23 @@ def accept_one(
 
 
 def _rejection_answer(
-    request: Request, session: Session, mapping_id: int, key: str, view: str, *, rejected: bool
+    request: Request,
+    session: Session,
+    mapping_id: int,
+    key: str,
+    view: str,
+    survey_job_id: int | None,
+    *,
+    rejected: bool,
 ) -> Response:
     """The row without (or, after Undo, with) the ghost chip, and a toast."""
     name, target = suggestion_service.parse_key(key)
-    m = load_editor(session, mapping_id, can_edit=True, view=view)
+    m = load_editor(session, mapping_id, can_edit=True, view=view, survey_job_id=survey_job_id)
     parts = Fragments()
     _changed_parts(request, m, [(name, target)], parts, fresh=None)
     if rejected:
-        undo = ToastAction("Undo", f"/mappings/{mapping_id}/suggestions/unreject", {"key": key})
+        url = f"/mappings/{mapping_id}/suggestions/unreject"
+        undo = ToastAction("Undo", url, {"key": key}, include="#editor-state")
         text = f"Rejected suggestion ‘{name}’ → {_target_text(m, target)}: not suggested here again"
         toast = Toast(text, "success", undo)
     else:
@@ -244,7 +295,13 @@ def _rejection_answer(
 
 @router.post("/mappings/{mapping_id}/suggestions/reject", response_class=HTMLResponse)
 def reject_one(
-    request: Request, session: SessionDep, user: EditorUser, mapping_id: int, key: Key, view: View = "rows"
+    request: Request,
+    session: SessionDep,
+    user: EditorUser,
+    mapping_id: int,
+    key: Key,
+    view: View = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """Reject a ghost chip: it is not suggested for this mapping again (no new version)."""
     try:
@@ -252,12 +309,18 @@ def reject_one(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    return _rejection_answer(request, session, mapping_id, key, view, rejected=True)
+    return _rejection_answer(request, session, mapping_id, key, view, survey_job_id, rejected=True)
 
 
 @router.post("/mappings/{mapping_id}/suggestions/unreject", response_class=HTMLResponse)
 def unreject_one(
-    request: Request, session: SessionDep, _user: EditorUser, mapping_id: int, key: Key, view: View = "rows"
+    request: Request,
+    session: SessionDep,
+    _user: EditorUser,
+    mapping_id: int,
+    key: Key,
+    view: View = "rows",
+    survey_job_id: SurveyForm = None,
 ) -> Response:
     """Forget a rejection (the toast's Undo): the ghost chip comes back."""
     try:
@@ -265,4 +328,4 @@ def unreject_one(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    return _rejection_answer(request, session, mapping_id, key, view, rejected=False)
+    return _rejection_answer(request, session, mapping_id, key, view, survey_job_id, rejected=False)
