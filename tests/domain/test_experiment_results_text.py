@@ -7,7 +7,7 @@ import csv
 import io
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.experiment_results import (
@@ -27,6 +27,7 @@ from app.domain.experiment_results import (
 from app.domain.experiment_results.text import FORMULA_START
 
 SPECIALS = "\\&%$#_{}~^[]<>|\n\r\t=+-@ \"',*`Δ–"
+NO_DEADLINE = settings(deadline=None)  # no wall-clock limit: a loaded CI machine must not fail these
 names = st.text(alphabet=st.sampled_from(SPECIALS) | st.characters(), max_size=12)
 LATEX_ESCAPES: tuple[str, ...] = (
     "\\textbackslash{}",
@@ -66,6 +67,7 @@ def _shape_md(text: str) -> list[int]:
     return [_unescaped(line, "|") for line in text.split("\n")]
 
 
+@NO_DEADLINE
 @given(names, names, names)
 def test_markdown_rows_keep_their_columns(set_name: str, class_name: str, label: str) -> None:
     for plain, table in zip(_tables("s", "c", "l"), _tables(set_name, class_name, label), strict=True):
@@ -75,12 +77,14 @@ def test_markdown_rows_keep_their_columns(set_name: str, class_name: str, label:
             )
 
 
+@NO_DEADLINE
 @given(names)
 def test_markdown_cell_is_one_line_without_live_pipes(text: str) -> None:
     cell = markdown_cell(text)
     assert "\n" not in cell and "\r" not in cell and _unescaped(cell, "|") == 0
 
 
+@NO_DEADLINE
 @given(names, names, names)
 def test_csv_reads_back_cell_for_cell(set_name: str, class_name: str, label: str) -> None:
     for table in _tables(set_name, class_name, label):
@@ -94,6 +98,7 @@ def test_csv_reads_back_cell_for_cell(set_name: str, class_name: str, label: str
         assert [r[0] for r in summary[1:3]] == [csv_cell(set_name), csv_cell(set_name + "2")]
 
 
+@NO_DEADLINE
 @given(names)
 def test_csv_cell_never_starts_a_formula(text: str) -> None:
     cell = csv_cell(text)
@@ -112,6 +117,7 @@ def _latex_shape(text: str) -> list[tuple[int, int, int]]:
     return shape
 
 
+@NO_DEADLINE
 @given(names, names, names)
 def test_latex_keeps_its_structure(set_name: str, class_name: str, label: str) -> None:
     for plain, table in zip(_tables("s", "c", "l"), _tables(set_name, class_name, label), strict=True):
@@ -121,6 +127,7 @@ def test_latex_keeps_its_structure(set_name: str, class_name: str, label: str) -
             assert shape[-1][2] == 0  # braces balance
 
 
+@NO_DEADLINE
 @given(names)
 def test_latex_text_leaves_no_special_character_live(text: str) -> None:
     escaped = latex_text(text)
