@@ -20,6 +20,7 @@ import typer
 from app.cli_audit import register as register_audit
 from app.cli_common import _settings, _unit_of_work
 from app.cli_datasets import dataset_app
+from app.cli_experiments import experiment_app
 from app.cli_exports import register as register_exports
 from app.cli_jobs import job_app
 from app.cli_suggestions import register as register_suggestions
@@ -51,6 +52,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(demo_app, name="demo")
 app.add_typer(job_app, name="job")
+app.add_typer(experiment_app, name="experiment")
 app.add_typer(dataset_app, name="dataset")
 register_suggestions(mapping_app)  # mapping suggest
 register_audit(mapping_app)  # mapping audit

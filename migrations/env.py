@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from app.db import (
     models,  # noqa: F401  (registers the tables on Base.metadata)
+    models_experiments,  # noqa: F401  (experiments: issue 12)
     models_outbox,  # noqa: F401  (transactional outbox: issue 10)
     models_registry,  # noqa: F401  (datasets, models, jobs: issue 4)
     models_security,  # noqa: F401  (sessions, login throttles, audit log: issue 10)

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import get_settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.session import unit_of_work
@@ -29,6 +30,7 @@ from app.queue import (
     TASK_PSEUDO_LABEL_SHARD,
     enqueue_after_commit,
 )
+from app.services.experiment_runs import advance_active
 from app.services.jobs import TASK_OF_KIND, log
 
 logger = logging.getLogger(__name__)
@@ -76,7 +78,18 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
             sent += 1
     if sent:
         logger.warning("recovery sweep re-sent %d task(s)", sent)
+    _advance_experiments(factory)
     return sent
+
+
+def _advance_experiments(factory: sessionmaker[Session]) -> None:
+    """Advance every running experiment run: a worker killed between a stage job's end and the
+    run's next step (or a stage cancelled from its job page) leaves the run to this sweep."""
+    try:
+        with unit_of_work(factory) as s:
+            advance_active(s, get_settings())
+    except Exception:  # the next sweep tries again
+        logger.exception("advancing experiment runs failed")
 
 
 class Sweeper:

@@ -41,6 +41,7 @@ from app.queue import (
     TASK_TRAIN,
     enqueue_after_commit,
 )
+from app.services import experiment_runs
 from app.services.jobs import log
 from worker import context, conversion_job, export_job, model_conversion, steps, survey_job, train_job
 from worker.celery_app import celery_app
@@ -130,6 +131,7 @@ def _run_leased(task: Task, job_id: int, body: Body) -> None:
                 traceback=traceback.format_exc()[-8000:],
             )
             _maybe_finalize_parent(job_id)
+            _advance_experiments(job_id)
             if not isinstance(exc, DomainError):
                 raise
             return
@@ -139,6 +141,7 @@ def _run_leased(task: Task, job_id: int, body: Body) -> None:
             status = "cancelled" if result.pop("_stopped", False) else "succeeded"
             _finish(job_id, attempt, status, status, result_json=json.dumps(result))
     _maybe_finalize_parent(job_id)
+    _advance_experiments(job_id)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -154,6 +157,19 @@ def _release_for_retry(job_id: int, attempt: int, exc: BaseException) -> None:
             repo.finish_job(s, job_id, attempt, status="queued", message=f"transient error, retrying: {exc}")
     except Exception:
         logger.exception("could not release job %s for retry", job_id)
+
+
+def _advance_experiments(job_id: int) -> None:
+    """After a job ended: advance the experiment runs it is a stage of (issue 12).
+
+    Never raises: a failure here (or a kill before it) is caught up by every worker's recovery
+    sweep, which advances all running experiment runs.
+    """
+    try:
+        with unit_of_work(context.session_factory()) as s:
+            experiment_runs.advance_for_job(s, get_settings(), job_id)
+    except Exception:
+        logger.exception("could not advance the experiment runs of job %s; the recovery sweep will", job_id)
 
 
 def _maybe_finalize_parent(job_id: int) -> None:
@@ -217,6 +233,7 @@ def finalize_pseudo_label(self: Task, job_id: int) -> None:
     """Merge the shards' manifests and summaries; end the parent job (idempotent)."""
     if not survey_job.finalize_survey(job_id):
         steps.finalize(job_id)
+    _advance_experiments(job_id)
 
 
 # A survey job (worker.survey_job) runs through the same plan -> shards -> finalize tasks.

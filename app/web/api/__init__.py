@@ -8,6 +8,7 @@ from app.web.api import (
     audit,
     datasets,
     evaluations,
+    experiments,
     exports,
     health,
     image_reviews,
@@ -36,6 +37,7 @@ for module in (
     exports,
     image_reviews,
     evaluations,
+    experiments,
 ):
     document_error_responses(module.router)
     router.include_router(module.router)
