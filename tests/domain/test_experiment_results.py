@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from app.domain.experiment_results import (
     compare,
     score_from_evaluation,
     to_csv,
+    to_dict,
     to_latex,
     to_markdown,
     trend,
@@ -256,3 +258,23 @@ def test_comparison_text() -> None:
         table, per_class=True
     )
     assert "### night" in to_markdown(table, per_class=True)
+
+
+def test_to_dict_is_json_ready() -> None:
+    data = to_dict(_table())
+    assert json.loads(json.dumps(data)) == data
+    assert data["rows"][1] == {
+        "name": "rural",
+        "student_round": 1,
+        "a": None,
+        "b": 0.4,
+        "delta": None,
+        "classes": [
+            {"name": "road", "a": None, "b": 0.4, "delta": None},
+            {"name": "car", "a": None, "b": 0.4, "delta": None},
+        ],
+    }
+    assert data["mean"]["sets"] == 2 and data["class_names"] == CLASSES
+    comparison = to_dict(compare(_table(), _other(), "x", "y"))
+    assert (comparison["label_a"], comparison["side"], len(comparison["rows"])) == ("x", "student", 4)
+    assert comparison["rows"][2]["classes"][2] == {"name": "bus", "a": None, "b": 0.1, "delta": None}

@@ -15,6 +15,7 @@ from app.domain.experiment_results.tables import (
     compare,
     difference,
     score_from_evaluation,
+    to_dict,
     trend,
 )
 from app.domain.experiment_results.text import (
@@ -44,6 +45,7 @@ __all__ = [
     "markdown_cell",
     "score_from_evaluation",
     "to_csv",
+    "to_dict",
     "to_latex",
     "to_markdown",
     "trend",

@@ -274,3 +274,34 @@ def compare(
         per_class = tuple((c, Pair(ious_a.get(c), ious_b.get(c))) for c in classes)
         rows.append(ComparedSet(name, Pair(miou_a, miou_b), per_class))
     return ComparisonTable(label_a, label_b, side, classes, tuple(rows), _mean(r.values for r in rows))
+
+
+def _pair_dict(values: Pair) -> dict[str, float | None]:
+    return {"a": values.a, "b": values.b, "delta": values.delta}
+
+
+def to_dict(table: ResultTable | ComparisonTable) -> dict[str, Any]:
+    """A JSON-ready form (IoU fractions, ``None`` for missing): ``a`` is the teacher (or ``label_a``),
+    ``b`` the student (or ``label_b``), ``delta`` is ``b - a``."""
+    mean = {"sets": table.mean.sets, **_pair_dict(table.mean.values)}
+    if isinstance(table, ComparisonTable):
+        rows: list[dict[str, Any]] = [
+            {
+                "name": r.name,
+                **_pair_dict(r.values),
+                "classes": [{"name": c, **_pair_dict(p)} for c, p in r.classes],
+            }
+            for r in table.rows
+        ]
+        head = {"label_a": table.label_a, "label_b": table.label_b, "side": table.side}
+        return head | {"class_names": list(table.class_names), "rows": rows, "mean": mean}
+    rows = [
+        {
+            "name": r.name,
+            "student_round": r.student_round,
+            **_pair_dict(r.values),
+            "classes": [{"name": c.name, **_pair_dict(c.values)} for c in r.classes],
+        }
+        for r in table.rows
+    ]
+    return {"class_names": list(table.class_names), "rows": rows, "mean": mean}
