@@ -35,9 +35,35 @@ def out_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _surveyed_mapping(live_server: Any, tmp_path: Path) -> tuple[int, int]:
+def _add_survey(s: Any, dataset: Dataset, model: Model, out: Path, name: str, building: list[int]) -> int:
+    """A succeeded survey job of ``dataset`` by ``model`` (written to ``out``); ``building`` gives
+    building's arg-max pixels over drivable, obstacle, vegetation, sky, void."""
+    stats = SurveyStats(("drivable", "obstacle", "vegetation", "sky"))
+    stats.add("road", [9000, 0, 0, 0, 1000], [9000.0, 0, 0, 0, 1000], images=12)
+    stats.add("building", building, [float(v) for v in building], images=9)
+    stats.add("sky", [0, 0, 0, 7000, 500], [0, 0, 0, 7000.0, 500], images=10)
+    stats.images = 14
+    out.mkdir()
+    prov = {"teacher": {"model_id": model.id}, "sample": {"seed": 0}}
+    (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
+    job = Job(
+        kind="survey",
+        status="succeeded",
+        name=name,
+        params_json="{}",
+        dataset_id=dataset.id,
+        model_id=model.id,
+        output_dir=str(out),
+    )
+    s.add(job)
+    s.flush()
+    return int(job.id)
+
+
+def _surveyed_mapping(live_server: Any, tmp_path: Path, *, agreeing_later: bool = False) -> tuple[int, int]:
     """A mapping (road, sidewalk -> drivable; building -> obstacle; sky -> sky) and a succeeded
-    survey whose teacher puts building's pixels on vegetation."""
+    survey whose teacher puts building's pixels on vegetation (its id is returned); with
+    ``agreeing_later`` a later survey that agrees with building -> obstacle (the default one)."""
     with live_server.session_factory() as s:
         erin = user_service.get_user_by_name(s, "erin")
         source = factories.make_taxonomy(s)
@@ -49,27 +75,13 @@ def _surveyed_mapping(live_server: Any, tmp_path: Path) -> tuple[int, int]:
         )
         s.add_all([dataset, model])
         s.flush()
-        stats = SurveyStats(("drivable", "obstacle", "vegetation", "sky"))
-        stats.add("road", [9000, 0, 0, 0, 1000], [9000.0, 0, 0, 0, 1000], images=12)
-        stats.add("building", [0, 100, 8100, 0, 1800], [0, 100.0, 8100, 0, 1800], images=9)
-        stats.add("sky", [0, 0, 0, 7000, 500], [0, 0, 0, 7000.0, 500], images=10)
-        stats.images = 14
-        out = tmp_path / "survey-out"
-        out.mkdir()
-        prov = {"teacher": {"model_id": model.id}, "sample": {"seed": 0}}
-        (out / "survey.json").write_text(json.dumps({"survey": stats.to_json(), "provenance": prov}))
-        job = Job(
-            kind="survey",
-            status="succeeded",
-            name="survey of streets",
-            params_json="{}",
-            dataset_id=dataset.id,
-            model_id=model.id,
-            output_dir=str(out),
+        job_id = _add_survey(
+            s, dataset, model, tmp_path / "survey-out", "survey of streets", [0, 100, 8100, 0, 1800]
         )
-        s.add(job)
+        if agreeing_later:
+            _add_survey(s, dataset, model, tmp_path / "later-out", "later survey", [0, 9000, 100, 0, 900])
         s.commit()
-        return mapping.id, job.id
+        return mapping.id, job_id
 
 
 def test_audit_section_and_applying_a_proposed_change(
@@ -122,3 +134,30 @@ def test_survey_form_on_the_dataset_page(
     assert card.locator("#survey-sample").input_value() == "200"
     card.scroll_into_view_if_needed()
     card.screenshot(path=str(out_dir / "dataset-survey.png"))
+
+
+def test_the_chosen_survey_stays_through_edits(new_page: Any, live_server: Any, tmp_path: Path) -> None:
+    """Choosing an older survey in the Audit section: the ghost chips of every later edit (remove a
+    chip, Undo, accept) still take their data evidence from it, not from the latest survey."""
+    mapping_id, older = _surveyed_mapping(live_server, tmp_path, agreeing_later=True)
+    page = new_page("erin")
+    page.goto(f"/mappings/{mapping_id}")
+    page.locator("#mapping-audit #audit-survey").wait_for()
+    building = page.locator('tr[data-source="building"]')
+    ghost = building.locator('[data-suggestion="2:building"]')
+    data = "81% of this label's pixels are predicted `vegetation`"
+    assert ghost.count() == 0  # the latest survey agrees with building -> obstacle
+    page.locator("#audit-survey").select_option(str(older))
+    page.wait_for_url(re.compile(rf"survey_job_id={older}"))
+    assert data in (ghost.locator(".ghost-evidence").text_content() or "")
+    assert page.locator("#editor-state input[name=survey_job_id]").get_attribute("value") == str(older)
+    building.get_by_role("button", name=re.compile("Remove obstacle")).click()
+    page.locator("#editor-state strong", has_text=re.compile(r"^2$")).wait_for()
+    assert data in (ghost.locator(".ghost-evidence").text_content() or "")
+    page.locator("#undo-button").click()
+    page.locator("#editor-state strong", has_text=re.compile(r"^3$")).wait_for()
+    assert data in (ghost.locator(".ghost-evidence").text_content() or "")
+    ghost.locator(".ghost-accept").click()
+    page.locator("#editor-state strong", has_text=re.compile(r"^4$")).wait_for()
+    assert "Accepted suggestion ‘building’ → 2 vegetation" in page.locator("#toasts").inner_text()
+    assert page.locator("#editor-state input[name=survey_job_id]").get_attribute("value") == str(older)
