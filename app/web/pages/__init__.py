@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.web.pages import (
+    dataset_exports,
     dataset_survey,
     datasets,
     evaluation,
@@ -42,6 +43,7 @@ router.include_router(mapping_suggestions.router)
 router.include_router(mapping_audit.router)  # the audit section (issue 15)
 router.include_router(datasets.router)
 router.include_router(dataset_survey.router)  # survey a dataset (issue 15)
+router.include_router(dataset_exports.router)  # export a dataset's ground truth (issue 14)
 router.include_router(models.router)
 # /jobs/new must be matched before /jobs/{job_id}
 router.include_router(job_forms.router)
