@@ -10,7 +10,6 @@ the image had none); a stale base is refused with :class:`Conflict` naming the s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from app.db import repositories_image_reviews as repo
 from app.db.models import ImageReview, User
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.gallery import GalleryItem
+from app.domain.hashing import sha256_of_file
 from app.domain.image_review import (
     NOTE_MAX,
     REJECTED,
@@ -52,7 +52,7 @@ def label_hash(path: Path) -> str | None:
         hit = _hashes.get(path)
         if hit is not None and hit[0] == key:
             return hit[1]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of_file(path)
     with _lock:
         _hashes[path] = (key, digest)
         _hashes.move_to_end(path)

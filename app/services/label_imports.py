@@ -15,7 +15,6 @@ of the run, a size that differs) is refused with a 422 naming it, and nothing is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ from app.config import Settings
 from app.db.models_registry import Job
 from app.domain import exports as fmt
 from app.domain.errors import InvalidInput
+from app.domain.hashing import sha256_of_stream
 from app.domain.jobs import JobStatus
 from app.domain.label_codec import output_dtype, void_value
 from app.services import models as model_service
@@ -47,7 +47,8 @@ def import_cvat(
 ) -> Job:
     """A new ``label_import`` job holding the run's labels with the corrected masks applied."""
     run = get_run(session, job_id)
-    digest = _sha256(archive)
+    digest = sha256_of_stream(archive)
+    archive.seek(0)
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
@@ -119,14 +120,6 @@ def import_cvat(
     job.result_json = json.dumps({k: v for k, v in provenance.items() if k != "corrected_images"})
     session.flush()
     return job
-
-
-def _sha256(archive: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: archive.read(1 << 20), b""):
-        digest.update(chunk)
-    archive.seek(0)
-    return digest.hexdigest()
 
 
 def _labelmap(zf: zipfile.ZipFile) -> tuple[str, dict[fmt.RGB, str]]:

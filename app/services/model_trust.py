@@ -11,12 +11,11 @@ A paper ``.pth`` is a pickle, and unpickling can run any code. So:
 
 Hugging Face folders need no trust when their weights are safetensors; a folder with only pickle
 weights (``pytorch_model.bin``) is refused: convert it with ``unilabel model convert``.
-The hash is streamed with hashlib: no torch, nothing unpickled here.
+The hash is streamed (:mod:`app.domain.hashing`): no torch, nothing unpickled here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from app.db.base import utcnow
 from app.db.models import User
 from app.db.models_registry import Model
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.domain.hashing import sha256_of_file
 from app.queue import TASK_CONVERT_MODEL, enqueue_after_commit
 from app.services.users import has_role
 
@@ -56,11 +56,7 @@ def file_sha256(path: Path) -> str:
         cached = _hashes.get(key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
+    value = sha256_of_file(path)
     if _stat_key(path) == key:  # not written to while it was read
         with _hashes_lock:
             _hashes[key] = value

@@ -33,6 +33,7 @@ from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation,
 from transformers.utils import logging as hf_logging
 
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.hashing import sha256_of_file, sha256_of_files
 from worker.ml.modeling import IMAGENET_NORMALIZATION, PAPER_NORMALIZATION, Normalization
 
 METADATA_FILE = "unilabel.json"
@@ -187,16 +188,6 @@ def save_checkpoint(
     return out
 
 
-def file_checksum(paths: list[Path]) -> str:
-    """sha256 over the bytes of ``paths`` in sorted order (the model's identity in provenance)."""
-    digest = hashlib.sha256()
-    for p in sorted(paths):
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _weight_files(folder: Path) -> list[Path]:
     files = [p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file()]
     if not files:
@@ -242,7 +233,7 @@ def _load_hf_folder(folder: Path, *, source: str, spec: str, safe_only: bool = F
         normalization=_hf_normalization(folder),
         source=source,
         spec=spec,
-        checksum=file_checksum(_weight_files(folder)),
+        checksum=sha256_of_files(_weight_files(folder)),
         provenance={"path": str(folder)},
     )
 
@@ -263,7 +254,7 @@ def _load_unilabel_folder(folder: Path, *, safe_only: bool = False) -> LoadedMod
         normalization=Normalization.from_json(meta["normalization"]),
         source="unilabel",
         spec=str(folder),
-        checksum=file_checksum(_weight_files(folder)),
+        checksum=sha256_of_files(_weight_files(folder)),
         provenance=dict(meta.get("provenance", {})),
     )
 
@@ -350,7 +341,7 @@ def _load_paper_pth(path: Path, *, trust_pickle: bool, checksum: str | None = No
         normalization=PAPER_NORMALIZATION,
         source="paper-pth",
         spec=str(path),
-        checksum=checksum or file_checksum([path]),
+        checksum=checksum or sha256_of_file(path),
         provenance={"path": str(path), "trusted_pickle": trust_pickle},
     )
 

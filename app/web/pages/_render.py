@@ -8,7 +8,6 @@ knows they are meant to be swapped.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+
+from app.domain.hashing import sha256_of_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -64,7 +65,7 @@ class Fragments:
 def _static_version(relpath: str) -> str:
     path = STATIC_DIR / relpath
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        return sha256_of_file(path)[:10]
     except OSError:
         return "0"
 
