@@ -64,6 +64,15 @@ def submit(
     allow_unapproved: Annotated[bool, typer.Option(help="use an unapproved mapping version")] = False,
     override_reason: Annotated[str | None, typer.Option(help="recorded with --allow-unapproved")] = None,
     param: Annotated[list[str] | None, typer.Option(help="extra KEY=JSON parameter")] = None,
+    update_from: Annotated[
+        int | None,
+        typer.Option(
+            "--update-from",
+            help="update this succeeded pseudo_label run to --mapping-version (a newer version of "
+            "its mapping): its teacher, dataset, split and options are reused; only the images "
+            "containing a changed label are re-labelled",
+        ),
+    ] = None,
     watch_job: Annotated[bool, typer.Option("--watch/--no-watch", help="follow progress until done")] = True,
     url: UrlOpt = "http://127.0.0.1:8000",
     token: TokenOpt = None,
@@ -88,10 +97,45 @@ def submit(
         key, _, value = item.partition("=")
         params[key] = json.loads(value)
     with _client(url, token) as client:
+        if update_from is not None:
+            params = _update_params(
+                client, update_from, params, explicit={k for k, _ in map(_key, param or [])}
+            )
         job = _check(client.post("/jobs", json={"params": params}))
         typer.echo(f"submitted job {job['id']} ({job['kind']}), status {job['status']}")
         if watch_job:
             raise typer.Exit(_watch(client, int(job["id"])))
+
+
+# What an update run takes over from the run it updates (the server checks they are equal).
+_UPDATE_KEEPS = (
+    "model_id",
+    "dataset_id",
+    "split",
+    "max_images",
+    "use_priors",
+    "threshold",
+    "write_confidence",
+    "write_teacher",
+    "tta",
+    "scales",
+    "tta_windows",
+    "tta_memory_budget_mb",
+)
+
+
+def _key(item: str) -> tuple[str, str]:
+    key, _, value = item.partition("=")
+    return key, value
+
+
+def _update_params(
+    client: httpx.Client, job_id: int, params: dict[str, Any], *, explicit: set[str]
+) -> dict[str, Any]:
+    """``params`` with the earlier run's teacher, dataset, split and options (``--param`` wins)."""
+    earlier = _check(client.get(f"/jobs/{job_id}"))["params"]
+    kept = {k: earlier[k] for k in _UPDATE_KEEPS if k in earlier and k not in explicit}
+    return params | kept | {"kind": "pseudo_label", "update_from_job_id": job_id}
 
 
 def _watch(client: httpx.Client, job_id: int, interval: float = 1.0) -> int:
@@ -144,3 +188,21 @@ def list_jobs(
         pct = 100.0 * job["progress_fraction"]
         typer.echo(f"{job['id']:>5}  {job['kind']:<13} {job['status']:<10} {pct:5.1f}%  {job['name']}")
     typer.echo(f"({len(page['items'])} of {page['total']})")
+
+
+@job_app.command("staleness")
+def staleness(
+    job_id: Annotated[int, typer.Argument(help="pseudo_label job id")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="mapping version id (default: newest approved)")
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """Say how many images of a pseudo-label run a newer mapping version would re-label."""
+    query = {"version_id": version} if version is not None else {}
+    with _client(url, token) as client:
+        report = _check(client.get(f"/jobs/{job_id}/staleness", params=query))
+    typer.echo(report["message"])
+    for change in report["changes"]:
+        typer.echo(f"  {change['name']}: {change['old']} -> {change['new']}")

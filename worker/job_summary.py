@@ -134,3 +134,18 @@ def job_message(summary: dict[str, Any]) -> str:
             f"{summary['images_skipped']} skipped" + (f" ({missing} label missing)" if missing else "")
         )
     return ", ".join(parts)
+
+
+def image_provenance(summary: dict[str, Any], job_id: int) -> dict[str, Any]:
+    """The per-image provenance of an image labelled by run ``job_id`` (its shard's ``summary``):
+    teacher, mapping hash, TTA views, code version, and that it was labelled (not carried over)."""
+    model = summary.get("model") or {}
+    return {
+        "teacher": {k: model.get(k) for k in ("source", "spec", "checksum")},
+        "mapping_hash": summary.get("mapping_hash"),
+        "tta_views": list(summary.get("tta_views", [])),
+        "code_version": (summary.get("versions") or {}).get("unilabel"),
+        "relabelled": True,
+        "labelled_in_job_id": job_id,
+        "carried_from_job_id": None,
+    }

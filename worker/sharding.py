@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from app.db.models_registry import Job
 from app.domain.pairing import Pair
 from app.queue import TASK_PSEUDO_LABEL_SHARD, after_commit, enqueue_after_commit
+from worker.job_summary import image_provenance
 from worker.ml.io import write_atomic
 from worker.ml.outputs import merge_summaries, named_histogram, output_relpath, read_manifests
 
@@ -46,9 +47,9 @@ def shard_tag(index: int) -> str:
     return f"{index:05d}"
 
 
-def write_pairs(out_dir: Path, pairs: Sequence[Pair]) -> None:
+def write_pairs(out_dir: Path, pairs: Sequence[Pair], *, name: str = PAIRS_FILE) -> None:
     lines = "".join(json.dumps({"image": p.image, "label": p.label, "split": p.split}) + "\n" for p in pairs)
-    write_atomic(out_dir / PAIRS_FILE, lines.encode("utf-8"))
+    write_atomic(out_dir / name, lines.encode("utf-8"))
 
 
 def add_shards(session: Session, job: Job, bounds: Sequence[tuple[int, int]]) -> list[Job]:
@@ -81,8 +82,10 @@ def add_shards(session: Session, job: Job, bounds: Sequence[tuple[int, int]]) ->
     return shards
 
 
-def read_pairs(out_dir: Path, start: int = 0, end: int | None = None) -> list[Pair]:
-    rows = (out_dir / PAIRS_FILE).read_text(encoding="utf-8").splitlines()[start:end]
+def read_pairs(
+    out_dir: Path, start: int = 0, end: int | None = None, *, name: str = PAIRS_FILE
+) -> list[Pair]:
+    rows = (out_dir / name).read_text(encoding="utf-8").splitlines()[start:end]
     return [Pair(image=r["image"], label=r["label"], split=r.get("split")) for r in map(json.loads, rows)]
 
 
@@ -138,10 +141,21 @@ def merge_outputs(
     shard_tags: Sequence[str],
     source_names: dict[int, str],
     unknown_row: int | None,
+    job_id: int | None = None,
 ) -> dict[str, Any]:
     """Write ``manifest.jsonl`` from the shards' files; return the merged summary (not yet written:
-    ``job_summary.complete_summary`` adds the failed and skipped images and writes ``summary.json``)."""
+    ``job_summary.complete_summary`` adds the failed and skipped images and writes ``summary.json``).
+
+    With ``job_id``, every "ok" record without one gets its ``provenance`` (labelled by that run;
+    an update run's carried-over records already have theirs)."""
     pairs = read_pairs(out_dir)
+    summaries = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for t in shard_tags
+        if (p := out_dir / f"summary.{t}.json").is_file()
+    ]
+    merged = merge_summaries(summaries)
+    provenance = image_provenance(merged, job_id) if job_id is not None else None
     records = _all_records([out_dir / f"manifest.{t}.jsonl" for t in shard_tags])
     lines, missing = [], 0
     for pair in pairs:
@@ -149,14 +163,10 @@ def merge_outputs(
         if rec is None:
             missing += 1
             rec = {"image": pair.image, "label": pair.label, "status": "missing"}
+        elif provenance is not None and rec.get("status") == "ok":
+            rec.setdefault("provenance", provenance)
         lines.append(json.dumps(rec, sort_keys=True) + "\n")
     write_atomic(out_dir / "manifest.jsonl", "".join(lines).encode("utf-8"))
-    summaries = [
-        json.loads(p.read_text(encoding="utf-8"))
-        for t in shard_tags
-        if (p := out_dir / f"summary.{t}.json").is_file()
-    ]
-    merged = merge_summaries(summaries)
     class_names = tuple(merged.get("class_names", ()))
     merged["histogram_named"] = (
         named_histogram(merged.get("histogram", {}), source_names, class_names, unknown_row)

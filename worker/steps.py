@@ -19,8 +19,10 @@ from app.services import datasets as dataset_service
 from app.services.jobs import log
 from worker import context, job_summary
 from worker.progress import JobProgressRecorder, LeaseLost
+from worker.pseudo_label_update import CARRIED_TAG, RELABEL_FILE, is_update, prepare_update, update_fields
 from worker.runtime import JobInputs, load_inputs, load_teacher, source_names
 from worker.sharding import (
+    PAIRS_FILE,
     add_shards,
     merge_outputs,
     read_pairs,
@@ -49,7 +51,9 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_pairs(out_dir, pairs)
         job_summary.write_skipped(out_dir, skipped)
-        bounds = shard_bounds(len(pairs), int(params.get("shard_size", 50)))
+        # An update run's shards label only the images the new mapping version touches.
+        todo = prepare_update(s, job, out_dir, pairs) if is_update(params) else pairs
+        bounds = shard_bounds(len(todo), int(params.get("shard_size", 50)))
         add_shards(s, job, bounds)  # the shard rows and their task messages, in this commit
         # shard_count > 0 hands the lease over to the shards (the parent is no longer swept). If our
         # lease lapsed and another worker re-planned, roll back: its shards are the job's.
@@ -58,17 +62,21 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
             job.id,
             recorder.attempt,
             shard_count=max(1, len(bounds)) if bounds else 0,
-            progress_total=len(pairs),
-            message=f"{len(pairs)} images in {len(bounds)} shard(s)",
+            progress_total=len(todo),
+            message=f"{len(todo)} images in {len(bounds)} shard(s)",
         ):
             raise LeaseLost(f"job {job.id}: the planning lease was lost")
         log(
             s,
             job.id,
-            f"planned {len(pairs)} images in {len(bounds)} shard(s) of <= {params.get('shard_size', 50)}",
+            f"planned {len(todo)} images in {len(bounds)} shard(s) of <= {params.get('shard_size', 50)}",
         )
         if skipped:
             log(s, job.id, _skipped_line(skipped), level="warning")
+    if not bounds and is_update(params):  # every image carried over: merge them, and done
+        with unit_of_work(context.session_factory()) as s:
+            inputs = load_inputs(s, params, job, with_model=False)
+        return job_summary.job_result(_merge(job, inputs, out_dir, [], skipped))
     if not bounds:
         empty = {"images": 0, "images_ok": 0, "images_failed": 0, "images_missing": 0}
         summary = job_summary.complete_summary(
@@ -103,7 +111,8 @@ def run_shard(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
     inputs, bounds = _parent_inputs(job)
     teacher = load_teacher(inputs)
     out_dir = Path(str(job.output_dir))
-    pairs = read_pairs(out_dir, int(bounds["start"]), int(bounds["end"]))
+    pairs_file = RELABEL_FILE if is_update(inputs.params) else PAIRS_FILE
+    pairs = read_pairs(out_dir, int(bounds["start"]), int(bounds["end"]), name=pairs_file)
     tag = shard_tag(int(job.shard_index or 0))
     use_priors = bool(inputs.params.get("use_priors", True))
     repaired = repair_shard(out_dir, pairs, tag, use_labels=use_priors)
@@ -163,15 +172,7 @@ def finalize(job_id: int) -> None:
         inputs = load_inputs(s, json.loads(job.params_json), job, with_model=False)  # merging only
         out_dir = Path(str(job.output_dir))
         remove_temp_files(out_dir)
-        summary = merge_outputs(
-            out_dir,
-            shard_tags=[shard_tag(int(sh.shard_index or 0)) for sh in shards],
-            source_names=source_names(inputs.source),
-            unknown_row=inputs.priors.unknown_row,
-        )
-        summary = job_summary.complete_summary(
-            out_dir, summary, ranges=_shard_ranges(shards), skipped=job_summary.read_skipped(out_dir)
-        )
+        summary = _merge(job, inputs, out_dir, shards, job_summary.read_skipped(out_dir))
         failed = [sh for sh in shards if sh.status == "failed"]
         cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
         status = "failed" if failed else "cancelled" if cancelled else "succeeded"
@@ -189,6 +190,25 @@ def finalize(job_id: int) -> None:
             result_json=json.dumps(job_summary.job_result(summary)),
         )
         log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
+
+
+def _merge(
+    job: Job, inputs: JobInputs, out_dir: Path, shards: list[Job], skipped: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Merge the shards' outputs (and an update's carried-over images); write ``summary.json``."""
+    update = is_update(inputs.params)
+    tags = [shard_tag(int(sh.shard_index or 0)) for sh in shards] + ([CARRIED_TAG] if update else [])
+    summary = merge_outputs(
+        out_dir,
+        shard_tags=tags,
+        source_names=source_names(inputs.source),
+        unknown_row=inputs.priors.unknown_row,
+        job_id=job.id,
+    )
+    if update:  # shard ranges index the re-labelled pairs, not the run's: failures name no shard
+        summary |= update_fields(out_dir, inputs.params)
+    ranges = [] if update else _shard_ranges(shards)
+    return job_summary.complete_summary(out_dir, summary, ranges=ranges, skipped=skipped)
 
 
 def _shard_ranges(shards: list[Job]) -> list[job_summary.ShardRange]:

@@ -115,6 +115,11 @@ class PseudoLabelParams(_Common, _Inference):
     max_images: int | None = Field(
         default=None, ge=1, le=INT32_MAX, description="Only the first N pairs (trial runs)"
     )
+    update_from_job_id: Id | None = Field(
+        default=None,
+        description="Update this succeeded run to a newer version of its mapping: re-label only the "
+        "images containing a source label whose allowed set changed, carry the rest over (hard links)",
+    )
 
     model_config = {
         "json_schema_extra": {

@@ -47,6 +47,7 @@ from app.schemas.jobs import (
 from app.services import datasets as dataset_service
 from app.services import exports as export_service
 from app.services import label_conversions as label_conversion_service
+from app.services import pseudo_label_updates as update_service
 from app.services import training as training_service
 from app.services.job_inputs import (
     CheckedInputs,
@@ -122,6 +123,8 @@ def _validate(session: Session, params: AnyParams, settings: Settings) -> dict[s
         return label_conversion_service.check_conversion(session, params)
     checked = _check(session, params, settings)
     assert checked.model and checked.dataset and checked.version  # found, or a problem was raised
+    if isinstance(params, PseudoLabelParams) and params.update_from_job_id is not None:
+        update_service.check_update(session, params)
     return {
         "dataset_id": checked.dataset.id,
         "model_id": checked.model.id,

@@ -10,8 +10,10 @@ from fastapi.responses import FileResponse
 from app.db.session import commit_now
 from app.schemas.common import Page
 from app.schemas.jobs import JobList, JobLogLine, JobLogs, JobParams, JobRead, JobShardRead, JobSubmit
+from app.schemas.pseudo_label_updates import LabelChangeRead, StaleReportRead
 from app.schemas.training import TrainMetrics
 from app.services import jobs as service
+from app.services import pseudo_label_updates as update_service
 from app.services import training as training_service
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import IdPath, IdQuery, PageDep, SessionDep, SettingsDep
@@ -134,6 +136,25 @@ def read_job_logs(
     """The last log lines of a job and its shards."""
     lines = [JobLogLine.model_validate(r) for r in service.job_logs(session, job_id, limit=limit)]
     return JobLogs(job_id=job_id, lines=lines)
+
+
+@router.get("/{job_id}/staleness", response_model=StaleReportRead)
+def read_job_staleness(
+    job_id: IdPath,
+    session: SessionDep,
+    _user: ReadUser,
+    version_id: IdQuery = None,
+) -> StaleReportRead:
+    """How many images of a pseudo-label run a newer mapping version (``version_id``, default: the
+    newest approved one) would re-label."""
+    report = update_service.staleness(session, job_id, version_id)
+    return StaleReportRead(
+        **{f: getattr(report, f) for f in StaleReportRead.model_fields if f != "changes"},
+        changes=[
+            LabelChangeRead(name=c.name, value=c.value, old=list(c.old), new=list(c.new))
+            for c in report.changes
+        ],
+    )
 
 
 @router.get("/{job_id}/summary")
