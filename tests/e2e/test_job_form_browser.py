@@ -203,3 +203,27 @@ def test_running_job_eta_counts_down_and_times_agree(  # type: ignore[no-untyped
 
 def _shot(page: Any, out_dir: Path, name: str) -> None:
     page.screenshot(path=str(out_dir / name), full_page=True)
+
+
+def test_a_survey_from_the_job_form(new_page, seeded: Seeded, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Choosing Survey hides the mapping version and the inference options and shows the sample size
+    and seed; a bad sample size is refused under its field, a good one opens the job's page."""
+    page = new_page("erin")
+    page.goto("/jobs/new")
+    assert page.get_by_label("Images to survey").is_hidden()
+    page.locator("label:has(input[name=kind][value=survey])").click()
+    assert page.get_by_label("Mapping version").is_hidden()
+    assert page.get_by_label("Confidence threshold (optional)").is_hidden()
+    assert page.get_by_label("Images to survey").input_value() == "200"
+    page.get_by_label("Teacher model").select_option(label="demo-teacher (teacher)")
+    page.get_by_label("Dataset").select_option(label="demo-streets")
+    page.get_by_label("Images to survey").fill("0")
+    page.get_by_role("button", name="Submit job").click()
+    page.wait_for_selector("#f-sample_size-desc.error")
+    assert "greater than or equal to 1" in page.locator("#f-sample_size-desc").inner_text()
+    assert page.get_by_label("Mapping version").is_hidden()  # still a survey after the refusal
+    _shot(page, out_dir, "jobs-new-survey.png")
+    page.get_by_label("Images to survey").fill("3")
+    page.get_by_role("button", name="Submit job").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+$"))
+    assert "survey" in page.locator("main").inner_text().lower()

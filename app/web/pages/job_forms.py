@@ -1,4 +1,6 @@
-"""Job submission form (web layer): pseudo-labelling and evaluation, with inline validation messages.
+"""Job submission form (web layer): pseudo-labelling, evaluation and surveys (a teacher without
+priors on a sample of a dataset: the data evidence of mapping suggestions and audits), with inline
+validation messages.
 
 The mapping-version select offers only versions that fit the chosen model (the mapping's target
 taxonomy) and dataset (its source taxonomy) and says why the other mappings are hidden; changing the
@@ -6,7 +8,8 @@ model or the dataset swaps it (``GET /jobs/new/mapping-versions``). A submission
 field (``services.job_inputs.check_inputs`` plus the form's own parsing) and every problem is shown
 at once, under the field it names; ``services.jobs.submit_job`` checks again before a row exists.
 Using an unapproved mapping version needs an explicit, recorded override, offered to reviewers and
-admins only.
+admins only. A survey takes no mapping version; its sample size and seed are checked like the
+API's (``SurveyParams``), and the teacher must have a class-list taxonomy (``submit_job``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.models import User
 from app.domain.errors import DomainError
-from app.schemas.jobs import OUTPUT_NAME_PATTERN, OUTPUT_NAME_RULE, EvaluateParams, PseudoLabelParams
+from app.schemas.jobs import (
+    OUTPUT_NAME_PATTERN,
+    OUTPUT_NAME_RULE,
+    EvaluateParams,
+    PseudoLabelParams,
+    SurveyParams,
+)
 from app.services import datasets as dataset_service
 from app.services import job_inputs
 from app.services import jobs as job_service
@@ -39,9 +48,15 @@ router = APIRouter(include_in_schema=False)
 FORM_FIELDS = (
     "kind", "model_id", "dataset_id", "split", "mapping_version_id", "tta", "tta_windows", "threshold",
     "output_name", "name", "use_priors", "shard_size", "max_images", "queue", "allow_unapproved",
-    "override_reason",
+    "override_reason", "sample_size", "seed",
 )  # fmt: skip
-DEFAULTS = {"kind": "pseudo_label", "tta": "1", "use_priors": "1", "shard_size": "50", "queue": "default"}
+KINDS = ("pseudo_label", "evaluate", "survey")
+DEFAULTS = {
+    "kind": "pseudo_label", "tta": "1", "use_priors": "1", "shard_size": "50", "queue": "default",
+    "sample_size": str(SurveyParams.model_fields["sample_size"].default),
+    "seed": str(SurveyParams.model_fields["seed"].default),
+}  # fmt: skip
+Params = PseudoLabelParams | EvaluateParams | SurveyParams
 
 
 def _int_or_none(value: str) -> int | None:
@@ -105,7 +120,7 @@ def job_new_page(
         "model_id": model_id,
         "mapping_version_id": mapping_version_id,
     }
-    if kind in ("pseudo_label", "evaluate"):
+    if kind in KINDS:
         form["kind"] = kind
     return _form_page(request, session, user, form=form)
 
@@ -148,9 +163,13 @@ def _inputs(form: dict[str, str], ids: dict[str, int | None], override: bool) ->
 
 def _parse(form: dict[str, str], user: User, errors: FieldErrors) -> dict[str, Any]:
     """The form's values, typed; unreadable ones are None with their message in ``errors``."""
-    values: dict[str, Any] = {
-        f: parse_int(form[f], f, errors) for f in ("model_id", "dataset_id", "mapping_version_id")
-    }
+    survey = form["kind"] == "survey"
+    values: dict[str, Any] = {f: parse_int(form[f], f, errors) for f in ("model_id", "dataset_id")}
+    values["mapping_version_id"] = (
+        None if survey else parse_int(form["mapping_version_id"], "mapping_version_id", errors)
+    )
+    for f in ("sample_size", "seed"):  # the survey's own; the params say what is out of range
+        values[f] = parse_int(form[f], f, errors, required=False) if survey else None
     threshold = parse_float(form["threshold"], "threshold", errors)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         errors["threshold"] = f"the threshold must lie between 0 and 1, got {threshold:g}"
@@ -158,15 +177,22 @@ def _parse(form: dict[str, str], user: User, errors: FieldErrors) -> dict[str, A
     values["threshold"] = threshold
     values["shard_size"] = parse_int(form["shard_size"], "shard_size", errors, required=False)
     values["max_images"] = parse_int(form["max_images"], "max_images", errors, required=False)
-    values["allow_unapproved"] = bool(form["allow_unapproved"])
+    values["allow_unapproved"] = bool(form["allow_unapproved"]) and not survey
     if values["allow_unapproved"] and not can_review(user):
         errors["allow_unapproved"] = "only reviewers and admins may use an unapproved mapping version"
     return values
 
 
+def _survey(common: dict[str, Any], form: dict[str, str], v: dict[str, Any]) -> SurveyParams:
+    """A survey's params: no mapping version, no inference options (a survey runs without priors)."""
+    kept = {k: common[k] for k in ("model_id", "dataset_id", "name", "queue", "split")}
+    extra = {k: v[k] for k in ("sample_size", "seed") if v[k] is not None}
+    return SurveyParams(**kept, **extra, output_name=form["output_name"].strip() or None)
+
+
 def _params(
     session: Session, settings: Settings, form: dict[str, str], user: User, errors: FieldErrors
-) -> PseudoLabelParams | EvaluateParams | None:
+) -> Params | None:
     """Typed params from the form, or None with *every* problem in ``errors`` (all fields at once)."""
     v = _parse(form, user, errors)
     ids = {f: v[f] for f in ("model_id", "dataset_id", "mapping_version_id")}
@@ -186,8 +212,10 @@ def _params(
         "override_reason": form["override_reason"].strip() or None,
     }
     try:
-        if form["kind"] == "evaluate":
-            params: PseudoLabelParams | EvaluateParams = EvaluateParams(**common)
+        if form["kind"] == "survey":
+            params: Params = _survey(common, form, v)
+        elif form["kind"] == "evaluate":
+            params = EvaluateParams(**common)
         else:
             params = PseudoLabelParams(
                 **common,
@@ -243,6 +271,8 @@ def job_submit_page(
     queue: Annotated[str, Form()] = "default",
     allow_unapproved: Annotated[str, Form()] = "",
     override_reason: Annotated[str, Form()] = "",
+    sample_size: Annotated[str, Form()] = "",
+    seed: Annotated[str, Form()] = "",
 ) -> Response:
     """Validate and submit; the job page follows (303), a refusal re-renders the form (4xx)."""
     form = {
@@ -251,7 +281,7 @@ def job_submit_page(
         "threshold": threshold,
         "output_name": output_name, "name": name, "use_priors": use_priors, "shard_size": shard_size,
         "max_images": max_images, "queue": queue, "allow_unapproved": allow_unapproved,
-        "override_reason": override_reason,
+        "override_reason": override_reason, "sample_size": sample_size, "seed": seed,
     }  # fmt: skip
     errors: FieldErrors = {}
     job_id, status_code = _submit(session, settings, user, form, errors)
