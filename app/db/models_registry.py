@@ -150,3 +150,21 @@ class JobLog(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class LabelImportNumber(Base):
+    """The version number of a ``label_import`` job among the label sets of its run (issue 14).
+
+    The primary key (run, number) makes a number unique per run in the database, so two imports
+    that race can never both be "version 2"; the loser's insert fails and it takes the next number
+    (:func:`app.db.repositories_label_imports.claim_number`). A deleted version keeps its number
+    taken (``job_id`` becomes NULL): numbers are never reused.
+    """
+
+    __tablename__ = "label_import_number"
+
+    run_job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job.id", ondelete="SET NULL"), unique=True, default=None
+    )

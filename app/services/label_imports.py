@@ -25,13 +25,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import repositories_label_imports as label_import_repo
 from app.db.models_registry import Job
 from app.domain import exports as fmt
-from app.domain.errors import InvalidInput
+from app.domain.errors import Conflict, InvalidInput
 from app.domain.hashing import sha256_of_stream
 from app.domain.jobs import JobStatus
 from app.domain.label_codec import output_dtype, void_value
@@ -40,6 +40,7 @@ from app.services import taxonomies as taxonomy_service
 from app.services.exports import get_run
 
 MAX_MASKS = 200_000
+NUMBER_TRIES = 20
 
 
 def import_cvat(
@@ -81,15 +82,10 @@ def import_cvat(
             if changes[image]:
                 corrected[image] = ids.astype(dtype)
     root_run = int(json.loads(run.params_json or "{}").get("run_job_id") or run.id)
-    version = _next_version(session, root_run)
     job = Job(
         kind="label_import",
         status=JobStatus.SUCCEEDED.value,
-        name=f"corrected labels v{version} of run {root_run}",
         queue="default",
-        params_json=json.dumps(
-            {"kind": "label_import", "source_job_id": run.id, "run_job_id": root_run, "version": version}
-        ),
         created_by_id=user_id,
         dataset_id=run.dataset_id,
         model_id=run.model_id,
@@ -99,6 +95,11 @@ def import_cvat(
     )
     session.add(job)
     session.flush()
+    version = _number(session, root_run, job.id)
+    job.name = f"corrected labels v{version} of run {root_run}"
+    job.params_json = json.dumps(
+        {"kind": "label_import", "source_job_id": run.id, "run_job_id": root_run, "version": version}
+    )
     out = settings.data_dir / "outputs" / f"job-{job.id}"
     provenance = {
         "kind": "label_import",
@@ -196,10 +197,16 @@ def _read_rgb(zf: zipfile.ZipFile, member: str, image: str) -> np.ndarray:
         raise InvalidInput(message, field="file") from None
 
 
-def _next_version(session: Session, run_id: int) -> int:
-    rows = session.scalars(select(Job.params_json).where(Job.kind == "label_import")).all()
-    same = [p for p in map(json.loads, rows) if p.get("run_job_id") == run_id]
-    return len(same) + 1
+def _number(session: Session, run_id: int, job_id: int) -> int:
+    """The version number of the new label set: claimed compare-and-set, retried on a conflict."""
+    for _ in range(NUMBER_TRIES):
+        number = label_import_repo.claim_number(session, run_id, job_id)
+        if number is not None:
+            return number
+    raise Conflict(
+        f"run {run_id}: {NUMBER_TRIES} imports took the next version number first; import again",
+        field="job_id",
+    )
 
 
 def _write_version(
