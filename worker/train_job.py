@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import repositories_registry as repo
 from app.db.models_registry import Job
+from app.db.repositories import get_user
 from app.db.session import unit_of_work
 from app.domain.errors import InvalidInput
 from app.domain.jobs import Progress
@@ -301,7 +302,8 @@ def register_student(
             spec=str(checkpoint),
             taxonomy_id=int(params.target_taxonomy_id or 0),
         )
-        row = model_service.register_model(s, body=body, settings=get_settings(), user_id=job.created_by_id)
+        owner = get_user(s, job.created_by_id) if job.created_by_id is not None else None
+        row = model_service.register_model(s, body=body, settings=get_settings(), user=owner)
         row.provenance_json = json.dumps({**json.loads(row.provenance_json or "{}"), **provenance})
         log(s, job.id, f"registered model {row.name!r} (id {row.id}) from {checkpoint}")
         return row.id, row.name

@@ -99,10 +99,10 @@ def register_model(
     *,
     body: ModelCreate,
     settings: Settings,
-    user_id: int | None = None,
     user: User | None = None,
 ) -> Model:
-    """Validate and insert a model row; ``trust_pickle`` (admins only) also records their trust."""
+    """Validate and insert a model row created by ``user`` (None: a script or the system);
+    ``trust_pickle`` (admins only) also records their trust."""
     if body.trust_pickle:  # who may, before what was sent
         model_trust.require_admin(user)
         if body.source != "paper_pth":
@@ -126,7 +126,7 @@ def register_model(
         checksum=checksum,
         normalization_json=body.normalization.model_dump_json() if body.normalization else None,
         provenance_json=json.dumps({"classes_checked": classes is not None}),
-        created_by_id=user.id if user is not None else user_id,
+        created_by_id=user.id if user is not None else None,
     )
     session.add(row)
     session.flush()

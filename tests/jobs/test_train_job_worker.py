@@ -18,6 +18,7 @@ from app.schemas.jobs import PseudoLabelParams, TrainParams
 from app.services import jobs as job_service
 from app.services import models as model_service
 from app.services import training as training_service
+from tests.factories import make_user
 from tests.jobs.conftest import JobEnv, make_demo, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -73,7 +74,9 @@ def test_train_job_registers_the_best_checkpoint_as_a_student(
         }
     )
     with unit_of_work(env.factory) as s:
-        job_id = job_service.submit_job(s, params=params, settings=env.settings).id
+        submitter, _ = make_user(s, name="trainer")
+        submitter_id = submitter.id
+        job_id = job_service.submit_job(s, params=params, settings=env.settings, user_id=submitter_id).id
     wait_for(lambda: _status(env, job_id) in TERMINAL, timeout=150, what="the train job", env=env)
 
     with env.factory() as s:
@@ -83,6 +86,7 @@ def test_train_job_registers_the_best_checkpoint_as_a_student(
         assert job.progress_current == job.progress_total == 4
         model = model_service.get_model(s, int(result["model_id"]))
         assert model.role == "student" and model.name == f"student-job-{job_id}"
+        assert model.created_by_id == submitter_id  # the student belongs to whoever submitted the job
         assert model.taxonomy_id == json.loads(job.params_json)["target_taxonomy_id"]
         assert Path(model.spec).name == "best" and (Path(model.spec) / "unilabel.json").is_file()
         provenance = json.loads(model.provenance_json)
