@@ -8,6 +8,7 @@ from app.web.api import (
     audit,
     datasets,
     evaluations,
+    experiment_results,
     experiments,
     exports,
     health,
@@ -37,6 +38,7 @@ for module in (
     exports,
     image_reviews,
     evaluations,
+    experiment_results,  # /experiments/compare must be matched before /experiments/{id}
     experiments,
 ):
     document_error_responses(module.router)
