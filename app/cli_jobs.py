@@ -15,11 +15,14 @@ import httpx
 import typer
 from tqdm import tqdm
 
+from app.services.jobs import TASK_OF_KIND
+
 job_app = typer.Typer(help="Submit and watch jobs through the REST API.", no_args_is_help=True)
 
 UrlOpt = Annotated[str, typer.Option("--url", envvar="UNILABEL_URL", help="Server base URL")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="UNILABEL_TOKEN", help="API token")]
 TERMINAL = ("succeeded", "failed", "cancelled")
+KIND_HELP = " | ".join(TASK_OF_KIND)  # every kind the API queues: cannot drift from the task table
 
 
 def _client(url: str, token: str | None) -> httpx.Client:
@@ -53,9 +56,7 @@ def submit(
     mapping_version: Annotated[
         int | None, typer.Option("--mapping-version", help="mapping version id")
     ] = None,
-    kind: Annotated[
-        str, typer.Option(help="pseudo_label | evaluate | scan_dataset | convert_labels")
-    ] = "pseudo_label",
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "pseudo_label",
     tta: Annotated[bool, typer.Option("--tta/--no-tta", help="test-time augmentation")] = True,
     output_name: Annotated[str | None, typer.Option(help="output folder name (pseudo_label)")] = None,
     shard_size: Annotated[int, typer.Option(help="images per shard (pseudo_label)")] = 50,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import re
+from typing import Any, get_args
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.db.models_registry import Job
+from app.domain.jobs import JobKind
+from app.schemas.jobs import JobParams
 from tests.jobs.conftest import approve_version
 
 runner = CliRunner()
@@ -78,3 +81,12 @@ def test_job_submit_list_and_watch(
         cli, [*args[:-5], "--output-name", "cli2", "--no-watch", "--dataset", "999", "--token", token]
     )
     assert refused.exit_code == 1 and "error 404" in refused.output
+
+
+def test_job_submit_help_lists_every_kind_the_api_accepts() -> None:
+    accepted = {model.model_fields["kind"].default for model in get_args(get_args(JobParams)[0])}
+    result = runner.invoke(cli, ["job", "submit", "--help"], env={"COLUMNS": "400", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "--kind" in line)
+    listed = set(re.findall(r"\b[a-z]+(?:_[a-z]+)*\b(?= \||\s+\[default)", line))
+    assert listed == accepted and accepted <= set(JobKind), line
