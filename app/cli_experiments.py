@@ -149,3 +149,67 @@ def update(
         typer.echo(f"{_line(run_)} [{run_['reason']}]")
         if wait:
             raise typer.Exit(_follow(client, experiment_id, run_["number"], 2.0))
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="md (default), csv, tex or json")]
+
+
+def _format(value: str) -> str:
+    fmt = FORMATS.get(value.lower())
+    if fmt is None:
+        raise typer.BadParameter(f"{value!r}: choose md, csv, tex or json", param_hint="--format")
+    return fmt
+
+
+def _print_table(response: httpx.Response, fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps(_check(response), indent=2))
+        return
+    if response.status_code >= 400:
+        _check(response)  # prints the API's error and exits 1
+    typer.echo(response.text, nl=False)
+
+
+@experiment_app.command("results")
+def results(
+    experiment_id: int,
+    run_number: Annotated[
+        int | None, typer.Option("--run", min=1, help="Run number (default: latest)")
+    ] = None,
+    format: FormatOpt = "md",
+    per_class: Annotated[bool, typer.Option("--per-class", help="Add the IoU of every class")] = False,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """Teacher vs student mIoU per evaluation set (Markdown, CSV, LaTeX or JSON on stdout)."""
+    fmt = _format(format)
+    params: dict[str, Any] = {"format": fmt, "per_class": per_class}
+    if run_number is not None:
+        params["run"] = run_number
+    with _client(url, token) as client:
+        _print_table(client.get(f"/experiments/{experiment_id}/results", params=params), fmt)
+
+
+@experiment_app.command("compare")
+def compare(
+    a: Annotated[int, typer.Argument(help="Experiment id (the baseline)")],
+    b: Annotated[int, typer.Argument(help="Experiment id (differences are b - a)")],
+    format: FormatOpt = "md",
+    per_class: Annotated[bool, typer.Option("--per-class", help="Add the IoU of every class")] = False,
+    teachers: Annotated[
+        bool, typer.Option("--teachers", help="Compare the teachers, not the students")
+    ] = False,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+) -> None:
+    """The latest runs of two experiments side by side, per evaluation set."""
+    fmt = _format(format)
+    params: dict[str, Any] = {
+        "a": a,
+        "b": b,
+        "format": fmt,
+        "per_class": per_class,
+        "side": "teacher" if teachers else "student",
+    }
+    with _client(url, token) as client:
+        _print_table(client.get("/experiments/compare", params=params), fmt)
