@@ -25,7 +25,7 @@ runner = CliRunner()
 @pytest.fixture
 def api(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     def make(url: str, token: str | None) -> contextlib.nullcontext[TestClient]:
-        client.base_url = client.base_url.join("/api/v1/")  # type: ignore[assignment]
+        client.base_url = client.base_url.join("/api/v1/")
         client.headers.update({"Authorization": f"Bearer {token}"})
         return contextlib.nullcontext(client)  # the running TestClient, not a second lifespan
 
