@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from app.domain.dataset_presets import DatasetPreset, PaletteSource, PresetPalette, PresetVariant
 from app.domain.label_codec import LabelEncoding
+from app.domain.split_lists import SplitList
 
 RGB = LabelEncoding.RGB
 
@@ -25,14 +26,28 @@ ROAD_PRESETS: tuple[DatasetPreset, ...] = (
                 description="roadNN_ins archives: ColorImage/ and Label/ per record and camera",
                 image_pattern="{road}/ColorImage/{record}/{camera}/{frame}.jpg",
                 label_template="{road}/Label/{record}/{camera}/{frame}_bin.png",
-                other_files=("*/Label/*_instanceIds.png", "*/Label/*.json"),
+                other_files=("*/Label/*_instanceIds.png", "*/Label/*.json", "*.lst"),
             ),
         ),
         layout_verified=False,
-        sources=("http://apolloscape.auto/scene.html", "https://github.com/ApolloScapeAuto/dataset-api"),
+        sources=(
+            "http://apolloscape.auto/scene.html",
+            "https://github.com/ApolloScapeAuto/dataset-api",
+            "mmsegmentation's tools/convert_datasets/apolloscape (reads road0N_ins_<split>.lst)",
+        ),
         notes=(
-            "Train/val/test are given by list files of the devkit, not by folders: no split is recorded.",
+            "Train/val/test come as list files, road01_ins_train.lst ... road04_ins_test.lst (one "
+            "image<TAB>label line each, paths from the folder holding road01_ins/): when they are in "
+            "the root (any depth), each listed image gets its split; without them no split is recorded.",
+            "The list names and line format are those mmsegmentation's ApolloScape conversion script "
+            "reads (road0N_ins_{train,val,test}.lst, tab-separated, paths with spaces); not checked "
+            "against a download here.",
             "The *_bin.png label name is from the scene-parsing release as we know it; not checked here.",
+        ),
+        split_lists=tuple(
+            SplitList(split, f"road0{road}_ins_{split}.lst")
+            for split in ("train", "val", "test")
+            for road in (1, 2, 3, 4)
         ),
     ),
     DatasetPreset(

@@ -4,7 +4,10 @@ Some datasets publish their splits as list files rather than folders: RELLIS-3D'
 ``train.lst`` / ``val.lst`` / ``test.lst`` hold one ``image label`` line per pair, the paths
 relative to the ``Rellis-3D/`` folder (the devkit's ``benchmarks/utils/split_data.py`` writes
 them by cutting the root off each path, so a root given without its trailing slash leaves a
-leading ``/``). Only the first field (the image) is read: the pairing rule already finds the label.
+leading ``/``). ApolloScape's scene parsing has several lists per split
+(``road01_ins_train.lst``, ``road02_ins_train.lst``, ...), each line ``image<TAB>label`` with
+paths relative to the folder holding ``road01_ins/``. Only the first field (the image) is read:
+the pairing rule already finds the label.
 
 A listed image is found among the paired images by its path relative to the list file's folder,
 else by the listed path itself, else by the one image whose path ends with it (the list files may
@@ -66,16 +69,18 @@ class SplitAssignment:
     twice: tuple[str, ...] = field(default=())
 
 
-def find_split_lists(lists: Sequence[SplitList], files: Iterable[str]) -> dict[str, str]:
-    """Split -> the shallowest file named like its list (ties: the first in sorted order)."""
+def find_split_lists(lists: Sequence[SplitList], files: Iterable[str]) -> list[tuple[str, str]]:
+    """``(split, path)`` per list found, in the preset's order: the shallowest file named like the
+    list (ties: the first in sorted order). A split may have several lists (ApolloScape's
+    ``road01_ins_train.lst``, ``road02_ins_train.lst``, ...)."""
     by_name: dict[str, list[str]] = defaultdict(list)
     for f in files:
         by_name[PurePosixPath(f).name].append(f)
-    found: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
     for entry in lists:
         candidates = sorted(by_name.get(entry.filename, ()), key=lambda p: (p.count("/"), p))
-        if candidates and entry.split not in found:
-            found[entry.split] = candidates[0]
+        if candidates and candidates[0] not in {path for _, path in found}:
+            found.append((entry.split, candidates[0]))
     return found
 
 
@@ -89,8 +94,10 @@ def _relative(field: str) -> str:
 def listed_images(text: str, column: str | None = None) -> list[str]:
     """The listed images as relative posix paths (a leading ``/`` or ``./`` dropped).
 
-    Without ``column``: the first field of each non-empty line ('#' lines skipped). With it: that
-    column of a CSV file with a header (no such column: nothing is listed).
+    Without ``column``: the first field of each non-empty line ('#' lines skipped): up to the
+    first tab when the line has one (ApolloScape's paths hold spaces: ``Camera 5/``), else up to
+    the first space. With it: that column of a CSV file with a header (no such column: nothing is
+    listed).
     """
     if column is not None:
         rows = csv.DictReader(io.StringIO(text))
@@ -102,7 +109,8 @@ def listed_images(text: str, column: str | None = None) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if path := _relative(line.split()[0]):
+        first = line.split("\t", 1)[0] if "\t" in line else line.split()[0]
+        if path := _relative(first):
             out.append(path)
     return out
 
@@ -119,7 +127,17 @@ def _suffix_index(images: Iterable[str]) -> dict[str, list[str]]:
 def _resolve(listed: str, folder: str, known: set[str], suffixes: Mapping[str, list[str]]) -> str | None:
     """Relative to the list's folder, the root, a unique image path ending; then the same with the
     listed path's leading folders dropped one by one (``WildScenes2d/K-01/...`` in a root that is
-    ``WildScenes2d/`` itself)."""
+    ``WildScenes2d/`` itself). A path with spaces not found is tried with ``_`` for them
+    (ApolloScape's lists say ``Camera 5`` where some unpacked copies have ``Camera_5``)."""
+    found = _resolve_as_listed(listed, folder, known, suffixes)
+    if found is None and " " in listed:
+        found = _resolve_as_listed(listed.replace(" ", "_"), folder, known, suffixes)
+    return found
+
+
+def _resolve_as_listed(
+    listed: str, folder: str, known: set[str], suffixes: Mapping[str, list[str]]
+) -> str | None:
     parts = listed.split("/")
     for i in range(len(parts)):
         path = "/".join(parts[i:])

@@ -195,7 +195,7 @@ def split_assignment(preset: DatasetPreset, root: Path, files: list[str]) -> Spl
     if not found:
         return None
     lists = []
-    for split, rel in found.items():
+    for split, rel in found:
         path = root / rel
         if path.stat().st_size > MAX_SPLIT_LIST_BYTES:
             raise InvalidInput(

@@ -11,8 +11,8 @@ LISTS = (SplitList("train", "train.lst"), SplitList("val", "val.lst"))
 
 def test_the_shallowest_list_of_each_name_is_found() -> None:
     files = ["a/b/train.lst", "z/train.lst", "x.lst", "deep/er/val.lst", "img.jpg"]
-    assert find_split_lists(LISTS, files) == {"train": "z/train.lst", "val": "deep/er/val.lst"}
-    assert find_split_lists(LISTS, ["img.jpg"]) == {}
+    assert find_split_lists(LISTS, files) == [("train", "z/train.lst"), ("val", "deep/er/val.lst")]
+    assert find_split_lists(LISTS, ["img.jpg"]) == []
 
 
 def test_lines_give_their_first_field_without_leading_slash_or_dot() -> None:
@@ -48,3 +48,23 @@ def test_a_csv_list_reads_its_image_column_and_drops_leading_folders_the_root_la
         ["K-01/image/1.png", "K-01/indexLabel/1.png"], [("val", "s/val.csv", text)], {"val": "im_path"}
     )
     assert dict(a.splits) == {"K-01/image/1.png": "val"}
+
+
+def test_tab_separated_lines_keep_spaces_and_a_split_may_have_several_lists() -> None:
+    text = "road01_ins/ColorImage/R1/Camera 5/a.jpg\troad01_ins/Label/R1/Camera 5/a_bin.png\n"
+    assert listed_images(text) == ["road01_ins/ColorImage/R1/Camera 5/a.jpg"]
+    lists = (SplitList("train", "road01_ins_train.lst"), SplitList("train", "road02_ins_train.lst"))
+    files = ["road02_ins_train.lst", "road01_ins_train.lst", "x/road01_ins_train.lst"]
+    assert find_split_lists(lists, files) == [
+        ("train", "road01_ins_train.lst"),
+        ("train", "road02_ins_train.lst"),
+    ]
+    images = ["road01_ins/ColorImage/R1/Camera 5/a.jpg", "road02_ins/ColorImage/R2/Camera_5/b.jpg"]
+    a = assign_splits(
+        images,
+        [
+            ("train", "road01_ins_train.lst", text),
+            ("train", "road02_ins_train.lst", "road02_ins/ColorImage/R2/Camera 5/b.jpg\tl.png\n"),
+        ],
+    )
+    assert dict(a.splits) == dict.fromkeys(images, "train")  # 'Camera 5' listed, 'Camera_5' on disk
