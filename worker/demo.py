@@ -3,7 +3,8 @@
 ``unilabel demo ml`` (run by ``make run`` after ``demo load``) writes both under
 ``<data_dir>/demo/``, registers a source taxonomy, a 4-class target taxonomy, an *approved*
 mapping between them, the dataset and the teacher — so a newcomer can submit a pseudo-labeling
-job from the browser at once. Nothing is downloaded; it is idempotent. The builders are also used
+job from the browser at once — and the demo experiment's scenes, datasets, mappings and spec file
+(:mod:`worker.demo_experiment`). Nothing is downloaded; it is idempotent. The builders are also used
 by the job tests and the worker benchmark.
 """
 
@@ -19,6 +20,7 @@ import typer
 from app.demo import ML_DEMO_DATASET, ML_DEMO_MAPPING, ML_DEMO_MODEL, ML_DEMO_SOURCE, ML_DEMO_TARGET
 from app.domain.mapping import VOID
 from app.domain.taxonomy import Label, Taxonomy
+from worker.demo_experiment import make_and_register
 
 SOURCE = Taxonomy(
     name=ML_DEMO_SOURCE,
@@ -258,6 +260,9 @@ def demo_ml(count: Annotated[int, typer.Option(help="synthetic images to create"
         f"demo ml {state}: dataset {ids.dataset_id}, model {ids.model_id}, "
         f"approved mapping version {ids.mapping_version_id}"
     )
+    experiment, spec = make_and_register(settings)
+    state = "registered" if experiment.created else "already registered"
+    typer.echo(f"demo experiment {state}: datasets {', '.join(experiment.datasets)}; spec {spec}")
 
 
 def register(app: typer.Typer) -> None:
