@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as cocomask
 
 from app.domain.errors import InvalidInput
 from app.domain.nuimages import TABLES, Release, build_release, category_values, paint_order, parse_table
@@ -26,7 +25,16 @@ MAX_TABLE_BYTES = 8_000_000_000
 
 
 def decode_mask(mask: Any) -> np.ndarray:
-    """``(h, w)`` uint8 0/1 of a nuImages mask ``{"size": [h, w], "counts": <base64 RLE>}``."""
+    """``(h, w)`` uint8 0/1 of a nuImages mask ``{"size": [h, w], "counts": <base64 RLE>}``.
+
+    pycocotools is imported here, so that a worker without it still runs every other job.
+    """
+    try:
+        from pycocotools import mask as cocomask
+    except ImportError:
+        raise InvalidInput(
+            "decoding nuImages masks needs pycocotools (pip install 'unilabel[ml]')", field="label"
+        ) from None
     rle = {"size": list(mask["size"]), "counts": base64.b64decode(mask["counts"])}
     return np.asarray(cocomask.decode(rle))
 
