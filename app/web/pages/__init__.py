@@ -13,6 +13,7 @@ from app.web.pages import (
     dataset_survey,
     datasets,
     evaluation,
+    experiment_compare,
     home,
     job_exports,
     job_forms,
@@ -53,5 +54,6 @@ router.include_router(job_review.router)
 router.include_router(job_review_bulk.router)
 router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
 router.include_router(evaluation.router)  # /evaluations, /evaluations/compare, /jobs/{id}/evaluation
+router.include_router(experiment_compare.router)  # /experiments/compare (issue 12)
 
 __all__ = ["router", "templates"]
