@@ -14,6 +14,8 @@ from app.web.pages import (
     datasets,
     evaluation,
     experiment_compare,
+    experiment_forms,
+    experiments,
     home,
     job_exports,
     job_forms,
@@ -54,6 +56,9 @@ router.include_router(job_review.router)
 router.include_router(job_review_bulk.router)
 router.include_router(training.router)  # /training/new and the /jobs/{id}/training panel
 router.include_router(evaluation.router)  # /evaluations, /evaluations/compare, /jobs/{id}/evaluation
+# /experiments/new must be matched before /experiments/{experiment_id} (issue 12)
+router.include_router(experiment_forms.router)
 router.include_router(experiment_compare.router)  # /experiments/compare (issue 12)
+router.include_router(experiments.router)
 
 __all__ = ["router", "templates"]
