@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
+from app.schemas.experiments import ExperimentSpec
 from app.services import datasets, mappings, taxonomies
+from app.services.experiment_specs import resolve
 from worker.demo import register
 from worker.demo_experiment import make_scene_sets
 from worker.demo_scenes import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
@@ -106,6 +108,10 @@ def _check_registered(session: Session, spec: dict[str, Any]) -> None:
     assert edges == {(COARSE_CLASSES[c], f) for f, c in enumerate(FINE_TO_COARSE.tolist())}
     assert spec["teacher"] == {"train": {"preset": "quick"}}
     assert spec["student"] == {"training": {"preset": "quick"}}
+    # The experiment service resolves every name of the spec to a registered, approved input.
+    resolved = resolve(session, ExperimentSpec.model_validate(spec))
+    assert resolved["target_taxonomy_id"] == target.id
+    assert len(resolved["extras"]) == 2 and len(resolved["evaluation"]) == 2
 
 
 def test_scenes_are_deterministic_and_hide_the_fine_truth_outside_the_datasets(tmp_path: Path) -> None:
