@@ -5,9 +5,10 @@ API (session first; flush, never commit; a stale base raises StaleVersion):
     compatible_surveys(session, mapping_id) -> list[SurveyChoice]   succeeded survey jobs of a
         dataset in the mapping's source taxonomy by a teacher of its target taxonomy, newest first
     finding_key(finding) -> str   ``<kind>:<target id>:<source name>``, stable across page loads
-    apply_finding(session, mapping_id, *, survey_job_id, key, base_version_id, author=None)
-        -> VersionRow   the audit is re-run on the base version; the finding with ``key`` sets its
-        label's targets to the proposed ones, in one version with the message "audit: …"
+    apply_finding(session, mapping_id, *, survey_job_id, key, base_version_id, author=None,
+                  thresholds=AuditThresholds())
+        -> VersionRow   the audit (with ``thresholds``) is re-run on the base version; the finding
+        with ``key`` sets its label's targets to the proposed ones, in one version ("audit: …")
 
 A finding the base version no longer has (someone fixed it meanwhile) is refused with Conflict.
 """
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import repositories_registry as job_repo
 from app.db.models import MappingVersion as VersionRow
 from app.db.models import User
-from app.domain.audit import Finding
+from app.domain.audit import AuditThresholds, Finding
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.mapping import VOID
 from app.services import surveys as survey_service
@@ -90,15 +91,19 @@ def apply_finding(
     key: str,
     base_version_id: int,
     author: User | None = None,
+    thresholds: AuditThresholds = AuditThresholds(),
 ) -> VersionRow:
-    """Set the finding's label to its proposed targets on top of ``base_version_id`` (one version)."""
+    """Set the finding's label to its proposed targets on top of ``base_version_id`` (one version);
+    the finding must be one of the audit with ``thresholds`` (those the user saw it with)."""
     _parse_key(key)
     base = get_version(session, base_version_id)
     if base.mapping_id != mapping_id:
         raise NotFound(
             f"version {base_version_id} is not a version of mapping {mapping_id}", field="base_version"
         )
-    result = survey_service.audit(session, mapping_id, survey_job_id=survey_job_id, version=base.number)
+    result = survey_service.audit(
+        session, mapping_id, survey_job_id=survey_job_id, version=base.number, thresholds=thresholds
+    )
     found = next((f for f in result.report.findings if finding_key(f) == key), None)
     if found is None:
         raise Conflict(

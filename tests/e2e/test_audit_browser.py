@@ -161,3 +161,28 @@ def test_the_chosen_survey_stays_through_edits(new_page: Any, live_server: Any, 
     page.locator("#editor-state strong", has_text=re.compile(r"^4$")).wait_for()
     assert "Accepted suggestion ‘building’ → 2 vegetation" in page.locator("#toasts").inner_text()
     assert page.locator("#editor-state input[name=survey_job_id]").get_attribute("value") == str(older)
+
+
+def test_audit_thresholds_rerun_the_audit(
+    new_page: Any, live_server: Any, tmp_path: Path, out_dir: Path
+) -> None:
+    """The Thresholds disclosure shows the defaults; a stricter dominant share re-runs the audit (the
+    contradicted edge goes), and "Back to the defaults" brings it back."""
+    mapping_id, _ = _surveyed_mapping(live_server, tmp_path)
+    page = new_page("erin", height=1500)  # the whole section in view for its screenshot
+    page.goto(f"/mappings/{mapping_id}")
+    audit = page.locator("#mapping-audit")
+    audit.locator('.audit-finding[data-kind="contradicted"]').wait_for()
+    audit.locator(".audit-thresholds summary").click()
+    field = audit.get_by_label("… and other classes together at least")
+    assert field.input_value() == "0.5"
+    field.fill("0.9")
+    audit.get_by_role("button", name="Re-run the audit").click()
+    audit.locator("#audit-clean").wait_for()
+    assert "changed" in audit.locator(".audit-thresholds summary").inner_text()
+    assert audit.get_by_label("… and other classes together at least").input_value() == "0.9"
+    audit.scroll_into_view_if_needed()
+    audit.screenshot(path=str(out_dir / "editor-audit-thresholds.png"))
+    audit.get_by_role("button", name="Back to the defaults").click()
+    audit.locator('.audit-finding[data-kind="contradicted"]').wait_for()
+    assert "(defaults)" in audit.locator(".audit-thresholds summary").inner_text()

@@ -208,3 +208,57 @@ def test_every_editor_edit_keeps_the_chosen_survey(
         headers=editor | HX,
     )
     assert bad.status_code == 422 and "survey_job_id" in bad.text
+
+
+def test_thresholds_rerun_the_audit_and_apply_uses_them(
+    client: TestClient, viewer: Headers, editor: Headers, world: dict[str, Any], stored_survey: StoredSurvey
+) -> None:
+    """The section's Thresholds form (the API's names, ranges and defaults) re-runs the audit; Apply
+    posts them back, so a finding only the defaults show cannot be applied under stricter ones."""
+    job_id = stored_survey()
+    mapping_id = world["mapping"]["id"]
+    _, text = _panel(client, editor, mapping_id)
+    assert "(defaults)" in text and 'id="audit-thresholds-form"' in text
+    defaults = {
+        "min_pixels": "1000", "contradicted_max": "0.3", "dominant_min": "0.5", "propose_min": "0.15",
+        "unused_max": "0.02", "void_confident_min": "0.6",
+    }  # fmt: skip
+    for name, value in defaults.items():
+        assert re.search(rf'id="audit-{name}" name="{name}" type="number"[^>]*value="{value}"', text), name
+        assert f"default {value}" in text
+    assert "4 of 5 deliberately corrupted edges with 1 false flag" in text
+    _, strict = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&void_confident_min=0.9")
+    assert re.findall(r'audit-finding" data-kind="(\w+)"', strict) == ["contradicted"]
+    assert "changed</span>" in strict and 'value="0.9"' in strict and "Back to the defaults" in strict
+    assert f'hx-post="/mappings/{mapping_id}/audit/apply?void_confident_min=0.9"' in strict
+    _, review = _panel(client, viewer, mapping_id, "context=review&version=1&min_pixels=100000")
+    assert "The survey agrees with every checked edge" in review and 'name="version" value="1"' in review
+    head = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]["id"]
+    form = {"finding": "void_confident:3:unlabeled", "survey_job_id": str(job_id), "base_version": str(head)}
+    url = f"/mappings/{mapping_id}/audit/apply"
+    refused = client.post(f"{url}?void_confident_min=0.9", data=form, headers=editor | HX)
+    assert refused.status_code == 409 and "no such audit finding any more" in html.unescape(refused.text)
+    assert "changed</span>" in refused.text  # the refreshed section keeps the thresholds
+    r = client.post(f"{url}?contradicted_max=0.25", data=form, headers=editor | HX)
+    assert r.status_code == 200 and "audit: 'unlabeled' → sky" in html.unescape(r.text)
+    assert 'value="0.25"' in r.text  # still the user's thresholds after the edit
+
+
+def test_a_bad_threshold_is_a_422_naming_it(
+    client: TestClient, editor: Headers, world: dict[str, Any], stored_survey: StoredSurvey
+) -> None:
+    job_id = stored_survey()
+    mapping_id = world["mapping"]["id"]
+    for query in (
+        "contradicted_max=1.5",
+        "dominant_min=-0.1",
+        "propose_min=abc",
+        "min_pixels=-1",
+        "unused_max=",
+    ):
+        field = query.split("=")[0]
+        status, text = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&{query}")
+        assert status == 422 and field in text, (query, status)
+    form = {"finding": "contradicted:2:car", "survey_job_id": str(job_id), "base_version": "1"}
+    r = client.post(f"/mappings/{mapping_id}/audit/apply?unused_max=2", data=form, headers=editor | HX)
+    assert r.status_code == 422 and "unused_max" in r.text

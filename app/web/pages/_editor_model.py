@@ -35,6 +35,13 @@ FILTERS: tuple[tuple[str, str], ...] = (
 )
 VIEWS: tuple[str, ...] = ("rows", "matrix")
 SUGGESTIONS_PER_ROW = 3
+# Defaults of the rows view's bulk suggestion actions (the suggestion bar's inputs; docs/ui.md).
+# Scores of app.domain.suggestions: an identical name alone is 0.5 (NAME_SAME), a synonym 0.4, a
+# broader term 0.3, one agreeing other mapping 0.6. "Accept all" takes an identical name or better,
+# not a synonym alone; a draft takes a label's best suggestion from a broader-term match up, else void
+# (the default of `unilabel mapping suggest --min-score` and of draft_mapping).
+DEFAULT_ACCEPT_MIN = 0.5
+DEFAULT_DRAFT_MIN = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,9 @@ class EditorModel:
     # the survey of the ghost chips' data evidence (chosen, or the latest compatible one); every edit
     # carries it back (``#editor-state``) so its answer's chips come from the same survey
     survey_job_id: int | None = None
+
+    accept_min: float = DEFAULT_ACCEPT_MIN  # the suggestion bar's defaults
+    draft_min: float = DEFAULT_DRAFT_MIN
 
     def ghosts(self, row: SourceRow) -> tuple[Suggestion, ...]:
         """The row's suggested edges it does not have yet: its ghost chips."""

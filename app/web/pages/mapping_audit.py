@@ -9,17 +9,24 @@ section, never a 500.
 
 ``POST /mappings/{id}/audit/apply`` (editors, editor context) applies one proposed change as an
 ordinary edit (message "audit: …") and answers like a chip edit, with the section refreshed.
+
+Both take the audit's thresholds as query parameters with the API's names, ranges and defaults
+(``GET /api/v1/mappings/{id}/audit``; :class:`app.domain.audit.AuditThresholds`): the section's
+**Thresholds** form re-runs the audit with them, and its Apply buttons post them back so a finding is
+applied as it was shown. A value out of range is a 422 naming the field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from app.domain.audit import AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.services import audit_edits
@@ -36,6 +43,43 @@ from app.web.pages.mapping_editor import _changed_parts, _common_parts, _undo_ac
 
 router = APIRouter(include_in_schema=False)
 Context = Literal["editor", "review"]
+DEFAULTS = AuditThresholds()
+Share = Annotated[float, Query(ge=0.0, le=1.0)]
+# (name, words) of each threshold, in the order of the form (app.domain.audit explains each rule)
+THRESHOLD_WORDS: tuple[tuple[str, str], ...] = (
+    ("min_pixels", "Fewest surveyed pixels for a verdict"),
+    ("contradicted_max", "Contradicted: the allowed targets get less than"),
+    ("dominant_min", "… and other classes together at least"),
+    ("propose_min", "… counting (and proposing) classes with at least"),
+    ("unused_max", "Unused: an allowed target gets less than"),
+    ("void_confident_min", "Void-only, predicted confidently: one class with at least"),
+)
+
+
+def audit_thresholds(
+    min_pixels: Annotated[int, Query(ge=0, le=10**12)] = DEFAULTS.min_pixels,
+    contradicted_max: Share = DEFAULTS.contradicted_max,
+    dominant_min: Share = DEFAULTS.dominant_min,
+    propose_min: Share = DEFAULTS.propose_min,
+    unused_max: Share = DEFAULTS.unused_max,
+    void_confident_min: Share = DEFAULTS.void_confident_min,
+) -> AuditThresholds:
+    """The audit's thresholds from the query: the API's names, ranges and defaults."""
+    return AuditThresholds(
+        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+    )
+
+
+Thresholds = Annotated[AuditThresholds, Depends(audit_thresholds)]
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRow:
+    name: str
+    words: str
+    value: float
+    default: float
+    is_share: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +108,21 @@ class AuditView:
     checked: int = 0
     unseen: tuple[str, ...] = ()
     images: int = 0
+    thresholds: AuditThresholds = DEFAULTS
+
+    @property
+    def query(self) -> str:
+        """The thresholds that differ from the defaults as a query string ('' at the defaults)."""
+        t, d = self.thresholds, DEFAULTS
+        changed = {f.name: getattr(t, f.name) for f in fields(t) if getattr(t, f.name) != getattr(d, f.name)}
+        return urlencode(changed)
+
+    @property
+    def threshold_rows(self) -> list[ThresholdRow]:
+        return [
+            ThresholdRow(n, w, getattr(self.thresholds, n), getattr(DEFAULTS, n), n != "min_pixels")
+            for n, w in THRESHOLD_WORDS
+        ]
 
 
 def _names(targets: tuple[int, ...], names: dict[int, str]) -> str:
@@ -78,17 +137,31 @@ def build_audit_view(
     survey_job_id: int | None,
     version: int | None,
     editor: bool,
+    thresholds: AuditThresholds = DEFAULTS,
 ) -> AuditView:
     surveys = audit_edits.compatible_surveys(session, mapping_id)
     head = mapping_service.current_version(session, mapping_id)
     chosen = survey_job_id if survey_job_id is not None else (surveys[0].job_id if surveys else None)
-    base = AuditView(mapping_id, context, surveys, chosen, version or head.number, False)
+    base = AuditView(
+        mapping_id, context, surveys, chosen, version or head.number, False, thresholds=thresholds
+    )
     if chosen is None:
         return base
     try:
-        result = survey_service.audit(session, mapping_id, survey_job_id=chosen, version=version)
+        result = survey_service.audit(
+            session, mapping_id, survey_job_id=chosen, version=version, thresholds=thresholds
+        )
     except DomainError as exc:
-        return AuditView(mapping_id, context, surveys, chosen, base.version_number, False, error=exc.message)
+        return AuditView(
+            mapping_id,
+            context,
+            surveys,
+            chosen,
+            base.version_number,
+            False,
+            error=exc.message,
+            thresholds=thresholds,
+        )
     names = result.target_names | {VOID: "void"}
     items = tuple(
         AuditItem(
@@ -115,6 +188,20 @@ def build_audit_view(
         checked=len(result.report.checked),
         unseen=result.report.unseen,
         images=result.survey.stats.images,
+        thresholds=thresholds,
+    )
+
+
+def _fresh(session: Session, mapping_id: int, survey_job_id: int, thresholds: AuditThresholds) -> AuditView:
+    """The editor's section after an Apply (same survey and thresholds, the new head)."""
+    return build_audit_view(
+        session,
+        mapping_id,
+        context="editor",
+        survey_job_id=survey_job_id,
+        version=None,
+        editor=True,
+        thresholds=thresholds,
     )
 
 
@@ -128,11 +215,12 @@ def audit_panel_fragment(
     session: SessionDep,
     user: ReadUser,
     mapping_id: int,
+    thresholds: Thresholds,
     context: Annotated[Context, Query()] = "editor",
     survey_job_id: Annotated[int | None, Query(ge=1)] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """The audit section for a survey (default: the latest compatible one) and a version."""
+    """The audit section for a survey (default: the latest compatible one), a version, thresholds."""
     view = build_audit_view(
         session,
         mapping_id,
@@ -140,6 +228,7 @@ def audit_panel_fragment(
         survey_job_id=survey_job_id,
         version=version,
         editor=can_edit(user),
+        thresholds=thresholds,
     )
     return fragment(request, _section(request, view))
 
@@ -153,9 +242,11 @@ def audit_apply_fragment(
     finding: Annotated[str, Form(max_length=1_000)],
     survey_job_id: Annotated[int, Form(ge=1)],
     base_version: Annotated[int, Form()],
+    thresholds: Thresholds,
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
 ) -> Response:
-    """Apply one proposed change of the audit: an ordinary edit, swapped in like a chip edit."""
+    """Apply one proposed change of the audit (found with ``thresholds``): an ordinary edit, swapped
+    in like a chip edit."""
     try:
         new = audit_edits.apply_finding(
             session,
@@ -164,6 +255,7 @@ def audit_apply_fragment(
             key=finding,
             base_version_id=base_version,
             author=user,
+            thresholds=thresholds,
         )
         diff = mapping_service.diff_versions(session, old_version_id=base_version, new_version_id=new.id)
     except StaleVersion:
@@ -172,9 +264,7 @@ def audit_apply_fragment(
         return toast_response(request, Toast(msg, "warning"), status_code=409)
     except DomainError as exc:
         session.rollback()
-        fresh = build_audit_view(
-            session, mapping_id, context="editor", survey_job_id=survey_job_id, version=None, editor=True
-        )
+        fresh = _fresh(session, mapping_id, survey_job_id, thresholds)
         parts = Fragments()
         parts.parts.append(_section(request, fresh, oob=True))
         parts.toast(request, Toast(exc.message, "error"))
@@ -183,9 +273,6 @@ def audit_apply_fragment(
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)
-    fresh = build_audit_view(
-        session, mapping_id, context="editor", survey_job_id=survey_job_id, version=None, editor=True
-    )
-    parts.parts.append(_section(request, fresh, oob=True))
+    parts.parts.append(_section(request, _fresh(session, mapping_id, survey_job_id, thresholds), oob=True))
     toast = Toast(f"{new.message} · saved as version {new.number}", "success", _undo_action(mapping_id))
     return fragment(request, parts.toast(request, toast))

@@ -28,7 +28,7 @@ from app.services import suggestions as suggestion_service
 from app.services.mappings import StaleVersion
 from app.web.auth import EditorUser
 from app.web.deps import SessionDep
-from app.web.pages._editor_model import EditorModel, load_editor
+from app.web.pages._editor_model import DEFAULT_ACCEPT_MIN, DEFAULT_DRAFT_MIN, EditorModel, load_editor
 from app.web.pages._render import Fragments, Toast, ToastAction, fragment, toast_response
 from app.web.pages.mapping_editor import (
     ConflictInfo,
@@ -44,8 +44,6 @@ from app.web.pages.mapping_editor import (
 router = APIRouter(include_in_schema=False)
 
 Kind = Literal["accept_all", "draft"]
-DEFAULT_ACCEPT_MIN = 0.5
-DEFAULT_DRAFT_MIN = 0.3
 Score = Annotated[float, Query(ge=0.0, le=1.0)]
 ScoreForm = Annotated[float, Form(ge=0.0, le=1.0)]
 Keys = Annotated[list[str], Form(max_length=10_000)]

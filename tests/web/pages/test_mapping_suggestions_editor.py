@@ -285,3 +285,37 @@ class TestDraft:
         assert r.status_code == 409 and r.headers["HX-Retarget"] == "#suggestion-panel"
         assert "already has 1 edges" in unescape(r.text)
         assert _version_message(session_factory, empty)[0] == 2
+
+
+class TestThresholds:
+    def test_the_bar_shows_both_thresholds_with_their_defaults(self, login, mappings) -> None:
+        _, empty = mappings
+        page = unescape(login("editor").get(f"/mappings/{empty}").text)
+        assert re.search(
+            r'id="accept-min" type="number" name="min_score" min="0" max="1" step="any" value="0.5"', page
+        )
+        assert re.search(
+            r'id="draft-min" type="number" name="min_score" min="0" max="1" step="any" value="0.3"', page
+        )
+        assert "Draft: best suggestion if score ≥" in page
+
+    def test_a_higher_draft_threshold_leaves_more_labels_void(self, login, mappings) -> None:
+        _, empty = mappings
+        ed = login("editor")
+
+        def voids(min_score: str) -> int:
+            text = unescape(ed.get(f"/mappings/{empty}/suggestions/draft?min_score={min_score}").text)
+            assert len(re.findall(r'name="keys" value="', text)) == 7  # every label, always
+            assert f'name="min_score" value="{float(min_score)}"' in text  # posted back by Confirm
+            return len(re.findall(r'name="keys" value="255:', text))
+
+        assert voids("0.3") < voids("0.9") == 7
+
+    @pytest.mark.parametrize("value", ["-0.1", "1.5", "abc", "nan"])
+    def test_a_bad_threshold_is_a_4xx_naming_the_field(self, login, mappings, value: str) -> None:
+        edited, empty = mappings
+        ed = login("editor")
+        for url in (f"/mappings/{empty}/suggestions/draft", f"/mappings/{edited}/suggestions/accept-all"):
+            r = ed.get(f"{url}?min_score={value}", headers={"HX-Request": "true"})
+            assert r.status_code == 422, (url, value, r.status_code)
+            assert "min_score" in unescape(r.text)
