@@ -30,7 +30,7 @@ run: install
 	$(BIN)/unilabel db upgrade
 	@echo "==> [run 2/4] loading the demo taxonomies and mappings"
 	$(BIN)/unilabel demo load
-	@echo "==> [run 3/4] making the ML demo (synthetic dataset, tiny teacher; made locally)"
+	@echo "==> [run 3/4] making the ML demo (synthetic dataset, tiny teacher, demo experiment; made locally)"
 	$(BIN)/unilabel demo ml
 	@echo "==> [run 4/4] starting the server and its worker on http://$(HOST):$(PORT) (the login URL follows)"
 	$(BIN)/unilabel serve --host $(HOST) --port $(PORT)
