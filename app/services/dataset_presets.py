@@ -266,6 +266,11 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     return PresetChoice(filled, preset, variant.key if variant else None, palette, converter)
 
 
+def _converted_pngs(folder: str) -> list[str]:
+    root = Path(folder)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) if root.is_dir() else []
+
+
 def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
     """What ``files`` hold of the row's preset (None for a dataset registered without one)."""
     preset = PRESETS.get(row.preset or "")
@@ -279,9 +284,14 @@ def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
     # Converted labels: the root holds the native files, so the preset's native template is matched.
     native = declared is not None and row.label_converter is not None
     template = base.label_template if native else row.label_template
+    matched_files = files
+    if native and base.label_template is None and row.converted_labels_dir:
+        # No native file per image (nuImages' tables): an image's label is its converted PNG.
+        template, matched_files = row.label_template, files + _converted_pngs(row.converted_labels_dir)
     rule = replace(base, image_pattern=row.image_pattern, label_template=template)
     assignment = split_assignment(preset, Path(row.root), files)
-    match = match_variant(preset, rule, files, counts, assignment.splits if assignment else None)
+    listed = assignment.splits if assignment else None
+    match = match_variant(preset, rule, matched_files, counts, listed)
     notes = list(preset.notes) + (_split_list_notes(assignment) if assignment else [])
     if native:
         notes.insert(

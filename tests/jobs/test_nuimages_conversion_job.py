@@ -149,6 +149,9 @@ def test_nuimages_preset_converts_tables_and_rle_masks_as_the_devkit_paints_them
     # the dataset pairs every converted key frame; sweeps are not images of the layout
     scan = client.get(f"/api/v1/datasets/{dataset['id']}", headers=editor).json()["scan"]
     assert scan["pairs"] == 3 and scan["problem_count"] == 1 and scan["unknown_values"] == []
+    report = scan["preset"]  # images whose converted PNG exists are the pairs; the tables are the layout's
+    assert [(s["split"], s["images"], s["pairs"]) for s in report["splits"]] == [("", 4, 3)]
+    assert report["unmatched"] == {} and report["notes"][0].startswith("nuimages labels")
     # a second job resumes: nothing painted again
     body = {"params": {"kind": "convert_labels", "dataset_id": dataset["id"]}}
     r = client.post("/api/v1/jobs", json=body, headers=editor)
