@@ -4,7 +4,8 @@
 val and a second dataset ``lanes``; one round),
 walks its run through pseudo-labelling and training by writing the stage jobs' rows as a worker
 would, and finishes its ``evaluate`` jobs with results exactly as ``worker.ml.evaluate`` stores
-them (``EvaluationResult.to_json``) from the given confusion matrices.
+them (``EvaluationResult.to_json``) from the given confusion matrices. ``client`` is the app's
+TestClient or an ``httpx.Client`` of a live server.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -92,13 +93,13 @@ def advance(factory: sessionmaker[Session], settings: Settings) -> None:
         s.commit()
 
 
-def stages(client: TestClient, headers: Headers, exp_id: int, number: int = 1) -> dict[str, dict[str, Any]]:
+def stages(client: httpx.Client, headers: Headers, exp_id: int, number: int = 1) -> dict[str, dict[str, Any]]:
     run = client.get(f"/api/v1/experiments/{exp_id}/runs/{number}", headers=headers).json()
     return {s["key"]: s for s in run["stages"]}
 
 
 def train_student(
-    client: TestClient,
+    client: httpx.Client,
     headers: Headers,
     factory: sessionmaker[Session],
     settings: Settings,
@@ -127,7 +128,7 @@ def train_student(
 
 
 def run_to_scores(
-    client: TestClient,
+    client: httpx.Client,
     headers: Headers,
     factory: sessionmaker[Session],
     settings: Settings,
