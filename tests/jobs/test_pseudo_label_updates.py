@@ -8,6 +8,7 @@ as a full re-run with v2.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -144,8 +145,13 @@ def test_update_equals_a_full_rerun_and_relabels_only_the_affected_images(
         f"stale: {len(affected)} of {COUNT} images contain labels whose allowed set changed (truck)"
     )
 
+    page = html.unescape(client.get(f"/jobs/{old['id']}", headers=editor).text)
+    assert report["message"] in page and f"--update-from {old['id']} --mapping-version {v2['id']}" in page
+
     update = _run(client, editor, w, mapping_version_id=v2["id"], update_from_job_id=old["id"])
     full = _run(client, editor, w, mapping_version_id=v2["id"])
+    page = html.unescape(client.get(f"/jobs/{update['id']}", headers=editor).text)
+    assert f"job {old['id']}</a>: {len(affected)} re-labelled, {COUNT - len(affected)} carried over" in page
     assert update["result"]["images_relabelled"] == len(affected)
     assert update["result"]["images_carried_over"] == COUNT - len(affected)
     assert update["progress_total"] == len(affected)  # only the re-labelled images were labelled
@@ -290,8 +296,9 @@ def test_cli_reports_staleness_and_submits_an_update(
     args = ["job", "submit", "--update-from", str(old["id"]), "--mapping-version", str(v2["id"])]
     result = runner.invoke(cli, [*args, "--no-watch", "--token", token])
     assert result.exit_code == 0, result.output
+    job_id = int(result.output.split("submitted job ")[1].split()[0])
     w["queue"].drain()
-    job = api.get("/api/v1/jobs", headers=editor).json()["items"][0]
+    job = api.get(f"jobs/{job_id}").json()  # the CLI left the client's base URL at /api/v1/
     assert job["status"] == "succeeded", job
     params = job["params"]
     assert (params["update_from_job_id"], params["split"], params["write_teacher"]) == (

@@ -28,6 +28,7 @@ from app.services import datasets as dataset_service
 from app.services import jobs as job_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
+from app.services import pseudo_label_updates as update_service
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep
 from app.web.pages._access import can_edit
@@ -164,7 +165,18 @@ def _context(request: Request, session: Session, job: Job, *, eta: str = "") -> 
 def job_detail_page(request: Request, session: SessionDep, user: ReadUser, job_id: int) -> Response:
     """Status with live progress and ETA, parameters, shards, log tail and result summary."""
     job = job_service.get_job(session, job_id)
-    return page(request, "jobs/detail.html", active_nav="jobs", **_context(request, session, job))
+    ctx = _context(request, session, job) | {"staleness": _staleness(session, job)}
+    return page(request, "jobs/detail.html", active_nav="jobs", **ctx)
+
+
+def _staleness(session: Session, job: Job) -> update_service.StaleReport | None:
+    """A succeeded pseudo-label run's staleness against its mapping's newest approved version."""
+    if job.kind != "pseudo_label" or job.status != JobStatus.SUCCEEDED.value or job.parent_id is not None:
+        return None
+    try:
+        return update_service.staleness(session, job.id)
+    except DomainError:  # no priors, or the outputs or the mapping are gone: nothing to say
+        return None
 
 
 def _status_answer(
