@@ -3,7 +3,8 @@
 Reads the dataset and its taxonomy, converts :func:`app.services.label_conversions.conversion_items`
 with :mod:`worker.label_conversion` into the dataset's ``converted_labels_dir`` (files already
 converted are skipped, so a re-run or a retry resumes), then rescans the dataset so that its pair
-count and scan report describe the converted labels. The result is the conversion report plus the
+count and scan report describe the converted labels (nuImages: the splits its release folders give
+join the dataset's split names first). The result is the conversion report plus the
 provenance written to ``conversion.json``.
 """
 
@@ -13,8 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.db.models_registry import Job
+from app.db.models_registry import Dataset, Job
 from app.db.session import unit_of_work
+from app.domain.nuimages import ordered_splits
+from app.services import dataset_presets as preset_service
 from app.services import datasets as dataset_service
 from app.services import label_conversions as conversion_service
 from app.services import taxonomies as taxonomy_service
@@ -39,6 +42,7 @@ def run_conversion(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         log(s, job.id, f"converting {len(items)} {config.converter} label files into {config.out_dir}")
     report = convert_items(config, items, on_progress=recorder, should_stop=recorder.should_stop)
     with unit_of_work(context.session_factory()) as s:
+        _record_splits(dataset_service.get_dataset(s, int(job.dataset_id or 0)))
         scan = dataset_service.scan_dataset(s, int(job.dataset_id or 0))
         if report.unknown_labels:
             names = ", ".join(sorted(report.unknown_labels)[:20])
@@ -59,3 +63,15 @@ def run_conversion(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         "pairs": scan.pairs,
         "provenance": json.loads((config.out_dir / PROVENANCE).read_text(encoding="utf-8")),
     }
+
+
+def _record_splits(row: Dataset) -> None:
+    """nuImages: the splits the release folders gave the converted images join the dataset's split
+    names (so a job can select one), the existing names first."""
+    found = preset_service.converted_splits(row)
+    if found is None:
+        return
+    current = json.loads(row.splits_json or "[]")
+    added = [s for s in ordered_splits(found.splits.values()) if s not in current]
+    if added:
+        row.splits_json = json.dumps(current + added)

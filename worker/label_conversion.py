@@ -29,6 +29,7 @@ from app.domain.native_labels import (
     NUIMAGES,
     PANOPTIC,
     POLYGONS,
+    RECORDS,
     ConversionItem,
     PanopticIndex,
     PolygonLabels,
@@ -41,7 +42,6 @@ from app.domain.native_labels import (
 from app.domain.taxonomy import Taxonomy
 from worker.nuimages_conversion import NuImagesTables, tables_sha256
 
-RECORDS = "conversion-records.jsonl"
 PROVENANCE = "conversion.json"
 MAX_PROBLEMS = 50
 MAX_JSON_BYTES = 2_000_000_000

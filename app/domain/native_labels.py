@@ -45,6 +45,7 @@ PANOPTIC = "coco-panoptic"
 NUIMAGES = "nuimages"
 IMPLEMENTED = frozenset({POLYGONS, PANOPTIC, NUIMAGES})
 CONVERTER_VERSION = "1"
+RECORDS = "conversion-records.jsonl"  # one JSON record per converted file, in the output folder
 BACKGROUND_NAMES = ("unlabeled", "void")
 MAX_SIDE = 20_000
 

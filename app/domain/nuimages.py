@@ -30,6 +30,7 @@ from app.domain.errors import InvalidInput
 from app.domain.taxonomy import Taxonomy
 
 TABLES = ("category", "sample_data", "surface_ann", "object_ann")
+SPLIT_ORDER = ("train", "val", "test")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +179,32 @@ def category_values(
             else:
                 unknown.add(name)
     return values, tuple(sorted(unknown))
+
+
+def release_split(release: str) -> str:
+    """The split a release folder holds: ``v1.0-train`` -> ``train``, ``v1.0-mini`` -> ``mini``."""
+    return release.split("-", 1)[1] if "-" in release else release
+
+
+def splits_from_records(text: str) -> dict[str, str]:
+    """Image -> split, from a conversion's records (``native`` image, ``release`` folder per line);
+    lines that are not such a record (a torn last line) are skipped."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(rec, dict)
+            and isinstance(rec.get("native"), str)
+            and isinstance(rec.get("release"), str)
+        ):
+            out[rec["native"]] = release_split(rec["release"])
+    return out
+
+
+def ordered_splits(splits: Iterable[str]) -> list[str]:
+    """Train, val, test first, then the others (``mini``) by name."""
+    found = set(splits)
+    return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))

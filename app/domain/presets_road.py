@@ -270,6 +270,9 @@ ROAD_PRESETS: tuple[DatasetPreset, ...] = (
         sources=("https://www.nuscenes.org/nuimages", "https://github.com/nutonomy/nuscenes-devkit"),
         notes=(
             "Masks are run-length encoded in object_ann.json / surface_ann.json, not one file per image.",
+            "Splits are the release folders (v1.0-train, v1.0-val, ...): after the conversion each "
+            "converted image gets the split of the folder that lists it, and those splits join the "
+            "dataset's split names.",
         ),
     ),
     DatasetPreset(

@@ -33,7 +33,15 @@ from app.domain.dataset_presets import (
 )
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.label_codec import Palette, palette_from_colors
-from app.domain.native_labels import IMPLEMENTED, converted_template, encoding_for, native_template
+from app.domain.native_labels import (
+    IMPLEMENTED,
+    NUIMAGES,
+    RECORDS,
+    converted_template,
+    encoding_for,
+    native_template,
+)
+from app.domain.nuimages import splits_from_records
 from app.domain.palette_files import parse_palette_file
 from app.domain.preset_catalog import PRESETS, get_preset
 from app.domain.split_lists import SplitAssignment, assign_splits, find_split_lists
@@ -266,6 +274,17 @@ def resolve_preset(session: Session, *, body: DatasetCreate, root: Path, files: 
     return PresetChoice(filled, preset, variant.key if variant else None, palette, converter)
 
 
+def converted_splits(row: Dataset) -> SplitAssignment | None:
+    """nuImages: image -> split from the release folder (``v1.0-<split>``) its annotations were read
+    from, as the conversion recorded it; None before a conversion (or for other datasets)."""
+    if row.label_converter != NUIMAGES or not row.converted_labels_dir:
+        return None
+    path = Path(row.converted_labels_dir) / RECORDS
+    if not path.is_file():
+        return None
+    return SplitAssignment(splits_from_records(path.read_text(encoding="utf-8", errors="replace")), ())
+
+
 def _converted_pngs(folder: str) -> list[str]:
     root = Path(folder)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) if root.is_dir() else []
@@ -291,6 +310,8 @@ def preset_report(row: Dataset, files: list[str]) -> PresetReport | None:
     rule = replace(base, image_pattern=row.image_pattern, label_template=template)
     assignment = split_assignment(preset, Path(row.root), files)
     listed = assignment.splits if assignment else None
+    if (from_tables := converted_splits(row)) is not None:
+        listed = from_tables.splits
     match = match_variant(preset, rule, matched_files, counts, listed)
     notes = list(preset.notes) + (_split_list_notes(assignment) if assignment else [])
     if native:

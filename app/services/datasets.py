@@ -145,6 +145,9 @@ def pair_dataset(row: Dataset, *, split: str | None = None) -> PairingResult:
         assignment = preset_service.split_assignment(preset, root, listing)
         if assignment is not None:
             result = apply_assignment(result, assignment)
+    if (from_tables := preset_service.converted_splits(row)) is not None:
+        # nuImages: each converted image's split is its release folder's (v1.0-train, ...).
+        result = apply_assignment(result, from_tables)
     if split is not None:
         result = PairingResult(tuple(p for p in result.pairs if p.split == split), result.problems)
     return result

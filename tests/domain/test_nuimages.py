@@ -4,12 +4,20 @@ malformed tables are refused with a message naming the table and record."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from app.domain.errors import InvalidInput
-from app.domain.nuimages import build_release, category_values, paint_order, parse_table
+from app.domain.nuimages import (
+    build_release,
+    category_values,
+    ordered_splits,
+    paint_order,
+    parse_table,
+    splits_from_records,
+)
 from app.domain.reference_csv import parse_labels_csv
 
 DEVKIT_CATEGORIES = (
@@ -75,3 +83,18 @@ def test_a_record_without_a_needed_field_or_with_a_bad_mask_is_named() -> None:
     ann = {"token": "o", "sample_data_token": "s", "category_token": "c", "mask": {"size": [2], "counts": ""}}
     with pytest.raises(InvalidInput, match=r"object_ann.json record 0: mask is not"):
         build_release({**base, "object_ann": [ann]})
+
+
+def test_splits_come_from_the_release_folder_each_image_was_converted_from() -> None:
+    records = "\n".join(
+        [
+            json.dumps({"native": "samples/C/a.jpg", "release": "v1.0-val"}),
+            json.dumps({"native": "samples/C/b.jpg", "release": "v1.0-train"}),
+            json.dumps({"native": "samples/C/c.jpg", "release": "v1.0-mini"}),
+            json.dumps({"native": "x.png"}),  # another converter's record: no release
+            '{"native": "samples/C/torn',
+        ]
+    )
+    splits = splits_from_records(records)
+    assert splits == {"samples/C/a.jpg": "val", "samples/C/b.jpg": "train", "samples/C/c.jpg": "mini"}
+    assert ordered_splits(splits.values()) == ["train", "val", "mini"]

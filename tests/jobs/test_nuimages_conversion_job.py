@@ -146,11 +146,16 @@ def test_nuimages_preset_converts_tables_and_rle_masks_as_the_devkit_paints_them
             np.testing.assert_array_equal(np.asarray(img), values, err_msg=image)
     records = [json.loads(line) for line in (out / "conversion-records.jsonl").read_text().splitlines()]
     assert {r["release"] for r in records} == {"v1.0-train", "v1.0-val"}
-    # the dataset pairs every converted key frame; sweeps are not images of the layout
-    scan = client.get(f"/api/v1/datasets/{dataset['id']}", headers=editor).json()["scan"]
+    # the dataset pairs every converted key frame, split by its release folder (v1.0-train, v1.0-val);
+    # sweeps are not images of the layout
+    dataset = client.get(f"/api/v1/datasets/{dataset['id']}", headers=editor).json()
+    assert dataset["splits"] == ["train", "val"]
+    scan = dataset["scan"]
     assert scan["pairs"] == 3 and scan["problem_count"] == 1 and scan["unknown_values"] == []
+    assert scan["per_split"] == {"train": 2, "val": 1}
     report = scan["preset"]  # images whose converted PNG exists are the pairs; the tables are the layout's
-    assert [(s["split"], s["images"], s["pairs"]) for s in report["splits"]] == [("", 4, 3)]
+    splits = [(s["split"], s["images"], s["pairs"]) for s in report["splits"]]
+    assert splits == [("", 1, 0), ("train", 2, 2), ("val", 1, 1)]
     assert report["unmatched"] == {} and report["notes"][0].startswith("nuimages labels")
     # a second job resumes: nothing painted again
     body = {"params": {"kind": "convert_labels", "dataset_id": dataset["id"]}}
