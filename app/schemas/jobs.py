@@ -162,8 +162,8 @@ class ScanDatasetParams(_Common):
 
 
 class ConvertLabelsParams(_Common):
-    """Convert a dataset's native labels (Cityscapes polygons, COCO panoptic) once into label-id PNGs
-    under ``<data_dir>/converted/dataset-<id>``; a re-run resumes (``docs/datasets.md``)."""
+    """Convert a dataset's native labels (Cityscapes polygons, COCO panoptic, nuImages) once into
+    label-id PNGs under ``<data_dir>/converted/dataset-<id>``; a re-run resumes (``docs/datasets.md``)."""
 
     kind: Literal["convert_labels"] = "convert_labels"
     dataset_id: Id
