@@ -211,7 +211,33 @@ def test_a_newer_approved_mapping_offers_an_update(  # type: ignore[no-untyped-d
     r = browser.post(f"/experiments/{exp_id}/update")
     assert r.status_code == 303 and r.headers["location"] == f"/experiments/{exp_id}?run=2"
     page = _page(browser, r.headers["location"])
-    assert "Run 2" in page and "m v1 -> v2" in page and 'name="run"' in page  # the run picker
+    assert "Run 2" in page and re.search(r"v1 (->|→) v2", page) and 'name="run"' in page  # the run picker
     assert "run 1 — cancelled" in page
     assert "Run 1" in _page(browser, f"/experiments/{exp_id}?run=1")
     assert browser.get(f"/experiments/{exp_id}?run=7").status_code == 404
+
+
+def test_review_counts_of_a_finished_pseudo_label_stage(  # type: ignore[no-untyped-def]
+    login, client: TestClient, editor: Headers, approved: dict[str, Any], sent: list[Any], session_factory
+) -> None:
+    from pathlib import Path
+
+    from app.db.models_registry import Job
+    from tests.jobs.test_image_review_api import IMAGES, review_url, write_run
+
+    browser = login("editor")
+    exp_id = _create(browser)
+    with session_factory() as s:
+        job = s.query(Job).filter(Job.kind == "pseudo_label").one()
+        job_id, out = job.id, Path(job.output_dir)
+        write_run(out)
+        job.status = "succeeded"
+        s.commit()
+    body = {"decision": "rejected", "base_version": 0}
+    assert client.put(review_url(job_id, "images/train/0001.png"), json=body, headers=editor).is_success
+    panel = html.unescape(browser.get(f"/experiments/{exp_id}/runs/1/panel").text)
+    counts = re.search(rf'data-review-counts="{job_id}">(.*?)</span>', panel, re.S)
+    assert counts, panel
+    text = " ".join(re.sub(r"<[^>]+>", " ", counts.group(1)).split())
+    assert f"0 accepted · 1 rejected · {IMAGES} unreviewed" in text  # 9 + the failed image
+    assert f'<a href="/jobs/{job_id}/review">Review images</a>' in counts.group(1)
