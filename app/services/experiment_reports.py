@@ -17,6 +17,7 @@ from app.db import repositories_registry as registry
 from app.db.models_experiments import Experiment, ExperimentRun
 from app.db.models_registry import Job
 from app.domain.experiments import TEACHER, Stage, StageKind
+from app.services import pseudo_label_updates as updates
 from app.services.experiment_runs import graph_of
 from app.services.experiment_specs import newest_approved
 
@@ -90,8 +91,6 @@ def run_payload(session: Session, run: ExperimentRun) -> dict[str, Any]:
 
 
 def _stale_extra(session: Session, run: ExperimentRun, index: int, pinned: dict[str, Any]) -> dict[str, Any]:
-    from app.services import pseudo_label_updates as updates  # noqa: PLC0415 - see staleness()
-
     newest = newest_approved(session, pinned["mapping_id"])
     entry: dict[str, Any] = {
         "extra": pinned["name"],
@@ -115,11 +114,7 @@ def _stale_extra(session: Session, run: ExperimentRun, index: int, pinned: dict[
             affected_images=report.affected_images,
             total_images=report.total_images,
         )
-        labels = ", ".join(f"`{name}`" for name in report.changed_labels) or "none"
-        entry["summary"] = (
-            f"stale: {report.affected_images:,} of {report.total_images:,} images contain labels whose "
-            f"allowed set changed ({labels})"
-        )
+        entry["summary"] = report.message
     else:
         entry["summary"] = f"stale: mapping v{newest.number} is approved (this run pins v{pinned['version']})"
     return entry

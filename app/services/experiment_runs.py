@@ -43,7 +43,6 @@ from app.services import jobs as job_service
 
 log = logging.getLogger(__name__)
 INFERENCE_KEYS = ("tta", "scales", "tta_windows", "tta_memory_budget_mb", "batch_size")
-CAN_UPDATE = "update_from_job_id" in PseudoLabelParams.model_fields
 
 
 def graph_of(resolved: dict[str, Any]) -> tuple[Stage, ...]:
@@ -176,9 +175,11 @@ def _start_stage(
                 )
             )
             return True
-        old_params = json.loads(old_job.params_json)
-        if CAN_UPDATE and stage.kind == StageKind.PSEUDO_LABEL and same_except_mapping(old_params, params):
-            params = {**params, "update_from_job_id": old_job.id}
+        if stage.kind == StageKind.PSEUDO_LABEL:
+            # Compared as submitted (every field, defaults included), as the old job stored them.
+            now = PseudoLabelParams.model_validate(params).model_dump(mode="json")
+            if same_except_mapping(json.loads(old_job.params_json), now):
+                params = {**params, "update_from_job_id": old_job.id}
     body: PseudoLabelParams | EvaluateParams | TrainParams
     if params["kind"] == "train":
         body = TrainParams.model_validate(params)

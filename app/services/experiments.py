@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import repositories_experiments as repo
 from app.db.models_experiments import Experiment, ExperimentRun
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.experiments import RunStatus
 from app.domain.jobs import TERMINAL_STATUSES
 from app.schemas.experiments import ExperimentSpec
@@ -106,6 +106,7 @@ def _new_run(
     session.add(run)
     session.flush()
     advance(session, settings, run.id)
+    session.refresh(run)  # advance wrote its status with a compare-and-set UPDATE
     return run
 
 
@@ -138,13 +139,13 @@ def update(session: Session, *, experiment_id: int, settings: Settings, user_id:
             newest = newest_approved(session, pinned["mapping_id"])
             if newest is not None and newest.number > pinned["version"]:
                 changes.append(
-                    f"{pinned['name']}: {pinned['mapping']} v{pinned['version']} -> v{newest.number}"
+                    f"{pinned['name']}: mapping {pinned['mapping']!r} v{pinned['version']} → v{newest.number}"
                 )
                 pinned.update(
                     mapping_version_id=newest.id, version=newest.number, mapping_hash=newest.content_hash
                 )
     if not changes:
-        raise InvalidInput("every mapping is at its newest approved version: nothing to update", field="run")
+        raise Conflict("every mapping is at its newest approved version: nothing to update", field="run")
     reason = "update: " + "; ".join(changes)
     return _new_run(
         session, settings, experiment, resolved, user_id=user_id, reason=reason, previous=previous

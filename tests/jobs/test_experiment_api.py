@@ -115,6 +115,19 @@ def test_the_run_advances_to_the_end(
     run = client.get(f"/api/v1/experiments/{exp['id']}/runs/1", headers=editor).json()
     assert run["status"] == "succeeded" and run["done"] == run["total"] == 4
 
+    # Nothing changed: `update` says so; a new run reuses every finished stage and ends at once.
+    r = client.post(f"/api/v1/experiments/{exp['id']}/update", headers=editor)
+    assert r.status_code == 409 and "nothing to update" in r.json()["error"]["message"]
+    sent.clear()
+    second = client.post(f"/api/v1/experiments/{exp['id']}/runs", headers=editor)
+    assert second.status_code == 201, second.text
+    assert second.json()["number"] == 2 and second.json()["status"] == "succeeded"
+    assert all(s["reused"] and s["status"] == "succeeded" for s in second.json()["stages"])
+    assert sent == []  # no job submitted
+    card = client.get(f"/api/v1/experiments/{exp['id']}/runs/2/provenance", headers=editor).json()
+    assert {i["kind"] for i in card["inputs"]} >= {"spec", "code", "model", "dataset"}
+    assert all(j["reused"] for j in card["jobs"]) and len(card["jobs"]) == 4
+
 
 def test_failed_stage_fails_the_run_and_resume_retries_it(
     client: TestClient,

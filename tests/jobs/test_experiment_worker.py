@@ -134,6 +134,61 @@ def test_a_spec_file_runs_headless_from_the_cli(
     evaluation = done["stages"]["eval:student:r1:0"]
     assert evaluation.model_id == done["student_model_id"]  # the student is what was scored
     assert "miou" in json.loads(evaluation.result_json)["metrics"]
+    _fix_mapping_and_update(env, run_id, cli_args=["--token", token])
+
+
+def _approve_grass_fix(env: JobEnv) -> None:
+    """A new approved mapping version: `grass` may no longer be void (vegetation only)."""
+    from app.services import mapping_edits, mappings, reviews, users
+
+    with unit_of_work(env.factory) as s:
+        admin, _ = users.ensure_local_admin(s)
+        mapping = mappings.get_mapping_by_name(s, ML_DEMO_MAPPING)
+        head = mappings.current_version(s, mapping.id)
+        version = mapping_edits.toggle_edge(
+            s,
+            mapping_id=mapping.id,
+            source_name="grass",
+            target_id=255,
+            on=False,
+            author=admin,
+            base_version_id=head.id,
+        )
+        reviews.submit_for_review(s, version_id=version.id, author=admin)
+        reviews.approve(s, version_id=version.id, reviewer=admin, message="fix", four_eyes="off")
+
+
+def _fix_mapping_and_update(env: JobEnv, run_id: int, *, cli_args: list[str]) -> None:
+    """After a mapping fix the experiment says it is stale, and `update` re-runs only what changed."""
+    _approve_grass_fix(env)
+    with TestClient(create_app(load_settings())) as client:
+
+        def make(url: str, token: str | None) -> contextlib.nullcontext[TestClient]:
+            client.base_url = client.base_url.join("/api/v1/")  # type: ignore[assignment]
+            client.headers.update({"Authorization": f"Bearer {token}"})
+            return contextlib.nullcontext(client)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("app.cli_experiments._client", make)
+            shown = CliRunner().invoke(cli, ["experiment", "show", "1", *cli_args])
+            assert shown.exit_code == 0, shown.output
+            assert "extra: stale: " in shown.output and "(grass)" in shown.output, shown.output
+            updated = CliRunner().invoke(cli, ["experiment", "update", "1", "--wait", *cli_args])
+    assert updated.exit_code == 0, (updated.output, env.worker_logs())
+    assert "update: source: mapping " in updated.output and "run 2: succeeded" in updated.output, (
+        updated.output
+    )
+    with env.factory() as s:
+        second = service.latest_run(s, 1)
+        assert second is not None and second.number == 2 and second.status == "succeeded"
+        stages = {stage.key: (stage, job) for stage, job in repo.stage_jobs(s, second.id)}
+        first = {stage.key: stage.job_id for stage, _ in repo.stage_jobs(s, run_id)}
+    # One mapping serves the source, the extra and the evaluation set here, so every stage changed:
+    # the teacher is scored again (its ground truth changed) and the labels are an update of run 1's.
+    assert not stages["eval:teacher:0"][0].reused
+    pl = stages["pl:r1:0"][1]
+    assert pl is not None and json.loads(pl.params_json)["update_from_job_id"] == first["pl:r1:0"]
+    assert not stages["student:r1"][0].reused and stages["student:r1"][0].job_id != first["student:r1"]
 
 
 def test_sigkill_in_every_stage_loses_nothing(sqla_job_env: JobEnv, teacher_template: Path) -> None:
