@@ -10,6 +10,7 @@ the image had none); a stale base is refused with :class:`Conflict` naming the s
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -102,10 +103,32 @@ def _state(root: Path, item: GalleryItem, row: ImageReview | None) -> ImageState
     return ImageState(item.image, state_of(stored, current), is_stale(stored, current), current, row, item)
 
 
+def _updated_from(session: Session, job_id: int) -> int | None:
+    """The run an update run (``update_from_job_id``) re-labelled part of, if any."""
+    job = job_service.get_job(session, job_id)
+    source = json.loads(job.params_json or "{}").get("update_from_job_id")
+    return int(source) if source else None
+
+
+def _rows(session: Session, job_id: int, *, depth: int = 0) -> dict[str, ImageReview]:
+    """The run's decisions, and those it inherits from the run it updates (and so on back).
+
+    An update run carries most images over unchanged: their decisions carry over with them. Each
+    keeps the label hash it was made on, so an image whose label the update changed shows its old
+    decision as stale (and it no longer excludes the image from training) until decided again.
+    """
+    rows = repo.reviews_of_job(session, job_id)
+    source = _updated_from(session, job_id) if depth < 64 else None
+    if source is not None:
+        for image, row in _rows(session, source, depth=depth + 1).items():
+            rows.setdefault(image, row)
+    return rows
+
+
 def image_states(session: Session, job_id: int) -> list[ImageState]:
     """Every image of the run (manifest order) with its review state."""
     root, items = _run(session, job_id)
-    rows = repo.reviews_of_job(session, job_id)
+    rows = _rows(session, job_id)
     return [_state(root, item, rows.get(image)) for image, item in items.items()]
 
 
@@ -114,7 +137,8 @@ def image_state(session: Session, job_id: int, image: str) -> ImageState:
     item = items.get(image)
     if item is None:
         raise NotFound(f"job {job_id} has no image {image!r}", field="image")
-    return _state(root, item, repo.get_review(session, job_id, image))
+    row = repo.get_review(session, job_id, image) or _rows(session, job_id).get(image)
+    return _state(root, item, row)
 
 
 def decide(
@@ -146,7 +170,10 @@ def decide(
         "label_hash": state.current_hash,
         "author_id": author.id if author else None,
     }
-    if base_version == 0 and state.row is None:
+    row = state.row
+    inherited = row is not None and row.job_id != job_id and base_version == row.version
+    if (base_version == 0 and row is None) or inherited:
+        # A first decision, or a change of one inherited from the updated run (made here, kept there).
         stored = repo.insert_review(session, job_id=job_id, image=image, **values)
     else:
         ok = repo.update_review(session, job_id, image, expected_version=base_version, **values)
@@ -195,7 +222,7 @@ def bulk_reject(
             "label_hash": str(s.current_hash),
             "author_id": author.id if author else None,
         }
-        if s.row is None:
+        if s.row is None or s.row.job_id != job_id:  # none here (an inherited one stays there)
             ok = repo.insert_review(session, job_id=job_id, image=s.image, **values) is not None
         else:  # a stale decision: replaced only if nobody touched it meanwhile
             ok = repo.update_review(session, job_id, s.image, expected_version=s.row.version, **values)
@@ -209,7 +236,7 @@ def bulk_reject(
 def training_exclusions(session: Session, job_id: int) -> tuple[frozenset[str], str]:
     """Images of the run currently rejected (stale decisions do not count) and the snapshot hash of
     those decisions (see :func:`app.domain.image_review.snapshot_hash`)."""
-    if not repo.reviews_of_job(session, job_id):  # nothing decided: the manifest need not be read
+    if not _rows(session, job_id):  # nothing decided: the manifest need not be read
         return frozenset(), snapshot_hash({})
     rejected = {s.image: str(s.current_hash) for s in image_states(session, job_id) if s.state == REJECTED}
     return frozenset(rejected), snapshot_hash(rejected)

@@ -263,3 +263,45 @@ def test_bulk_reject_previews_then_applies_leaving_decided_images(
     assert counts["rejected"] == 2 and counts["accepted"] == 1
     again = client.post(url, json=rule, headers=editor).json()
     assert (again["matched"], again["rejected"], again["kept"]) == (3, 0, 3)
+
+
+def test_an_update_run_inherits_the_decisions_of_the_images_it_carried_over(
+    client: TestClient,
+    editor: Headers,
+    viewer: Headers,
+    run: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    """Issue 12: decisions survive a re-run (here an incremental update) when the label did not change."""
+    from app.db.models_registry import Job
+
+    old = run["id"]
+    for i, decision in ((1, "rejected"), (2, "rejected"), (3, "accepted")):
+        image = f"images/train/{i:04d}.png"
+        assert _put(client, editor, old, image, decision=decision, base_version=0).is_success
+    out = tmp_path / "update"
+    write_run(out)  # carried over: the same label bytes ...
+    (out / "labels/train/0002.png").write_bytes(b"re-labelled by the update")  # ... but image 2
+    with session_factory() as s:
+        source = s.get(Job, old)
+        assert source is not None
+        params = {**json.loads(source.params_json), "update_from_job_id": old}
+        job = Job(kind="pseudo_label", status="succeeded", params_json=json.dumps(params),
+                  dataset_id=source.dataset_id, model_id=source.model_id, output_dir=str(out))  # fmt: skip
+        s.add(job)
+        s.commit()
+        new = job.id
+    body = client.get(f"/api/v1/jobs/{new}/reviews", headers=viewer).json()
+    assert body["counts"]["rejected"] == 1 and body["counts"]["accepted"] == 1  # image 2 went stale
+    stale = client.get(review_url(new, "images/train/0002.png"), headers=viewer).json()
+    assert stale["stale"] and stale["state"] == "unreviewed"
+    # Changing an inherited decision writes the update run's own; the old run keeps its own.
+    inherited = client.get(review_url(new, "images/train/0003.png"), headers=viewer).json()
+    r = _put(
+        client, editor, new, "images/train/0003.png", decision="flagged", base_version=inherited["version"]
+    )
+    assert r.status_code == 200 and r.json()["state"] == "flagged", r.text
+    assert client.get(review_url(old, "images/train/0003.png"), headers=viewer).json()["state"] == "accepted"
+    stale_base = _put(client, editor, new, "images/train/0001.png", decision="accepted", base_version=0)
+    assert stale_base.status_code == 409  # the inherited decision is at version 1
