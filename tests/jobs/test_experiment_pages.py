@@ -172,12 +172,19 @@ def test_cancel_then_resume_and_the_polling_stops(  # type: ignore[no-untyped-de
 ) -> None:
     browser = login("editor")
     exp_id = _create(browser)
+    running = browser.get(f"/experiments/{exp_id}/runs/1/panel?done=0")
+    assert POLL in running.text and f'hx-get="/experiments/{exp_id}/runs/1/panel?done=0"' in running.text
+    assert "HX-Trigger" not in running.headers  # nothing finished since the last poll
     r = browser.post(f"/experiments/{exp_id}/runs/1/cancel", htmx=True)
     assert r.status_code == 200, r.text
     panel = html.unescape(r.text)
     assert 'id="run-panel"' in panel and POLL not in panel and 'data-status="cancelled"' in panel
     assert "Run 1 cancelled" in panel and "Resume run 1" in panel and "Cancel run 1" not in panel
-    assert POLL not in browser.get(f"/experiments/{exp_id}/runs/1/panel").text  # ended: no polling
+    ended = browser.get(f"/experiments/{exp_id}/runs/1/panel?done=0")
+    assert POLL not in ended.text  # ended: no polling
+    assert ended.headers["HX-Trigger"] == "experiment-run-progress"  # the results section re-fetches
+    results = browser.get(f"/experiments/{exp_id}/runs/1/results")
+    assert results.status_code == 200 and 'id="experiment-results"' in results.text
     again = browser.post(f"/experiments/{exp_id}/runs/1/cancel", htmx=True)
     assert again.status_code == 409 and "only running or failed runs" in html.unescape(again.text)
     r = browser.post(f"/experiments/{exp_id}/runs/1/resume")  # a plain form post: redirect

@@ -123,20 +123,17 @@ def experiment_page(
     runs = reports.experiment_payload(session, experiment, with_staleness=False)["runs"]
     chosen = service.get_run(session, experiment_id, run) if run is not None else None
     chosen = chosen or service.latest_run(session, experiment_id)
-    ctx: dict[str, Any] = {"panel": None, "provenance": None, "results": None}
+    ctx: dict[str, Any] = {"panel": None, "provenance": None} | _results_ctx(session, experiment, chosen)
     if chosen is not None:
         ctx["panel"] = panel_context(session, experiment, chosen, user)
         ctx["provenance"] = reports.provenance(session, experiment, chosen)
-        ctx["results"] = _results(session, experiment, chosen)
     return page(
         request,
         "experiments/detail.html",
         active_nav="experiments",
-        e=experiment,
         spec=json.loads(experiment.spec_json),
         runs=runs,
         staleness=reports.staleness(session, experiment),
-        has_results_partial=(TEMPLATES_DIR / RESULTS_PARTIAL).is_file(),
         can_edit=can_edit(user),
         **ctx,
     )
@@ -144,13 +141,46 @@ def experiment_page(
 
 @router.get("/experiments/{experiment_id:int}/runs/{number:int}/panel", response_class=HTMLResponse)
 def run_panel_fragment(
-    request: Request, session: SessionDep, user: ReadUser, experiment_id: int, number: int
+    request: Request,
+    session: SessionDep,
+    user: ReadUser,
+    experiment_id: int,
+    number: int,
+    done: Annotated[int | None, Query(ge=0, le=10_000)] = None,
 ) -> Response:
-    """The run panel (polls itself every 2 s while the run is running)."""
+    """The run panel (polls itself every 2 s while the run is running). ``done`` is the number of
+    finished stages the polling panel showed; when it changed, or the run ended, the answer triggers
+    ``experiment-run-progress`` so the results section re-fetches itself."""
     experiment = service.get_experiment(session, experiment_id)
     run = service.get_run(session, experiment_id, number)
     ctx = panel_context(session, experiment, run, user)
-    return fragment(request, Fragments().add(request, "experiments/_run.html", **ctx))
+    changed = done is not None and (done != ctx["run"]["done"] or ctx["terminal"])
+    parts = Fragments().add(request, "experiments/_run.html", **ctx)
+    return fragment(request, parts, trigger="experiment-run-progress" if changed else None)
+
+
+@router.get("/experiments/{experiment_id:int}/runs/{number:int}/results", response_class=HTMLResponse)
+def run_results_fragment(
+    request: Request, session: SessionDep, _user: ReadUser, experiment_id: int, number: int
+) -> Response:
+    """The results section of a run (re-fetched when a stage finished)."""
+    experiment = service.get_experiment(session, experiment_id)
+    run = service.get_run(session, experiment_id, number)
+    return fragment(
+        request,
+        Fragments().add(
+            request, "experiments/_results_section.html", **_results_ctx(session, experiment, run)
+        ),
+    )
+
+
+def _results_ctx(session: Session, experiment: Experiment, run: ExperimentRun | None) -> dict[str, Any]:
+    return {
+        "e": experiment,
+        "run_number": run.number if run is not None else None,
+        "results": _results(session, experiment, run) if run is not None else None,
+        "has_results_partial": (TEMPLATES_DIR / RESULTS_PARTIAL).is_file(),
+    }
 
 
 def _answer(
