@@ -307,3 +307,41 @@ def test_cli_reports_staleness_and_submits_an_update(
         False,
     )
     assert params["tta"] is False and params["model_id"] == old["model_id"]
+
+
+def test_an_update_whose_planner_died_after_carrying_over_is_retried_from_scratch(
+    client: TestClient,
+    editor: Headers,
+    reviewer: Headers,
+    streets: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The planner links the carried files before its commit; a re-plan redoes them (no 'exists')."""
+    from worker import steps
+    from worker.sharding import add_shards
+
+    w = streets
+    old = _run(client, editor, w)
+    v2 = _new_version(client, editor, reviewer, w, [2])
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("planner killed after carrying over")
+
+    monkeypatch.setattr(steps, "add_shards", killed)
+    r = _submit(client, editor, w, mapping_version_id=v2["id"], update_from_job_id=old["id"])
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    with pytest.raises(RuntimeError, match="planner killed"):
+        w["queue"].drain()
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=editor).json()
+    assert job["status"] == "failed" and (Path(job["output_dir"]) / "manifest.carried.jsonl").is_file()
+
+    monkeypatch.setattr(steps, "add_shards", add_shards)
+    assert client.post(f"/api/v1/jobs/{job_id}/retry", headers=editor).status_code == 200
+    w["queue"].drain()
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=editor).json()
+    assert job["status"] == "succeeded", job
+    affected = _images_with_truck(w["root"])
+    assert job["result"]["images_relabelled"] == len(affected) and job["result"]["images_ok"] == COUNT
+    records = _records(job)
+    assert {i for i, r in records.items() if r["provenance"]["relabelled"]} == affected
