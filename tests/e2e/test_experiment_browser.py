@@ -102,3 +102,5 @@ def test_create_the_demo_experiment_then_cancel_and_resume(  # type: ignore[no-u
     row = page.locator("tr[data-experiment='demo-scenes']")
     assert "running" in row.inner_text() and "0 / 8" in row.inner_text()
     _shot(page, out_dir, "experiment-list.png")
+    page.goto("/experiments/new")  # the demo's name is taken now: the next free one is offered
+    assert page.get_by_label("Name", exact=True).input_value() == "demo-scenes-2"

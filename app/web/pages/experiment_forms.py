@@ -57,8 +57,16 @@ def _page(
 
 @router.get("/experiments/new", response_class=HTMLResponse)
 def experiment_new_page(request: Request, session: SessionDep, _user: EditorUser) -> Response:
-    """The form, with the demo experiment's objects pre-filled when they are registered."""
-    return _page(request, session, form=model.initial_form(model.options(session)))
+    """The form, with the demo experiment's objects pre-filled when they are registered (named
+    ``demo-scenes-2``, ``-3``, ... when ``demo-scenes`` exists already)."""
+    form = model.initial_form(model.options(session))
+    if form.get("name"):
+        taken = {row.name for row in service.list_experiments(session, limit=500)[0]}
+        base, n = form["name"], 1
+        while form["name"] in taken:
+            n += 1
+            form["name"] = f"{base}-{n}"
+    return _page(request, session, form=form)
 
 
 @router.get("/experiments/new/row", response_class=HTMLResponse)
