@@ -1,270 +1,227 @@
-"""Miniature reproduction of the method (arXiv 2502.19177) on procedurally generated scenes.
+"""Miniature reproduction of the method (arXiv 2502.19177) run through the product's experiments.
 
-Runs the whole method through unilabel's own code paths (domain mapping + compile_priors,
-worker.ml training, pseudo-labelling and evaluation):
+The synthetic fine-source / coarse-extras domain of ``unilabel demo ml`` at the benchmark's sizes
+(``benchmarks/mini_repro_specs.py``), run the way a user runs it: a temporary SQLite database, the
+serverless SQLite broker and ``--workers`` real Celery worker processes; the datasets and approved
+mappings registered with the demo builders; for every training seed two spec files written to
+``<out>/specs/`` and submitted through the experiment service (``create_experiment``, what
+``unilabel experiment run spec.yaml`` and ``POST /api/v1/experiments`` call):
 
-1. a teacher is trained on a small *source* set with fine labels (8 classes);
-2. the teacher pseudo-labels a larger *extra* set whose labels are coarse (road / vegetation / sky /
-   object), once with the coarse -> fine priors and once without;
-3. a student is trained on the source ground truth + the prior pseudo-labels (and, as an ablation,
-   one on source + no-prior pseudo-labels);
-4. pseudo-labels are scored against the extra set's hidden fine truth, and teacher and students on
-   a held-out fine test set.
+1. **the method**: a teacher trained on the clear-weather fine source, both coarse extras
+   pseudo-labelled with the coarse -> fine priors, a student trained from scratch on source ground
+   truth + pseudo-labels, teacher and student evaluated on every evaluation set;
+2. **the ablation** (``use_priors: false``), submitted once the method's teacher is trained: the same
+   teacher (named as a registered model), pseudo-labels without priors, a student on those.
 
-Usage (results in docs/reproduction.md)::
+Evaluation sets: source val (which picks each model's best checkpoint), the held-out test set
+(whole and per condition) and the extras' images with their hidden fine truth. The pseudo-label
+runs themselves are also scored against the hidden fine truth. Results (the experiment services'
+tables rendered by ``app.domain.experiment_results``, plus medians over seeds) go to
+``<out>/results.md`` and ``<out>/results.json``; docs/reproduction.md holds them.
 
-    .venv/bin/python benchmarks/mini_reproduction.py --out /tmp/mini-repro --seeds 0 1 2
+Usage::
+
+    .venv/bin/python benchmarks/mini_reproduction.py --quick --out /tmp/mr-quick      # minutes
+    .venv/bin/python benchmarks/mini_reproduction.py --out /tmp/mr --seeds 0 1 2 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import logging
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from PIL import Image
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from app.domain.mapping import OntologyMapping
-from app.domain.pairing import Pair
-from app.domain.priors import CompiledPriors, compile_priors
-from app.domain.taxonomy import Taxonomy, class_list_taxonomy
-from worker.demo_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE, make_scene
-from worker.ml.checkpoints import load_model
-from worker.ml.config import DataConfig, EvaluateConfig, InferenceConfig, PseudoLabelConfig
-from worker.ml.data import PairDataset
-from worker.ml.evaluate import ConfusionMatrix, evaluate_dataset, metrics_from_confusion
-from worker.ml.io import read_png
-from worker.ml.pseudo_label import run_pseudo_labeling
-from worker.ml.train import AugmentConfig, LabeledSet, TrainConfig, train
-from worker.ml.train.datasets import DatasetPairs, PseudoLabelPairs, pseudo_label_path
+import mini_repro_specs as mr  # noqa: E402
 
-log = logging.getLogger("mini_reproduction")
-SPLITS = ("source", "extra", "val", "test")
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-def write_split(
-    root: Path,
-    name: str,
-    count: int,
-    rng: np.random.Generator,
-    size: tuple[int, int],
-    conditions: list[str],
-) -> list[tuple[Pair, str]]:
-    """Write ``count`` scenes under ``root/name``, cycling through ``conditions``.
-
-    The extra split gets coarse labels, its fine truth is kept under ``hidden_fine`` for scoring.
-    """
-    folder = root / name
-    for sub in ("images", "labels", "hidden_fine"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    pairs = []
-    for i in range(count):
-        condition = conditions[i % len(conditions)]
-        image, fine = make_scene(rng, *size, condition=condition)
-        stem = f"{i:04d}.png"
-        Image.fromarray(image).save(folder / "images" / stem)
-        if name == "extra":
-            Image.fromarray(FINE_TO_COARSE[fine]).save(folder / "labels" / stem)
-            Image.fromarray(fine).save(folder / "hidden_fine" / stem)
-        else:
-            Image.fromarray(fine).save(folder / "labels" / stem)
-        pairs.append((Pair(image=f"images/{stem}", label=f"labels/{stem}"), condition))
-    return pairs
-
-
-def taxonomies() -> tuple[Taxonomy, Taxonomy, CompiledPriors, CompiledPriors, str]:
-    """Fine target taxonomy, coarse source taxonomy, identity and coarse->fine priors, mapping hash."""
-    fine = class_list_taxonomy("mini-fine", enumerate(FINE_CLASSES))
-    coarse = class_list_taxonomy("mini-coarse", enumerate(COARSE_CLASSES))
-    identity = OntologyMapping.from_edges((name, i) for i, name in enumerate(FINE_CLASSES))
-    edges = ((COARSE_CLASSES[c], f) for f, c in enumerate(FINE_TO_COARSE.tolist()))
-    coarse_to_fine = OntologyMapping.from_edges(edges)
-    return (
-        fine,
-        coarse,
-        compile_priors(identity, fine, fine),
-        compile_priors(coarse_to_fine, coarse, fine),
-        coarse_to_fine.content_hash(),
-    )
-
-
-def recipe(out: Path, args: argparse.Namespace, seed: int, start: Path | None = None) -> TrainConfig:
-    """The paper's recipe, shrunk: tiny model, small crops, a few thousand images seen.
-
-    ``start``: a checkpoint to start from (default: a fresh, randomly initialised tiny model).
-    """
-    return TrainConfig(
-        output_dir=out,
-        class_names=FINE_CLASSES,
-        start_model=None if start is None else str(start),
-        model_config="tiny",
-        max_iterations=args.iterations,
-        batch_size=4,
-        samples_per_epoch=args.samples_per_epoch,
-        val_every=args.val_every,
-        log_every=50,
-        seed=seed,
-        resume=False,
-        # Random init needs a faster encoder than fine-tuning a pre-trained Swin (1e-5).
-        encoder_lr=args.lr,
-        lr=args.lr,
-        augment=AugmentConfig(crop_size=tuple(args.size), scale_range=(0.75, 1.5)),  # type: ignore[arg-type]
-    )
-
-
-def evaluate_on(
-    model_dir: Path, root: Path, pairs: list[tuple[Pair, str]], priors: CompiledPriors, device: str
-) -> dict[str, Any]:
-    """Test metrics over all pairs, plus ``by_condition`` (mIoU per scene condition)."""
-    model = load_model(model_dir, device=device)
-    config = EvaluateConfig(inference=InferenceConfig(device=device, batch_size=16))
-
-    def run(subset: list[Pair]) -> dict[str, Any]:
-        return evaluate_dataset(config, model, subset, DataConfig(root=root), priors=priors).metrics
-
-    metrics = run([pair for pair, _ in pairs])
-    conditions = sorted({c for _, c in pairs})
-    if len(conditions) > 1:
-        metrics["by_condition"] = {
-            c: run([pair for pair, cond in pairs if cond == c])["miou"] for c in conditions
-        }
-    return metrics
-
-
-def score_pseudo_labels(run_dir: Path, extra_root: Path, pairs: list[tuple[Pair, str]]) -> dict[str, Any]:
-    """Pseudo-labels vs the hidden fine truth (void 255 counts as a miss), the void fraction, and
-    ``by_condition`` (mIoU per scene condition)."""
-    matrices = {c: ConfusionMatrix(len(FINE_CLASSES)) for c in {c for _, c in pairs}}
-    void = total = 0
-    for pair, condition in pairs:
-        predicted = read_png(pseudo_label_path(run_dir, pair)).astype(np.int64)
-        truth = read_png(extra_root / "hidden_fine" / Path(pair.image).name).astype(np.int64)
-        matrices[condition].update(torch.from_numpy(predicted), torch.from_numpy(truth))
-        void += int((predicted == 255).sum())
-        total += predicted.size
-    overall = sum(m.matrix.numpy() for m in matrices.values())
-    metrics = metrics_from_confusion(overall, FINE_CLASSES)
-    metrics["void_fraction"] = void / max(total, 1)
-    if len(matrices) > 1:
-        metrics["by_condition"] = {
-            c: metrics_from_confusion(m.matrix.numpy(), FINE_CLASSES)["miou"]
-            for c, m in sorted(matrices.items())
-        }
-    return metrics
-
-
-def train_or_reuse(
-    config: TrainConfig, train_sets: list[LabeledSet], val_sets: list[LabeledSet], reuse: bool
-) -> tuple[Path, int | None]:
-    """Train, or with ``reuse`` take a finished run's model from its ``result.json``."""
-    done = config.output_dir / "result.json"
-    if reuse and done.is_file():
-        record = json.loads(done.read_text())
-        return Path(record["model_checkpoint"]), record["best_step"]
-    result = train(config, train_sets, val_sets)
-    return result.model_checkpoint, result.best_step
-
-
-def run_seed(
-    seed: int, root: Path, out: Path, pairs: dict[str, list[tuple[Pair, str]]], args: argparse.Namespace
-) -> dict[str, Any]:
-    fine, coarse, identity, coarse_priors, mapping_hash = taxonomies()
-    plain = {split: [pair for pair, _ in items] for split, items in pairs.items()}
-    source = LabeledSet(
-        "source", DatasetPairs(PairDataset(root / "source", plain["source"])), lut=identity.lut, weight=1.0
-    )
-    val = LabeledSet("val", DatasetPairs(PairDataset(root / "val", plain["val"])), lut=identity.lut)
-    seed_dir = out / f"seed-{seed}"
-    timings: dict[str, float] = {}
-    tic = time.perf_counter()
-    teacher, teacher_step = train_or_reuse(
-        recipe(seed_dir / "teacher", args, seed), [source], [val], args.reuse
-    )
-    timings["teacher_train_s"] = time.perf_counter() - tic
-    result: dict[str, Any] = {"seed": seed, "teacher_best_step": teacher_step}
-    result["teacher_test"] = evaluate_on(teacher, root / "test", pairs["test"], identity, args.device)
-    loaded = load_model(teacher, device=args.device)
-    for use_priors in (True, False):
-        tag = "priors" if use_priors else "no_priors"
-        run_dir = seed_dir / f"pseudo-{tag}"
-        tic = time.perf_counter()
-        config = PseudoLabelConfig(
-            out_dir=run_dir,
-            inference=InferenceConfig(device=args.device, batch_size=16),
-            use_priors=use_priors,
-        )
-        run_pseudo_labeling(
-            config,
-            loaded,
-            plain["extra"],
-            DataConfig(root=root / "extra"),
-            priors=coarse_priors if use_priors else None,
-            source=coarse,
-            mapping_hash=mapping_hash,
-        )
-        timings[f"pseudo_{tag}_s"] = time.perf_counter() - tic
-        result[f"pseudo_{tag}"] = score_pseudo_labels(run_dir, root / "extra", pairs["extra"])
-    for tag in ("priors", "no_priors") if args.ablation else ("priors",):
-        extra = LabeledSet(
-            f"extra-pseudo-{tag}",
-            PseudoLabelPairs(root / "extra", seed_dir / f"pseudo-{tag}", plain["extra"]),
-            kind="pseudo_labels",
-            weight=args.extra_weight,
-        )
-        tic = time.perf_counter()
-        start = teacher if args.student_init == "teacher" else None
-        config = recipe(seed_dir / f"student-{tag}", args, seed, start)
-        student, step = train_or_reuse(config, [source, extra], [val], args.reuse)
-        result[f"student_{tag}_best_step"] = step
-        timings[f"student_{tag}_train_s"] = time.perf_counter() - tic
-        result[f"student_{tag}_test"] = evaluate_on(
-            student, root / "test", pairs["test"], identity, args.device
-        )
-    if args.student_init == "teacher":
-        # The control: the same continued training from the teacher, on the source alone.
-        tic = time.perf_counter()
-        config = recipe(seed_dir / "teacher-continued", args, seed, teacher)
-        continued, step = train_or_reuse(config, [source], [val], args.reuse)
-        result["teacher_continued_best_step"] = step
-        timings["teacher_continued_train_s"] = time.perf_counter() - tic
-        result["teacher_continued_test"] = evaluate_on(
-            continued, root / "test", pairs["test"], identity, args.device
-        )
-    result["timings"] = timings
-    return result
-
-
-def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation over seeds of the headline numbers."""
-    keys = {
-        "pseudo-label mIoU, priors": ("pseudo_priors", "miou"),
-        "pseudo-label mIoU, no priors": ("pseudo_no_priors", "miou"),
-        "teacher test mIoU": ("teacher_test", "miou"),
-        "teacher continued on the source, test mIoU": ("teacher_continued_test", "miou"),
-        "student (prior pseudo-labels) test mIoU": ("student_priors_test", "miou"),
-        "student (no-prior pseudo-labels) test mIoU": ("student_no_priors_test", "miou"),
+def product_env(work: Path, threads: int) -> dict[str, str]:
+    """The ``UNILABEL_*`` settings of this run (set here too, so that this process talks to them)."""
+    values = {
+        "UNILABEL_DATABASE_URL": f"sqlite:///{work / 'unilabel.db'}",
+        "UNILABEL_BROKER_URL": f"sqla+sqlite:///{work / 'broker.sqlite'}",
+        "UNILABEL_DATA_DIR": str(work / "data"),
+        "UNILABEL_ALLOWED_DATA_ROOTS": str(work / "data"),
+        "UNILABEL_SECRET_KEY": "mini-reproduction-secret-0123456789",
+        "UNILABEL_JOB_SWEEP_S": "2",
+        "UNILABEL_OUTBOX_POLL_S": "0.5",
+        "UNILABEL_TORCH_THREADS": str(threads),
     }
-    summary = {}
-    for title, (group, metric) in keys.items():
-        values = [r[group][metric] for r in results if group in r]
-        if values:
-            summary[title] = _mean_std(values)
-        conditions = sorted({c for r in results if group in r for c in r[group].get("by_condition", {})})
-        for condition in conditions:
-            values = [r[group]["by_condition"][condition] for r in results if group in r]
-            summary[f"{title} [{condition}]"] = _mean_std(values)
-    return summary
+    os.environ.update(values)
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads), **values)
 
 
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "std": std, "values": values}
+def start_workers(n: int, env: dict[str, str], work: Path) -> list[subprocess.Popen[bytes]]:
+    """``n`` ``celery worker --pool=solo`` processes, returned once each has logged that it is ready."""
+    procs = []
+    for i in range(n):
+        log = (work / f"worker-{i}.log").open("wb")
+        cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool=solo",
+               f"--hostname=mini{i}@%h", "--loglevel=warning", "--without-gossip", "--without-mingle",
+               "--without-heartbeat"]  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if all("ready on" in (work / f"worker-{i}.log").read_text(errors="replace") for i in range(n)):
+            return procs
+        time.sleep(0.5)
+    stop_workers(procs)
+    raise RuntimeError(f"workers not ready after 300 s; see {work}/worker-*.log")
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def submit(factory: Any, settings: Any, spec_path: Path) -> int:
+    """Create the experiment of ``spec_path`` (validated, resolved, run 1 started); its id."""
+    from app.cli_experiments import read_spec
+    from app.db.session import unit_of_work
+    from app.schemas.experiments import ExperimentSpec
+    from app.services import experiments
+
+    spec = ExperimentSpec.model_validate(read_spec(spec_path))
+    with unit_of_work(factory) as s:
+        return int(experiments.create_experiment(s, spec=spec, settings=settings, user_id=None).id)
+
+
+def stage_jobs(factory: Any, experiment_id: int) -> tuple[str, dict[str, Any]]:
+    """(run status, stage key -> job or None) of the experiment's latest run."""
+    from app.db import repositories_experiments as repo
+    from app.services import experiments
+
+    with factory() as s:
+        run = experiments.latest_run(s, experiment_id)
+        assert run is not None
+        rows = repo.stage_jobs(s, run.id)
+        s.expunge_all()
+        return run.status, {stage.key: job for stage, job in rows}
+
+
+@dataclasses.dataclass
+class SeedRun:
+    seed: int
+    method_id: int
+    ablation_id: int | None = None
+    note: str = ""
+
+
+def drive(factory: Any, settings: Any, args: argparse.Namespace, sizes: mr.Sizes) -> list[SeedRun]:
+    """Submit every seed's method, then its ablation once its teacher is trained; wait for all."""
+    specs = args.out / "specs"
+    runs = []
+    for seed in args.seeds:
+        spec = mr.method_spec(sizes, seed, args.device)
+        header = "the method: written and submitted by benchmarks/mini_reproduction.py"
+        path = mr.write_spec(specs / f"{mr.method_name(seed)}.yaml", spec, header)
+        runs.append(SeedRun(seed, submit(factory, settings, path)))
+        print(f"seed {seed}: submitted {path}", flush=True)
+    deadline, last = time.monotonic() + args.timeout, ""
+    while time.monotonic() < deadline:
+        states, pending = [], False
+        for r in runs:
+            status, jobs = stage_jobs(factory, r.method_id)
+            teacher = jobs.get("teacher")
+            if r.ablation_id is None and not r.note and teacher is not None and teacher.status in TERMINAL:
+                _submit_ablation(factory, settings, r, teacher, specs, sizes, args.device)
+            states.append(f"seed {r.seed}: method {status} " + _brief(jobs))
+            pending |= status == "running"
+            if r.ablation_id is not None:
+                status, jobs = stage_jobs(factory, r.ablation_id)
+                states.append(f"seed {r.seed}: ablation {status} " + _brief(jobs))
+                pending |= status == "running"
+            pending |= r.ablation_id is None and not r.note
+        if "\n".join(states) != last:
+            last = "\n".join(states)
+            print(time.strftime("%H:%M:%S"), last, sep="\n", flush=True)
+        if not pending:
+            return runs
+        time.sleep(1.0)
+    raise TimeoutError(f"the experiments did not end within {args.timeout} s")
+
+
+def _submit_ablation(
+    factory: Any, settings: Any, r: SeedRun, teacher: Any, specs: Path, sizes: mr.Sizes, device: str
+) -> None:
+    if teacher.status != "succeeded":
+        r.note = f"teacher {teacher.status}: no ablation"
+        return
+    model = json.loads(teacher.result_json)["model_id"]
+    with factory() as s:
+        from app.db import repositories_registry as registry
+
+        row = registry.get_model(s, int(model))
+        assert row is not None
+        name = row.name
+    spec = mr.ablation_spec(sizes, r.seed, name, device)
+    header = f"the ablation: written once {name} was trained, by benchmarks/mini_reproduction.py"
+    path = mr.write_spec(specs / f"{mr.ablation_name(r.seed)}.yaml", spec, header)
+    r.ablation_id = submit(factory, settings, path)
+    print(f"seed {r.seed}: submitted {path}", flush=True)
+
+
+def _brief(jobs: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for job in jobs.values():
+        key = job.status if job is not None else "gone"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def main() -> None:
+    args = parse_args()
+    sizes = mr.QUICK if args.quick else mr.FULL
+    sizes = dataclasses.replace(sizes, iterations=args.iterations or sizes.iterations)
+    work = args.out / "product"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data").mkdir(parents=True)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    env = product_env(work, threads)
+    from mini_repro_report import write_report
+
+    from app.config import get_settings
+    from app.db.migrate import upgrade_database
+    from app.db.session import make_engine, make_sessionmaker, unit_of_work
+
+    started = time.perf_counter()
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade_database(settings.database_url)
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with unit_of_work(factory) as s:
+        mr.register(s, settings, settings.data_dir / "scenes", sizes, args.data_seed)
+    procs = start_workers(args.workers, env, work)
+    try:
+        runs = drive(factory, settings, args, sizes)
+    finally:
+        stop_workers(procs)
+    meta = {"command": " ".join(sys.argv), "sizes": dataclasses.asdict(sizes), "workers": args.workers,
+            "torch_threads_per_worker": threads, "cpu_count": os.cpu_count(),
+            "load_average": os.getloadavg(), "wall_seconds": time.perf_counter() - started}  # fmt: skip
+    summary = write_report(factory, [dataclasses.asdict(r) for r in runs], args.out, meta)
+    print(summary)
+    print(f"total wall time {meta['wall_seconds']:.0f} s; tables in {args.out / 'results.md'}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -272,82 +229,21 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=Path("/tmp/mini-repro"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of a few minutes")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per worker (default: cores/workers)"
+    )
+    parser.add_argument("--iterations", type=int, default=0, help="training iterations (default: by size)")
     parser.add_argument("--data-seed", type=int, default=1234)
-    parser.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
-    parser.add_argument("--counts", type=int, nargs=4, default=[60, 300, 20, 100], metavar=SPLITS)
-    parser.add_argument(
-        "--source-conditions",
-        nargs="+",
-        default=["clear"],
-        choices=CONDITIONS,
-        help="scene conditions of the source set (default: clear only)",
-    )
-    parser.add_argument(
-        "--other-conditions",
-        nargs="+",
-        default=list(CONDITIONS),
-        choices=CONDITIONS,
-        help="scene conditions of the extra, val and test sets, cycled (default: all four)",
-    )
-    parser.add_argument("--iterations", type=int, default=1500)
-    parser.add_argument("--samples-per-epoch", type=int, default=400)
-    parser.add_argument("--val-every", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=4e-4)
-    parser.add_argument("--extra-weight", type=float, default=1.0)
-    parser.add_argument(
-        "--ablation", action="store_true", help="also train a student on no-prior pseudo-labels"
-    )
-    parser.add_argument(
-        "--student-init",
-        choices=("scratch", "teacher"),
-        default="scratch",
-        help="train students from a fresh model, or continue from the teacher's checkpoint (then a "
-        "control, the teacher continued the same way on the source alone, is trained too)",
-    )
-    parser.add_argument(
-        "--reuse", action="store_true", help="reuse finished teacher/student runs under --out"
-    )
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=2)
-    return parser.parse_args()
-
-
-def main() -> None:
-    args = parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    log.setLevel(logging.INFO)
-    torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    root = args.out / "data"
-    rng = np.random.default_rng(args.data_seed)
-    pairs = {
-        name: write_split(
-            root,
-            name,
-            n,
-            rng,
-            tuple(args.size),
-            args.source_conditions if name == "source" else args.other_conditions,
-        )
-        for name, n in zip(SPLITS, args.counts, strict=True)
-    }
-    results = []
-    for seed in args.seeds:
-        results.append(run_seed(seed, root, args.out, pairs, args))
-        log.info("seed %d: %s", seed, json.dumps(summarize(results[-1:]), indent=None))
-        report = {
-            "command": " ".join(sys.argv),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "torch_threads": torch.get_num_threads(),
-            "device": args.device,
-            "summary": summarize(results),
-            "per_seed": results,
-            "wall_seconds": time.perf_counter() - started,
-        }
-        (args.out / "results.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report["summary"], indent=2))
-    print(f"total wall time {report['wall_seconds']:.0f} s; details in {args.out / 'results.json'}")
+    parser.add_argument("--device", default="auto", help="the specs' device (auto, cpu, cuda)")
+    parser.add_argument("--timeout", type=float, default=6 * 3600, help="give up after this many seconds")
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mini_reproduction import recipe, taxonomies, train_or_reuse, write_split  # noqa: E402
+from mini_direct import recipe, taxonomies, train_or_reuse, write_split  # noqa: E402
 
 from app.domain.audit import AuditThresholds, audit_mapping  # noqa: E402
 from app.domain.mapping import VOID, OntologyMapping  # noqa: E402
