@@ -113,8 +113,10 @@ class UpdateWork:
 def _run(session: Session, job_id: int, *, field: str) -> Job:
     """A succeeded, unsharded-parent pseudo-label run with priors and a manifest."""
     job = repo.get_job(session, job_id)
-    if job is None or job.parent_id is not None:
+    if job is None:
         raise NotFound(f"job {job_id} does not exist", field=field)
+    if job.parent_id is not None:
+        raise InvalidInput(f"job {job_id} is a shard of job {job.parent_id}; give the run's id", field=field)
     if job.kind != "pseudo_label":
         raise InvalidInput(f"job {job_id} is a {job.kind} job, not a pseudo_label run", field=field)
     if job.status != "succeeded":

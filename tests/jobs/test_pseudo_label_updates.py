@@ -260,6 +260,9 @@ def test_staleness_endpoint_checks_auth_and_inputs(
     r = client.get(f"/api/v1/jobs/{old['id']}/staleness?version_id=999999", headers=editor)
     assert r.status_code == 404 and r.json()["error"]["field"] == "version_id", r.text
     assert client.get("/api/v1/jobs/999999/staleness", headers=editor).status_code == 404
+    shard = client.get(f"/api/v1/jobs/{old['id']}", headers=editor).json()["shards"][0]["id"]
+    r = client.get(f"/api/v1/jobs/{shard}/staleness", headers=editor)
+    assert r.status_code == 422 and f"a shard of job {old['id']}" in r.json()["error"]["message"], r.text
     # An explicit version (here the approved v2; also drafts) is compared as asked.
     report = client.get(f"/api/v1/jobs/{old['id']}/staleness?version_id={v2['id']}", headers=editor).json()
     assert report["changes"] == [{"name": "truck", "value": TRUCK, "old": [1], "new": [1, 255]}]
