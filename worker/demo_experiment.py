@@ -96,11 +96,14 @@ SCENE_SETS = (
 )
 
 
-def write_scene_set(scene_set: SceneSet, root: Path, hidden_root: Path) -> None:
+def write_scene_set(
+    scene_set: SceneSet, root: Path, hidden_root: Path, *, size: tuple[int, int] = SCENE_SIZE
+) -> None:
     """Write ``scene_set`` as ``root/{images,labels}/<split>/NNNN.png`` (and its hidden fine truth).
 
-    The files appear all at once: they are written to sibling temporary folders and renamed, so an
-    interrupted run leaves no half-written dataset behind (the next run starts it again).
+    ``size`` is each scene's (H, W). The files appear all at once: they are written to sibling
+    temporary folders and renamed, so an interrupted run leaves no half-written dataset behind (the
+    next run starts it again).
     """
     from PIL import Image
 
@@ -109,7 +112,7 @@ def write_scene_set(scene_set: SceneSet, root: Path, hidden_root: Path) -> None:
     for split, count in scene_set.counts.items():
         conditions = scene_set.conditions[split]
         for i in range(count):
-            image, fine = make_scene(rng, *SCENE_SIZE, condition=conditions[i % len(conditions)])
+            image, fine = make_scene(rng, *size, condition=conditions[i % len(conditions)])
             stem = f"{i:04d}.png"
             _save(Image.fromarray(image), staging / "images" / split / stem)
             if hidden_staging is None:
@@ -139,13 +142,22 @@ def _save(image: Any, path: Path) -> None:
     image.save(path)
 
 
-def make_scene_sets(base: Path) -> dict[str, Path]:
-    """Write every demo scene set under ``base`` that is not there yet; dataset name -> root."""
+def make_scene_sets(
+    base: Path,
+    *,
+    size: tuple[int, int] = SCENE_SIZE,
+    scene_sets: tuple[SceneSet, ...] = SCENE_SETS,
+) -> dict[str, Path]:
+    """Write every demo scene set under ``base`` that is not there yet; dataset name -> root.
+
+    ``size``: see :func:`write_scene_set` (the default makes the full demo); ``scene_sets``: other
+    sets than the demo's (``benchmarks/mini_reproduction.py``).
+    """
     roots = {}
-    for scene_set in SCENE_SETS:
+    for scene_set in scene_sets:
         root = base / scene_set.name
         if not (root / "images").is_dir():
-            write_scene_set(scene_set, root, base / "hidden-fine" / scene_set.name)
+            write_scene_set(scene_set, root, base / "hidden-fine" / scene_set.name, size=size)
         roots[scene_set.name] = root
     return roots
 
@@ -192,8 +204,17 @@ class ExperimentDemo:
     created: bool
 
 
-def register_experiment(session: Any, settings: Any, *, roots: dict[str, Path]) -> ExperimentDemo:
-    """Register (or find) the taxonomies, approved mappings and datasets (flush only)."""
+def register_experiment(
+    session: Any,
+    settings: Any,
+    *,
+    roots: dict[str, Path],
+    scene_sets: tuple[SceneSet, ...] = SCENE_SETS,
+) -> ExperimentDemo:
+    """Register (or find) the taxonomies, approved mappings and datasets (flush only).
+
+    ``scene_sets``: the datasets to register (default: the demo's), each written under its ``roots``.
+    """
     from app.services import users
 
     admin, _ = users.ensure_local_admin(session)
@@ -210,7 +231,7 @@ def register_experiment(session: Any, settings: Any, *, roots: dict[str, Path]) 
         versions[name], new = _approved_mapping(session, admin, name, ids[source], ids[FINE_NAME], edges)
         created |= new
     datasets = {}
-    for scene_set in SCENE_SETS:
+    for scene_set in scene_sets:
         taxonomy_id = ids[COARSE_NAME if scene_set.coarse else FINE_NAME]
         datasets[scene_set.name], new = _dataset(
             session, settings, scene_set, taxonomy_id, roots[scene_set.name]
