@@ -97,13 +97,19 @@ SCENE_SETS = (
 
 
 def write_scene_set(
-    scene_set: SceneSet, root: Path, hidden_root: Path, *, size: tuple[int, int] = SCENE_SIZE
+    scene_set: SceneSet,
+    root: Path,
+    hidden_root: Path,
+    *,
+    size: tuple[int, int] = SCENE_SIZE,
+    max_count: int | None = None,
 ) -> None:
     """Write ``scene_set`` as ``root/{images,labels}/<split>/NNNN.png`` (and its hidden fine truth).
 
-    ``size`` is each scene's (H, W). The files appear all at once: they are written to sibling
-    temporary folders and renamed, so an interrupted run leaves no half-written dataset behind (the
-    next run starts it again).
+    ``size`` is each scene's (H, W); ``max_count`` caps the scenes per split (tests make the demo
+    small with both). The files appear all at once: they are written to sibling temporary folders
+    and renamed, so an interrupted run leaves no half-written dataset behind (the next run starts
+    it again).
     """
     from PIL import Image
 
@@ -111,7 +117,7 @@ def write_scene_set(
     staging, hidden_staging = _fresh(root), _fresh(hidden_root) if scene_set.coarse else None
     for split, count in scene_set.counts.items():
         conditions = scene_set.conditions[split]
-        for i in range(count):
+        for i in range(count if max_count is None else min(count, max_count)):
             image, fine = make_scene(rng, *size, condition=conditions[i % len(conditions)])
             stem = f"{i:04d}.png"
             _save(Image.fromarray(image), staging / "images" / split / stem)
@@ -146,18 +152,20 @@ def make_scene_sets(
     base: Path,
     *,
     size: tuple[int, int] = SCENE_SIZE,
+    max_count: int | None = None,
     scene_sets: tuple[SceneSet, ...] = SCENE_SETS,
 ) -> dict[str, Path]:
     """Write every demo scene set under ``base`` that is not there yet; dataset name -> root.
 
-    ``size``: see :func:`write_scene_set` (the default makes the full demo); ``scene_sets``: other
-    sets than the demo's (``benchmarks/mini_reproduction.py``).
+    ``size`` and ``max_count``: see :func:`write_scene_set` (the defaults make the full demo);
+    ``scene_sets``: other sets than the demo's (``benchmarks/mini_reproduction.py``).
     """
     roots = {}
     for scene_set in scene_sets:
         root = base / scene_set.name
         if not (root / "images").is_dir():
-            write_scene_set(scene_set, root, base / "hidden-fine" / scene_set.name, size=size)
+            hidden = base / "hidden-fine" / scene_set.name
+            write_scene_set(scene_set, root, hidden, size=size, max_count=max_count)
         roots[scene_set.name] = root
     return roots
 
