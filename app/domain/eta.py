@@ -14,12 +14,15 @@ images is finished. Computing ``elapsed * (1 - f) / f`` at every poll therefore 
 
 The estimator's state is a small value (:class:`EtaState`) that the polling status fragment carries
 back to the server (:meth:`EtaState.encode` / :func:`decode_state`), so the server stores nothing and
-a freshly opened page starts again from the rate over all finished items.
+a freshly opened page starts again from the rate over all finished items. API clients get the same
+smoothing by sending a job's ``eta_state`` back on their next read (:func:`parse_state`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from app.domain.errors import InvalidInput
 
 ALPHA = 0.3  # weight of the newest measured rate in the moving average
 MIN_INTERVAL_S = 0.5  # two changes seen closer than this are treated as this far apart
@@ -66,6 +69,16 @@ def decode_state(text: str) -> EtaState | None:
     if done < 0 or step < 1 or parts[3] not in ("0", "1") or not finite:
         return None
     return EtaState(done, at, rate, parts[3] == "1", step, parts[5] == "1")
+
+
+def parse_state(text: str, *, field: str = "eta_state") -> EtaState:
+    """:func:`decode_state` for an API client: anything but an encoded state is refused, naming ``field``."""
+    state = decode_state(text)
+    if state is None:
+        raise InvalidInput(
+            f"{field} must be the eta_state of an earlier read, sent back unchanged", field=field
+        )
+    return state
 
 
 def overall_rate(done: int, elapsed_s: float | None) -> float | None:

@@ -323,6 +323,9 @@ class JobRead(ORMModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
     eta_seconds: float | None = None
+    # The ETA estimator's state after this read (None unless running): send it back as ?eta_state= on
+    # the next read of the job and eta_seconds is smoothed across reads, as on the job page.
+    eta_state: str | None = None
     shards: list[JobShardRead] = []
     # True while the job's task message (or a shard's) is in the outbox after a failed publish.
     waiting_for_broker: bool = False

@@ -267,19 +267,20 @@ def estimate_eta(job: Job, previous: EtaState | None, *, now: datetime) -> EtaSt
     return observe(previous, done=job.progress_current, now=now.timestamp(), elapsed_s=elapsed)
 
 
-def job_payload(session: Session, job: Job, *, with_shards: bool = False) -> dict[str, Any]:
-    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed; the ETA from the rate
-    over all items finished since the job started).
+def job_payload(
+    session: Session, job: Job, *, with_shards: bool = False, eta_state: EtaState | None = None
+) -> dict[str, Any]:
+    """The fields of ``JobRead`` (JSON decoded, fraction and ETA computed). The ETA is smoothed from
+    ``eta_state``, the estimator state of the caller's previous look (the page's poll or an API
+    client's ``eta_state``); without one it comes from the rate over all items finished so far.
 
     A job whose message (or a shard's) could not be published yet says so: ``waiting_for_broker``
     and the message "waiting for the broker (<error>)".
     """
     fraction = min(1.0, job.progress_current / job.progress_total) if job.progress_total else 0.0
     now = utcnow()
-    eta_state = estimate_eta(job, None, now=now)
-    eta = (
-        None if eta_state is None else seconds_left(eta_state, total=job.progress_total, now=now.timestamp())
-    )
+    state = estimate_eta(job, eta_state, now=now)
+    eta = None if state is None else seconds_left(state, total=job.progress_total, now=now.timestamp())
     payload = {
         c: getattr(job, c)
         for c in (
@@ -316,6 +317,7 @@ def job_payload(session: Session, job: Job, *, with_shards: bool = False) -> dic
     payload |= {
         "progress_fraction": fraction,
         "eta_seconds": eta,
+        "eta_state": None if state is None else state.encode(),
         "params": json.loads(job.params_json or "{}"),
         "result": json.loads(job.result_json) if job.result_json else None,
         "shards": [s for s in repo.list_shards(session, job.id)] if with_shards else [],

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.eta import EtaState, decode_state, observe, overall_rate, seconds_left
+from app.domain.errors import InvalidInput
+from app.domain.eta import EtaState, decode_state, observe, overall_rate, parse_state, seconds_left
 
 
 def _run(
@@ -163,3 +165,11 @@ def test_any_steady_job_is_estimated_closely_once_one_interval_is_measured(
             assert left is not None
             slack = 2 * batch_s + 3 * poll_s + (finish - t) * poll_s / batch_s
             assert abs((finish - t) - left) <= slack, (t, done, left, finish - t)
+
+
+def test_parse_state_refuses_what_decode_state_rejects_naming_the_field() -> None:
+    state = EtaState(3, 100.0, 0.05, True, 2, True)
+    assert parse_state(state.encode()) == state
+    with pytest.raises(InvalidInput) as caught:
+        parse_state("1:nan:x:1:1:1")
+    assert caught.value.field == "eta_state"

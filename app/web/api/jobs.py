@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse
 
 from app.db.session import commit_now
+from app.domain.eta import parse_state
 from app.schemas.common import Page
 from app.schemas.jobs import JobList, JobLogLine, JobLogs, JobParams, JobRead, JobShardRead, JobSubmit
 from app.schemas.pseudo_label_updates import LabelChangeRead, StaleReportRead
@@ -61,8 +62,11 @@ SUBMIT_EXAMPLES = {
 }
 
 
-def _read(session: SessionDep, job: Any, *, with_shards: bool = False) -> JobRead:
-    payload = service.job_payload(session, job, with_shards=with_shards)
+def _read(
+    session: SessionDep, job: Any, *, with_shards: bool = False, eta_state: str | None = None
+) -> JobRead:
+    previous = parse_state(eta_state) if eta_state else None
+    payload = service.job_payload(session, job, with_shards=with_shards, eta_state=previous)
     payload["shards"] = [JobShardRead.model_validate(s) for s in payload["shards"]]
     return JobRead(**payload)
 
@@ -107,9 +111,19 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def read_job(job_id: IdPath, session: SessionDep, _user: ReadUser) -> JobRead:
+def read_job(
+    job_id: IdPath,
+    session: SessionDep,
+    _user: ReadUser,
+    eta_state: Annotated[
+        str | None,
+        Query(
+            description="the eta_state of your previous read of this job: smooths eta_seconds across reads"
+        ),
+    ] = None,
+) -> JobRead:
     """Read a job: status, progress, ETA, shards, result, error."""
-    return _read(session, service.get_job(session, job_id), with_shards=True)
+    return _read(session, service.get_job(session, job_id), with_shards=True, eta_state=eta_state)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.domain.errors import DomainError, NotFound
-from app.domain.eta import decode_state, seconds_left
+from app.domain.eta import decode_state
 from app.domain.jobs import JobStatus
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
@@ -128,20 +128,10 @@ def _times(job: Job, now: datetime) -> dict[str, Any]:
     }
 
 
-def _eta(job: Job, previous: str, now: datetime) -> dict[str, Any]:
-    """Seconds left and the estimator state the polling fragment carries to its next request."""
-    state = job_service.estimate_eta(job, decode_state(previous) if previous else None, now=now)
-    if state is None:
-        return {"seconds": None, "state": ""}
-    return {
-        "seconds": seconds_left(state, total=job.progress_total, now=now.timestamp()),
-        "state": state.encode(),
-    }
-
-
 def _context(request: Request, session: Session, job: Job, *, eta: str = "") -> dict[str, Any]:
     """Everything ``jobs/detail.html`` and its partials show (``eta``: the last poll's ETA state)."""
-    j = job_service.job_payload(session, job, with_shards=True)
+    # The poll's state comes back from the page itself; anything else is ignored, not refused.
+    j = job_service.job_payload(session, job, with_shards=True, eta_state=decode_state(eta) if eta else None)
     lines = job_service.job_logs(session, job.id, limit=LOG_TAIL)
     user = getattr(request.state, "user", None)
     now = utcnow()
@@ -149,7 +139,7 @@ def _context(request: Request, session: Session, job: Job, *, eta: str = "") -> 
         "j": j,
         "terminal": JobStatus(job.status).is_terminal,
         "times": _times(job, now),
-        "eta": _eta(job, eta, now),
+        "eta": {"seconds": j["eta_seconds"], "state": j["eta_state"] or ""},
         "shard_index": {s.id: s.shard_index for s in j["shards"]},
         "logs": lines,
         "summary": _summary(session, job),

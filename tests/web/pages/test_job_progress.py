@@ -119,3 +119,33 @@ def test_shard_log_lines_link_to_the_shard(  # type: ignore[no-untyped-def]
     assert f'<a href="/jobs/{shard_id}"' in page.split(f'id="job-{job_id}-shard-1"', 1)[1].split("</tr>")[0]
     shard_page = unescape(viewer.get(f"/jobs/{shard_id}").text)
     assert f'<a href="/jobs/{job_id}">#{job_id}</a> / shard 1' in shard_page
+
+
+def test_the_api_smooths_eta_like_the_page(  # type: ignore[no-untyped-def]
+    login, registry: Registry, session_factory, sent
+) -> None:
+    """GET /api/v1/jobs/{id} returns ``eta_state``; sent back, it smooths ``eta_seconds`` exactly as
+    the page's poll does (the same estimator state gives the same ETA in both)."""
+    job_id = _submit(login, registry, sent)
+    now = utcnow()
+    _set(session_factory, job_id, status="running", started_at=now - timedelta(seconds=100),
+         progress_current=3, progress_total=6)  # fmt: skip
+    viewer = login("viewer")
+    state = f"3:{(now - timedelta(seconds=20)).timestamp():.3f}:0.05:1:1:1"
+    read = viewer.get(f"/api/v1/jobs/{job_id}", params={"eta_state": state}).json()
+    frag = viewer.get(f"/jobs/{job_id}/status", params={"eta": state}, headers=HX).text
+    assert 35 <= read["eta_seconds"] <= 40 and read["eta_state"] == state == _state(frag)
+    assert abs(read["eta_seconds"] - (_eta_seconds(frag) or 0)) <= 1.5  # the page rounds to seconds
+    # A first read has only the overall rate: 3 items in 100 s -> 100 s for the 3 left.
+    first = viewer.get(f"/api/v1/jobs/{job_id}").json()
+    assert 98 <= first["eta_seconds"] <= 105
+    # The next item lands: with the state the rate stays 0.03/s (2 left -> ~67 s), where the overall
+    # rate would jump to 4 in 100 s (50 s): the API no longer saw-tooths (slack: the test's own time).
+    _set(session_factory, job_id, progress_current=4)
+    smoothed = viewer.get(f"/api/v1/jobs/{job_id}", params={"eta_state": first["eta_state"]}).json()
+    assert 64 <= smoothed["eta_seconds"] <= 72 and smoothed["eta_state"].startswith("4:")
+    # Anything else than a state the API wrote is a 422 naming the parameter.
+    bad = viewer.get(f"/api/v1/jobs/{job_id}", params={"eta_state": "1:nan:x:1:1:1"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "eta_state", bad.text
+    finished = viewer.get("/api/v1/jobs", params={"status": "running"}).json()["items"]
+    assert [j["id"] for j in finished] == [job_id] and finished[0]["eta_state"].startswith("4:")
