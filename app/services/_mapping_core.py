@@ -7,7 +7,6 @@ exists so that those modules import it without an import cycle.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +18,7 @@ from app.db.models import Mapping as MappingRow
 from app.db.models import MappingVersion as VersionRow
 from app.db.models import User
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.mapping import VOID, OntologyMapping, mapping_from_json
+from app.domain.mapping import OntologyMapping, mapping_from_json
 from app.domain.validation import Finding
 
 
@@ -34,18 +33,6 @@ def get_mapping(session: Session, mapping_id: int) -> MappingRow:
     if row is None:
         raise NotFound(f"mapping {mapping_id} does not exist", field="mapping_id")
     return row
-
-
-def _check_targets(session: Session, mapping: MappingRow, target_ids: Iterable[int]) -> None:
-    """Every id must be a class of the mapping's target taxonomy, or VOID (one small query)."""
-    allowed = repo.label_values(session, mapping.target_taxonomy_id) | {VOID}
-    for t in target_ids:
-        if t not in allowed:
-            raise InvalidInput(
-                f"target {t} is not a class of the target taxonomy (nor {VOID} = void)",
-                field="target_id",
-                details={"target_id": t},
-            )
 
 
 def _check_source_name(session: Session, mapping: MappingRow, name: str) -> None:

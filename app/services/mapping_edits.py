@@ -3,7 +3,8 @@
 Every edit names its base (``base_version_id``, or ``base_hash`` = the head's content hash); a stale
 base raises ``StaleVersion`` (HTTP 409) carrying the current head and its edges. Edits of one
 mapping are serialised by its row lock (``lock_for_edit``), so racing writers on the same base all
-get that 409, never a constraint error. An edit that changes nothing returns the head.
+get that 409, never a constraint error. An edit that changes nothing returns the head. The edges an
+edit adds are checked once, by ``check_new_edges`` (count, source names, target ids), when it is saved.
 Re-exported by ``app.services.mappings`` (see its API summary).
 """
 
@@ -23,7 +24,6 @@ from app.domain.validation import Finding
 from app.services._mapping_core import (
     StaleVersion,
     _check_source_name,
-    _check_targets,
     _new_version,
     current_version,
     get_mapping,
@@ -129,7 +129,6 @@ def toggle_edge(
     add = (not present) if on is None else on
     if add and not present:
         _check_source_name(session, mapping, source_name)
-        _check_targets(session, mapping, (target_id,))
         new = edges.with_edge(source_name, target_id)
     elif not add and present:
         new = edges.without_edge(source_name, target_id)
@@ -157,7 +156,6 @@ def set_targets(
     targets = sorted(set(target_ids))
     if targets:
         _check_source_name(session, mapping, source_name)
-    _check_targets(session, mapping, targets)
     new = version_edges(head).with_targets(source_name, targets)
     shown = _target_names(session, mapping, targets) if targets else "none (unmapped)"
     text = message or f"Set targets of {source_name!r} to {shown}"
@@ -176,10 +174,8 @@ def replace_edges(
     import_findings: tuple[Finding, ...] = (),
 ) -> VersionRow:
     """Bulk replace: the new version has exactly ``edges`` (see ``check_new_edges`` for what is refused)."""
-    mapping = get_mapping(session, mapping_id)
     head = _head_for_edit(session, mapping_id, base_version_id, base_hash)
     new = edges_within_limit(session, edges, before=head.edge_count)
-    _check_targets(session, mapping, (t for _, t in new.edges))
     return _commit_edges(
         session, head, new, author=author, message=message or "Replace edges", import_findings=import_findings
     )

@@ -58,7 +58,6 @@ from app.domain.validation import Finding, ValidationReport, validate_mapping
 from app.services import taxonomies as taxonomy_service
 from app.services._mapping_core import (
     StaleVersion,
-    _check_targets,
     _new_version,
     current_version,
     get_mapping,
@@ -142,7 +141,6 @@ def create_mapping(
         source_taxonomy_id=source_taxonomy_id,
         target_taxonomy_id=target_taxonomy_id,
     )
-    _check_targets(session, row, (t for _, t in mapping_edges.edges))
     session.add(row)
     session.flush()
     check_new_edges(session, mapping_id=row.id, new=mapping_edges, old=None)

@@ -220,22 +220,24 @@ def test_a_200000_edge_put_is_refused_before_any_edge_is_looked_at(
     The count is checked before any edge is resolved against the taxonomies (the old code resolved
     them all and stored the version); how long it takes is a benchmark's business, not a test's.
     """
-    from app.services import _mapping_core
+    from app.db import repositories
     from app.web.main import create_app
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("edges were resolved before the count was checked")
 
-    monkeypatch.setattr(_mapping_core, "_check_targets", never)
     big_body = settings.model_copy(update={"max_upload_bytes": 20_000_000})
     edges = [[f"unknown-label-{i:06d}", i % 3] for i in range(200_000)]
     with TestClient(create_app(big_body)) as c:
         head = _head(c, mapping, editor)
-        r = c.put(
-            f"/api/v1/mappings/{mapping['id']}/edges",
-            json={"base_version": 1, "edges": edges},
-            headers=editor,
-        )
+        with monkeypatch.context() as patched:  # the label names and ids an edge is checked against
+            patched.setattr(repositories, "label_names", never)
+            patched.setattr(repositories, "label_values", never)
+            r = c.put(
+                f"/api/v1/mappings/{mapping['id']}/edges",
+                json={"base_version": 1, "edges": edges},
+                headers=editor,
+            )
         assert r.status_code == 422 and r.json()["error"]["details"] == {"limit": 20_000, "count": 200_000}
         assert _head(c, mapping, editor) == head
     with session_factory() as s:
