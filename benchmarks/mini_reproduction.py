@@ -196,7 +196,8 @@ def main() -> None:
     work = args.out / "product"
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are stopped too
     env = product_env(work, threads)
     from mini_repro_report import write_report
 
@@ -233,7 +234,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of a few minutes")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch threads per worker (default: cores/workers)"
+        "--threads", type=int, default=1, help="torch threads per worker (more than 1 is slow on a busy CPU)"
     )
     parser.add_argument("--iterations", type=int, default=0, help="training iterations (default: by size)")
     parser.add_argument("--data-seed", type=int, default=1234)
@@ -241,8 +242,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="give up after this many seconds")
     args = parser.parse_args()
     args.out = args.out.resolve()
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads must be at least 1")
     return args
 
 
