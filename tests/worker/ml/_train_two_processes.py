@@ -16,7 +16,7 @@ import torch
 from tests.worker.ml.test_train_loop import NAMES, _config, _scenes, _sets
 from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
 from worker.ml.train import ArrayPairs, LabeledSet, train
-from worker.ml.train.loop import make_accelerator
+from worker.ml.train.run import make_accelerator
 from worker.ml.train.validate import validate
 
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from worker.ml.modeling import IMAGENET_NORMALIZATION, build_mask2former, tiny_config
-from worker.ml.train.loop import make_accelerator
+from worker.ml.train.run import make_accelerator
 from worker.ml.train.validate import validate
 
 from ._train_two_processes import five_image_val_set

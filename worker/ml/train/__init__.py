@@ -4,7 +4,8 @@ Modules: ``config`` (recipe), ``schedule`` (learning rate), ``augment`` (joint i
 augmentation), ``sampling`` (weighted draws over the training sets), ``datasets`` (ground-truth and
 pseudo-label sets in target ids), ``targets`` (label map -> Mask2Former targets), ``model_setup``
 (start model, class head, optimizer groups), ``validate`` (mIoU during training),
-``state`` (checkpoints and resume), ``recorder`` (metrics.jsonl + TensorBoard), ``loop`` (``train``).
+``state`` (checkpoints and resume), ``recorder`` (metrics.jsonl + TensorBoard), ``run`` (accelerator,
+model, optimizer, schedule and data loader of one run), ``loop`` (``train``).
 """
 
 from worker.ml.train.config import AugmentConfig, TrainConfig

@@ -2,7 +2,8 @@
 
 Runs on CPU, one GPU, or several processes launched by ``accelerate`` (one per GPU); the same code
 path everywhere, as in accelerate's examples. The caller supplies callbacks for progress, metrics
-and cooperative cancellation; nothing here knows about Celery or the database.
+and cooperative cancellation; nothing here knows about Celery or the database. The run's pieces
+(accelerator, model, optimizer, schedule, resume, data loader) are built by :mod:`worker.ml.train.run`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
-from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
+from accelerate import Accelerator
 
 from app.domain.jobs import Progress, ProgressCallback
 from worker.ml.train.config import TrainConfig
-from worker.ml.train.datasets import LabeledSet, TrainingMixture, collate_crops
-from worker.ml.train.model_setup import StartModel, build_start_model, parameter_groups
-from worker.ml.train.nonfinite import NonFiniteGuard, NonFiniteLoss, all_finite
-from worker.ml.train.recorder import MetricsCallback, MetricsRecorder
-from worker.ml.train.sampling import WeightedStreamSampler, micro_batches_per_epoch
-from worker.ml.train.schedule import Schedule, make_scheduler, schedule_from_config
+from worker.ml.train.datasets import LabeledSet, TrainingMixture
+from worker.ml.train.nonfinite import NonFiniteLoss, all_finite
+from worker.ml.train.recorder import MetricsCallback
+from worker.ml.train.run import Run, make_accelerator, make_loader, prepare_run
 from worker.ml.train.state import (
-    CheckpointContext,
-    TrainerState,
     last_checkpoint,
-    load_training_checkpoint,
     save_best_model,
     save_training_checkpoint,
     write_json_atomic,
@@ -72,46 +65,6 @@ class TrainResult:
         return self.best_checkpoint or self.last_checkpoint / "model"
 
 
-@dataclass(slots=True)
-class _Run:
-    """The pieces of one run, prepared by accelerate."""
-
-    accelerator: Accelerator
-    config: TrainConfig
-    start: StartModel
-    model: torch.nn.Module
-    optimizer: Any
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    schedule: Schedule
-    state: TrainerState
-    checkpoints: CheckpointContext
-    recorder: MetricsRecorder
-    val_sets: Sequence[LabeledSet]
-    nonfinite: NonFiniteGuard  # built from config.max_nonfinite_steps
-
-
-def make_accelerator(config: TrainConfig) -> Accelerator:
-    """bf16 autocast on CUDA unless told otherwise; plain fp32 on CPU."""
-    precision = config.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and not config.cpu else "no"
-    kwargs = DistributedDataParallelKwargs(find_unused_parameters=config.find_unused_parameters)
-    _fresh_accelerator_state()
-    return Accelerator(mixed_precision=precision, cpu=config.cpu, kwargs_handlers=[kwargs])
-
-
-def _fresh_accelerator_state() -> None:
-    """Forget the settings of an earlier run in this process.
-
-    accelerate keeps its state in process-wide singletons and refuses a second ``Accelerator`` with
-    another precision or device. A long-lived worker runs many trainings, so each run starts afresh.
-    A distributed launch keeps its process group (``PartialState``).
-    """
-    distributed = bool(PartialState._shared_state) and PartialState().num_processes > 1
-    AcceleratorState._reset_state(reset_partial_state=not distributed)
-    GradientState._reset_state()
-
-
 def train(
     config: TrainConfig,
     train_sets: Sequence[LabeledSet],
@@ -130,119 +83,21 @@ def train(
     """
     accelerator = accelerator or make_accelerator(config)
     mixture = TrainingMixture(train_sets, config.augment, config.mixture)
-    run = _prepare_run(accelerator, config, mixture, val_sets, on_metrics)
+    run = prepare_run(accelerator, config, mixture, val_sets, on_metrics)
     try:
         return _run_loop(run, mixture, on_progress, should_stop)
     finally:
         run.recorder.close()
 
 
-def plan_iterations(config: TrainConfig, dataset_size: int, world_size: int) -> tuple[int, int, int]:
-    """(micro-batches per process per epoch, iterations per epoch, total iterations)."""
-    samples = config.samples_per_epoch or dataset_size
-    micro = micro_batches_per_epoch(samples, config.batch_size, world_size)
-    per_epoch = max(1, math.ceil(micro / config.grad_accum_steps))
-    total = config.max_iterations if config.max_iterations is not None else config.epochs * per_epoch
-    return micro, per_epoch, total
-
-
-def _prepare_run(
-    accelerator: Accelerator,
-    config: TrainConfig,
-    mixture: TrainingMixture,
-    val_sets: Sequence[LabeledSet],
-    on_metrics: MetricsCallback | None,
-) -> _Run:
-    set_seed(config.seed, device_specific=True)
-    start = build_start_model(config)
-    _, per_epoch, total = plan_iterations(config, len(mixture), accelerator.num_processes)
-    optimizer = torch.optim.AdamW(parameter_groups(start.model, config), betas=config.betas)
-    state = TrainerState(total_iterations=total, iterations_per_epoch=per_epoch)
-    schedule = schedule_from_config(config, total, per_epoch)
-    scheduler = make_scheduler(optimizer, schedule)
-    model, optimizer = accelerator.prepare(start.model, optimizer)
-    root = config.output_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    provenance = {"training": _provenance(config, mixture, val_sets), "start": start.origin}
-    ctx = CheckpointContext(accelerator, root, config.class_names, start.normalization, provenance)
-    resume_from = last_checkpoint(root) if config.resume else None
-    if resume_from is not None:
-        state = load_training_checkpoint(
-            resume_from, accelerator, model, optimizer, scheduler, config.class_names
-        )
-        schedule = schedule_from_config(config, state.total_iterations, state.iterations_per_epoch)
-        scheduler.lr_lambdas = [schedule.factor] * len(scheduler.lr_lambdas)
-        logger.info("Resuming from %s at iteration %d/%d", resume_from, state.step, state.total_iterations)
-    if accelerator.is_main_process:
-        write_json_atomic(config.output_dir / "config.json", config.to_json())
-    recorder = MetricsRecorder(
-        config.output_dir, enabled=accelerator.is_main_process, on_metrics=on_metrics, resume_step=state.step
-    )
-    guard = NonFiniteGuard(config.max_nonfinite_steps)
-    return _Run(
-        accelerator,
-        config,
-        start,
-        model,
-        optimizer,
-        scheduler,
-        schedule,
-        state,
-        ctx,
-        recorder,
-        val_sets,
-        guard,
-    )
-
-
-def _provenance(
-    config: TrainConfig, mixture: TrainingMixture, val_sets: Sequence[LabeledSet]
-) -> dict[str, Any]:
-    return {
-        "class_names": list(config.class_names),
-        "train_sets": [
-            {"name": s.name, "kind": s.kind, "weight": s.weight, "size": len(s), **s.provenance}
-            for s in mixture.sets
-        ],
-        "val_sets": [{"name": s.name, "size": len(s), **s.provenance} for s in val_sets],
-        "recipe": config.to_json(),
-    }
-
-
-def _make_loader(run: _Run, mixture: TrainingMixture) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    config, acc = run.config, run.accelerator
-    micro, _, _ = plan_iterations(config, len(mixture), acc.num_processes)
-    sampler = WeightedStreamSampler(
-        mixture.mixture,
-        micro_batch_size=config.batch_size,
-        micro_batches_per_epoch=micro,
-        seed=config.seed,
-        rank=acc.process_index,
-        world_size=acc.num_processes,
-        start_micro_batch=run.state.step * config.grad_accum_steps,
-    )
-    loader = DataLoader(
-        mixture,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        collate_fn=collate_crops,
-        num_workers=config.num_workers,
-        pin_memory=acc.device.type == "cuda",
-        persistent_workers=config.num_workers > 0,
-        # Its own generator: creating the iterator must not consume the global RNG (exact resume).
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    return iter(loader)
-
-
 def _run_loop(
-    run: _Run,
+    run: Run,
     mixture: TrainingMixture,
     on_progress: ProgressCallback | None,
     should_stop: Callable[[], bool] | None,
 ) -> TrainResult:
     config, acc, state = run.config, run.accelerator, run.state
-    batches = _make_loader(run, mixture)
+    batches = make_loader(run, mixture)
     val_every = config.val_every or state.iterations_per_epoch
     stop_reason: StopReason = "completed"
     last_validation: ValidationResult | None = None
@@ -279,14 +134,14 @@ def _run_loop(
     return _finish(run, stop_reason, last_validation, history)
 
 
-def _progress_text(run: _Run, loss: float) -> str:
+def _progress_text(run: Run, loss: float) -> str:
     text = f"iteration {run.state.step}, loss {loss:.3f}"
     if run.nonfinite.total:
         text += f" ({run.nonfinite.total} step(s) skipped: non-finite loss)"
     return text
 
 
-def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+def train_step(run: Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     """One optimizer step over ``grad_accum_steps`` micro-batches; returns scalars for logging.
 
     When the loss of any micro-batch on any process is not finite, the gradients are dropped and
@@ -323,7 +178,7 @@ def train_step(run: _Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) 
     return {"train/loss": loss, "train/grad_norm": grad_norm, "train/skipped": 0.0, **lrs}
 
 
-def _log_train(run: _Run, window: list[dict[str, float]], seconds: float) -> dict[str, float]:
+def _log_train(run: Run, window: list[dict[str, float]], seconds: float) -> dict[str, float]:
     acc, config = run.accelerator, run.config
     losses = [w["train/loss"] for w in window if math.isfinite(w["train/loss"])]
     local = torch.tensor([sum(losses) / len(losses) if losses else float("nan")], device=acc.device)
@@ -340,7 +195,7 @@ def _log_train(run: _Run, window: list[dict[str, float]], seconds: float) -> dic
     return summary
 
 
-def _validate_and_track(run: _Run) -> ValidationResult:
+def _validate_and_track(run: Run) -> ValidationResult:
     """Validate, record, and keep the best checkpoint by ``config.fitness``."""
     state, config = run.state, run.config
     model = run.accelerator.unwrap_model(run.model)
@@ -371,7 +226,7 @@ def _summary(result: ValidationResult) -> dict[str, Any]:
     return {"pooled": result.pooled, "per_set": result.per_set}
 
 
-def _save_confusion(run: _Run, result: ValidationResult) -> None:
+def _save_confusion(run: Run, result: ValidationResult) -> None:
     if run.accelerator.is_main_process:
         confusion = {name: matrix.tolist() for name, matrix in result.confusion.items()}
         path = run.config.output_dir / "best_confusion.json"
@@ -390,7 +245,7 @@ def _stop_requested(acc: Accelerator, should_stop: Callable[[], bool] | None) ->
 
 
 def _finish(
-    run: _Run,
+    run: Run,
     stop_reason: StopReason,
     last_validation: ValidationResult | None,
     history: list[dict[str, float]],
