@@ -248,3 +248,23 @@ def test_review_counts_of_a_finished_pseudo_label_stage(  # type: ignore[no-unty
     text = " ".join(re.sub(r"<[^>]+>", " ", counts.group(1)).split())
     assert f"0 accepted · 1 rejected · {IMAGES} unreviewed" in text  # 9 + the failed image
     assert f'<a href="/jobs/{job_id}/review">Review images</a>' in counts.group(1)
+
+
+def test_a_new_run_shows_where_a_reused_stage_ran(  # type: ignore[no-untyped-def]
+    login, client: TestClient, editor: Headers, approved: dict[str, Any], sent: list[Any], session_factory
+) -> None:
+    from app.db.models_registry import Job
+
+    browser = login("editor")
+    exp_id = _create(browser)
+    with session_factory() as s:
+        job = s.query(Job).filter(Job.kind == "evaluate").one()
+        job.status, job_id = "succeeded", job.id
+        s.commit()
+    assert browser.post(f"/experiments/{exp_id}/runs/1/cancel").status_code == 303
+    r = client.post(f"/api/v1/experiments/{exp_id}/runs", headers=editor)
+    assert r.status_code == 201, r.text
+    page = _page(browser, f"/experiments/{exp_id}")
+    row = re.search(r'<tr data-stage="eval:teacher:0".*?</tr>', page, re.S)
+    assert row and "reused from run 1" in row.group(0) and f'href="/jobs/{job_id}"' in row.group(0)
+    assert "Run 2" in page and "run 1 — cancelled" in page

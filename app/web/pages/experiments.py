@@ -83,6 +83,19 @@ def _review_counts(session: Session, stages: list[dict[str, Any]]) -> dict[int, 
     return out
 
 
+def _origins(session: Session, experiment: Experiment, payload: dict[str, Any]) -> dict[int, int]:
+    """job id -> the number of the run that ran it, for the stages this run reuses."""
+    reused = {s["job_id"] for s in payload["stages"] if s["reused"] and s["job_id"] is not None}
+    if not reused:
+        return {}
+    out: dict[int, int] = {}
+    for run in reports.experiment_payload(session, experiment, with_staleness=False)["runs"]:
+        for stage in run["stages"]:
+            if stage["job_id"] in reused and not stage["reused"]:
+                out.setdefault(int(stage["job_id"]), int(run["number"]))
+    return out
+
+
 def panel_context(
     session: Session, experiment: Experiment, run: ExperimentRun, user: User | None
 ) -> dict[str, Any]:
@@ -91,6 +104,7 @@ def panel_context(
     return {
         "e": experiment,
         "run": payload,
+        "origins": _origins(session, experiment, payload),
         "is_latest": latest is not None and latest.id == run.id,
         "terminal": run.status != RunStatus.RUNNING.value,
         "reviews": _review_counts(session, payload["stages"]),
