@@ -22,6 +22,11 @@ job_app = typer.Typer(help="Submit and watch jobs through the REST API.", no_arg
 UrlOpt = Annotated[str, typer.Option("--url", envvar="UNILABEL_URL", help="Server base URL")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="UNILABEL_TOKEN", help="API token")]
 TERMINAL = ("succeeded", "failed", "cancelled")
+UPDATE_FROM_HELP = (
+    "update this succeeded pseudo_label run to --mapping-version (a newer version of its mapping): "
+    "its teacher, dataset, split and options are reused; only the images containing a label whose "
+    "allowed set changed are re-labelled, the others carried over"
+)
 KIND_HELP = " | ".join(TASK_OF_KIND)  # every kind the API queues: cannot drift from the task table
 
 
@@ -65,15 +70,7 @@ def submit(
     allow_unapproved: Annotated[bool, typer.Option(help="use an unapproved mapping version")] = False,
     override_reason: Annotated[str | None, typer.Option(help="recorded with --allow-unapproved")] = None,
     param: Annotated[list[str] | None, typer.Option(help="extra KEY=JSON parameter")] = None,
-    update_from: Annotated[
-        int | None,
-        typer.Option(
-            "--update-from",
-            help="update this succeeded pseudo_label run to --mapping-version (a newer version of "
-            "its mapping): its teacher, dataset, split and options are reused; only the images "
-            "containing a changed label are re-labelled",
-        ),
-    ] = None,
+    update_from: Annotated[int | None, typer.Option("--update-from", help=UPDATE_FROM_HELP)] = None,
     watch_job: Annotated[bool, typer.Option("--watch/--no-watch", help="follow progress until done")] = True,
     url: UrlOpt = "http://127.0.0.1:8000",
     token: TokenOpt = None,

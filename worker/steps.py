@@ -73,17 +73,23 @@ def plan_shards(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
         )
         if skipped:
             log(s, job.id, _skipped_line(skipped), level="warning")
-    if not bounds and is_update(params):  # every image carried over: merge them, and done
+    return _nothing_to_label(job, params, out_dir, skipped) if not bounds else {"_planned": True}
+
+
+def _nothing_to_label(
+    job: Job, params: dict[str, Any], out_dir: Path, skipped: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The result of a job planned without shards: an update that carried every image over, or a
+    dataset without pairs."""
+    if is_update(params):
         with unit_of_work(context.session_factory()) as s:
             inputs = load_inputs(s, params, job, with_model=False)
         return job_summary.job_result(_merge(job, inputs, out_dir, [], skipped))
-    if not bounds:
-        empty = {"images": 0, "images_ok": 0, "images_failed": 0, "images_missing": 0}
-        summary = job_summary.complete_summary(
-            out_dir, empty | {"note": "the dataset has no pairs to label"}, ranges=[], skipped=skipped
-        )
-        return job_summary.job_result(summary)
-    return {"_planned": True}
+    empty = {"images": 0, "images_ok": 0, "images_failed": 0, "images_missing": 0}
+    summary = job_summary.complete_summary(
+        out_dir, empty | {"note": "the dataset has no pairs to label"}, ranges=[], skipped=skipped
+    )
+    return job_summary.job_result(summary)
 
 
 def _skipped_line(skipped: list[dict[str, Any]]) -> str:
