@@ -6,6 +6,8 @@ object in file order). :func:`convert_items` walks the planned files: an output 
 finished (outputs are written to a temporary name and renamed), so a re-run resumes; every
 converted file appends a record (source sha256, unknown names) to ``conversion-records.jsonl``, and
 ``conversion.json`` holds the provenance: converter, version, counts and a digest of the sources.
+A shard of a conversion job (:mod:`worker.conversion_job`) appends its records to its own file
+instead; the job's finalize step folds them in (:func:`merge_records`) and writes the provenance.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -192,20 +194,39 @@ def _read_records(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _open_append(path: Path) -> TextIO:
+    """``path`` opened for appending, a torn last line of a killed writer ended first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sink = path.open("a", encoding="utf-8")
+    if sink.tell():
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                sink.write("\n")
+    return sink
+
+
 def convert_items(
     config: ConversionConfig,
     items: Sequence[ConversionItem],
     *,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    records_file: Path | None = None,
 ) -> ConversionReport:
-    """Convert every item whose output does not exist yet; bad files are reported, never fatal."""
+    """Convert every item whose output does not exist yet; bad files are reported, never fatal.
+
+    Without ``records_file`` the records are appended to the folder's ``conversion-records.jsonl``
+    and ``conversion.json`` is written. With it (a shard of a conversion job) they are appended
+    there instead, an output recorded in either file counts as done, and the provenance is left to
+    the job's finalize step (:func:`merge_records`, then :func:`write_provenance`).
+    """
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    records_path = config.out_dir / RECORDS
-    records = _read_records(records_path)
+    records_path = records_file or config.out_dir / RECORDS
+    records = _read_records(config.out_dir / RECORDS) | _read_records(records_path)
     report = ConversionReport()
     jsons = _PanopticJsons(config.root, config.taxonomy)
-    with records_path.open("a", encoding="utf-8") as log:
+    with _open_append(records_path) as log:
         for i, item in enumerate(items):
             if should_stop():
                 break
@@ -227,8 +248,27 @@ def convert_items(
                     report.converted += 1
             if on_progress is not None:
                 on_progress(Progress(i + 1, len(items), f"converted {i + 1}/{len(items)} label files"))
-    write_provenance(config, items, records, report)
+    if records_file is None:
+        write_provenance(config, items, records, report)
     return report
+
+
+def merge_records(
+    out_dir: Path, items: Sequence[ConversionItem], shard_files: Sequence[Path]
+) -> dict[str, dict[str, Any]]:
+    """Fold the shards' record files into the folder's ``conversion-records.jsonl`` (rewritten
+    atomically: the planned items' records in plan order, then any older ones) and return them all."""
+    records = _read_records(out_dir / RECORDS)
+    for path in shard_files:
+        records |= _read_records(path)
+    planned = [i.output for i in items if i.output in records]
+    seen = set(planned)
+    rest = [o for o in records if o not in seen]
+    lines = "".join(json.dumps(records[o], sort_keys=True) + "\n" for o in [*planned, *rest])
+    tmp = out_dir / f".{RECORDS}.tmp"
+    tmp.write_text(lines, encoding="utf-8")
+    os.replace(tmp, out_dir / RECORDS)
+    return records
 
 
 def write_provenance(

@@ -24,14 +24,10 @@ from app.config import get_settings
 from app.db import repositories_registry as repo
 from app.db.base import utcnow
 from app.db.session import unit_of_work
-from app.queue import (
-    TASK_FINALIZE_PSEUDO_LABEL,
-    TASK_PSEUDO_LABEL,
-    TASK_PSEUDO_LABEL_SHARD,
-    enqueue_after_commit,
-)
+from app.queue import TASK_FINALIZE_PSEUDO_LABEL, TASK_PSEUDO_LABEL, enqueue_after_commit
 from app.services.experiment_runs import advance_active
 from app.services.jobs import TASK_OF_KIND, log
+from worker.sharding import SHARD_TASK_OF_KIND
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +41,7 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
     sent = 0
     with unit_of_work(factory) as s:
         for job in repo.stale_running_jobs(s, stale_before=stale_before, worker_host=restarted_host):
-            name = TASK_PSEUDO_LABEL_SHARD if job.parent_id is not None else TASK_OF_KIND.get(job.kind)
+            name = (SHARD_TASK_OF_KIND if job.parent_id is not None else TASK_OF_KIND).get(job.kind)
             if name is None:  # a kind whose task does not take part in lease recovery
                 continue
             if not repo.finish_job(
@@ -70,7 +66,8 @@ def sweep(factory: sessionmaker[Session], *, lease_s: float, restarted_host: str
             # a killed planner. This re-send only covers shard messages a broker lost; the planner
             # re-sends the queued shards, and a duplicate shard message is a no-op.
             for parent in repo.running_parents(s, worker_host=restarted_host):
-                enqueue_after_commit(s, TASK_PSEUDO_LABEL, queue=parent.queue, job_id=parent.id)
+                name = TASK_OF_KIND.get(parent.kind, TASK_PSEUDO_LABEL)  # the plan-or-resend task
+                enqueue_after_commit(s, name, queue=parent.queue, job_id=parent.id)
                 sent += 1
         for parent in repo.stuck_parents(s, stale_before=stale_before):
             repo.finish_job(s, parent.id, None, heartbeat_at=utcnow(), finalize_claimed=True)

@@ -34,6 +34,13 @@ from worker.ml.io import write_atomic
 from worker.ml.outputs import merge_summaries, named_histogram, output_relpath, read_manifests
 
 PAIRS_FILE = "pairs.jsonl"
+# The task a shard of each sharded kind runs as (the shard task picks its body by the job's kind;
+# ``worker.recovery`` re-sends a lapsed shard by this table too).
+SHARD_TASK_OF_KIND = {
+    "pseudo_label": TASK_PSEUDO_LABEL_SHARD,
+    "survey": TASK_PSEUDO_LABEL_SHARD,
+    "convert_labels": TASK_PSEUDO_LABEL_SHARD,
+}
 # Test hook of the kill tests: SIGKILL the planner right after its commit, before any send.
 KILL_AFTER_PLAN_ENV = "UNILABEL_TEST_KILL_AFTER_PLAN_COMMIT"
 
@@ -78,7 +85,7 @@ def add_shards(session: Session, job: Job, bounds: Sequence[tuple[int, int]]) ->
     session.add_all(shards)
     session.flush()
     for shard in shards:
-        enqueue_after_commit(session, TASK_PSEUDO_LABEL_SHARD, queue=job.queue, job_id=shard.id)
+        enqueue_after_commit(session, SHARD_TASK_OF_KIND[job.kind], queue=job.queue, job_id=shard.id)
     return shards
 
 

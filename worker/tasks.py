@@ -46,6 +46,7 @@ from app.services.jobs import log
 from worker import context, conversion_job, export_job, model_conversion, steps, survey_job, train_job
 from worker.celery_app import celery_app
 from worker.progress import JobCancelled, JobProgressRecorder, Lease, LeaseLost
+from worker.sharding import SHARD_TASK_OF_KIND
 
 logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
@@ -190,7 +191,12 @@ def _maybe_finalize_parent(job_id: int) -> None:
 
 @celery_app.task(name=TASK_PSEUDO_LABEL, **TASK_OPTIONS)
 def pseudo_label(self: Task, job_id: int) -> None:
-    """Plan the shards of a pseudo-label job (once); a repeated message re-sends the queued shards.
+    """Plan the shards of a pseudo-label job (once); a repeated message re-sends the queued shards."""
+    _plan_and_send(self, job_id)
+
+
+def _plan_and_send(task: Task, job_id: int) -> None:
+    """Plan a sharded job (once; the plan body by its kind); a repeated message re-sends the queued shards.
 
     The planner commits the shard rows with their messages (outbox), so a fresh plan sends nothing
     here. A message for a job planned before (a retry, a duplicate) re-queues the shards still
@@ -202,7 +208,7 @@ def pseudo_label(self: Task, job_id: int) -> None:
             return
         planned = job.shard_count > 0
     if not planned:
-        _run_leased(self, job_id, _plan_body)
+        _run_leased(task, job_id, _plan_body)
     with unit_of_work(context.session_factory()) as s:
         job = repo.get_job(s, job_id)
         if job is None or job.shard_count == 0 or job.status in ("succeeded", "failed", "cancelled"):
@@ -214,7 +220,7 @@ def pseudo_label(self: Task, job_id: int) -> None:
             shards = []
         elif planned:
             for shard in shards:
-                enqueue_after_commit(s, TASK_PSEUDO_LABEL_SHARD, queue=job.queue, job_id=shard.id)
+                enqueue_after_commit(s, SHARD_TASK_OF_KIND[job.kind], queue=job.queue, job_id=shard.id)
         repo.finish_job(
             s, job_id, None, status="running", started_at=job.started_at or utcnow(), heartbeat_at=utcnow()
         )
@@ -231,20 +237,29 @@ def pseudo_label_shard(self: Task, job_id: int) -> None:
 @celery_app.task(name=TASK_FINALIZE_PSEUDO_LABEL, **TASK_OPTIONS)
 def finalize_pseudo_label(self: Task, job_id: int) -> None:
     """Merge the shards' manifests and summaries; end the parent job (idempotent)."""
-    if not survey_job.finalize_survey(job_id):
+    if not survey_job.finalize_survey(job_id) and not conversion_job.finalize_conversion(job_id):
         steps.finalize(job_id)
     _advance_experiments(job_id)
 
 
-# A survey job (worker.survey_job) runs through the same plan -> shards -> finalize tasks.
+# Survey (worker.survey_job) and conversion (worker.conversion_job) jobs run through the same
+# plan -> shards -> finalize tasks; the bodies are chosen by the job's kind.
+PLAN_OF_KIND: dict[str, Body] = {
+    "survey": survey_job.plan_survey,
+    "convert_labels": conversion_job.plan_conversion,
+}
+SHARD_OF_KIND: dict[str, Body] = {
+    "survey": survey_job.run_survey_shard,
+    "convert_labels": conversion_job.run_conversion_shard,
+}
+
+
 def _plan_body(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
-    plan = survey_job.plan_survey if job.kind == "survey" else steps.plan_shards
-    return plan(job, recorder)
+    return PLAN_OF_KIND.get(job.kind, steps.plan_shards)(job, recorder)
 
 
 def _shard_body(job: Job, recorder: JobProgressRecorder) -> dict[str, Any]:
-    run = survey_job.run_survey_shard if job.kind == "survey" else steps.run_shard
-    return run(job, recorder)
+    return SHARD_OF_KIND.get(job.kind, steps.run_shard)(job, recorder)
 
 
 # --- evaluation and dataset scans -----------------------------------------------------------------
@@ -285,8 +300,9 @@ def export(self: Task, job_id: int) -> None:
 
 @celery_app.task(name=TASK_CONVERT_LABELS, **TASK_OPTIONS)
 def convert_labels(self: Task, job_id: int) -> None:
-    """Convert a dataset's polygon / panoptic labels once into label-id PNGs (resumable)."""
-    _run_leased(self, job_id, conversion_job.run_conversion)
+    """Convert a dataset's native labels once into label-id PNGs: planned into shards that run as
+    ``TASK_PSEUDO_LABEL_SHARD`` and join in ``TASK_FINALIZE_PSEUDO_LABEL`` (worker.conversion_job)."""
+    _plan_and_send(self, job_id)
 
 
 # --- model trust ----------------------------------------------------------------------------------

@@ -167,6 +167,14 @@ class ConvertLabelsParams(_Common):
 
     kind: Literal["convert_labels"] = "convert_labels"
     dataset_id: Id
+    shard_size: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Label files per shard (each shard is one leased task; polygon files take "
+        "milliseconds each, so 200 keeps a shard to seconds while a large dataset still spreads "
+        "over every worker)",
+    )
 
 
 class SurveyParams(_Common):
