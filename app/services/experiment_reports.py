@@ -5,7 +5,6 @@ Read-only: nothing here changes state, so pages and the API can call it on every
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -164,16 +163,13 @@ def provenance(session: Session, experiment: Experiment, run: ExperimentRun) -> 
         inputs.append(teacher)
     for field in ("sources", "extras", "evaluation"):
         for pinned in resolved[field]:
-            dataset = registry.get_dataset(session, pinned["dataset_id"])
             inputs.append(
                 {
                     "kind": "dataset",
                     "role": field,
                     "id": pinned["dataset_id"],
                     "name": pinned["name"],
-                    "hash": (dataset.scan_json and _scan_hash(dataset.scan_json))
-                    if dataset is not None
-                    else None,
+                    "hash": pinned.get("files_hash"),
                     "mapping": f"{pinned['mapping']} v{pinned['version']}",
                     "mapping_hash": pinned["mapping_hash"],
                     "split": pinned["split"],
@@ -198,7 +194,3 @@ def provenance(session: Session, experiment: Experiment, run: ExperimentRun) -> 
         "inputs": inputs,
         "jobs": jobs,
     }
-
-
-def _scan_hash(scan_json: str) -> str:
-    return hashlib.sha256(scan_json.encode("utf-8")).hexdigest()

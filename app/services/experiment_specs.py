@@ -10,7 +10,9 @@ Every problem is found at once and raised together, each naming the spec field i
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from app.db import repositories as mapping_repo
 from app.db import repositories_registry as registry
 from app.domain.errors import DomainError, InvalidInput, NotFound
 from app.schemas.experiments import ExperimentSpec, SetSpec
+from app.services import datasets as dataset_service
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services.job_inputs import raise_problems
@@ -114,6 +117,7 @@ def _set(session: Session, spec: SetSpec, where: str, target_id: int | None) -> 
         )
     version = _version(session, mapping, spec, where)
     return {
+        "files_hash": files_hash(dataset, spec.split),
         "dataset_id": dataset.id,
         "dataset": dataset.name,
         "mapping_id": mapping.id,
@@ -125,6 +129,27 @@ def _set(session: Session, spec: SetSpec, where: str, target_id: int | None) -> 
         "weight": spec.weight,
         "name": spec.name or (f"{dataset.name}-{spec.split}" if spec.split else dataset.name),
     }
+
+
+def files_hash(dataset: Any, split: str | None) -> str:
+    """sha256 of the set's pairs as found now: relative paths, split and byte sizes of each file.
+
+    Cheap (names and ``stat``, no file contents) and enough to tell two sets apart or see that a
+    set's files changed between runs; recorded in a run's provenance card.
+    """
+    root = Path(dataset.root)
+    digest = hashlib.sha256()
+    for pair in sorted(dataset_service.pair_dataset(dataset, split=split).pairs, key=lambda p: p.image):
+        sizes = [_size(root / name) for name in (pair.image, pair.label) if name]
+        digest.update(json.dumps([pair.image, pair.label, pair.split, *sizes]).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _sets(

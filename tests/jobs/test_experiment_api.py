@@ -127,6 +127,9 @@ def test_the_run_advances_to_the_end(
     card = client.get(f"/api/v1/experiments/{exp['id']}/runs/2/provenance", headers=editor).json()
     assert {i["kind"] for i in card["inputs"]} >= {"spec", "code", "model", "dataset"}
     assert all(j["reused"] for j in card["jobs"]) and len(card["jobs"]) == 4
+    hashes = {i["name"]: i["hash"] for i in card["inputs"] if i["kind"] == "dataset"}
+    assert len(hashes["src"]) == 64 and hashes["src"] == hashes["extra"]  # the same files (train split)
+    assert hashes["streets-val"] != hashes["src"]  # another split, other files
 
 
 def test_failed_stage_fails_the_run_and_resume_retries_it(
