@@ -34,5 +34,3 @@ def test_register_camvid_from_its_preset(new_page: Any, live_server: Any, tmp_pa
     assert report.is_visible() and "Against the camvid preset" in report.inner_text()
     assert "#123456" in page.locator("main").inner_text()
     page.screenshot(path=str(tmp_path / "dataset-detail-preset.png"), full_page=True)
-    for name in ("dataset-new-preset.png", "dataset-detail-preset.png"):
-        (Path("/tmp") / f"h14-{name}").write_bytes((tmp_path / name).read_bytes())

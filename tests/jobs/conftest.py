@@ -32,7 +32,19 @@ from app.queue import get_celery
 from tests.services_required import skip_unless_required
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("UNILABEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _redis_test_db() -> int:
+    """Db 14 serially; under pytest-xdist each worker gets its own (gw0 -> 14, gw1 -> 13, ...),
+    since the broker fixture FLUSHes the whole db before every Redis test."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if index > 14:
+        raise RuntimeError(f"at most 15 xdist workers can have their own Redis test db (got {worker})")
+    return 14 - index
+
+
+REDIS_URL = os.environ.get("UNILABEL_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_test_db()}")
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 Headers = dict[str, str]
 
@@ -152,7 +164,7 @@ def _make_env(tmp: Path, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Jo
 
 @pytest.fixture(params=["sqla", pytest.param("redis", marks=pytest.mark.integration)])
 def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The serverless SQLite broker, and Redis (db 14, flushed) when reachable."""
+    """The serverless SQLite broker, and Redis (this process's test db, flushed) when reachable."""
     if request.param == "sqla":
         return f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
     require_redis()
