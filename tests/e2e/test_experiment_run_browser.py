@@ -5,7 +5,8 @@ after a reviewer-approved mapping change (run 2 re-labels through an update of r
 A real Celery worker runs every job (``tests/e2e/conftest_worker.py``); the demo objects are those
 of ``unilabel demo ml`` with 4 scenes of 48 x 64 per split, and the spec pasted on the page is the
 demo's with a tiny recipe (2 iterations on 32 x 32 crops, no TTA). With ``UNILABEL_SCREENSHOTS=1``
-the screenshots go to ``docs/screenshots/experiment-results.png`` and ``experiment-stale.png``.
+the screenshots go to ``docs/screenshots/experiment-stale.png`` (run 1's results, review counts and
+the stale notice) and ``experiment-updated.png`` (run 2).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _review_two_images(page: Any) -> None:
     assert decision.inner_text() == "Rejected"
 
 
-def _create_and_watch_run_1(page: Any, server: WorkerLiveServer, out: Path) -> dict[str, list[str]]:
+def _create_and_watch_run_1(page: Any, server: WorkerLiveServer) -> dict[str, list[str]]:
     """The form pre-filled with the demo's objects; the tiny spec pasted; run 1 watched to its results."""
     page.goto("/experiments/new")
     assert page.get_by_label("Name", exact=True).input_value() == "demo-scenes"
@@ -138,7 +139,6 @@ def _create_and_watch_run_1(page: Any, server: WorkerLiveServer, out: Path) -> d
     for name, (teacher, student, _delta) in results.items():  # student: "12.3 round 1"
         assert re.fullmatch(r"\d+\.\d", teacher), (name, teacher)
         assert re.fullmatch(r"\d+\.\d round 1", student), (name, student)
-    _shot(page, out, "experiment-results.png")
     return results
 
 
@@ -172,6 +172,7 @@ def _stale_then_update(page: Any, server: WorkerLiveServer, out: Path, first_pl_
     update_badge = page.locator("tr[data-stage='pl:r1:0'] .badge", has_text="update of")
     assert " ".join(update_badge.inner_text().split()) == f"update of job {first_pl_job}"
     page.locator("#experiment-results .results-progress", has_text="4 of 4 evaluations scored").wait_for()
+    page.reload()  # the run picker and the provenance card are drawn once per page load
     _shot(page, out, "experiment-updated.png")
 
 
@@ -193,7 +194,7 @@ def test_the_demo_experiment_runs_is_reviewed_and_updates(  # type: ignore[no-un
 ) -> None:
     page = new_page("erin", width=1280, height=900)
     page.set_default_timeout(60_000)  # a loaded 2-core machine: every wait is on page state, generously
-    results = _create_and_watch_run_1(page, live_server, out_dir)
+    results = _create_and_watch_run_1(page, live_server)
     experiment_url = page.url
     first_pl_job = _review_extra_a(page, experiment_url)
     _stale_then_update(page, live_server, out_dir, first_pl_job)
@@ -202,3 +203,32 @@ def test_the_demo_experiment_runs_is_reviewed_and_updates(  # type: ignore[no-un
     assert stages["teacher"][0].reused  # the sources' mapping did not change
     pl_job = stages["pl:r1:0"][1]
     assert pl_job is not None and json.loads(pl_job.params_json)["update_from_job_id"] == first_pl_job
+    # A decision survives the update where the image's label did not change (and only there).
+    kept = _unchanged_labels(live_server, first_pl_job, pl_job.id)
+    expected = f"{int(kept['accepted'])} accepted · {int(kept['rejected'])} rejected"
+    counts = " ".join(page.locator(f"[data-review-counts='{pl_job.id}']").inner_text().split())
+    assert counts.startswith(expected), (counts, kept)
+
+
+def _unchanged_labels(server: WorkerLiveServer, before: int, after: int) -> dict[str, bool]:
+    """Decision -> whether the image it was given to kept its label from job ``before`` to ``after``."""
+    from sqlalchemy import select
+
+    from app.db.models import ImageReview
+    from app.db.models_registry import Job
+
+    with server.session_factory() as s:
+        dirs = {
+            j.id: Path(j.output_dir or "") for j in s.scalars(select(Job).where(Job.id.in_((before, after))))
+        }
+        reviews = s.scalars(select(ImageReview).where(ImageReview.job_id == before)).all()
+        decided = {r.decision: r.image for r in reviews}
+    assert set(decided) == {"accepted", "rejected"}, decided
+
+    def label(job: int, image: str) -> Any:
+        import numpy as np
+        from PIL import Image
+
+        return np.asarray(Image.open(dirs[job] / "labels" / image.replace("images/", "labels/", 1)))
+
+    return {d: bool((label(before, image) == label(after, image)).all()) for d, image in decided.items()}
