@@ -217,5 +217,25 @@ def resolve(session: Session, spec: ExperimentSpec) -> dict[str, Any]:
         "queue": spec.queue,
         "device": spec.device,
     }
+    problems += _overlaps(resolved)
     raise_problems(problems)
     return resolved
+
+
+def _overlaps(resolved: dict[str, Any]) -> list[DomainError]:
+    """An evaluation set may not share images with a training set (the scores would be inflated)."""
+    found: list[DomainError] = []
+    for j, scored in enumerate(resolved["evaluation"]):
+        for field in ("sources", "extras"):
+            for i, trained in enumerate(resolved[field]):
+                if trained["dataset_id"] != scored["dataset_id"]:
+                    continue
+                if trained["split"] is None or scored["split"] is None or trained["split"] == scored["split"]:
+                    found.append(
+                        InvalidInput(
+                            f"evaluation.{j} ({scored['name']}) shares images with {field}.{i} "
+                            f"({trained['name']}): give both a split (e.g. train and val)",
+                            field=f"evaluation.{j}.split",
+                        )
+                    )
+    return found

@@ -176,6 +176,8 @@ def test_cancel_cancels_every_unfinished_stage(
         ({"extras": [{"dataset": "streets", "mapping": "m", "version": 9}]}, "extras.0.version"),
         ({"extras": [{"dataset": "streets", "mapping": "m", "split": "nope"}]}, "extras.0.split"),
         ({"teacher": {"model": "nope"}}, "teacher.model"),
+        ({"evaluation": [{"dataset": "streets", "mapping": "m", "split": "train"}]}, "evaluation.0.split"),
+        ({"evaluation": [{"dataset": "streets", "mapping": "m"}]}, "evaluation.0.split"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_field(
