@@ -194,6 +194,7 @@ def _complete(s: Session, job: Job, shards: list[Job]) -> dict[str, Any]:
     config = _config(s, row)
     folder = plan_dir(config.out_dir, job.id)
     items = _read_items(folder)
+    _remove_temp_files(config.out_dir, items)
     tags = [shard_tag(int(sh.shard_index or 0)) for sh in shards]
     records = merge_records(config.out_dir, items, [folder / f"records.{t}.jsonl" for t in tags])
     report = _shard_report(shards)
@@ -218,6 +219,13 @@ def _complete(s: Session, job: Job, shards: list[Job]) -> dict[str, Any]:
         "pairs": scan.pairs,
         "provenance": provenance,
     }
+
+
+def _remove_temp_files(out_dir: Path, items: list[ConversionItem]) -> None:
+    """Delete the ``.<name>.<pid>.tmp`` files that writers killed mid-write left next to the outputs."""
+    for folder in {(out_dir / i.output).parent for i in items}:
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _record_splits(row: Dataset) -> None:
