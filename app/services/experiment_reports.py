@@ -18,7 +18,7 @@ from app.db.models_registry import Job
 from app.domain.experiments import TEACHER, Stage, StageKind
 from app.services import pseudo_label_updates as updates
 from app.services.experiment_runs import graph_of
-from app.services.experiment_specs import newest_approved
+from app.services.pseudo_label_updates import newest_approved
 
 
 def code_version() -> str:
@@ -101,7 +101,7 @@ def _stale_extra(session: Session, run: ExperimentRun, index: int, pinned: dict[
         "total_images": None,
         "summary": "",
     }
-    if not entry["stale"]:
+    if newest is None or not entry["stale"]:
         entry["summary"] = f"up to date (v{pinned['version']})"
         return entry
     stages = {stage.key: job for stage, job in repo.stage_jobs(session, run.id)}

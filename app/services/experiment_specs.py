@@ -25,6 +25,7 @@ from app.services import datasets as dataset_service
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
 from app.services.job_inputs import raise_problems
+from app.services.pseudo_label_updates import newest_approved
 
 
 def _taxonomy(session: Session, ref: int | str, problems: list[DomainError]) -> Any:
@@ -46,12 +47,6 @@ def _model(session: Session, ref: int | str | None, where: str, problems: list[D
     if row is None:
         problems.append(NotFound(f"{where}: model {ref!r} is not registered", field=where))
     return row
-
-
-def newest_approved(session: Session, mapping_id: int) -> Any:
-    """The approved version with the highest number (None when none is approved)."""
-    rows, _ = mapping_service.list_versions(session, mapping_id, limit=1, status="approved")
-    return rows[0] if rows else None
 
 
 def _mapping(session: Session, ref: int | str) -> Any:

@@ -29,7 +29,8 @@ from app.domain.jobs import TERMINAL_STATUSES
 from app.schemas.experiments import ExperimentSpec
 from app.services import jobs as job_service
 from app.services.experiment_runs import advance
-from app.services.experiment_specs import newest_approved, resolve
+from app.services.experiment_specs import resolve
+from app.services.pseudo_label_updates import newest_approved
 
 
 def spec_hash(spec: ExperimentSpec) -> str:
