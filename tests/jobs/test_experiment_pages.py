@@ -180,6 +180,7 @@ def test_cancel_then_resume_and_the_polling_stops(  # type: ignore[no-untyped-de
     panel = html.unescape(r.text)
     assert 'id="run-panel"' in panel and POLL not in panel and 'data-status="cancelled"' in panel
     assert "Run 1 cancelled" in panel and "Resume run 1" in panel and "Cancel run 1" not in panel
+    assert f'action="/experiments/{exp_id}/runs"' in panel  # New run
     ended = browser.get(f"/experiments/{exp_id}/runs/1/panel?done=0")
     assert POLL not in ended.text  # ended: no polling
     assert ended.headers["HX-Trigger"] == "experiment-run-progress"  # the results section re-fetches
@@ -262,9 +263,12 @@ def test_a_new_run_shows_where_a_reused_stage_ran(  # type: ignore[no-untyped-de
         job.status, job_id = "succeeded", job.id
         s.commit()
     assert browser.post(f"/experiments/{exp_id}/runs/1/cancel").status_code == 303
-    r = client.post(f"/api/v1/experiments/{exp_id}/runs", headers=editor)
-    assert r.status_code == 201, r.text
+    r = browser.post(f"/experiments/{exp_id}/runs")  # the page's "New run" button
+    assert r.status_code == 303 and r.headers["location"] == f"/experiments/{exp_id}?run=2"
     page = _page(browser, f"/experiments/{exp_id}")
+    assert f'action="/experiments/{exp_id}/runs"' not in page  # run 2 is running: no "New run"
+    again = browser.post(f"/experiments/{exp_id}/runs")
+    assert again.status_code == 303 and "still running" in _page(browser, again.headers["location"])
     row = re.search(r'<tr data-stage="eval:teacher:0".*?</tr>', page, re.S)
     assert row and "reused from run 1" in row.group(0) and f'href="/jobs/{job_id}"' in row.group(0)
     assert "Run 2" in page and "run 1 — cancelled" in page

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db.models import User
 from app.db.models_experiments import Experiment, ExperimentRun
 from app.domain.errors import DomainError
@@ -248,9 +249,24 @@ def experiment_update(
     request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser, experiment_id: int
 ) -> Response:
     """A new run with the newest approved mapping versions (only affected images re-labelled)."""
+    return _new_run(request, session, settings, user, experiment_id, update=True)
+
+
+@router.post("/experiments/{experiment_id:int}/runs", response_class=HTMLResponse)
+def experiment_new_run(
+    request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser, experiment_id: int
+) -> Response:
+    """A new run of the spec as it resolves now (finished stages with unchanged inputs are reused)."""
+    return _new_run(request, session, settings, user, experiment_id, update=False)
+
+
+def _new_run(
+    request: Request, session: Session, settings: Settings, user: User, experiment_id: int, *, update: bool
+) -> Response:
     service.get_experiment(session, experiment_id)
+    start = service.update if update else service.start_run
     try:
-        run = service.update(session, experiment_id=experiment_id, settings=settings, user_id=user.id)
+        run = start(session, experiment_id=experiment_id, settings=settings, user_id=user.id)
     except DomainError as exc:
         session.rollback()
         return _refused(request, experiment_id, exc)
