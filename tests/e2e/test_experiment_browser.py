@@ -104,3 +104,31 @@ def test_create_the_demo_experiment_then_cancel_and_resume(  # type: ignore[no-u
     _shot(page, out_dir, "experiment-list.png")
     page.goto("/experiments/new")  # the demo's name is taken now: the next free one is offered
     assert page.get_by_label("Name", exact=True).input_value() == "demo-scenes-2"
+    _approve_a_new_coarse_mapping(new_page, page)
+    page.goto("/experiments")
+    page.get_by_role("link", name="demo-scenes", exact=True).click()
+    stale = page.locator("li[data-extra='demo-scenes-extra-a-train']")
+    assert "stale: mapping v2 is approved (this run pins v1)" in stale.inner_text()
+    assert "Update when run 1 has ended" in page.locator("#stale-title + ul + p").inner_text()
+    _shot(page, out_dir, "experiment-stale.png")
+
+
+def _api(page: Any, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    r = page.request.fetch(url, method=method, data=body or {}, headers={"X-CSRF-Token": token})
+    assert r.ok, r.text()
+    return r.json()
+
+
+def _approve_a_new_coarse_mapping(new_page: Any, editor_page: Any) -> None:
+    """Version 2 of demo-scenes-coarse-to-fine (one edge less), submitted by erin, approved by rita."""
+    from worker.demo_experiment import COARSE_EDGES, COARSE_MAPPING
+
+    listed = _api(editor_page, "GET", f"/api/v1/mappings?q={COARSE_MAPPING}")["items"]
+    mapping_id = next(m["id"] for m in listed if m["name"] == COARSE_MAPPING)
+    edges = [[s, t] for s, t in COARSE_EDGES][:-1]
+    url = f"/api/v1/mappings/{mapping_id}"
+    _api(editor_page, "PUT", f"{url}/edges", {"edges": edges, "base_version": 1})
+    _api(editor_page, "POST", f"{url}/versions/2/submit")
+    reviewer = new_page("rita")
+    _api(reviewer, "POST", f"{url}/versions/2/approve")
