@@ -18,6 +18,7 @@ from app.cli_common import _mapping, _read_file, _settings, _taxonomy, _unit_of_
 from app.domain.class_lists import TargetClassesDiffer
 from app.services import mappings as mapping_service
 from app.services import taxonomies as taxonomy_service
+from app.services import taxonomy_files
 from app.services.mapping_files import target_name_from_filename, target_outcome
 
 taxonomy_app = typer.Typer(help="Taxonomies (label sets).", no_args_is_help=True)
@@ -42,7 +43,7 @@ def taxonomy_import(
     fmt = format or ("json" if path.suffix.lower() == ".json" else "labels_csv")
     default = default_taxonomy_name(path)
     with _unit_of_work(settings) as session:
-        row, findings = taxonomy_service.import_taxonomy_report(
+        row, findings = taxonomy_files.import_taxonomy_report(
             session, text=text, fmt=fmt, name=name or (default if fmt == "labels_csv" else None),
             description=description,
         )  # fmt: skip
@@ -74,7 +75,7 @@ def taxonomy_export(
 ) -> None:
     """Export a taxonomy as labels.csv or JSON."""
     with _unit_of_work(_settings()) as session:
-        text = taxonomy_service.export_taxonomy(session, _taxonomy(session, taxonomy).id, fmt=format)
+        text = taxonomy_files.export_taxonomy(session, _taxonomy(session, taxonomy).id, fmt=format)
     _write(text, output)
 
 

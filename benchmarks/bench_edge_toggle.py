@@ -35,6 +35,7 @@ from app.db.migrate import upgrade_database  # noqa: E402
 from app.domain.taxonomy import Label, Taxonomy  # noqa: E402
 from app.services import mappings as mapping_service  # noqa: E402
 from app.services import taxonomies as taxonomy_service  # noqa: E402
+from app.services import taxonomy_files  # noqa: E402
 from app.services import users as user_service  # noqa: E402
 from app.web.main import create_app  # noqa: E402
 
@@ -74,7 +75,7 @@ def _seed(factory: Any) -> tuple[int, list[str], list[int], str]:
     with factory() as s:
         user_service.create_user(s, name="bench", role="editor", password=PASSWORD)
         if SHARED.is_dir():
-            source = taxonomy_service.import_taxonomy(
+            source = taxonomy_files.import_taxonomy(
                 s,
                 text=(SHARED / "labels.csv").read_text(encoding="utf-8"),
                 fmt="labels_csv",

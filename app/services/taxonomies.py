@@ -1,4 +1,5 @@
-"""Taxonomy use cases (services layer): list, read, create, import, export, rename, delete.
+"""Taxonomy use cases (services layer): list, read, create, rename, delete; files (import, export) are
+:mod:`app.services.taxonomy_files`.
 
 API (session first, keyword-only arguments; every function flushes and never commits):
     list_taxonomies(session, *, limit=50, offset=0, query=None) -> (list[TaxonomyRow], total)
@@ -6,12 +7,7 @@ API (session first, keyword-only arguments; every function flushes and never com
     get_taxonomy_by_name(session, name) -> TaxonomyRow           (NotFound)
     load_taxonomy(session, taxonomy_id) -> domain Taxonomy       (labels in order)
     to_domain(session, row) -> domain Taxonomy
-    create_taxonomy(session, *, taxonomy) -> TaxonomyRow         (Conflict on duplicate name)
-    import_taxonomy(session, *, text, fmt, name=None, description=None) -> TaxonomyRow
-        fmt: "labels_csv" (the paper's labels.csv) or "json" (taxonomy_to_json shape)
-    import_taxonomy_report(...same...) -> (TaxonomyRow, file warnings: tuple[Finding, ...])
-    file_warnings(session, row) -> tuple[Finding, ...]   (the imported labels.csv's, while unedited)
-    export_taxonomy(session, taxonomy_id, *, fmt) -> str
+    create_taxonomy(session, *, taxonomy, original_text=None) -> TaxonomyRow  (Conflict on duplicate name)
     update_taxonomy(session, taxonomy_id, *, name=None, description=None, labels=None) -> TaxonomyRow
         labels can only be replaced while no mapping uses the taxonomy (Conflict otherwise)
     delete_taxonomy(session, taxonomy_id) -> None                (Conflict while mappings use it)
@@ -27,7 +23,6 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -35,9 +30,8 @@ from app.db import repositories as repo
 from app.db.base import utcnow
 from app.db.models import Label as LabelRow
 from app.db.models import Taxonomy as TaxonomyRow
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.palettes import IGNORE_COLOR, generated_colors, reference_palette
-from app.domain.reference_csv import LabelsFile, format_labels_csv, read_labels_csv
 from app.domain.taxonomy import (
     MAX_TAXONOMY_NAME,
     Label,
@@ -46,14 +40,8 @@ from app.domain.taxonomy import (
     check_taxonomy_text,
     check_text,
     class_list_taxonomy,
-    taxonomy_from_json,
-    taxonomy_to_json,
 )
-from app.domain.validation import Finding
 from app.services.limits import limits_of
-
-TaxonomyFormat = Literal["labels_csv", "json"]
-FORMATS: tuple[str, ...] = ("labels_csv", "json")
 
 
 def class_signature(taxonomy: Taxonomy) -> str | None:
@@ -198,108 +186,6 @@ def create_taxonomy(session: Session, *, taxonomy: Taxonomy, original_text: str 
     _add_labels(session, row, labels, generated)
     session.flush()
     return row
-
-
-def parse_taxonomy(
-    *, text: str, fmt: str, name: str | None = None, description: str | None = None
-) -> Taxonomy:
-    """Parse ``text`` in ``fmt``; ``name``/``description`` override what the file says."""
-    return read_taxonomy(text=text, fmt=fmt, name=name, description=description)[0]
-
-
-def read_taxonomy(
-    *, text: str, fmt: str, name: str | None = None, description: str | None = None
-) -> tuple[Taxonomy, tuple[Finding, ...]]:
-    """:func:`parse_taxonomy` plus the file's warnings (labels.csv: junk cells, repeated names)."""
-    if fmt == "labels_csv":
-        if not name:
-            raise InvalidInput("a name is required to import a labels.csv file", field="name")
-        parsed = read_labels_csv(text, name, description or "")
-        return parsed.taxonomy, parsed.findings
-    return _parse_other(text=text, fmt=fmt, name=name, description=description), ()
-
-
-def _parse_other(*, text: str, fmt: str, name: str | None, description: str | None) -> Taxonomy:
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"not valid JSON: {exc.msg}", field="file", row=exc.lineno, column=exc.colno
-            ) from None
-        except RecursionError:
-            raise InvalidInput("the JSON file nests too deeply", field="file") from None
-        if isinstance(data, dict):
-            if name:
-                data["name"] = name
-            if description is not None:
-                data["description"] = description
-        return taxonomy_from_json(data)
-    raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
-
-
-def import_taxonomy(
-    session: Session,
-    *,
-    text: str,
-    fmt: str,
-    name: str | None = None,
-    description: str | None = None,
-) -> TaxonomyRow:
-    """Parse and store a taxonomy file; nothing is written when parsing fails."""
-    return import_taxonomy_report(session, text=text, fmt=fmt, name=name, description=description)[0]
-
-
-def import_taxonomy_report(
-    session: Session,
-    *,
-    text: str,
-    fmt: str,
-    name: str | None = None,
-    description: str | None = None,
-) -> tuple[TaxonomyRow, tuple[Finding, ...]]:
-    """:func:`import_taxonomy` plus the file's warnings (each with its row and column)."""
-    try:
-        taxonomy, findings = read_taxonomy(text=text, fmt=fmt, name=name, description=description)
-    except InvalidInput as exc:
-        exc.field = exc.field or "file"  # a problem of the file as a whole
-        raise
-    original = text if fmt == "labels_csv" else None
-    return create_taxonomy(session, taxonomy=taxonomy, original_text=original), findings
-
-
-def export_taxonomy(session: Session, taxonomy_id: int, *, fmt: str) -> str:
-    """The taxonomy as ``labels_csv`` text or as the documented JSON (pretty-printed)."""
-    row = get_taxonomy(session, taxonomy_id)
-    taxonomy = to_domain(session, row)
-    if fmt == "labels_csv":
-        unedited = _original_if_unedited(row, to_domain(session, row, generated=False))
-        return unedited or format_labels_csv(taxonomy)
-    if fmt == "json":
-        return json.dumps(taxonomy_to_json(taxonomy), ensure_ascii=False, indent=2) + "\n"
-    raise InvalidInput(f"unknown format {fmt!r}; use one of {list(FORMATS)}", field="format")
-
-
-def _original_if_unedited(row: TaxonomyRow, taxonomy: Taxonomy) -> str | None:
-    """The imported labels.csv, byte for byte, while the stored labels still equal what it says."""
-    return row.original_text if _unedited_file(row, taxonomy) is not None else None
-
-
-def _unedited_file(row: TaxonomyRow, taxonomy: Taxonomy) -> LabelsFile | None:
-    if row.original_text is None:
-        return None
-    try:
-        parsed = read_labels_csv(row.original_text, row.name)
-    except InvalidInput:  # stored before a parser change: export canonically
-        return None
-    return parsed if parsed.taxonomy.labels == taxonomy.labels else None
-
-
-def file_warnings(session: Session, row: TaxonomyRow) -> tuple[Finding, ...]:
-    """The warnings of the imported labels.csv (junk cells, repeated names; with rows and columns)
-    while the stored labels still equal the file's; () for other taxonomies."""
-    parsed = _unedited_file(row, to_domain(session, row, generated=False))
-    return parsed.findings if parsed is not None else ()
 
 
 def update_taxonomy(

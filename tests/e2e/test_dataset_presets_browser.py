@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.services import taxonomies as taxonomy_service
+from app.services import taxonomy_files
 from tests import preset_layouts as L
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -19,7 +19,7 @@ def test_register_camvid_from_its_preset(new_page: Any, live_server: Any, tmp_pa
     root = L.camvid(db.parent / "data" / "CamVid").root
     with live_server.session_factory() as s:
         rows = [("Animal", 0, ""), ("Archway", 1, ""), ("Bicyclist", 2, ""), ("Road", 3, "")]
-        taxonomy_service.import_taxonomy_report(s, text=L.labels_csv(rows), fmt="labels_csv", name="CamVid")
+        taxonomy_files.import_taxonomy_report(s, text=L.labels_csv(rows), fmt="labels_csv", name="CamVid")
         s.commit()
     page = new_page("erin")
     page.goto("/datasets/new")

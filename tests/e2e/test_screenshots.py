@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.services import mappings as mapping_service
-from app.services import taxonomies as taxonomy_service
+from app.services import taxonomy_files
 from app.services import users as user_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -44,7 +44,7 @@ def _seed(factory: Any) -> dict[str, int]:
             ("rellis-3d", "RELLIS-3D"),
             ("goose2d", "GOOSE"),
         ):
-            row = taxonomy_service.import_taxonomy(
+            row = taxonomy_files.import_taxonomy(
                 s,
                 text=(SHARED / folder / "labels.csv").read_text(encoding="utf-8"),
                 fmt="labels_csv",

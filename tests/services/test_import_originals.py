@@ -11,7 +11,7 @@ from app.domain.palettes import REFERENCE_PALETTES
 from app.domain.reference_csv import format_labels_csv, parse_master_labels_csv
 from app.services import mappings as service
 from app.services import taxonomies as taxonomy_service
-from app.services import taxonomy_labels
+from app.services import taxonomy_files, taxonomy_labels
 from tests import factories
 
 LABELS = (
@@ -25,8 +25,8 @@ MASTER = "trainId,name,,,\n0,drivable,road,,\n1,sky,sky,,\n255,void--unlabeled,u
 
 
 def test_unedited_imports_export_as_they_were_and_edited_ones_canonically(session: Session) -> None:
-    row = taxonomy_service.import_taxonomy(session, text=LABELS, fmt="labels_csv", name="city")
-    assert taxonomy_service.export_taxonomy(session, row.id, fmt="labels_csv") == LABELS
+    row = taxonomy_files.import_taxonomy(session, text=LABELS, fmt="labels_csv", name="city")
+    assert taxonomy_files.export_taxonomy(session, row.id, fmt="labels_csv") == LABELS
     result = service.import_master_labels(session, text=MASTER, source_taxonomy_id=row.id)
     assert service.export_master_labels(session, version_id=result.version.id) == MASTER
     again = service.import_master_labels(session, text=MASTER, mapping_id=result.mapping.id)
@@ -45,7 +45,7 @@ def test_unedited_imports_export_as_they_were_and_edited_ones_canonically(sessio
     assert service.export_master_labels(session, version_id=result.version.id) == MASTER  # v1 unchanged
 
     taxonomy_labels.recolor_label(session, row.id, position=1, color="#123456")
-    exported = taxonomy_service.export_taxonomy(session, row.id, fmt="labels_csv")
+    exported = taxonomy_files.export_taxonomy(session, row.id, fmt="labels_csv")
     assert exported == format_labels_csv(taxonomy_service.load_taxonomy(session, row.id)) != LABELS
 
 
@@ -70,8 +70,8 @@ def test_every_reference_file_exports_byte_identical(session: Session, reference
     checked = 0
     for folder in sorted(p for p in reference_dir.iterdir() if (p / "labels.csv").is_file()):
         text = (folder / "labels.csv").read_text(encoding="utf-8")
-        source = taxonomy_service.import_taxonomy(session, text=text, fmt="labels_csv", name=folder.name)
-        assert taxonomy_service.export_taxonomy(session, source.id, fmt="labels_csv") == text, folder
+        source = taxonomy_files.import_taxonomy(session, text=text, fmt="labels_csv", name=folder.name)
+        assert taxonomy_files.export_taxonomy(session, source.id, fmt="labels_csv") == text, folder
         for path in sorted(folder.glob("master_labels*.csv")):
             master = path.read_text(encoding="utf-8")
             result = service.import_master_labels(session, text=master, source_taxonomy_id=source.id)

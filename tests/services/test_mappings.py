@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
 from app.domain.mapping import VOID
 from app.services import mappings as service
-from app.services import taxonomies as taxonomy_service
+from app.services import taxonomy_files
 from tests import factories
 
 
@@ -194,7 +194,7 @@ def test_comments_need_a_body(session: Session) -> None:
 
 def test_every_reference_master_file_imports_and_round_trips(session: Session, reference_dir: Path) -> None:
     for folder in sorted(p for p in reference_dir.iterdir() if (p / "labels.csv").exists()):
-        source = taxonomy_service.import_taxonomy(
+        source = taxonomy_files.import_taxonomy(
             session,
             text=(folder / "labels.csv").read_text(encoding="utf-8"),
             fmt="labels_csv",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.services import taxonomies as service
+from app.services import taxonomy_files
 from tests import factories
 
 
@@ -30,25 +31,25 @@ def test_duplicate_name_is_a_conflict(session: Session) -> None:
 def test_every_reference_labels_csv_imports_and_round_trips(session: Session, reference_dir: Path) -> None:
     for path in sorted(reference_dir.glob("*/labels*.csv")):
         name = f"{path.parent.name}/{path.stem}"
-        row = service.import_taxonomy(
+        row = taxonomy_files.import_taxonomy(
             session, text=path.read_text(encoding="utf-8"), fmt="labels_csv", name=name
         )
-        exported = service.export_taxonomy(session, row.id, fmt="labels_csv")
-        again = service.parse_taxonomy(text=exported, fmt="labels_csv", name=name)
+        exported = taxonomy_files.export_taxonomy(session, row.id, fmt="labels_csv")
+        again = taxonomy_files.parse_taxonomy(text=exported, fmt="labels_csv", name=name)
         # the file as given: colours generated on import (for labels it left blank) stay out of it
         assert again.labels == service.to_domain(session, row, generated=False).labels
 
 
 def test_json_round_trip(session: Session) -> None:
     row = factories.make_taxonomy(session, name="city")
-    text = service.export_taxonomy(session, row.id, fmt="json")
-    parsed = service.parse_taxonomy(text=text, fmt="json", name="copy")
+    text = taxonomy_files.export_taxonomy(session, row.id, fmt="json")
+    parsed = taxonomy_files.parse_taxonomy(text=text, fmt="json", name="copy")
     assert parsed.labels == service.load_taxonomy(session, row.id).labels
 
 
 def test_bad_json_names_line_and_column(session: Session) -> None:
     with pytest.raises(InvalidInput) as info:
-        service.import_taxonomy(session, text='{"name": "x",\n "labels": [}', fmt="json")
+        taxonomy_files.import_taxonomy(session, text='{"name": "x",\n "labels": [}', fmt="json")
     assert info.value.row == 2
 
 
@@ -90,5 +91,5 @@ def test_delete_unused_taxonomy(session: Session) -> None:
 def test_export_unknown_format_is_invalid(session: Session) -> None:
     row = factories.make_taxonomy(session)
     with pytest.raises(InvalidInput):
-        service.export_taxonomy(session, row.id, fmt="xml")
-    assert json.loads(service.export_taxonomy(session, row.id, fmt="json"))["name"] == row.name
+        taxonomy_files.export_taxonomy(session, row.id, fmt="xml")
+    assert json.loads(taxonomy_files.export_taxonomy(session, row.id, fmt="json"))["name"] == row.name

@@ -23,7 +23,7 @@ from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.domain.mapping import VOID
 from app.domain.taxonomy import Taxonomy
 from app.services import mappings as mapping_service
-from app.services import reviews, taxonomies, users
+from app.services import reviews, taxonomies, taxonomy_files, users
 from worker.demo import EDGES, SOURCE, make_dataset, make_teacher, register_demo
 
 CPU = ["--device", "cpu", "--workers", "0"]
@@ -76,7 +76,7 @@ def registered(settings: Settings, teacher_template: Path, monkeypatch: pytest.M
                 edges=EDGES,
             )
             (files / "labels.csv").write_text(
-                taxonomies.export_taxonomy(s, mapping.source_taxonomy_id, fmt="labels_csv")
+                taxonomy_files.export_taxonomy(s, mapping.source_taxonomy_id, fmt="labels_csv")
             )
             (files / "master_labels_demo-4.csv").write_text(
                 mapping_service.export_master_labels(s, version_id=v1.id)

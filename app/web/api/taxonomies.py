@@ -19,6 +19,7 @@ from app.schemas.taxonomies import (
     TaxonomyUpdate,
 )
 from app.services import taxonomies as service
+from app.services import taxonomy_files
 from app.web.api._convert import attachment_headers, read_upload, taxonomy_read, taxonomy_summary
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import IdPath, PageDep, SessionDep, SettingsDep
@@ -78,7 +79,7 @@ def import_taxonomy(
     """Import a taxonomy from the paper's labels.csv or the JSON format (with the file's warnings)."""
     text = read_upload(file, settings)
     fmt = format or _guess_format(file.filename, text)
-    row, findings = service.import_taxonomy_report(
+    row, findings = taxonomy_files.import_taxonomy_report(
         session,
         text=text,
         fmt=fmt,
@@ -126,7 +127,7 @@ def export_taxonomy(
 ) -> Response:
     """Export as labels.csv or JSON (a file download)."""
     row = service.get_taxonomy(session, taxonomy_id)
-    text = service.export_taxonomy(session, taxonomy_id, fmt=format)
+    text = taxonomy_files.export_taxonomy(session, taxonomy_id, fmt=format)
     ext, media = ("csv", "text/csv") if format == "labels_csv" else ("json", "application/json")
     return Response(
         text, media_type=f"{media}; charset=utf-8", headers=attachment_headers(f"{row.name}.{ext}")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.db.models import User
 from app.domain.errors import DomainError
 from app.services import taxonomies as taxonomy_service
-from app.services import taxonomy_labels
+from app.services import taxonomy_files, taxonomy_labels
 from app.services.uploads import decode_upload
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep, SettingsDep
@@ -76,7 +76,7 @@ def taxonomy_import_action(
     form = {"name": name, "fmt": fmt, "description": description}
     try:
         text = decode_upload(file.file.read(), max_bytes=settings.max_upload_bytes)
-        row, warnings = taxonomy_service.import_taxonomy_report(
+        row, warnings = taxonomy_files.import_taxonomy_report(
             session, text=text, fmt=fmt, name=name.strip() or None, description=description or None
         )
     except DomainError as exc:
@@ -116,7 +116,7 @@ def _detail(
         taxonomy=taxonomy,
         mappings=mappings,
         generated=generated,
-        file_warnings=taxonomy_service.file_warnings(session, row),
+        file_warnings=taxonomy_files.file_warnings(session, row),
         can_edit=can_edit(user),
         **extra,
     )
@@ -257,7 +257,7 @@ def taxonomy_export_file(
 ) -> Response:
     """Download as the paper's labels.csv or as JSON."""
     row = taxonomy_service.get_taxonomy(session, taxonomy_id)
-    text = taxonomy_service.export_taxonomy(session, taxonomy_id, fmt=fmt)
+    text = taxonomy_files.export_taxonomy(session, taxonomy_id, fmt=fmt)
     stem = _UNSAFE.sub("_", row.name).strip("_") or f"taxonomy_{taxonomy_id}"
     ext, media = ("csv", "text/csv") if fmt == "labels_csv" else ("json", "application/json")
     return Response(
