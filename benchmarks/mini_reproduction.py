@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -86,12 +87,17 @@ def start_workers(n: int, env: dict[str, str], work: Path) -> list[subprocess.Po
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """A warm shutdown (the current task finishes) for up to 30 s each, then SIGKILL."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
     for proc in procs:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def submit(factory: Any, settings: Any, spec_path: Path) -> int:
