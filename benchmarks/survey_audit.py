@@ -1,7 +1,10 @@
 """Data evidence on the miniature reproduction's domain (issue 15): survey, suggestions, audit, cost.
 
-1. A toy teacher is trained briefly on the fine *source* set (8 classes, ``mini_reproduction``'s
-   recipe with fewer iterations), or reused from ``--teacher``.
+1. A toy teacher is trained on the fine *source* set (8 classes, ``mini_reproduction``'s recipe
+   with the values of :mod:`survey_teacher`), cached in ``<out>/teacher-<key>`` (key: the training
+   config and data) so that a re-run reuses it, or taken from ``--teacher``. Its own quality (IoU
+   per fine class on the extra scenes' hidden fine truth) is reported, and so is an *oracle*
+   survey (the hidden truth itself: what a perfect teacher would show).
 2. It surveys ``--images`` images of the coarse *extra* set (road / vegetation / sky / object),
    picked by :func:`app.domain.survey.stratified_sample`, through :func:`worker.ml.survey.survey_images`
    (the survey job's code, one forward pass per image, no TTA).
@@ -32,7 +35,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mini_direct import recipe, taxonomies, train_or_reuse, write_split  # noqa: E402
+from mini_direct import taxonomies, write_split  # noqa: E402
+from survey_teacher import add_teacher_args, oracle_stats, teacher_quality, trained_teacher  # noqa: E402
 
 from app.domain.audit import AuditThresholds, audit_mapping  # noqa: E402
 from app.domain.mapping import VOID, OntologyMapping  # noqa: E402
@@ -157,11 +161,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("/tmp/survey-bench"))
     p.add_argument("--teacher", type=Path, default=None, help="a trained fine teacher (skips training)")
     p.add_argument("--images", type=int, default=200)
-    p.add_argument("--iterations", type=int, default=600)
     p.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
-    p.add_argument("--samples-per-epoch", type=int, default=400)
-    p.add_argument("--val-every", type=int, default=100)
-    p.add_argument("--lr", type=float, default=4e-4)
+    add_teacher_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=2)
@@ -179,14 +180,15 @@ def main() -> None:
     val = write_split(root, "val", 20, rng, size, list(CONDITIONS))
     extra = write_split(root, "extra", max(args.images, 200), rng, size, list(CONDITIONS))
     tic = time.perf_counter()
-    teacher_dir = args.teacher
+    teacher_dir, teacher_info = args.teacher, {"dir": str(args.teacher), "cached": True}
     if teacher_dir is None:
         _, _, identity, _, _ = taxonomies()
         src = LabeledSet(
             "source", DatasetPairs(PairDataset(root / "source", [p for p, _ in source])), lut=identity.lut
         )
         vs = LabeledSet("val", DatasetPairs(PairDataset(root / "val", [p for p, _ in val])), lut=identity.lut)
-        teacher_dir, _ = train_or_reuse(recipe(args.out / "teacher", args, args.seed), [src], [vs], True)
+        data = {"data_seed": 1234, "size": list(size), "source": len(source), "val": len(val)}
+        teacher_dir, teacher_info = trained_teacher(args.out, args, data, src, vs)
     train_s = time.perf_counter() - tic
     teacher = load_model(teacher_dir, device=args.device)
     hists = []
@@ -201,10 +203,12 @@ def main() -> None:
         forward_times.append(bare_forward(teacher, root / "extra", picked, args.device))
     assert stats is not None
     survey_s, forward_s = min(survey_times), min(forward_times)
+    oracle = oracle_stats(root / "extra", picked)
     result = {
         "images": len(picked),
         "device": args.device,
-        "teacher_train_s": round(train_s, 1),
+        "teacher": {**teacher_info, "checkpoint": str(teacher_dir), "train_s": round(train_s, 1)},
+        "teacher_quality": teacher_quality(teacher, root / "extra", extra, args.device),
         "survey_s": round(survey_s, 3),
         "bare_forward_s": round(forward_s, 3),
         "survey_over_forward": round(survey_s / forward_s, 3),
@@ -212,7 +216,9 @@ def main() -> None:
         "forward_rounds_s": [round(t, 3) for t in forward_times],
         "suggestions": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1]),
         "suggestions_by_score_mass": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1], "mass"),
+        "oracle_suggestions": suggestion_scores(oracle, [0.01, 0.02, 0.05, 0.1]),
         "audit": audit_scores(stats),  # the default thresholds
+        "oracle_audit": audit_scores(oracle),
         "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),
         "shares": {n: [round(s, 3) for s in r.shares()] for n, r in stats.labels.items()},
     }
