@@ -18,6 +18,7 @@ from app.domain.errors import InvalidInput
 from app.domain.native_labels import (
     PANOPTIC,
     POLYGONS,
+    RECORDS,
     ConversionItem,
     PanopticIndex,
     category_values,
@@ -27,7 +28,13 @@ from app.domain.native_labels import (
     rgb2id,
 )
 from app.domain.taxonomy import Label, Taxonomy
-from worker.label_conversion import PROVENANCE, RECORDS, ConversionConfig, convert_items, rasterise_polygons
+from worker.label_conversion import (
+    PROVENANCE,
+    ConversionConfig,
+    convert_items,
+    merge_records,
+    rasterise_polygons,
+)
 
 TAXONOMY = Taxonomy(
     "mini",
@@ -210,3 +217,32 @@ def test_panoptic_category_names_match_the_taxonomy_exactly_else_loosely_when_un
     values, unknown = category_values(index, taxonomy)
     # 'ego vehicle' -> 'egovehicle'; 'road' exact; 'ROAD' is ambiguous (road, Road); 'sky' unknown
     assert values == {1: 1, 2: 2} and unknown == ("ROAD", "sky")
+
+
+def test_shard_records_resume_after_a_torn_line_and_merge_in_plan_order(tmp_path: Path) -> None:
+    root, out = tmp_path / "root", tmp_path / "out"
+    (root / "gt").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (root / f"gt/{name}_polygons.json").write_text(
+            _polygons([{"label": "road", "polygon": _rect(0, 0, 9, 3)}])
+        )
+    items = [ConversionItem(f"gt/{n}_polygons.json", f"gt/{n}_polygons.png") for n in ("a", "b", "c")]
+    config = ConversionConfig(converter=POLYGONS, root=root, out_dir=out, taxonomy=TAXONOMY, encoding="ids8")
+    first, second = (
+        out / ".conversion/job-1/records.00000.jsonl",
+        out / ".conversion/job-1/records.00001.jsonl",
+    )
+    assert convert_items(config, items[2:], records_file=second).converted == 1
+    assert convert_items(config, items[:1], records_file=first).converted == 1
+    assert not (out / PROVENANCE).exists() and not (out / RECORDS).exists()  # left to finalize
+    # a killed writer: 'b' written with a torn record; the re-run redoes 'b' and skips 'a'
+    assert convert_items(config, items[1:2], records_file=tmp_path / "lost.jsonl").converted == 1
+    with first.open("a") as f:
+        f.write('{"native": "gt/b_pol')
+    again = convert_items(config, items[:2], records_file=first)
+    assert (again.converted, again.skipped) == (1, 1)
+    records = merge_records(out, items, [first, second])
+    assert [json.loads(line)["output"] for line in (out / RECORDS).read_text().splitlines()] == [
+        i.output for i in items
+    ]
+    assert set(records) == {i.output for i in items}
