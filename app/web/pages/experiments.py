@@ -25,13 +25,12 @@ from app.domain.errors import DomainError
 from app.domain.experiments import RunStatus
 from app.domain.image_review import count_states
 from app.services import experiment_reports as reports
+from app.services import experiment_results, image_reviews
 from app.services import experiments as service
-from app.services import image_reviews
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._access import can_edit
 from app.web.pages._render import (
-    TEMPLATES_DIR,
     Fragments,
     Toast,
     flash,
@@ -42,9 +41,6 @@ from app.web.pages._render import (
 )
 
 router = APIRouter(include_in_schema=False)
-
-RESULTS_PARTIAL = "experiments/_results.html"  # the results tables (another module's partial)
-
 
 @router.get("/experiments", response_class=HTMLResponse)
 def experiments_page(
@@ -114,11 +110,7 @@ def panel_context(
 
 
 def _results(session: Session, experiment: Experiment, run: ExperimentRun) -> Any:
-    """The results tables' context, once their partial exists (built by the results module)."""
-    if not (TEMPLATES_DIR / RESULTS_PARTIAL).is_file():
-        return None
-    from app.services import experiment_results  # noqa: PLC0415 - only with its partial
-
+    """The results tables' context (None when the run cannot be scored yet)."""
     try:
         return experiment_results.run_results(session, experiment.id, run.number)
     except DomainError:
@@ -194,7 +186,6 @@ def _results_ctx(session: Session, experiment: Experiment, run: ExperimentRun | 
         "e": experiment,
         "run_number": run.number if run is not None else None,
         "results": _results(session, experiment, run) if run is not None else None,
-        "has_results_partial": (TEMPLATES_DIR / RESULTS_PARTIAL).is_file(),
     }
 
 
