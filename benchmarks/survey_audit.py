@@ -156,6 +156,31 @@ def audit_scores(stats: SurveyStats, thresholds: AuditThresholds = AuditThreshol
     }
 
 
+def pick(root: Path, pairs: list[Pair], images: int, seed: int) -> list[Pair]:
+    """The survey's sample: ``stratified_sample`` over the coarse label histograms."""
+    hists = []
+    for pair in pairs:
+        values, counts = np.unique(read_png(root / str(pair.label)), return_counts=True)
+        hists.append({COARSE_CLASSES[int(v)]: int(c) for v, c in zip(values, counts, strict=True)})
+    return [pairs[i] for i in stratified_sample(hists, images, seed=seed)]
+
+
+def oracle_result(oracle: SurveyStats) -> dict[str, Any]:
+    """Suggestions and audit from a perfect teacher's survey: the ceiling on this domain."""
+    return {
+        "oracle_suggestions": suggestion_scores(oracle, [0.01, 0.02, 0.05, 0.1]),
+        "oracle_audit": audit_scores(oracle),
+        "oracle_shares": {n: [round(s, 4) for s in r.shares()] for n, r in oracle.labels.items()},
+    }
+
+
+def write_result(out: Path, result: dict[str, Any], stats: SurveyStats) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    (out / "survey_stats.json").write_text(json.dumps(stats.to_json(), indent=2))
+    print(json.dumps(result, indent=2))
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("/tmp/survey-bench"))
@@ -167,6 +192,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="cost: best of this many rounds of each")
+    p.add_argument(
+        "--oracle-only",
+        action="store_true",
+        help="no teacher: only the perfect teacher's survey (the ceiling)",
+    )
     return p.parse_args()
 
 
@@ -179,6 +209,11 @@ def main() -> None:
     source = write_split(root, "source", 60, rng, size, ["clear"])
     val = write_split(root, "val", 20, rng, size, list(CONDITIONS))
     extra = write_split(root, "extra", max(args.images, 200), rng, size, list(CONDITIONS))
+    picked = pick(root / "extra", [p for p, _ in extra], args.images, args.seed)
+    oracle = oracle_stats(root / "extra", picked)
+    if args.oracle_only:
+        write_result(args.out, oracle_result(oracle), oracle)
+        return
     tic = time.perf_counter()
     teacher_dir, teacher_info = args.teacher, {"dir": str(args.teacher), "cached": True}
     if teacher_dir is None:
@@ -191,11 +226,6 @@ def main() -> None:
         teacher_dir, teacher_info = trained_teacher(args.out, args, data, src, vs)
     train_s = time.perf_counter() - tic
     teacher = load_model(teacher_dir, device=args.device)
-    hists = []
-    for pair, _ in extra:
-        values, counts = np.unique(read_png(root / "extra" / str(pair.label)), return_counts=True)
-        hists.append({COARSE_CLASSES[int(v)]: int(c) for v, c in zip(values, counts, strict=True)})
-    picked = [extra[i][0] for i in stratified_sample(hists, args.images, seed=args.seed)]
     stats, survey_times, forward_times = None, [], []
     for _ in range(args.rounds):  # alternate, so that load on a shared machine hits both alike
         stats, seconds = survey(teacher, root / "extra", picked, args.device)
@@ -203,7 +233,6 @@ def main() -> None:
         forward_times.append(bare_forward(teacher, root / "extra", picked, args.device))
     assert stats is not None
     survey_s, forward_s = min(survey_times), min(forward_times)
-    oracle = oracle_stats(root / "extra", picked)
     result = {
         "images": len(picked),
         "device": args.device,
@@ -216,16 +245,12 @@ def main() -> None:
         "forward_rounds_s": [round(t, 3) for t in forward_times],
         "suggestions": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1]),
         "suggestions_by_score_mass": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1], "mass"),
-        "oracle_suggestions": suggestion_scores(oracle, [0.01, 0.02, 0.05, 0.1]),
         "audit": audit_scores(stats),  # the default thresholds
-        "oracle_audit": audit_scores(oracle),
         "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),
         "shares": {n: [round(s, 3) for s in r.shares()] for n, r in stats.labels.items()},
+        **oracle_result(oracle),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "result.json").write_text(json.dumps(result, indent=2))
-    (args.out / "survey_stats.json").write_text(json.dumps(stats.to_json(), indent=2))
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result, stats)
 
 
 if __name__ == "__main__":
