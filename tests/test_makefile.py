@@ -1,5 +1,5 @@
 """``make run`` says what it is doing during the minutes of installing and preparing, and ends with
-``unilabel serve`` (whose login URL is then the last thing printed: tests/test_serve_banner.py)."""
+``unilabel serve`` (whose login URL is then the last thing printed: tests/test_serve.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Smoke tests: ``unilabel serve`` (one or several web processes) starts with its embedded worker,
-answers, and stops on SIGTERM."""
+prints the one-time login URL last, answers, and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -47,17 +47,42 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
 
 
 def _wait_healthy(
-    url: str, proc: subprocess.Popen[str], lines: list[str], timeout: float = 60
+    url: str, proc: subprocess.Popen[str], lines: list[str], timeout: float = 120
 ) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"serve exited early with {proc.returncode}: {''.join(lines)}")
         try:
-            return httpx.get(url, timeout=2)
+            return httpx.get(url, timeout=10)
         except httpx.TransportError:
             time.sleep(0.3)
     pytest.fail("serve did not answer in time")
+
+
+def _startup_output(proc: subprocess.Popen[str], lines: list[str], timeout: float = 180) -> str:
+    """The output once the login URL is printed and whatever start-up output was still coming has
+    arrived (3 s later); nothing is requested from the server before, so nothing it logs for a
+    request can follow the URL."""
+    deadline = time.monotonic() + timeout
+    while "login/token" not in "".join(lines) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited early with {proc.returncode}: {''.join(lines)}")
+        time.sleep(0.2)
+    time.sleep(3)
+    return "".join(lines)
+
+
+def _assert_login_url_printed_last(output: str) -> None:
+    """After the web start-up log *and* the embedded worker's banner and ready line (issue 11: the
+    worker banner pushed the URL up), and nothing after it."""
+    assert "login/token" in output, output
+    url_at = output.rindex("login/token")
+    assert "celery@" in output or "[config]" in output, output  # the worker's banner was shown
+    for marker in ("Application startup complete", "embedded worker started", "unilabel worker", " ready."):
+        assert marker in output and output.rindex(marker) < url_at, f"{marker!r} after the URL:\n{output}"
+    tail = output[url_at:].splitlines()[1:]
+    assert [line for line in tail if line.strip()] == [], f"printed after the URL:\n{output}"
 
 
 def _stop(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str], *, timeout: float) -> None:
@@ -90,13 +115,13 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     lines: list[str] = []
     reader = _collect(proc, lines)
     try:
+        # Printed once the server answers, so it is the last line of the start-up output.
+        _assert_login_url_printed_last(_startup_output(proc, lines))
         health = _wait_healthy(f"http://127.0.0.1:{port}/api/v1/health", proc, lines)
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        # Printed once the server answers, so it is the last line of the start-up output.
-        assert _wait_for(lambda: "login/token" in "".join(lines), 30), "".join(lines)
         match = re.search(r"(http://127\.0\.0\.1:\d+/login/token\?token=\S+)", "".join(lines))
         assert match, "".join(lines)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             assert client.get("/api/v1/users/me").status_code == 401
             assert client.get(match.group(1)).status_code == 303  # logged in, redirected home
             assert client.get("/api/v1/users/me").json()["name"] == "admin"
@@ -140,7 +165,8 @@ def test_serve_with_two_workers_answers_from_two_processes(tmp_path: Path) -> No
         match = re.search(r"(http://127\.0\.0\.1:\d+/login/token\?token=\S+)", "".join(lines))
         assert match, "".join(lines)
         pids: set[int] = set()
-        with httpx.Client(base_url=base, limits=httpx.Limits(max_keepalive_connections=0)) as browser:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=base, limits=limits, timeout=30) as browser:
             assert browser.get(match.group(1)).status_code == 303
             for _ in range(20):  # new connections, several at once: the kernel spreads them
                 with ThreadPoolExecutor(8) as pool:
