@@ -5,25 +5,25 @@ image's resolution is formed a band of rows at a time by the consumers (pseudo-l
 evaluation), so neither the views nor their full-resolution mean are ever stacked. Every view runs
 whole by default (the paper's TTA). Views larger than the image can run as sliding windows of the
 image's size instead (:class:`Windows`): when asked, or, view by view, when a whole view runs out of
-memory or its estimated memory exceeds a budget. How each view ran is recorded (:class:`ViewRun`).
+memory or its estimated memory exceeds a budget (:mod:`worker.ml.sliding`, measured with
+:mod:`worker.ml.memory_peak`). How each view ran is recorded (:class:`ViewRun`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from worker.ml.memory_peak import measure_peak
 from worker.ml.modeling import Normalization, class_scores
-from worker.ml.resample import resample, resample_rows_resize_cols, resize_axis
+from worker.ml.resample import resample_rows_resize_cols, resize_axis
+from worker.ml.sliding import scaled_size, slide_view
 
 log = logging.getLogger(__name__)
 
@@ -157,81 +157,16 @@ class ScoreMaps:
             yield y0, y1, self.band(y0, y1)
 
 
-def _scaled_size(size: int, scale: float) -> int:
-    return max(1, round(size * scale))
-
-
 def _whole_view(model: torch.nn.Module, x: torch.Tensor, view: View) -> torch.Tensor:
     """``(B, N+1, h, w)`` mask-resolution scores of the whole (resized) view, flip undone."""
     h, w = x.shape[-2:]
     if view.scale != 1.0:
-        size = (_scaled_size(h, view.scale), _scaled_size(w, view.scale))
+        size = (scaled_size(h, view.scale), scaled_size(w, view.scale))
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     if view.flip:
         x = x.flip(-1)
     scores = class_scores(model(pixel_values=x))
     return scores.flip(-1) if view.flip else scores
-
-
-def _offsets(length: int, window: int, step: int) -> list[int]:
-    """Window origins covering ``length`` (the last one flush with the end), ``step`` apart."""
-    count = max(0, -(-(length - window) // step)) + 1
-    return sorted({min(i * step, length - window) for i in range(count)})
-
-
-def _slide_view(model: torch.nn.Module, x: torch.Tensor, view: View, overlap: float) -> torch.Tensor | None:
-    """Scores of an up-scaled view, run as windows of the image's own size.
-
-    Each window is sampled straight from the image (the whole up-scaled image never exists), its
-    mask-resolution scores are stitched into the view's mask grid, and overlaps are averaged. The
-    up-scaled size is rounded to whole mask cells (4 px for Mask2Former), so every window starts on
-    the grid and the stitching is exact.
-
-    Returns:
-        ``(B, N+1, h_v, w_v)``, the view's mask grid, flip undone; None when the image's size is
-        not a whole number of mask cells (the caller then runs the view whole and records why).
-    """
-    if view.flip:
-        x = x.flip(-1)
-    h, w = x.shape[-2:]
-    plain = (_scaled_size(h, view.scale), _scaled_size(w, view.scale))
-    first = class_scores(model(pixel_values=_window(x, (0, 0), plain)))
-    b, c, mh, mw = first.shape
-    if h % mh or w % mw:
-        return None
-    kh, kw = h // mh, w // mw
-    big = (_grid_length(h, kh, view.scale), _grid_length(w, kw, view.scale))
-    reuse_first = big == plain  # otherwise it was sampled for another size: redo it
-    total = torch.zeros((b, c, big[0] // kh, big[1] // kw), dtype=torch.float32, device=x.device)
-    count = torch.zeros(total.shape[-2:], dtype=torch.float32, device=x.device)
-    for y0 in _offsets(big[0], h, _step(h, kh, overlap)):
-        for x0 in _offsets(big[1], w, _step(w, kw, overlap)):
-            if reuse_first and (y0, x0) == (0, 0):
-                scores = first
-            else:
-                scores = class_scores(model(pixel_values=_window(x, (y0, x0), big)))
-            total[:, :, y0 // kh : y0 // kh + mh, x0 // kw : x0 // kw + mw] += scores
-            count[y0 // kh : y0 // kh + mh, x0 // kw : x0 // kw + mw] += 1
-    total /= count
-    return total.flip(-1) if view.flip else total
-
-
-def _grid_length(size: int, cell: int, scale: float) -> int:
-    """The up-scaled length, rounded so that it exceeds ``size`` by whole mask cells."""
-    return size + cell * max(0, round((scale - 1.0) * size / cell))
-
-
-def _step(size: int, cell: int, overlap: float) -> int:
-    """Window step: at most ``(1 - overlap)`` of the window, in whole mask cells."""
-    return max(cell, int(size * (1.0 - overlap)) // cell * cell)
-
-
-def _window(x: torch.Tensor, origin: tuple[int, int], big: tuple[int, int]) -> torch.Tensor:
-    """The image-sized window at ``origin`` of ``x`` ``(B, 3, h, w)`` resized to ``big``: ``(B, 3, h, w)``."""
-    h, w = x.shape[-2:]
-    rows = resize_axis(origin[0], origin[0] + h, h, big[0], x.device)
-    cols = resize_axis(origin[1], origin[1] + w, w, big[1], x.device)
-    return resample(x, rows, cols)
 
 
 def _view_map(
@@ -262,7 +197,7 @@ def _view_map(
     if x.is_cuda:
         torch.cuda.empty_cache()
     log.warning("TTA view %s ran out of memory whole: it runs as windows of the image's size", view.name)
-    scores = _slide_view(model, x, view, windows.overlap)
+    scores = slide_view(model, x, view.scale, view.flip, windows.overlap)
     if scores is None:  # the image is off the mask grid: no windows possible, and whole does not fit
         raise oom
     return scores, ViewRun(view.name, WINDOWS, FELL_BACK_OOM)
@@ -271,7 +206,7 @@ def _view_map(
 def _windows_or_whole(
     model: torch.nn.Module, x: torch.Tensor, view: View, windows: Windows, reason: str | None
 ) -> tuple[torch.Tensor, ViewRun]:
-    scores = _slide_view(model, x, view, windows.overlap)
+    scores = slide_view(model, x, view.scale, view.flip, windows.overlap)
     if scores is not None:
         return scores, ViewRun(view.name, WINDOWS, reason)
     why = NOT_ON_MASK_GRID if reason is None else f"{reason}, but {NOT_ON_MASK_GRID}"
@@ -287,43 +222,8 @@ def estimate_view_bytes(reference_bytes: int, reference_size: tuple[int, int], v
     of the image at scale 1 (``reference_bytes``) is scaled by the view's area.
     """
     h, w = reference_size
-    scaled = _scaled_size(h, view.scale) * _scaled_size(w, view.scale)
+    scaled = scaled_size(h, view.scale) * scaled_size(w, view.scale)
     return int(reference_bytes * scaled / (h * w))
-
-
-def _status_bytes(field_name: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1]) * 1024
-    raise OSError(field_name)
-
-
-def _release_free_heap() -> None:
-    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so that a forward pass that
-    reuses them shows in the resident high-water mark; a no-op without glibc."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _measure_peak(run: Callable[[], Any], device: torch.device) -> tuple[Any, int]:
-    """``run()`` and its peak memory above the start: CUDA allocator statistics on a GPU; on a
-    Linux CPU the process's resident high-water mark (reset through ``/proc/self/clear_refs``,
-    after the free heap is released); 0 where neither is available."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        out = run()
-        torch.cuda.synchronize(device)
-        return out, int(torch.cuda.max_memory_allocated(device) - base)
-    try:
-        _release_free_heap()
-        Path("/proc/self/clear_refs").write_text("5")
-        base = _status_bytes("VmRSS")
-    except OSError:
-        return run(), 0
-    out = run()
-    return out, max(0, _status_bytes("VmHWM") - base)
 
 
 def _order(views: Sequence[View], calibrate: bool) -> list[int]:
@@ -366,8 +266,8 @@ def predict_score_maps(
     for i in _order(views, calibrate):
         view = views[i]
         if calibrate and not reference:
-            maps[i], peak = _measure_peak(partial(_view_map, model, x, view, windows, None), x.device)
-            vh, vw = _scaled_size(size[0], view.scale), _scaled_size(size[1], view.scale)
+            maps[i], peak = measure_peak(partial(_view_map, model, x, view, windows, None), x.device)
+            vh, vw = scaled_size(size[0], view.scale), scaled_size(size[1], view.scale)
             # at least the view's own input: a floor where the measurement sees nothing
             per_pixel = max(peak, x.shape[0] * 3 * vh * vw * x.element_size()) / (vh * vw)
             reference.append(int(per_pixel * size[0] * size[1]))
