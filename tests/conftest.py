@@ -57,6 +57,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("db_backend", params, scope="session")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 with its smallest cost in this test process: the default (64 MiB, 3 passes, 4 lanes)
+    costs ~0.4 s of CPU per create-and-login, paid by every password login of the suite. Still
+    argon2id hashing and verifying, so wrong passwords are still refused; servers that tests start
+    as subprocesses keep the default."""
+    from argon2 import PasswordHasher
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("app.services.users._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not SHARED_REFERENCE.is_dir():
