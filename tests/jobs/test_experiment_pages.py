@@ -220,8 +220,10 @@ def test_a_newer_approved_mapping_offers_an_update(  # type: ignore[no-untyped-d
     assert r.status_code == 303 and r.headers["location"] == f"/experiments/{exp_id}?run=2"
     page = _page(browser, r.headers["location"])
     assert "Run 2" in page and re.search(r"v1 (->|→) v2", page) and 'name="run"' in page  # the run picker
-    assert "run 1 — cancelled" in page
+    assert "run 1 — first run" in page  # the picker names each run by why it was started
     assert "Run 1" in _page(browser, f"/experiments/{exp_id}?run=1")
+    # The provenance card is part of the results section, re-fetched when a stage finishes.
+    assert "Provenance of run 2" in _page(browser, f"/experiments/{exp_id}/runs/2/results")
     assert browser.get(f"/experiments/{exp_id}?run=7").status_code == 404
 
 
@@ -271,4 +273,4 @@ def test_a_new_run_shows_where_a_reused_stage_ran(  # type: ignore[no-untyped-de
     assert again.status_code == 303 and "still running" in _page(browser, again.headers["location"])
     row = re.search(r'<tr data-stage="eval:teacher:0".*?</tr>', page, re.S)
     assert row and "reused from run 1" in row.group(0) and f'href="/jobs/{job_id}"' in row.group(0)
-    assert "Run 2" in page and "run 1 — cancelled" in page
+    assert "Run 2" in page and "run 1 — first run" in page

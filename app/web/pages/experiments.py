@@ -130,10 +130,9 @@ def experiment_page(
     runs = reports.experiment_payload(session, experiment, with_staleness=False)["runs"]
     chosen = service.get_run(session, experiment_id, run) if run is not None else None
     chosen = chosen or service.latest_run(session, experiment_id)
-    ctx: dict[str, Any] = {"panel": None, "provenance": None} | _results_ctx(session, experiment, chosen)
+    ctx: dict[str, Any] = {"panel": None} | _results_ctx(session, experiment, chosen)
     if chosen is not None:
         ctx["panel"] = panel_context(session, experiment, chosen, user)
-        ctx["provenance"] = reports.provenance(session, experiment, chosen)
     return page(
         request,
         "experiments/detail.html",
@@ -186,6 +185,7 @@ def _results_ctx(session: Session, experiment: Experiment, run: ExperimentRun | 
         "e": experiment,
         "run_number": run.number if run is not None else None,
         "results": _results(session, experiment, run) if run is not None else None,
+        "provenance": reports.provenance(session, experiment, run) if run is not None else None,
     }
 
 
