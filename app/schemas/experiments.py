@@ -60,9 +60,20 @@ class StudentSpec(_Strict):
 
     training: TrainRecipe = Field(default_factory=TrainRecipe, description="Recipe (default: the paper's)")
     start_model: Ref | None = Field(default=None, description="Start from this model (default: fresh)")
+    start_from_teacher: bool = Field(
+        default=False,
+        description="Start each round's student from the model that labelled its extras (fine-tuning); "
+        "default off: a fresh model, or start_model",
+    )
     architecture: Literal["tiny"] | dict[str, Any] = Field(
         default="tiny", description="Fresh model without start_model: 'tiny' or a Mask2FormerConfig dict"
     )
+
+    @model_validator(mode="after")
+    def _one_start(self) -> StudentSpec:
+        if self.start_from_teacher and self.start_model is not None:
+            raise ValueError("give the student either `start_model` or `start_from_teacher`, not both")
+        return self
 
 
 class LabelOptions(_Inference):

@@ -85,10 +85,12 @@ def _train_params(
     val = [_val(s) for s in resolved["evaluation"] if s["dataset_id"] in source_ids]
     if stage.kind == StageKind.TRAIN_TEACHER:
         part, title = resolved["teacher"], "teacher"
-        recipe = part["train"]
+        recipe, start = part["train"], part["start_model_id"]
     else:
         part, title = resolved["student"], f"student-r{stage.round}"
-        recipe = part["training"]
+        recipe, start = part["training"], part["start_model_id"]
+        if part.get("start_from_teacher"):
+            start = _labeller(resolved, jobs, stage.round)
         for i, extra in enumerate(resolved["extras"]):
             job = jobs[f"pl:r{stage.round}:{i}"]
             assert job is not None
@@ -100,7 +102,7 @@ def _train_params(
         "train_sets": train_sets,
         "val_sets": val,
         "recipe": recipe,
-        "start_model_id": part["start_model_id"],
+        "start_model_id": start,
         "architecture": part["architecture"],
         "target_taxonomy_id": resolved["target_taxonomy_id"],
         "model_name": f"experiment-{run.experiment_id}-run-{run.number}-{title}",

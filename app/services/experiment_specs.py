@@ -205,6 +205,7 @@ def resolve(session: Session, spec: ExperimentSpec) -> dict[str, Any]:
         "student": {
             "training": spec.student.training.model_dump(mode="json"),
             "start_model_id": student_start.id if student_start is not None else None,
+            "start_from_teacher": spec.student.start_from_teacher,
             "architecture": spec.student.architecture,
         },
         "pseudo_label": spec.pseudo_label.model_dump(mode="json", exclude={"tta_whole"}),

@@ -267,3 +267,33 @@ def test_concurrent_advancers_submit_each_stage_once(
         trains = s.scalar(select(func.count()).select_from(Job).where(Job.kind == "train"))
     assert trains == 1, errors
     assert _stages(client, editor, exp["id"])["student:r1"]["status"] == "queued"
+
+
+def test_the_student_can_start_from_the_teacher(
+    client: TestClient,
+    editor: Headers,
+    spec: dict[str, Any],
+    sent: list[Any],
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    world: dict[str, Any],
+) -> None:
+    both = {**spec, "student": {"start_from_teacher": True, "start_model": world["model"]["name"]}}
+    assert client.post("/api/v1/experiments", json={"spec": both}, headers=editor).status_code == 422
+    spec = {**spec, "student": {**spec["student"], "start_from_teacher": True}}
+    exp = client.post("/api/v1/experiments", json={"spec": spec}, headers=editor).json()
+    stages = _stages(client, editor, exp["id"])
+    _finish(session_factory, stages["pl:r1:0"]["job_id"])
+    with session_factory() as s:
+        job = s.get(Job, stages["pl:r1:0"]["job_id"])
+        assert job is not None and job.output_dir
+        from pathlib import Path
+
+        Path(job.output_dir).mkdir(parents=True, exist_ok=True)
+        row = {"image": "images/train/0000.png", "label": "labels/train/0000.png", "split": "train"}
+        (Path(job.output_dir) / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    _advance(session_factory, settings)
+    with session_factory() as s:
+        train = s.get(Job, _stages(client, editor, exp["id"])["student:r1"]["job_id"])
+        assert train is not None
+        assert json.loads(train.params_json)["start_model_id"] == world["model"]["id"]
