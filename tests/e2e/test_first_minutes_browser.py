@@ -128,9 +128,9 @@ def test_toasts_never_cover_the_validation_panel_or_buttons(new_page: Any, live_
 def test_getting_started_walks_the_whole_path(new_page: Any) -> None:
     page = new_page("erin")
     steps = page.locator("ol.getting-started > li")
-    assert steps.count() == 9
+    assert steps.count() == 10
     titles = [t.strip() for t in steps.locator("strong").all_inner_texts()]
-    assert titles[0] == "Taxonomies" and titles[-1] == "Evaluation" and "Student training" in titles
+    assert titles[0] == "Taxonomies" and titles[-1] == "Experiment" and "Student training" in titles
     hrefs = [a.get_attribute("href") for a in steps.locator("a").all()]
     for href in hrefs:  # every step opens a working page
         response = page.goto(href)

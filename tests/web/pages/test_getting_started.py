@@ -13,7 +13,7 @@ from tests.web.pages.conftest import fake_model_folder
 
 STEPS = (
     "Taxonomies", "Mapping", "Review", "Dataset", "Teacher", "Pseudo-labels",
-    "Review the pseudo-labels", "Student training", "Evaluation",
+    "Review the pseudo-labels", "Student training", "Evaluation", "Experiment",
 )  # fmt: skip
 
 
@@ -33,6 +33,7 @@ def test_the_whole_path_is_listed_with_a_link_per_step(login) -> None:  # type: 
     assert links["Pseudo-labels"] == "/jobs/new?kind=pseudo_label"
     assert links["Student training"] == "/training/new"
     assert links["Evaluation"] == "/jobs/new?kind=evaluate"
+    assert links["Experiment"] == "/experiments/new"
 
 
 def _load_demo(session_factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
