@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Test processes (pytest-xdist, one file per process at a time); 0 runs the suite in this process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run test test-fast lint bench clean
 
@@ -37,7 +39,7 @@ run: install
 
 ## The whole test suite (unit, API, integration against local PostgreSQL/Redis, browser e2e)
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## Only the fast tests (no integration/e2e/slow markers)
 test-fast: install
