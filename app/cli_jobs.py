@@ -16,6 +16,7 @@ import typer
 from tqdm import tqdm
 
 from app.services.jobs import TASK_OF_KIND
+from app.services.pseudo_label_updates import SAME_OPTIONS
 
 job_app = typer.Typer(help="Submit and watch jobs through the REST API.", no_args_is_help=True)
 
@@ -106,20 +107,7 @@ def submit(
 
 
 # What an update run takes over from the run it updates (the server checks they are equal).
-_UPDATE_KEEPS = (
-    "model_id",
-    "dataset_id",
-    "split",
-    "max_images",
-    "use_priors",
-    "threshold",
-    "write_confidence",
-    "write_teacher",
-    "tta",
-    "scales",
-    "tta_windows",
-    "tta_memory_budget_mb",
-)
+_UPDATE_KEEPS = ("model_id", "dataset_id", *SAME_OPTIONS)
 
 
 def _key(item: str) -> tuple[str, str]:

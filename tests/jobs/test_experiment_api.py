@@ -7,6 +7,7 @@ row as a worker would, then the run is advanced as a worker does after a job end
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,18 @@ def _finish(factory: sessionmaker[Session], job_id: int, status: str = "succeede
         assert job is not None
         job.status, job.result_json = status, json.dumps(result)
         s.commit()
+
+
+def _finish_labels(factory: sessionmaker[Session], job_id: int) -> None:
+    """Finish a pseudo-label stage with a run folder the training check accepts (one pair)."""
+    _finish(factory, job_id)
+    with factory() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.output_dir
+        out = Path(job.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    row = {"image": "images/train/0000.png", "label": "labels/train/0000.png", "split": "train"}
+    (out / "pairs.jsonl").write_text(json.dumps(row) + "\n")
 
 
 def _advance(factory: sessionmaker[Session], settings: Settings) -> None:
@@ -83,18 +96,7 @@ def test_the_run_advances_to_the_end(
 ) -> None:
     exp = client.post("/api/v1/experiments", json={"spec": spec}, headers=editor).json()
     stages = _stages(client, editor, exp["id"])
-    _finish(session_factory, stages["pl:r1:0"]["job_id"])
-    with session_factory() as s:  # a pseudo-label run the training check accepts
-        job = s.get(Job, stages["pl:r1:0"]["job_id"])
-        assert job is not None and job.output_dir
-        out = job.output_dir
-    from pathlib import Path
-
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "pairs.jsonl").write_text(
-        json.dumps({"image": "images/train/0000.png", "label": "labels/train/0000.png", "split": "train"})
-        + "\n"
-    )
+    _finish_labels(session_factory, stages["pl:r1:0"]["job_id"])
     _advance(session_factory, settings)
     stages = _stages(client, editor, exp["id"])
     assert stages["student:r1"]["status"] == "queued", stages
@@ -230,7 +232,6 @@ def test_concurrent_advancers_submit_each_stage_once(
 ) -> None:
     """A worker that just finished a job and the sweep advance the same run at once (CAS on version)."""
     import threading
-    from pathlib import Path
 
     from sqlalchemy import func, select
 
@@ -238,13 +239,7 @@ def test_concurrent_advancers_submit_each_stage_once(
 
     exp = client.post("/api/v1/experiments", json={"spec": spec}, headers=editor).json()
     stages = _stages(client, editor, exp["id"])
-    _finish(session_factory, stages["pl:r1:0"]["job_id"])
-    with session_factory() as s:
-        job = s.get(Job, stages["pl:r1:0"]["job_id"])
-        assert job is not None and job.output_dir
-        Path(job.output_dir).mkdir(parents=True, exist_ok=True)
-        row = {"image": "images/train/0000.png", "label": "labels/train/0000.png", "split": "train"}
-        (Path(job.output_dir) / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    _finish_labels(session_factory, stages["pl:r1:0"]["job_id"])
     run_id = exp["runs"][0]["id"]
     barrier, errors = threading.Barrier(4), []
 
@@ -283,15 +278,7 @@ def test_the_student_can_start_from_the_teacher(
     spec = {**spec, "student": {**spec["student"], "start_from_teacher": True}}
     exp = client.post("/api/v1/experiments", json={"spec": spec}, headers=editor).json()
     stages = _stages(client, editor, exp["id"])
-    _finish(session_factory, stages["pl:r1:0"]["job_id"])
-    with session_factory() as s:
-        job = s.get(Job, stages["pl:r1:0"]["job_id"])
-        assert job is not None and job.output_dir
-        from pathlib import Path
-
-        Path(job.output_dir).mkdir(parents=True, exist_ok=True)
-        row = {"image": "images/train/0000.png", "label": "labels/train/0000.png", "split": "train"}
-        (Path(job.output_dir) / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    _finish_labels(session_factory, stages["pl:r1:0"]["job_id"])
     _advance(session_factory, settings)
     with session_factory() as s:
         train = s.get(Job, _stages(client, editor, exp["id"])["student:r1"]["job_id"])
