@@ -59,14 +59,14 @@ def _cell(page: Any, source: str, target: int) -> Any:
 def test_login_page_and_home_render(new_page: Any) -> None:
     page = new_page(None)
     page.goto("/login")
-    assert page.get_by_role("heading", name="Sign in to unilabel").is_visible()
+    page.get_by_role("heading", name="Sign in to unilabel").wait_for()
     page.get_by_label("User name").fill("erin")
     page.get_by_label("Password").fill("wrong")
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("alert").inner_text().startswith("Wrong user name or password")
     home = new_page("vera")
-    assert home.get_by_role("heading", name=re.compile("Welcome, vera")).is_visible()  # her first login
-    assert home.get_by_role("navigation", name="Main").get_by_role("link", name="Mappings").is_visible()
+    home.get_by_role("heading", name=re.compile("Welcome, vera")).wait_for()  # her first login
+    home.get_by_role("navigation", name="Main").get_by_role("link", name="Mappings").wait_for()
 
 
 def _import_reference_mapping(page: Any) -> int:
@@ -76,7 +76,7 @@ def _import_reference_mapping(page: Any) -> int:
     page.get_by_label("Name", exact=True).fill("Mapillary Vistas")
     page.get_by_role("button", name="Import").click()
     page.wait_for_url(re.compile(r"/taxonomies/\d+$"))
-    assert page.get_by_role("heading", name="Mapillary Vistas").is_visible()
+    page.get_by_role("heading", name="Mapillary Vistas").wait_for()
     page.goto("/mappings/new")
     form = page.locator('form[action="/mappings/import"]')
     form.get_by_label("Source taxonomy").select_option(label="Mapillary Vistas (66 labels)")
@@ -176,7 +176,7 @@ def _review_and_approve(erin: Any, rita: Any, mapping_id: int) -> None:
     row.locator(".comment", has_text="Caravans look like cars").wait_for()
     rita.get_by_role("button", name="Approve and lock").click()
     rita.get_by_text("approved and locked").first.wait_for()
-    assert rita.locator(".badge-approved").first.is_visible()
+    rita.locator(".badge-approved").first.wait_for()
 
 
 def _expected_edges() -> set[tuple[str, int]]:
@@ -212,7 +212,7 @@ def test_viewer_sees_a_read_only_editor(new_page: Any, live_server: Any) -> None
     vera = new_page("vera")
     vera.goto("/mappings")
     vera.get_by_role("link", name="read-only check").click()
-    assert vera.get_by_text("editing needs the editor role").is_visible()
+    vera.get_by_text("editing needs the editor role").wait_for()
     assert vera.get_by_role("combobox").count() == 0
     vera.goto(f"/mappings/{mapping.id}?view=matrix")
     assert vera.locator(".mapping-matrix tbody button:not([disabled])").count() == 0

@@ -82,7 +82,7 @@ def test_export_a_datasets_ground_truth_from_its_page(
     card.get_by_role("button", name="Export").click()
     page.wait_for_url("**/jobs/*")
     export_id = int(page.url.rstrip("/").split("/")[-1])
-    assert page.get_by_text(f"Exporting the ground truth as fiftyone: job {export_id}.").is_visible()
+    page.get_by_text(f"Exporting the ground truth as fiftyone: job {export_id}.").wait_for()
     monkeypatch.setattr(context, "session_factory", lambda: live_server.session_factory)
     with live_server.session_factory() as s:
         job = s.get(Job, export_id)
@@ -91,7 +91,7 @@ def test_export_a_datasets_ground_truth_from_its_page(
         job.status, job.result_json, job.message = "succeeded", json.dumps(result), "succeeded"
         s.commit()
     page.reload()
-    assert page.get_by_text("ground-truth image(s) of").first.is_visible()
+    page.get_by_text("ground-truth image(s) of").first.wait_for()
     with page.expect_download() as info:
         page.get_by_role("link", name="Download export.zip").click()
     with zipfile.ZipFile(info.value.path()) as zf:

@@ -23,14 +23,15 @@ def test_register_camvid_from_its_preset(new_page: Any, live_server: Any, tmp_pa
         s.commit()
     page = new_page("erin")
     page.goto("/datasets/new")
-    assert page.get_by_label("Dataset preset").is_visible()
-    assert not page.get_by_label("Image pattern").is_visible()  # the pattern rule's fields are hidden
+    page.get_by_label("Dataset preset").wait_for()
+    page.get_by_label("Image pattern").wait_for(state="hidden")  # the pattern rule's fields are hidden
     page.get_by_label("Dataset preset").select_option("camvid")
     page.get_by_label("Root folder (absolute path)").fill(str(root))
     page.screenshot(path=str(tmp_path / "dataset-new-preset.png"), full_page=True)
     page.get_by_role("button", name="Register and scan").click()
     page.wait_for_url("**/datasets/*")
     report = page.locator("#preset-report")
-    assert report.is_visible() and "Against the camvid preset" in report.inner_text()
+    report.wait_for()
+    assert "Against the camvid preset" in report.inner_text()
     assert "#123456" in page.locator("main").inner_text()
     page.screenshot(path=str(tmp_path / "dataset-detail-preset.png"), full_page=True)

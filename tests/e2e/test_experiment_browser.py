@@ -88,7 +88,7 @@ def test_create_the_demo_experiment_then_cancel_and_resume(  # type: ignore[no-u
     panel.get_by_role("button", name="Cancel run 1").click()
     page.locator("#run-panel[data-status='cancelled']").wait_for()
     assert page.locator("#run-panel").get_attribute("hx-trigger") is None
-    assert page.locator("#toasts").get_by_text("Run 1 cancelled").is_visible()
+    page.locator("#toasts").get_by_text("Run 1 cancelled").wait_for()
     _shot(page, out_dir, "experiment-cancelled.png")
     page.get_by_role("button", name="Resume run 1").click()
     page.locator("#run-panel[data-status='running']").wait_for()

@@ -117,14 +117,14 @@ def test_compare_two_experiments(
     row = summary.locator("tbody tr", has_text="lanes-val")
     cells = [t.strip() for t in row.locator("td").all_text_contents()]
     assert cells[:2] == ["77.5", "88.9"] and cells[2].startswith("+11.4")  # + its words for screen readers
-    assert page.get_by_role("table", name="IoU per class on streets-val, in points").is_visible()
+    page.get_by_role("table", name="IoU per class on streets-val, in points").wait_for()
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(out_dir / "experiments-compare.png"), full_page=True)
 
     page.get_by_label("Compare", exact=True).select_option("teacher")
     page.get_by_role("button", name="Compare").click()
     page.wait_for_url("**side=teacher")
-    assert page.get_by_role("heading", name="Teachers: mIoU per evaluation set").is_visible()
+    page.get_by_role("heading", name="Teachers: mIoU per evaluation set").wait_for()
     with page.expect_download() as download:
         page.get_by_role("link", name="Markdown").click()
     saved = Path(download.value.path())

@@ -102,7 +102,7 @@ def test_export_from_the_run_page_and_download(
     form.get_by_role("button", name="Export").click()
     page.wait_for_url(lambda url: url.rstrip("/").split("/")[-1] != str(run_id))
     export_id = int(page.url.rstrip("/").split("/")[-1])
-    assert page.get_by_text(f"Export job {export_id} queued (cvat).").is_visible()
+    page.get_by_text(f"Export job {export_id} queued (cvat).").wait_for()
     monkeypatch.setattr(context, "session_factory", lambda: live_server.session_factory)
     with live_server.session_factory() as s:
         job = s.get(Job, export_id)
@@ -122,8 +122,8 @@ def test_export_from_the_run_page_and_download(
     page.locator("section.job-export input[type=file]").set_input_files(str(path))
     page.get_by_role("button", name="Import as a new version").click()
     page.wait_for_url(lambda url: url.rstrip("/").split("/")[-1] not in (str(run_id), str(export_id)))
-    assert page.get_by_text(f"corrected labels v1 of run {run_id}").first.is_visible()
-    assert page.get_by_text("0 image(s) corrected by hand, 3 unchanged").first.is_visible()
+    page.get_by_text(f"corrected labels v1 of run {run_id}").first.wait_for()
+    page.get_by_text("0 image(s) corrected by hand, 3 unchanged").first.wait_for()
     with zipfile.ZipFile(path) as zf:
         assert (
             "labelmap.txt" in zf.namelist()

@@ -63,7 +63,7 @@ def test_a_target_typo_offers_the_closest_taxonomy_or_an_explicit_new_one(
     assert panel.get_by_role("heading").inner_text() == "The target classes are close to tiny, but 1 differs"
     rows = panel.get_by_role("table", name="Target classes that differ from tiny").locator("tbody tr")
     assert rows.count() == 1 and rows.first.locator("td").all_inner_texts() == ["1", "obstacel", "obstacle"]
-    assert panel.get_by_role("button", name="Create a new taxonomy").is_visible()
+    panel.get_by_role("button", name="Create a new taxonomy").wait_for()
     page.screenshot(path=str(out_dir / "mappings-import-target-differ.png"), full_page=True)
     page.goto("/taxonomies")
     assert page.get_by_role("link", name="cs", exact=True).count() == 0  # no taxonomy was created

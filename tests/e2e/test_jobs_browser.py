@@ -164,7 +164,7 @@ def test_registry_pages(new_page, out_dir: Path) -> None:  # type: ignore[no-unt
     page.goto("/models")
     _shot(page, out_dir, "models-list.png", full=False)
     page.locator("a[href^='/models/']", has_text="demo-teacher").first.click()
-    assert page.get_by_text("match the taxonomy").is_visible()
+    page.get_by_text("match the taxonomy").wait_for()
     _shot(page, out_dir, "models-detail.png")
 
 

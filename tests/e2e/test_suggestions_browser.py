@@ -74,7 +74,7 @@ def test_accept_by_enter_after_reading_the_evidence(new_page: Any, make_mapping:
     ghost = _row(page, "sidewalk").locator('[data-suggestion="0:sidewalk"]')
     accept = ghost.locator("button.ghost-accept")
     tip = page.locator("#" + accept.get_attribute("aria-describedby"))
-    assert not tip.is_visible()
+    tip.wait_for(state="hidden")
     accept.focus()
     tip.wait_for(state="visible")
     assert "mapped to `drivable` in 1 of 1 other approved mapping" in tip.inner_text()
