@@ -16,7 +16,7 @@ import typer
 from tqdm import tqdm
 
 from app.services.jobs import TASK_OF_KIND
-from app.services.pseudo_label_updates import SAME_OPTIONS
+from app.services.pseudo_label_updates import UPDATE_KEEPS
 
 job_app = typer.Typer(help="Submit and watch jobs through the REST API.", no_args_is_help=True)
 
@@ -106,10 +106,6 @@ def submit(
             raise typer.Exit(_watch(client, int(job["id"])))
 
 
-# What an update run takes over from the run it updates (the server checks they are equal).
-_UPDATE_KEEPS = ("model_id", "dataset_id", *SAME_OPTIONS)
-
-
 def _key(item: str) -> tuple[str, str]:
     key, _, value = item.partition("=")
     return key, value
@@ -118,9 +114,13 @@ def _key(item: str) -> tuple[str, str]:
 def _update_params(
     client: httpx.Client, job_id: int, params: dict[str, Any], *, explicit: set[str]
 ) -> dict[str, Any]:
-    """``params`` with the earlier run's teacher, dataset, split and options (``--param`` wins)."""
+    """``params`` with the earlier run's teacher, dataset, split and options (``--param`` wins).
+
+    The kept keys are the service's ``UPDATE_KEEPS``, which the job page's Update button also copies
+    (the server checks they are equal to the run's).
+    """
     earlier = _check(client.get(f"/jobs/{job_id}"))["params"]
-    kept = {k: earlier[k] for k in _UPDATE_KEEPS if k in earlier and k not in explicit}
+    kept = {k: earlier[k] for k in UPDATE_KEEPS if k in earlier and k not in explicit}
     return params | kept | {"kind": "pseudo_label", "update_from_job_id": job_id}
 
 

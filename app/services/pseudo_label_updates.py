@@ -6,6 +6,9 @@ different labels (:mod:`app.domain.staleness`).
 
 * :func:`staleness` — how stale a run is against a newer version (by default the newest approved
   one): "stale: 1,234 of 18,558 images contain labels whose allowed set changed (fence, rider)".
+* :func:`update_params` — the params of the update run that brings a run to a newer version (what
+  the job page's *Update* button submits; the CLI's ``--update-from`` copies the same
+  :data:`UPDATE_KEEPS`).
 * :func:`check_update` — the submission check of an update run (``PseudoLabelParams.
   update_from_job_id``): same teacher, dataset, split and options as the earlier succeeded run, and
   a newer version of the same mapping. Every mismatch is named, all at once.
@@ -56,6 +59,8 @@ SAME_OPTIONS = (
     "tta_windows",
     "tta_memory_budget_mb",
 )
+# What an update run takes over from the run it updates: the teacher, the dataset and SAME_OPTIONS.
+UPDATE_KEEPS = ("model_id", "dataset_id", *SAME_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +206,27 @@ def _version(session: Session, version_id: int, pinned: MappingVersion, *, field
 
 def _option(params: dict[str, Any], name: str) -> Any:
     return params.get(name, PseudoLabelParams.model_fields[name].default)
+
+
+def update_params(session: Session, job_id: int, new_version_id: int) -> dict[str, Any]:
+    """The params of an update of pseudo-label run ``job_id`` to mapping version ``new_version_id``.
+
+    The run's :data:`UPDATE_KEEPS` (teacher and dataset from its row, the options as it stored them;
+    an option it lacks keeps the default) plus the new version, like ``unilabel job submit
+    --update-from``; everything else (name, queue, shard size, output name) takes the defaults.
+    Raises when ``job_id`` is not a succeeded pseudo-label run with priors and outputs; the version
+    is checked on submission (:func:`check_update`).
+    """
+    old = _run(session, job_id, field="update_from_job_id")
+    earlier = json.loads(old.params_json or "{}")
+    kept = {name: earlier[name] for name in UPDATE_KEEPS if name in earlier}
+    return kept | {
+        "kind": "pseudo_label",
+        "model_id": old.model_id,
+        "dataset_id": old.dataset_id,
+        "mapping_version_id": new_version_id,
+        "update_from_job_id": old.id,
+    }
 
 
 def check_update(session: Session, params: PseudoLabelParams) -> Job:

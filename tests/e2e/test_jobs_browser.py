@@ -1,5 +1,6 @@
 """Jobs in the browser, end to end: a real Celery worker process runs a sharded pseudo-label job
-submitted through the form; the progress bar reaches 100 %; the review gallery opens.
+submitted through the form; the progress bar reaches 100 %; the review gallery opens; after a
+reviewer approves a mapping change, the job page's *Update* button re-labels the affected images.
 
 The app (uvicorn, background thread) and the worker (``celery worker`` subprocess) share a SQLite
 database and the serverless SQLite broker. With ``UNILABEL_SCREENSHOTS=1`` the screenshots go to
@@ -9,6 +10,7 @@ database and the serverless SQLite broker. With ``UNILABEL_SCREENSHOTS=1`` the s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,7 +170,9 @@ def test_registry_pages(new_page, out_dir: Path) -> None:  # type: ignore[no-unt
     _shot(page, out_dir, "models-detail.png")
 
 
-def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_submit_watch_progress_and_review(  # type: ignore[no-untyped-def]
+    new_page, out_dir: Path, live_server: LiveServer
+) -> None:
     page = new_page("erin")
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.get_by_role("link", name="New job").click()
@@ -188,6 +192,7 @@ def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # t
     page.get_by_label("Job title (optional)").fill("Demo pseudo-labels")
     page.get_by_role("button", name="Submit job").click()
     page.wait_for_url("**/jobs/*")
+    job_id = int(page.url.rsplit("/", 1)[1])
     # the job may finish between two polls on a fast machine: the running screenshot is best effort
     page.wait_for_selector(
         "section.job-status[data-status='running'], section.job-status[data-status='succeeded']",
@@ -224,3 +229,40 @@ def test_submit_watch_progress_and_review(new_page, out_dir: Path) -> None:  # t
     assert page.locator(".pager [aria-current=page]").inner_text() == "2"
     page.goto("/jobs")
     _shot(page, out_dir, "jobs-list.png", full=False)
+    _update_with_the_button(page, live_server, job_id)
+
+
+def _approve_truck_as_vegetation(server: LiveServer) -> None:
+    """erin lets ``truck`` also become vegetation in the demo mapping; rita approves (services)."""
+    from app.demo import ML_DEMO_MAPPING
+    from app.services import mapping_edits, mappings, reviews
+
+    with unit_of_work(server.session_factory) as s:
+        erin, rita = user_service.get_user_by_name(s, "erin"), user_service.get_user_by_name(s, "rita")
+        mapping = mappings.get_mapping_by_name(s, ML_DEMO_MAPPING)
+        head = mappings.current_version(s, mapping.id)
+        version = mapping_edits.toggle_edge(
+            s, mapping_id=mapping.id, source_name="truck", target_id=2, on=True, author=erin,
+            base_version_id=head.id,
+        )  # fmt: skip
+        reviews.submit_for_review(s, version_id=version.id, author=erin)
+        reviews.approve(s, version_id=version.id, reviewer=rita, message="trucks under trees")
+
+
+def _update_with_the_button(page: Any, server: LiveServer, job_id: int) -> None:
+    """The stale run's page offers Update; the new job re-labels only the images with a truck."""
+    _approve_truck_as_vegetation(server)
+    page.goto(f"/jobs/{job_id}")
+    stale = page.locator(f"#job-{job_id}-staleness", has_text="allowed set changed (truck)")
+    stale.wait_for()
+    affected = int(re.findall(rf"stale: (\d+) of {IMAGES} images", stale.inner_text())[0])
+    page.get_by_role("button", name=re.compile(r"^Update to v\d+$")).click()
+    page.wait_for_url(re.compile(rf"/jobs/(?!{job_id}$)\d+$"))
+    page.wait_for_selector("section.job-status[data-status='succeeded']", timeout=240_000)
+    page.reload()  # the Inputs card shows the counts once the job has ended
+    update_of = page.locator(".props dd", has_text=f"job {job_id}").filter(
+        has_text=re.compile(r"\d+ re-labelled, \d+ carried over")
+    )
+    update_of.wait_for()
+    relabelled, carried = map(int, re.findall(r"\d+(?= re-labelled| carried)", update_of.inner_text()))
+    assert (relabelled, carried) == (affected, IMAGES - affected), update_of.inner_text()

@@ -1,4 +1,5 @@
-"""Job pages (web layer): list with filters, detail, the self-polling status fragment, cancel, retry.
+"""Job pages (web layer): list with filters, detail, the self-polling status fragment, cancel, retry,
+and the *Update* of a stale pseudo-label run to a newer mapping version.
 
 ``GET /jobs/{id}/status`` renders ``jobs/_status.html``: while the job is queued or running its root
 element carries ``hx-get`` (itself), ``hx-trigger="every 2s"`` and ``hx-swap="outerHTML"``; once
@@ -15,22 +16,25 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models_registry import Job
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError, InvalidInput, NotFound
 from app.domain.eta import decode_state
 from app.domain.jobs import JobStatus
+from app.domain.text import INT32_MAX
+from app.schemas.jobs import PseudoLabelParams
 from app.services import datasets as dataset_service
 from app.services import jobs as job_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import pseudo_label_updates as update_service
 from app.web.auth import EditorUser, ReadUser
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._access import can_edit
 from app.web.pages._render import Fragments, Toast, flash, fragment, is_htmx, page, toast_response
 
@@ -225,3 +229,57 @@ def job_cancel_page(request: Request, session: SessionDep, user: EditorUser, job
 def job_retry_page(request: Request, session: SessionDep, user: EditorUser, job_id: int) -> Response:
     """Retry a failed or cancelled job; it resumes from the outputs that exist."""
     return _act(request, session, job_id, "retry")
+
+
+def _version_id(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit() or not 0 < int(text) <= INT32_MAX:
+        raise InvalidInput(
+            f"mapping_version_id must be a mapping version's id (a positive whole number), got {value!r}",
+            field="mapping_version_id",
+        )
+    return int(text)
+
+
+def _update_params(session: Session, job_id: int, mapping_version_id: str) -> PseudoLabelParams:
+    body = update_service.update_params(session, job_id, _version_id(mapping_version_id))
+    try:
+        return PseudoLabelParams.model_validate(body)
+    except ValidationError as exc:  # the stored run's options no longer pass: say which
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+
+
+@router.post("/jobs/{job_id}/update", response_class=HTMLResponse)
+def job_update_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: EditorUser,
+    job_id: int,
+    mapping_version_id: Annotated[str, Form()] = "",
+) -> Response:
+    """Update this pseudo-label run to ``mapping_version_id`` (the stale notice's button): the same
+    job as ``unilabel job submit --update-from``. The new job's page follows (303); a refusal
+    re-renders this page with the reason (4xx)."""
+    job_service.get_job(session, job_id)
+    try:
+        params = _update_params(session, job_id, mapping_version_id)
+        new = job_service.submit_job(session, params=params, settings=settings, user_id=user.id)
+        number = mapping_service.get_version(session, params.mapping_version_id).number
+    except DomainError as exc:
+        session.rollback()
+        job = job_service.get_job(session, job_id)
+        ctx = _context(request, session, job) | {"staleness": _staleness(session, job)}
+        toast = Toast(f"Update refused: {exc.message}", "error")
+        return page(
+            request,
+            "jobs/detail.html",
+            status_code=exc.status_code,
+            active_nav="jobs",
+            flashes=[toast],
+            **ctx,
+        )
+    flash(request, f"Job {new.id} queued: update of job {job_id} to mapping v{number}.")
+    return RedirectResponse(f"/jobs/{new.id}", status_code=303)
