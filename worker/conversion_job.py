@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import repositories_registry as repo
-from app.db.base import utcnow
 from app.db.models_registry import Dataset, Job
 from app.db.session import unit_of_work
 from app.domain.errors import DomainError
@@ -51,7 +50,7 @@ from worker.label_conversion import (
 )
 from worker.ml.io import write_atomic
 from worker.progress import JobProgressRecorder, LeaseLost
-from worker.sharding import add_shards, shard_bounds, shard_tag
+from worker.sharding import add_shards, finish_parent, shard_bounds, shard_tag
 
 KIND = "convert_labels"
 DEFAULT_SHARD_SIZE = 200  # app.schemas.jobs.ConvertLabelsParams.shard_size
@@ -151,25 +150,10 @@ def finalize_conversion(job_id: int) -> bool:
             return True
         shards = repo.list_shards(s, job_id)
         result = _complete(s, job, shards)
-        failed = [sh for sh in shards if sh.status == "failed"]
-        cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
-        status = "failed" if failed else "cancelled" if cancelled else "succeeded"
-        error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
-        message = error or (
+        message = (
             f"{result['converted']} converted, {result['skipped']} already done, {result['failed']} failed"
         )
-        repo.roll_up_progress(s, job_id)
-        repo.finish_job(
-            s,
-            job_id,
-            None,
-            status=status,
-            message=message,
-            error=error,
-            finished_at=utcnow(),
-            result_json=json.dumps(result),
-        )
-        log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
+        finish_parent(s, job, shards, result=result, message=message)
     return True
 
 

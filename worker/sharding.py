@@ -13,6 +13,8 @@
   the merged summary (totals and per-source-label histograms over all shards); finalize completes it
   with the failed and skipped images and writes ``summary.json`` once
   (:func:`worker.job_summary.complete_summary`).
+* :func:`finish_parent` ends a sharded job once its finalize has merged the shards: failed when a
+  shard failed, cancelled when one was (or the job was flagged), succeeded otherwise.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import repositories_registry as repo
+from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.domain.pairing import Pair
 from app.queue import TASK_PSEUDO_LABEL_SHARD, after_commit, enqueue_after_commit
+from app.services.jobs import log
 from worker.job_summary import image_provenance
 from worker.ml.io import write_atomic
 from worker.ml.outputs import merge_summaries, named_histogram, output_relpath, read_manifests
@@ -87,6 +92,34 @@ def add_shards(session: Session, job: Job, bounds: Sequence[tuple[int, int]]) ->
     for shard in shards:
         enqueue_after_commit(session, SHARD_TASK_OF_KIND[job.kind], queue=job.queue, job_id=shard.id)
     return shards
+
+
+def finish_parent(
+    session: Session, job: Job, shards: Sequence[Job], *, result: dict[str, Any], message: str
+) -> None:
+    """End the parent ``job`` of ``shards`` with ``result`` as its result, and log how it ended.
+
+    The status comes from the shards: failed when any failed (the error names the first), else
+    cancelled when any was or the job was flagged, else succeeded. ``message`` is the job's line
+    unless a shard failed, when the error is. Rolls the shards' progress up first.
+    """
+    failed = [sh for sh in shards if sh.status == "failed"]
+    cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
+    status = "failed" if failed else "cancelled" if cancelled else "succeeded"
+    error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
+    message = error or message
+    repo.roll_up_progress(session, job.id)
+    repo.finish_job(
+        session,
+        job.id,
+        None,
+        status=status,
+        message=message,
+        error=error,
+        finished_at=utcnow(),
+        result_json=json.dumps(result),
+    )
+    log(session, job.id, f"finished {status}: {message}", level="error" if failed else "info")
 
 
 def read_pairs(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from app.db import repositories_registry as repo
-from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.db.session import unit_of_work
 from app.domain.errors import DomainError
@@ -24,6 +23,7 @@ from worker.runtime import JobInputs, load_inputs, load_teacher, source_names
 from worker.sharding import (
     PAIRS_FILE,
     add_shards,
+    finish_parent,
     merge_outputs,
     read_pairs,
     remove_temp_files,
@@ -179,23 +179,9 @@ def finalize(job_id: int) -> None:
         out_dir = Path(str(job.output_dir))
         remove_temp_files(out_dir)
         summary = _merge(job, inputs, out_dir, shards, job_summary.read_skipped(out_dir))
-        failed = [sh for sh in shards if sh.status == "failed"]
-        cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
-        status = "failed" if failed else "cancelled" if cancelled else "succeeded"
-        error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
-        message = error or job_summary.job_message(summary)
-        repo.roll_up_progress(s, job_id)
-        repo.finish_job(
-            s,
-            job_id,
-            None,
-            status=status,
-            message=message,
-            error=error,
-            finished_at=utcnow(),
-            result_json=json.dumps(job_summary.job_result(summary)),
+        finish_parent(
+            s, job, shards, result=job_summary.job_result(summary), message=job_summary.job_message(summary)
         )
-        log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
 
 
 def _merge(

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import repositories_registry as repo
-from app.db.base import utcnow
 from app.db.models_registry import Job
 from app.db.session import unit_of_work
 from app.domain.errors import DomainError, InvalidInput
@@ -39,7 +38,7 @@ from worker import context
 from worker.context import resolve_device
 from worker.progress import JobProgressRecorder, LeaseLost
 from worker.runtime import JobInputs, load_registered_model, load_teacher
-from worker.sharding import add_shards, read_pairs, shard_bounds, shard_tag, write_pairs
+from worker.sharding import add_shards, finish_parent, read_pairs, shard_bounds, shard_tag, write_pairs
 
 SURVEY_VERSION = 1  # the survey's algorithm (sampling, counting); recorded with every result
 SURVEY_FILE = "survey.json"
@@ -261,11 +260,6 @@ def finalize_survey(job_id: int) -> bool:
         }
         result = {"survey": stats.to_json(), "provenance": provenance, "errors": errors[:1000]}
         (out_dir / SURVEY_FILE).write_text(json.dumps(result), encoding="utf-8")
-        failed = [sh for sh in shards if sh.status == "failed"]
-        cancelled = job.cancel_requested or any(sh.status == "cancelled" for sh in shards)
-        status = "failed" if failed else "cancelled" if cancelled else "succeeded"
-        error = f"{len(failed)} of {len(shards)} shard(s) failed: {failed[0].error}" if failed else None
-        message = error or f"surveyed {stats.images} images, {len(stats.labels)} source labels"
         summary = {
             "images": len(read_pairs(out_dir)),
             "images_ok": stats.images,
@@ -274,16 +268,6 @@ def finalize_survey(job_id: int) -> bool:
             "survey_file": SURVEY_FILE,
             "provenance": provenance,
         }
-        repo.roll_up_progress(s, job_id)
-        repo.finish_job(
-            s,
-            job_id,
-            None,
-            status=status,
-            message=message,
-            error=error,
-            finished_at=utcnow(),
-            result_json=json.dumps(summary),
-        )
-        log(s, job_id, f"finished {status}: {message}", level="error" if failed else "info")
+        message = f"surveyed {stats.images} images, {len(stats.labels)} source labels"
+        finish_parent(s, job, shards, result=summary, message=message)
     return True
