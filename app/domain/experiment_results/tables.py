@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from app.domain.errors import InvalidInput
 
@@ -73,24 +73,35 @@ class Pair:
         return trend(self.delta)
 
 
+class _HasValues(Protocol):
+    @property
+    def values(self) -> Pair: ...
+
+
+class _TeacherStudent:
+    """``teacher`` and ``student``: the ``a`` and ``b`` of a row's ``values``."""
+
+    __slots__ = ()
+
+    @property
+    def teacher(self: _HasValues) -> float | None:
+        return self.values.a
+
+    @property
+    def student(self: _HasValues) -> float | None:
+        return self.values.b
+
+
 @dataclass(frozen=True, slots=True)
-class ClassRow:
+class ClassRow(_TeacherStudent):
     """One class of one set: teacher IoU (``a``) vs student IoU (``b``)."""
 
     name: str
     values: Pair
 
-    @property
-    def teacher(self) -> float | None:
-        return self.values.a
-
-    @property
-    def student(self) -> float | None:
-        return self.values.b
-
 
 @dataclass(frozen=True, slots=True)
-class SetRow:
+class SetRow(_TeacherStudent):
     """One evaluation set: teacher mIoU vs the mIoU of the last student round with a score."""
 
     name: str
@@ -102,14 +113,6 @@ class SetRow:
     @property
     def values(self) -> Pair:
         return Pair(_miou(self.teacher_score), _miou(self.student_score))
-
-    @property
-    def teacher(self) -> float | None:
-        return self.values.a
-
-    @property
-    def student(self) -> float | None:
-        return self.values.b
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,28 +283,22 @@ def _pair_dict(values: Pair) -> dict[str, float | None]:
     return {"a": values.a, "b": values.b, "delta": values.delta}
 
 
+def _row_dict(name: str, values: Pair, classes: Iterable[tuple[str, Pair]], **fields: Any) -> dict[str, Any]:
+    """One set's row: its name, ``fields``, its pair, and its classes' pairs."""
+    classes_ = [{"name": c, **_pair_dict(p)} for c, p in classes]
+    return {"name": name, **fields, **_pair_dict(values), "classes": classes_}
+
+
 def to_dict(table: ResultTable | ComparisonTable) -> dict[str, Any]:
     """A JSON-ready form (IoU fractions, ``None`` for missing): ``a`` is the teacher (or ``label_a``),
     ``b`` the student (or ``label_b``), ``delta`` is ``b - a``."""
     mean = {"sets": table.mean.sets, **_pair_dict(table.mean.values)}
     if isinstance(table, ComparisonTable):
-        rows: list[dict[str, Any]] = [
-            {
-                "name": r.name,
-                **_pair_dict(r.values),
-                "classes": [{"name": c, **_pair_dict(p)} for c, p in r.classes],
-            }
-            for r in table.rows
-        ]
+        rows = [_row_dict(r.name, r.values, r.classes) for r in table.rows]
         head = {"label_a": table.label_a, "label_b": table.label_b, "side": table.side}
         return head | {"class_names": list(table.class_names), "rows": rows, "mean": mean}
     rows = [
-        {
-            "name": r.name,
-            "student_round": r.student_round,
-            **_pair_dict(r.values),
-            "classes": [{"name": c.name, **_pair_dict(c.values)} for c in r.classes],
-        }
+        _row_dict(r.name, r.values, ((c.name, c.values) for c in r.classes), student_round=r.student_round)
         for r in table.rows
     ]
     return {"class_names": list(table.class_names), "rows": rows, "mean": mean}
