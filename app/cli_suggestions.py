@@ -2,7 +2,8 @@
 
 Evidence: the label names (normalised, with the curated synonym table), the other approved
 mappings in the database to the same target and, with ``--survey JOB``, a succeeded survey job's
-data (its dataset must be in ``--source``, its teacher predict ``--target``). The command writes
+data (its dataset must be in ``--source``, its teacher predict ``--target``; ``--data-min-share``, default
+0.05: a target is evidence when it gets at least that share of a label's pixels). The command writes
 two files into ``--out-dir``: ``master_labels_<target>.csv`` (the draft, in the paper's format:
 each label's best suggestion when it scores ``--min-score`` or more, else void; every label is listed) and
 ``master_labels_<target>.evidence.md`` (every label's suggestions with their evidence in words and
@@ -21,6 +22,7 @@ from app.domain.errors import DomainError
 from app.domain.mapping import VOID, OntologyMapping
 from app.domain.names import SynonymTable, parse_synonyms
 from app.domain.reference_csv import format_master_labels_csv
+from app.domain.survey import DATA_MIN_SHARE
 from app.services import suggestions as suggestion_service
 from app.services import surveys as survey_service
 from app.services.suggestions import SuggestionReport
@@ -101,6 +103,15 @@ def mapping_suggest(
         int | None,
         typer.Option("--survey", min=1, help="succeeded survey job: adds data evidence (its counts)"),
     ] = None,
+    data_min_share: Annotated[
+        float,
+        typer.Option(
+            "--data-min-share",
+            min=0.0,
+            max=1.0,
+            help="with --survey: a target is evidence when it gets at least this share of a label's pixels",
+        ),
+    ] = DATA_MIN_SHARE,
 ) -> None:
     """Draft a mapping from names and other approved mappings (and a survey's data, with --survey);
     write it with an evidence report."""
@@ -122,7 +133,8 @@ def mapping_suggest(
                     fg="red",
                 )
                 raise typer.Exit(1)
-            extra = survey_service.data_extra(surveyed, tuple(surveyed.stats.labels))
+            labels = tuple(surveyed.stats.labels)
+            extra = survey_service.data_extra(surveyed, labels, min_share=data_min_share)
         report = suggestion_service.suggest_for_taxonomies(
             session,
             source_taxonomy_id=source_row.id,

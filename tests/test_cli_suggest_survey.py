@@ -83,3 +83,20 @@ def test_survey_refusals(env: Path) -> None:  # noqa: F811
     assert code == 1 and "job 999 does not exist" in output
     assert _suggest("--target", "drive", "--source", "new", "--survey", "0")[0] == 2
     assert not (env / "o").exists()
+
+
+def test_data_min_share_lets_a_thin_target_be_evidence(env: Path) -> None:  # noqa: F811
+    """`zzz` gives 1 % of its pixels to rider: evidence with --data-min-share 0.01, not at the default."""
+    job = _survey(env / "cli.db", env / "survey", source="new")
+    common = ("--target", "drive", "--source", "new", "--survey", str(job))
+    for share, listed in ((None, False), ("0.01", True)):
+        out = env / f"out-{share}"
+        extra = ("--data-min-share", share) if share else ()
+        code, output = _suggest(*common, "--out-dir", str(out), *extra)
+        assert code == 0, output
+        zzz = (out / "master_labels_drive.evidence.md").read_text().split("### `zzz`")[1].split("###")[0]
+        assert ("- `rider` (2): score 0.01" in zzz) is listed, zzz
+    for bad in ("-0.1", "1.5", "abc"):
+        code, output = _suggest(*common, "--out-dir", str(env / "bad"), "--data-min-share", bad)
+        assert code == 2 and "--data-min-share" in output, output
+    assert not (env / "bad").exists()

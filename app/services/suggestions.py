@@ -1,8 +1,10 @@
 """Mapping suggestions (services layer): evidence from names and from other approved mappings.
 
 API (session first, keyword-only arguments; reads only):
-    suggest_for_mapping(session, mapping_id, *, limit=3, min_score=0.0, label=None, synonyms=None)
-        -> SuggestionReport   for the mapping's source labels, with its current edges
+    suggest_for_mapping(session, mapping_id, *, limit=3, min_score=0.0, label=None, synonyms=None,
+                        include_rejected=False, survey_job_id=None, data_min_share=DATA_MIN_SHARE)
+        -> SuggestionReport   for the mapping's source labels, with its current edges; with a survey,
+        data evidence from targets that get ``data_min_share`` or more of a label's pixels
     suggest_for_taxonomies(session, *, source_taxonomy_id, target_taxonomy_id, limit=3,
                            min_score=0.0, label=None, synonyms=None) -> SuggestionReport
         the same for a pair with no mapping yet (the CLI's draft)
@@ -38,6 +40,7 @@ from app.domain.suggestions import (
     draft_mapping,
     suggest_mapping,
 )
+from app.domain.survey import DATA_MIN_SHARE
 from app.domain.taxonomy import Taxonomy
 from app.services import surveys as survey_service
 from app.services import taxonomies as taxonomy_service
@@ -90,6 +93,12 @@ def _check_params(limit: int, min_score: float) -> None:
         raise InvalidInput(f"limit must be 1..{MAX_LIMIT}, got {limit}", field="limit")
     if not 0.0 <= min_score <= 1.0:
         raise InvalidInput(f"min_score must be 0..1, got {min_score}", field="min_score")
+
+
+def _check_data_min_share(data_min_share: float) -> None:
+    """InvalidInput naming ``data_min_share`` unless it is a share 0..1."""
+    if not 0.0 <= data_min_share <= 1.0:
+        raise InvalidInput(f"data_min_share must be 0..1, got {data_min_share}", field="data_min_share")
 
 
 def _evidence(
@@ -163,18 +172,21 @@ def suggest_for_mapping(
     synonyms: SynonymTable | None = None,
     include_rejected: bool = False,
     survey_job_id: int | None = None,
+    data_min_share: float = DATA_MIN_SHARE,
 ) -> SuggestionReport:
     """Suggestions for a mapping's source labels, with its current edges to compare against.
 
     Suggestions rejected for this mapping are left out, or listed (and named in ``rejected``) with
     ``include_rejected``. ``survey_job_id``: a succeeded survey of a dataset of the mapping's source
-    taxonomy by a teacher of its target adds data evidence (:mod:`app.services.surveys`).
+    taxonomy by a teacher of its target adds data evidence (:mod:`app.services.surveys`) for each
+    target that gets ``data_min_share`` (0..1) or more of a label's pixels.
     """
+    _check_data_min_share(data_min_share)
     mapping = get_mapping(session, mapping_id)
     extra = None
     if survey_job_id is not None:
         survey = survey_service.survey_for_mapping(session, mapping_id, survey_job_id)
-        extra = survey_service.data_extra(survey, tuple(survey.stats.labels))
+        extra = survey_service.data_extra(survey, tuple(survey.stats.labels), min_share=data_min_share)
     head = current_version(session, mapping_id)
     rejected = frozenset(suggestion_repo.rejected_edges(session, mapping_id))
     report = suggest_for_taxonomies(

@@ -6,7 +6,8 @@ API (session first; reads only):
     load_survey(session, survey_job_id) -> SurveyResult   (a succeeded ``survey`` job's statistics)
     survey_for_mapping(session, mapping_id, survey_job_id) -> SurveyResult   (and checks it fits:
         the survey's dataset taxonomy is the mapping's source, its model's the mapping's target)
-    data_extra(result, names) -> evidence per label and target for ``app.services.suggestions``
+    data_extra(result, names, *, min_share=DATA_MIN_SHARE) -> evidence per label and target for
+        ``app.services.suggestions`` (targets under ``min_share`` of a label's pixels give none)
     audit(session, mapping_id, *, survey_job_id, version=None, thresholds=AuditThresholds())
         -> MappingAudit   (the current version, or version number ``version``)
 
@@ -28,7 +29,7 @@ from app.db.models_registry import Job
 from app.domain.audit import AuditReport, AuditThresholds, audit_mapping
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.suggestions import Evidence
-from app.domain.survey import SurveyStats, data_evidence
+from app.domain.survey import DATA_MIN_SHARE, SurveyStats, data_evidence
 from app.schemas.jobs import SurveyParams
 from app.services import datasets as dataset_service
 from app.services import models as model_service
@@ -110,12 +111,18 @@ def survey_for_mapping(session: Session, mapping_id: int, survey_job_id: int) ->
     return result
 
 
-def data_extra(result: SurveyResult, names: tuple[str, ...]) -> dict[str, dict[int, list[Evidence]]]:
-    """Data evidence per source label and target (labels the survey did not see give none)."""
+def data_extra(
+    result: SurveyResult, names: tuple[str, ...], *, min_share: float = DATA_MIN_SHARE
+) -> dict[str, dict[int, list[Evidence]]]:
+    """Data evidence per source label and target (labels the survey did not see give none).
+
+    ``min_share``: the floor (0..1) a target's share of a label's pixels must reach to be evidence;
+    lower it for thin classes (road markings get 1-2 % of road pixels).
+    """
     ref = f"survey job {result.job_id} ({result.stats.images} images)"
     out: dict[str, dict[int, list[Evidence]]] = {}
     for name in names:
-        found = data_evidence(result.stats, name)
+        found = data_evidence(result.stats, name, min_share=min_share)
         if found:
             out[name] = {
                 t: [Evidence(e.kind, e.message, e.strength, e.facts, (ref,))] for t, e in found.items()

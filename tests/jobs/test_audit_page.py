@@ -262,3 +262,52 @@ def test_a_bad_threshold_is_a_422_naming_it(
     form = {"finding": "contradicted:2:car", "survey_job_id": str(job_id), "base_version": "1"}
     r = client.post(f"/mappings/{mapping_id}/audit/apply?unused_max=2", data=form, headers=editor | HX)
     assert r.status_code == 422 and "unused_max" in r.text
+
+
+def test_the_data_evidence_floor_travels_with_the_chosen_survey(
+    client: TestClient, viewer: Headers, editor: Headers, world: dict[str, Any], stored_survey: StoredSurvey
+) -> None:
+    """The floor set next to the survey (the suggestions API's ``data_min_share``) reloads the editor
+    with it: road's 2 % sky becomes a ghost chip, and edits and previews keep it (``#editor-state``)."""
+    mapping_id = world["mapping"]["id"]
+    job_id = stored_survey()
+    sky = 'data-suggestion="3:road"'
+    kept = 'name="data_min_share" value="0.01"'
+    editor_url = f"/mappings/{mapping_id}?survey_job_id={job_id}"
+    default = html.unescape(client.get(editor_url, headers=editor).text)
+    assert sky not in default and 'name="data_min_share"' not in default
+    low = html.unescape(client.get(f"{editor_url}&data_min_share=0.01", headers=editor).text)
+    assert sky in low and low.count(kept) == 2  # #editor-state and the row filter
+    assert f"/audit-panel?context=editor&survey_job_id={job_id}&data_min_share=0.01" in low
+    assert f"?view=matrix&survey_job_id={job_id}&data_min_share=0.01" in low
+    _, section = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&data_min_share=0.01")
+    assert re.search(r'id="audit-data-min-share" type="number" name="data_min_share"[^>]*"0.01"', section)
+    _, section = _panel(client, editor, mapping_id, f"survey_job_id={job_id}")
+    assert 'value="0.05"' in section and "default 0.05" in section
+    _, review = _panel(client, viewer, mapping_id, "context=review&version=1")
+    assert "audit-data-min-share" not in review  # the review page has no ghost chips
+    base = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]["id"]
+    form = {"base_version": str(base), "view": "rows", "survey_job_id": str(job_id), "data_min_share": "0.01"}
+    edit = client.post(
+        f"/mappings/{mapping_id}/edges", data=form | {"source": "car", "target": "3"}, headers=editor | HX
+    )
+    assert edit.status_code == 200 and kept in edit.text
+    found = re.search(r'name="base_version" value="(\d+)"', edit.text)
+    assert found
+    applied = client.post(
+        f"/mappings/{mapping_id}/audit/apply",
+        data=form | {"base_version": found.group(1), "finding": "void_confident:3:unlabeled"},
+        headers=editor | HX,
+    )
+    assert applied.status_code == 200 and kept in applied.text  # Apply carries it from #editor-state
+    assert re.search(r'id="audit-data-min-share"[^>]*value="0.01"', applied.text)  # the fresh section too
+    preview_url = f"/mappings/{mapping_id}/suggestions/accept-all?min_score=0&survey_job_id={job_id}"
+    assert 'value="3:road"' in client.get(f"{preview_url}&data_min_share=0.01", headers=editor | HX).text
+    assert 'value="3:road"' not in client.get(preview_url, headers=editor | HX).text
+    for bad in ("-0.1", "1.5", "abc"):
+        page = client.get(f"{editor_url}&data_min_share={bad}", headers=editor)
+        assert page.status_code == 422 and "data_min_share" in page.text, bad
+        posted = client.post(
+            f"/mappings/{mapping_id}/undo", data=form | {"data_min_share": bad}, headers=editor | HX
+        )
+        assert posted.status_code == 422 and "data_min_share" in posted.text, bad

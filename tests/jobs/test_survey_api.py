@@ -66,6 +66,36 @@ def test_suggestions_with_a_survey_show_data_evidence(
     assert all(e["kind"] != "data" for s in plain["labels"][0]["suggestions"] for e in s["evidence"])
 
 
+def test_data_min_share_lets_a_thin_target_be_data_evidence(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    stored_survey: StoredSurvey,
+) -> None:
+    """Road gives 2 % of its pixels to sky (road markings are as thin): no data evidence at the
+    default floor 0.05, evidence with ``data_min_share=0.01``; a bad value is a 422 naming it."""
+    job_id = stored_survey()
+    url = f"/api/v1/mappings/{world['mapping']['id']}/suggestions?survey_job_id={job_id}&label=road&limit=20"
+
+    def data_evidence(query: str = "") -> dict[str, float]:
+        r = client.get(url + query, headers=viewer)
+        assert r.status_code == 200, r.text
+        (road,) = r.json()["labels"]
+        return {
+            s["target_name"]: e["strength"]
+            for s in road["suggestions"]
+            for e in s["evidence"]
+            if e["kind"] == "data"
+        }
+
+    assert data_evidence() == {"drivable": 0.9, "void": 0.08}
+    assert data_evidence("&data_min_share=0.05") == data_evidence()
+    assert data_evidence("&data_min_share=0.01") == {"drivable": 0.9, "void": 0.08, "sky": 0.02}
+    for bad in ("-0.1", "1.5", "abc", ""):
+        r = client.get(f"{url}&data_min_share={bad}", headers=viewer)
+        assert r.status_code == 422 and "data_min_share" in r.text, (bad, r.text)
+
+
 def test_audit_flags_contradicted_unused_and_void_confident_edges(
     client: TestClient,
     viewer: Headers,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import SuggestionRejection
 from app.domain.mapping import VOID
+from app.domain.survey import DATA_MIN_SHARE
 from app.schemas.common import LabelName
 from app.schemas.suggestions import (
     EvidenceMappingRead,
@@ -43,6 +44,17 @@ def read_suggestions(
     survey_job_id: Annotated[
         int | None, Query(ge=1, description="A succeeded survey job: adds data evidence (kind 'data')")
     ] = None,
+    data_min_share: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            description=(
+                "Only with survey_job_id: a target is data evidence when it gets at least this share of "
+                "the label's surveyed pixels (lower it for thin classes such as road markings)"
+            ),
+        ),
+    ] = DATA_MIN_SHARE,
 ) -> SuggestionList:
     """Suggested edges per source label, from label names and other approved mappings to the same target."""
     report = service.suggest_for_mapping(
@@ -53,6 +65,7 @@ def read_suggestions(
         label=label,
         include_rejected=include_rejected,
         survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
     )
     current = report.current
     assert current is not None and report.version_number is not None

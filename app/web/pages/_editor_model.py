@@ -19,6 +19,7 @@ from app.db.models import MappingVersion as VersionRow
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID, OntologyMapping
 from app.domain.suggestions import Suggestion
+from app.domain.survey import DATA_MIN_SHARE
 from app.domain.taxonomy import Taxonomy
 from app.domain.validation import ValidationReport, validate_mapping
 from app.services import audit_edits
@@ -84,6 +85,8 @@ class EditorModel:
     # the survey of the ghost chips' data evidence (chosen, or the latest compatible one); every edit
     # carries it back (``#editor-state``) so its answer's chips come from the same survey
     survey_job_id: int | None = None
+    # the survey's data evidence floor (a target's share of a label's pixels), carried with it
+    data_min_share: float = DATA_MIN_SHARE
 
     accept_min: float = DEFAULT_ACCEPT_MIN  # the suggestion bar's defaults
     draft_min: float = DEFAULT_DRAFT_MIN
@@ -95,6 +98,11 @@ class EditorModel:
     def all_ghosts(self, min_score: float = 0.0) -> list[Suggestion]:
         """Every ghost chip scoring ``min_score`` or more, in row order."""
         return [s for row in self.rows for s in self.ghosts(row) if s.score >= min_score]
+
+    @property
+    def data_min_share_changed(self) -> bool:
+        """Whether the data evidence floor differs from the default (then the page carries it)."""
+        return self.data_min_share != DATA_MIN_SHARE
 
     @property
     def target_names(self) -> dict[int, str]:
@@ -193,16 +201,24 @@ def default_survey(session: Session, mapping_id: int) -> int | None:
 
 
 def load_suggestions(
-    session: Session, mapping_id: int, survey_job_id: int | None = None
+    session: Session,
+    mapping_id: int,
+    survey_job_id: int | None = None,
+    data_min_share: float = DATA_MIN_SHARE,
 ) -> dict[str, tuple[Suggestion, ...]]:
     """The mapping's suggestions per label (none when they cannot be made, e.g. a target that is
     not a class list 0..N-1: the editor works without them). Data evidence comes from survey
-    ``survey_job_id`` (None: names and other mappings only); a survey that does not fit leaves the
-    names and other mappings as evidence."""
+    ``survey_job_id`` (None: names and other mappings only), from targets with ``data_min_share`` or
+    more of a label's pixels; a survey that does not fit leaves the names and other mappings as
+    evidence."""
     for survey in dict.fromkeys((survey_job_id, None)):
         try:
             return suggestion_service.suggest_for_mapping(
-                session, mapping_id, limit=SUGGESTIONS_PER_ROW, survey_job_id=survey
+                session,
+                mapping_id,
+                limit=SUGGESTIONS_PER_ROW,
+                survey_job_id=survey,
+                data_min_share=data_min_share,
             ).labels
         except DomainError:
             continue
@@ -217,10 +233,11 @@ def load_editor(
     view: str = "rows",
     version: VersionRow | None = None,
     survey_job_id: int | None = None,
+    data_min_share: float = DATA_MIN_SHARE,
 ) -> EditorModel:
     """Everything the editor shows for the head (or a given version) of one mapping; the rows view
     also gets the suggested edges (ghost chips), with data evidence from ``survey_job_id`` (default:
-    the latest compatible survey)."""
+    the latest compatible survey) at the floor ``data_min_share``."""
     mapping = mapping_service.get_mapping(session, mapping_id)
     head = version or mapping_service.current_version(session, mapping_id)
     source = _taxonomy_cache.load_taxonomy(session, mapping.source_taxonomy_id)
@@ -242,6 +259,7 @@ def load_editor(
         targets=build_targets(target),
         can_edit=can_edit,
         view=view if view in VIEWS else "rows",
-        suggestions=load_suggestions(session, mapping_id, survey_job_id) if rows_view else {},
+        suggestions=load_suggestions(session, mapping_id, survey_job_id, data_min_share) if rows_view else {},
         survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
     )

@@ -14,6 +14,10 @@ Both take the audit's thresholds as query parameters with the API's names, range
 (``GET /api/v1/mappings/{id}/audit``; :class:`app.domain.audit.AuditThresholds`): the section's
 **Thresholds** form re-runs the audit with them, and its Apply buttons post them back so a finding is
 applied as it was shown. A value out of range is a 422 naming the field.
+
+In the editor the survey form also sets the ghost chips' data evidence floor (``data_min_share``, the
+suggestions API's option): it reloads the editor with both, and Apply carries it from
+``#editor-state`` like every edit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sqlalchemy.orm import Session
 from app.domain.audit import AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
+from app.domain.survey import DATA_MIN_SHARE
 from app.services import audit_edits
 from app.services import mappings as mapping_service
 from app.services import surveys as survey_service
@@ -39,7 +44,13 @@ from app.web.deps import SessionDep
 from app.web.pages._access import can_edit
 from app.web.pages._editor_model import load_editor
 from app.web.pages._render import Fragments, Toast, fragment, render_text, toast_response
-from app.web.pages.mapping_editor import _changed_parts, _common_parts, _undo_action
+from app.web.pages.mapping_editor import (
+    DataShareForm,
+    DataShareQuery,
+    _changed_parts,
+    _common_parts,
+    _undo_action,
+)
 
 router = APIRouter(include_in_schema=False)
 Context = Literal["editor", "review"]
@@ -109,6 +120,11 @@ class AuditView:
     unseen: tuple[str, ...] = ()
     images: int = 0
     thresholds: AuditThresholds = DEFAULTS
+    data_min_share: float = DATA_MIN_SHARE  # the editor's ghost chips' data evidence floor
+
+    @property
+    def data_min_share_default(self) -> float:
+        return DATA_MIN_SHARE
 
     @property
     def query(self) -> str:
@@ -138,12 +154,21 @@ def build_audit_view(
     version: int | None,
     editor: bool,
     thresholds: AuditThresholds = DEFAULTS,
+    data_min_share: float = DATA_MIN_SHARE,
 ) -> AuditView:
     surveys = audit_edits.compatible_surveys(session, mapping_id)
     head = mapping_service.current_version(session, mapping_id)
     chosen = survey_job_id if survey_job_id is not None else (surveys[0].job_id if surveys else None)
+    number = version or head.number
     base = AuditView(
-        mapping_id, context, surveys, chosen, version or head.number, False, thresholds=thresholds
+        mapping_id,
+        context,
+        surveys,
+        chosen,
+        number,
+        False,
+        thresholds=thresholds,
+        data_min_share=data_min_share,
     )
     if chosen is None:
         return base
@@ -161,6 +186,7 @@ def build_audit_view(
             False,
             error=exc.message,
             thresholds=thresholds,
+            data_min_share=data_min_share,
         )
     names = result.target_names | {VOID: "void"}
     items = tuple(
@@ -189,11 +215,14 @@ def build_audit_view(
         unseen=result.report.unseen,
         images=result.survey.stats.images,
         thresholds=thresholds,
+        data_min_share=data_min_share,
     )
 
 
-def _fresh(session: Session, mapping_id: int, survey_job_id: int, thresholds: AuditThresholds) -> AuditView:
-    """The editor's section after an Apply (same survey and thresholds, the new head)."""
+def _fresh(
+    session: Session, mapping_id: int, survey_job_id: int, thresholds: AuditThresholds, data_min_share: float
+) -> AuditView:
+    """The editor's section after an Apply (same survey, thresholds and data floor, the new head)."""
     return build_audit_view(
         session,
         mapping_id,
@@ -202,6 +231,7 @@ def _fresh(session: Session, mapping_id: int, survey_job_id: int, thresholds: Au
         version=None,
         editor=True,
         thresholds=thresholds,
+        data_min_share=data_min_share,
     )
 
 
@@ -219,8 +249,10 @@ def audit_panel_fragment(
     context: Annotated[Context, Query()] = "editor",
     survey_job_id: Annotated[int | None, Query(ge=1)] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
+    data_min_share: DataShareQuery = DATA_MIN_SHARE,
 ) -> Response:
-    """The audit section for a survey (default: the latest compatible one), a version, thresholds."""
+    """The audit section for a survey (default: the latest compatible one), a version, thresholds
+    (and, in the editor, the ghost chips' data evidence floor, shown with the survey)."""
     view = build_audit_view(
         session,
         mapping_id,
@@ -229,6 +261,7 @@ def audit_panel_fragment(
         version=version,
         editor=can_edit(user),
         thresholds=thresholds,
+        data_min_share=data_min_share,
     )
     return fragment(request, _section(request, view))
 
@@ -244,6 +277,7 @@ def audit_apply_fragment(
     base_version: Annotated[int, Form()],
     thresholds: Thresholds,
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Apply one proposed change of the audit (found with ``thresholds``): an ordinary edit, swapped
     in like a chip edit."""
@@ -264,15 +298,25 @@ def audit_apply_fragment(
         return toast_response(request, Toast(msg, "warning"), status_code=409)
     except DomainError as exc:
         session.rollback()
-        fresh = _fresh(session, mapping_id, survey_job_id, thresholds)
+        fresh = _fresh(session, mapping_id, survey_job_id, thresholds, data_min_share)
         parts = Fragments()
         parts.parts.append(_section(request, fresh, oob=True))
         parts.toast(request, Toast(exc.message, "error"))
         return fragment(request, parts, status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)
-    parts.parts.append(_section(request, _fresh(session, mapping_id, survey_job_id, thresholds), oob=True))
+    parts.parts.append(
+        _section(request, _fresh(session, mapping_id, survey_job_id, thresholds, data_min_share), oob=True)
+    )
     toast = Toast(f"{new.message} · saved as version {new.number}", "success", _undo_action(mapping_id))
     return fragment(request, parts.toast(request, toast))

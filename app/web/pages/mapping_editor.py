@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError, NotFound
 from app.domain.mapping import VOID, MappingDiff
+from app.domain.survey import DATA_MIN_SHARE
 from app.services import mappings as mapping_service
 from app.services.mapping_files import apply_suggestion
 from app.services.mappings import StaleVersion
@@ -36,6 +37,9 @@ Edge = tuple[str, int]
 # (absent: the latest compatible survey); an unreadable id is a 422 naming the field.
 SurveyForm = Annotated[int | None, Form(ge=1)]
 SurveyQuery = Annotated[int | None, Query(ge=1)]
+# Its data evidence floor (``data_min_share`` of the suggestions API), carried the same way.
+DataShareForm = Annotated[float, Form(ge=0.0, le=1.0)]
+DataShareQuery = Annotated[float, Query(ge=0.0, le=1.0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +78,18 @@ def mapping_editor_page(
     q: Annotated[str, Query(max_length=200)] = "",
     filter: Annotated[str, Query()] = "all",
     survey_job_id: SurveyQuery = None,
+    data_min_share: DataShareQuery = DATA_MIN_SHARE,
 ) -> Response:
     """The editor: rows (chips + type-ahead) or matrix (click cells), with the validation panel;
     ``survey_job_id`` chooses the survey of the ghost chips' data evidence and of the Audit section."""
-    m = load_editor(session, mapping_id, can_edit=can_edit(user), view=view, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=can_edit(user),
+        view=view,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     rows = filter_rows(m.rows, filter_key=filter, query=q)
     return page(
         request,
@@ -103,9 +115,17 @@ def mapping_rows_fragment(
     q: Annotated[str, Query(max_length=200)] = "",
     filter: Annotated[str, Query()] = "all",
     survey_job_id: SurveyQuery = None,
+    data_min_share: DataShareQuery = DATA_MIN_SHARE,
 ) -> Response:
     """The rows view body for a filter and search text (``_rows.html``)."""
-    m = load_editor(session, mapping_id, can_edit=can_edit(user), view="rows", survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=can_edit(user),
+        view="rows",
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     rows = filter_rows(m.rows, filter_key=filter, query=q)
     return fragment(request, render_text(request, "mappings/_rows.html", m=m, rows=rows))
 
@@ -171,10 +191,18 @@ def _conflict_answer(
     view: str,
     info: ConflictInfo,
     survey_job_id: int | None = None,
+    data_min_share: float = DATA_MIN_SHARE,
 ) -> Response:
     """409: the conflict panel plus the current state of everything changed since ``base_version``."""
     session.rollback()
-    m = load_editor(session, mapping_id, can_edit=True, view=view, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     diff: MappingDiff | None = None
     base_number: int | None = None
     try:
@@ -210,6 +238,7 @@ def mapping_edge_fragment(
     op: Annotated[Literal["add", "remove", "toggle"], Form()] = "toggle",
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Add or remove one edge on top of ``base_version``; answers out-of-band swaps and a toast."""
     on = {"add": True, "remove": False}.get(op)
@@ -235,11 +264,20 @@ def mapping_edge_fragment(
             view=view,
             info=info,
             survey_job_id=survey_job_id,
+            data_min_share=data_min_share,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     now_on = (source, target) in m.edges.edges
     _changed_parts(request, m, [(source, target)], parts, fresh=(source, target) if now_on else None)
@@ -268,6 +306,7 @@ def mapping_undo_fragment(
     base_version: Annotated[int, Form()],
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Step back one edit (a new version equal to the previous one); swaps what changed."""
     try:
@@ -283,11 +322,20 @@ def mapping_undo_fragment(
             view=view,
             info=info,
             survey_job_id=survey_job_id,
+            data_min_share=data_min_share,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)
@@ -308,6 +356,7 @@ def mapping_finding_fix_fragment(
     base_version: Annotated[int, Form()],
     view: Annotated[Literal["rows", "matrix"], Form()] = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """One click on a name the source taxonomy lacks: apply its suggestion (its targets move to the
     suggested label) or, without one, remove its stored edges. Swaps what changed, like an edit."""
@@ -331,7 +380,15 @@ def mapping_finding_fix_fragment(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
     _common_parts(request, session, m, parts, clear_conflict=True)

@@ -22,6 +22,7 @@ from app.db.models import MappingVersion as VersionRow
 from app.db.models import User
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
+from app.domain.survey import DATA_MIN_SHARE
 from app.services import mappings as mapping_service
 from app.services import suggestion_edits
 from app.services import suggestions as suggestion_service
@@ -32,6 +33,8 @@ from app.web.pages._editor_model import DEFAULT_ACCEPT_MIN, DEFAULT_DRAFT_MIN, E
 from app.web.pages._render import Fragments, Toast, ToastAction, fragment, toast_response
 from app.web.pages.mapping_editor import (
     ConflictInfo,
+    DataShareForm,
+    DataShareQuery,
     SurveyForm,
     SurveyQuery,
     _changed_parts,
@@ -90,9 +93,12 @@ def accept_all_preview(
     mapping_id: int,
     min_score: Score = DEFAULT_ACCEPT_MIN,
     survey_job_id: SurveyQuery = None,
+    data_min_share: DataShareQuery = DATA_MIN_SHARE,
 ) -> Response:
     """Preview: the suggested edges scoring ``min_score`` or more that Confirm would add."""
-    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
+    m = load_editor(
+        session, mapping_id, can_edit=True, survey_job_id=survey_job_id, data_min_share=data_min_share
+    )
     return fragment(request, _preview(request, m, "accept_all", min_score))
 
 
@@ -104,9 +110,12 @@ def draft_preview(
     mapping_id: int,
     min_score: Score = DEFAULT_DRAFT_MIN,
     survey_job_id: SurveyQuery = None,
+    data_min_share: DataShareQuery = DATA_MIN_SHARE,
 ) -> Response:
     """Preview of a first version from evidence: each label's best suggestion, or void."""
-    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
+    m = load_editor(
+        session, mapping_id, can_edit=True, survey_job_id=survey_job_id, data_min_share=data_min_share
+    )
     return fragment(request, _preview(request, m, "draft", min_score))
 
 
@@ -118,9 +127,17 @@ def _saved_answer(
     new: VersionRow,
     done: str,
     survey_job_id: int | None,
+    data_min_share: float,
 ) -> Response:
     """What changed since ``base_version`` (rows, state, panel, Undo), the preview closed, a toast."""
-    m = load_editor(session, mapping_id, can_edit=True, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     if new.id == base_version:
         toast = Toast("No change: the mapping already has these edges.", "info")
@@ -141,10 +158,13 @@ def _stale_answer(
     kind: Kind,
     min_score: float,
     survey_job_id: int | None,
+    data_min_share: float,
 ) -> Response:
     """409: a fresh preview on the current version, and the editor brought up to date."""
     session.rollback()
-    m = load_editor(session, mapping_id, can_edit=True, survey_job_id=survey_job_id)
+    m = load_editor(
+        session, mapping_id, can_edit=True, survey_job_id=survey_job_id, data_min_share=data_min_share
+    )
     note = f"Not saved: version {m.head.number} was saved in the meantime. Check the preview again."
     parts = _preview(request, m, kind, min_score, note=note)
     _changed_parts(request, m, [(r.name, VOID) for r in m.rows], parts, fresh=None)
@@ -155,18 +175,24 @@ def _stale_answer(
 
 @dataclass(frozen=True, slots=True)
 class BulkForm:
-    """What a preview's Confirm posts: the previewed keys, its threshold, base version and survey."""
+    """What a preview's Confirm posts: the previewed keys, its threshold, base version and survey
+    (with its data evidence floor)."""
 
     keys: list[str]
     min_score: float
     base_version: int
     survey_job_id: int | None
+    data_min_share: float
 
 
 def _bulk_form(
-    keys: Keys, min_score: ScoreForm, base_version: Annotated[int, Form()], survey_job_id: SurveyForm = None
+    keys: Keys,
+    min_score: ScoreForm,
+    base_version: Annotated[int, Form()],
+    survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> BulkForm:
-    return BulkForm(keys, min_score, base_version, survey_job_id)
+    return BulkForm(keys, min_score, base_version, survey_job_id, data_min_share)
 
 
 Bulk = Annotated[BulkForm, Depends(_bulk_form)]
@@ -192,7 +218,9 @@ def _confirm(
             author=user,
         )
     except StaleVersion:
-        return _stale_answer(request, session, mapping_id, kind, form.min_score, form.survey_job_id)
+        return _stale_answer(
+            request, session, mapping_id, kind, form.min_score, form.survey_job_id, form.data_min_share
+        )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
@@ -201,7 +229,9 @@ def _confirm(
     else:
         n = len(set(form.keys))
         done = f"Accepted {n} suggestion{'s' if n != 1 else ''} with score ≥ {form.min_score:.2f}"
-    return _saved_answer(request, session, mapping_id, form.base_version, new, done, form.survey_job_id)
+    return _saved_answer(
+        request, session, mapping_id, form.base_version, new, done, form.survey_job_id, form.data_min_share
+    )
 
 
 @router.post("/mappings/{mapping_id}/suggestions/accept-all", response_class=HTMLResponse)
@@ -230,6 +260,7 @@ def accept_one(
     base_version: Annotated[int, Form()],
     view: View = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Accept one ghost chip: the edge is added like a chip edit, with its own version message."""
     try:
@@ -247,11 +278,20 @@ def accept_one(
             view=view,
             info=info,
             survey_job_id=survey_job_id,
+            data_min_share=data_min_share,
         )
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, version=new, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        version=new,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     _changed_parts(request, m, [(name, target)], parts, fresh=(name, target))
     _common_parts(request, session, m, parts, clear_conflict=True)
@@ -273,12 +313,20 @@ def _rejection_answer(
     key: str,
     view: str,
     survey_job_id: int | None,
+    data_min_share: float,
     *,
     rejected: bool,
 ) -> Response:
     """The row without (or, after Undo, with) the ghost chip, and a toast."""
     name, target = suggestion_service.parse_key(key)
-    m = load_editor(session, mapping_id, can_edit=True, view=view, survey_job_id=survey_job_id)
+    m = load_editor(
+        session,
+        mapping_id,
+        can_edit=True,
+        view=view,
+        survey_job_id=survey_job_id,
+        data_min_share=data_min_share,
+    )
     parts = Fragments()
     _changed_parts(request, m, [(name, target)], parts, fresh=None)
     if rejected:
@@ -300,6 +348,7 @@ def reject_one(
     key: Key,
     view: View = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Reject a ghost chip: it is not suggested for this mapping again (no new version)."""
     try:
@@ -307,7 +356,9 @@ def reject_one(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    return _rejection_answer(request, session, mapping_id, key, view, survey_job_id, rejected=True)
+    return _rejection_answer(
+        request, session, mapping_id, key, view, survey_job_id, data_min_share, rejected=True
+    )
 
 
 @router.post("/mappings/{mapping_id}/suggestions/unreject", response_class=HTMLResponse)
@@ -319,6 +370,7 @@ def unreject_one(
     key: Key,
     view: View = "rows",
     survey_job_id: SurveyForm = None,
+    data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Forget a rejection (the toast's Undo): the ghost chip comes back."""
     try:
@@ -326,4 +378,6 @@ def unreject_one(
     except DomainError as exc:
         session.rollback()
         return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    return _rejection_answer(request, session, mapping_id, key, view, survey_job_id, rejected=False)
+    return _rejection_answer(
+        request, session, mapping_id, key, view, survey_job_id, data_min_share, rejected=False
+    )
