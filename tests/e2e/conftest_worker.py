@@ -3,8 +3,9 @@
 The conftest's ``live_server`` has no worker (its broker is in memory, so no job ever runs). A test
 module that needs jobs to run overrides ``live_server`` with :func:`serve_with_worker`: the app under
 uvicorn (background thread) and a Celery worker started as ``tests/jobs/conftest.py``'s
-``JobEnv.start_worker`` does, both on one SQLite file database and the serverless SQLite broker
-(``sqla+sqlite:///<tmp>/broker.sqlite``), configured through the same ``UNILABEL_*`` variables.
+``JobEnv.start_worker`` does (:func:`tests.worker_process.start_worker`), both on one SQLite file
+database and the serverless SQLite broker (``sqla+sqlite:///<tmp>/broker.sqlite``), configured
+through the same ``UNILABEL_*`` variables.
 :func:`seed_demo_experiment` registers the demo experiment's objects (``unilabel demo ml``) small.
 """
 
@@ -12,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,8 +30,8 @@ from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.queue import get_celery
 from app.services import users as user_service
 from tests.e2e.conftest import PASSWORD, LiveServer, _free_port
+from tests.worker_process import REPO_ROOT, start_worker, stop_worker, wait_ready
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_USERS = (("erin", "editor"), ("rita", "reviewer"))
 # The demo scenes, small: (H, W) and scenes per split (the full demo: 96 x 128, up to 32).
 SCENE_SIZE = (48, 64)
@@ -70,34 +69,6 @@ def _env_vars(tmp: Path) -> dict[str, str]:
     }
 
 
-def _start_worker(tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """One solo-pool worker (as ``JobEnv.start_worker``), logging to ``tmp/worker.log``."""
-    log = (tmp / "worker.log").open("ab")
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool=solo",
-        "--hostname=e2e-worker@%h", "--loglevel=warning", "--without-gossip", "--without-mingle",
-        "--without-heartbeat",
-    ]  # fmt: skip
-    env = dict(env, OMP_NUM_THREADS="1", UNILABEL_TORCH_THREADS="1")
-    return subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _wait_ready(tmp: Path, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    """Until the worker logged that it is ready (its start-up recovery done)."""
-    log = tmp / "worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.is_file() and "ready on" in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    text = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
-    raise AssertionError(f"the worker did not get ready:\n{text}")
-
-
 @contextlib.contextmanager
 def serve_with_worker(tmp: Path, seed: Seed) -> Iterator[WorkerLiveServer]:
     """The app under uvicorn and one worker on ``tmp``'s database and broker, seeded by ``seed``.
@@ -126,14 +97,16 @@ def serve_with_worker(tmp: Path, seed: Seed) -> Iterator[WorkerLiveServer]:
     thread: threading.Thread | None = None
     try:
         # The worker first: its start-up (torch imports, recovery) is the slow part; seeding overlaps it.
-        worker = _start_worker(tmp, dict(os.environ) | env_vars | {"PYTHONPATH": str(REPO_ROOT)})
+        worker_env = dict(os.environ) | env_vars | {"PYTHONPATH": str(REPO_ROOT)}
+        worker_env |= {"OMP_NUM_THREADS": "1", "UNILABEL_TORCH_THREADS": "1"}
+        worker = start_worker(tmp / "worker.log", worker_env, hostname="e2e-worker@%h")
         seed(factory, settings, tmp)
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=_free_port(), log_level="warning")
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        _wait_ready(tmp, worker)
+        wait_ready(tmp / "worker.log", worker, timeout=180)
         while not server.started:
             assert thread.is_alive(), "uvicorn did not start"
             time.sleep(0.05)
@@ -143,9 +116,7 @@ def serve_with_worker(tmp: Path, seed: Seed) -> Iterator[WorkerLiveServer]:
             server.should_exit = True
             thread.join(timeout=10)
         if worker is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            stop_worker(worker)
         engine.dispose()
         mp.undo()
         get_settings.cache_clear()

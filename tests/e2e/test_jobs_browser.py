@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,10 +26,10 @@ from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.queue import get_celery
 from app.services import users as user_service
 from tests.e2e.conftest import PASSWORD, LiveServer, _free_port
+from tests.worker_process import REPO_ROOT, start_worker, stop_worker, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = 48
 
 
@@ -42,30 +40,6 @@ def out_dir(tmp_path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path
-
-
-def _start_worker(tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (tmp / "worker.log").open("ab")
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool=solo",
-        "--hostname=e2e@%h", "--loglevel=warning", "--without-gossip", "--without-mingle",
-        "--without-heartbeat",
-    ]  # fmt: skip
-    return subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _wait_ready(tmp: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    log = tmp / "worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.is_file() and "ready on" in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"worker not ready:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def _seed(factory: Any, settings: Any, tmp: Path) -> None:
@@ -110,8 +84,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     engine = make_engine(db_url)
     factory = make_sessionmaker(engine)
     _seed(factory, settings, tmp)
-    worker = _start_worker(
-        tmp, dict(os.environ) | env_vars | {"PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    worker = start_worker(
+        tmp / "worker.log",
+        dict(os.environ) | env_vars | {"PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"},
+        hostname="e2e@%h",
     )
     port = _free_port()
     server = uvicorn.Server(
@@ -120,7 +96,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        _wait_ready(tmp, worker)
+        wait_ready(tmp / "worker.log", worker, timeout=120)
         while not server.started:
             assert thread.is_alive(), "uvicorn did not start"
             time.sleep(0.05)
@@ -128,8 +104,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        os.killpg(worker.pid, 9)
-        worker.wait(timeout=10)
+        stop_worker(worker)
         engine.dispose()
         mp.undo()
         get_settings.cache_clear()

@@ -8,13 +8,11 @@ always; Redis at 127.0.0.1:6379 when reachable (skipped with a visible reason, o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +28,7 @@ from app.db.migrate import upgrade_database
 from app.db.session import make_engine, make_sessionmaker, unit_of_work
 from app.queue import get_celery
 from tests.services_required import skip_unless_required
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.worker_process import REPO_ROOT, start_worker, stop_worker
 
 
 def _redis_test_db() -> int:
@@ -86,28 +83,10 @@ class JobEnv:
         queues: str | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        log = (self.tmp / f"worker-{name}.log").open("ab")
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "--pool=solo",
-            f"--hostname={name}@%h",
-            "--loglevel=warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        if queues:
-            cmd.append(f"--queues={queues}")
         env = dict(self.env, OMP_NUM_THREADS=str(threads), UNILABEL_TORCH_THREADS=str(threads))
         env.update(extra_env or {})
-        self.workers[name] = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        log = self.tmp / f"worker-{name}.log"
+        self.workers[name] = start_worker(log, env, hostname=f"{name}@%h", queues=queues)
 
     def wait_ready(self, *names: str, timeout: float = 120) -> None:
         """Until each named worker has logged that it is ready (start-up recovery done)."""
@@ -127,10 +106,7 @@ class JobEnv:
     def stop_all(self) -> None:
         """End every worker at once (the tests are over: no graceful shutdown needed)."""
         for name in list(self.workers):
-            proc = self.workers.pop(name)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            stop_worker(self.workers.pop(name))
 
     def worker_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log")))
