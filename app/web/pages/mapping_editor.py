@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from app.db.models import MappingVersion as VersionRow
 from app.domain.errors import DomainError, NotFound
 from app.domain.mapping import VOID, MappingDiff
 from app.domain.survey import DATA_MIN_SHARE
@@ -53,6 +54,30 @@ class ConflictInfo:
     author: str | None
     diff: MappingDiff | None
     row: SourceRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditContext:
+    """An edit posted from the editor: its mapping, the version it was made on (``base_version``),
+    and the editor state it carries from ``#editor-state``, which its answer renders with."""
+
+    mapping_id: int
+    base_version: int
+    view: str
+    survey_job_id: int | None
+    data_min_share: float
+
+    def editor(self, session: Session, version: VersionRow | None = None) -> EditorModel:
+        """The editor at ``version`` (default: the head) in this edit's view, survey and floor."""
+        return load_editor(
+            session,
+            self.mapping_id,
+            can_edit=True,
+            view=self.view,
+            version=version,
+            survey_job_id=self.survey_job_id,
+            data_min_share=self.data_min_share,
+        )
 
 
 def _extras(session: Session, m: EditorModel) -> dict[str, Any]:
@@ -183,39 +208,22 @@ def _undo_action(mapping_id: int) -> ToastAction:
 
 
 def _conflict_answer(
-    request: Request,
-    session: SessionDep,
-    *,
-    mapping_id: int,
-    base_version: int,
-    view: str,
-    info: ConflictInfo,
-    survey_job_id: int | None = None,
-    data_min_share: float = DATA_MIN_SHARE,
+    request: Request, session: Session, at: EditContext, op: str, source: str, target: int
 ) -> Response:
-    """409: the conflict panel plus the current state of everything changed since ``base_version``."""
+    """409: the conflict panel plus the current state of everything changed since the edit's base."""
     session.rollback()
-    m = load_editor(
-        session,
-        mapping_id,
-        can_edit=True,
-        view=view,
-        survey_job_id=survey_job_id,
-        data_min_share=data_min_share,
-    )
+    m = at.editor(session)
     diff: MappingDiff | None = None
     base_number: int | None = None
     try:
-        base = mapping_service.get_version(session, base_version)
-        if base.mapping_id == mapping_id:
+        base = mapping_service.get_version(session, at.base_version)
+        if base.mapping_id == at.mapping_id:
             base_number = base.number
             diff = mapping_service.diff_versions(session, old_version_id=base.id, new_version_id=m.head.id)
     except NotFound:
         pass
     author = user_names(session, [m.head.author_id]).get(m.head.author_id or -1)
-    info = ConflictInfo(
-        info.op, info.source, info.target, base_number, author, diff, m.row_by_name(info.source)
-    )
+    info = ConflictInfo(op, source, target, base_number, author, diff, m.row_by_name(source))
     parts = Fragments().add(request, "mappings/_conflict.html", m=m, conflict=info, oob=False)
     changed: list[Edge] = list(diff.added + diff.removed) if diff else []
     if info.op != "undo":
@@ -224,6 +232,29 @@ def _conflict_answer(
     _common_parts(request, session, m, parts, clear_conflict=False)
     parts.toast(request, Toast(f"Not saved: version {m.head.number} was saved in the meantime.", "warning"))
     return fragment(request, parts, status_code=409, retarget="#conflict-panel", reswap="outerHTML")
+
+
+def _refused(request: Request, session: Session, exc: DomainError) -> Response:
+    """The service refused the edit: nothing is saved, the reason is a toast."""
+    session.rollback()
+    return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
+
+
+def _edited(
+    request: Request,
+    session: Session,
+    at: EditContext,
+    new: VersionRow,
+    edges: list[Edge],
+    fresh: Edge | None,
+) -> tuple[EditorModel, Fragments]:
+    """The editor at the saved version ``new`` and the answer's parts so far: the rows (or cells)
+    of ``edges``, the version state, validation panel and Undo button, the conflict panel cleared."""
+    m = at.editor(session, new)
+    parts = Fragments()
+    _changed_parts(request, m, edges, parts, fresh=fresh)
+    _common_parts(request, session, m, parts, clear_conflict=True)
+    return m, parts
 
 
 @router.post("/mappings/{mapping_id}/edges", response_class=HTMLResponse)
@@ -241,6 +272,7 @@ def mapping_edge_fragment(
     data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Add or remove one edge on top of ``base_version``; answers out-of-band swaps and a toast."""
+    at = EditContext(mapping_id, base_version, view, survey_job_id, data_min_share)
     on = {"add": True, "remove": False}.get(op)
     try:
         before = mapping_service.get_version(session, base_version)
@@ -255,33 +287,12 @@ def mapping_edge_fragment(
             on=on,
         )
     except StaleVersion:
-        info = ConflictInfo(op if op != "toggle" else "add", source, target, None, None, None, None)
-        return _conflict_answer(
-            request,
-            session,
-            mapping_id=mapping_id,
-            base_version=base_version,
-            view=view,
-            info=info,
-            survey_job_id=survey_job_id,
-            data_min_share=data_min_share,
-        )
+        return _conflict_answer(request, session, at, op if op != "toggle" else "add", source, target)
     except DomainError as exc:
-        session.rollback()
-        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(
-        session,
-        mapping_id,
-        can_edit=True,
-        view=view,
-        version=new,
-        survey_job_id=survey_job_id,
-        data_min_share=data_min_share,
-    )
-    parts = Fragments()
+        return _refused(request, session, exc)
+    # fresh marks the edge's chip; an edge now off has none
+    m, parts = _edited(request, session, at, new, [(source, target)], fresh=(source, target))
     now_on = (source, target) in m.edges.edges
-    _changed_parts(request, m, [(source, target)], parts, fresh=(source, target) if now_on else None)
-    _common_parts(request, session, m, parts, clear_conflict=True)
     if new.id == base_version or was_on == now_on:
         toast = Toast(
             f"No change: ‘{source}’ → {_target_text(m, target)} was already {'on' if now_on else 'off'}.",
@@ -309,36 +320,15 @@ def mapping_undo_fragment(
     data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Step back one edit (a new version equal to the previous one); swaps what changed."""
+    at = EditContext(mapping_id, base_version, view, survey_job_id, data_min_share)
     try:
         new = mapping_service.undo(session, mapping_id=mapping_id, base_version_id=base_version, author=user)
         diff = mapping_service.diff_versions(session, old_version_id=base_version, new_version_id=new.id)
     except StaleVersion:
-        info = ConflictInfo("undo", "", VOID, None, None, None, None)
-        return _conflict_answer(
-            request,
-            session,
-            mapping_id=mapping_id,
-            base_version=base_version,
-            view=view,
-            info=info,
-            survey_job_id=survey_job_id,
-            data_min_share=data_min_share,
-        )
+        return _conflict_answer(request, session, at, "undo", "", VOID)
     except DomainError as exc:
-        session.rollback()
-        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(
-        session,
-        mapping_id,
-        can_edit=True,
-        view=view,
-        version=new,
-        survey_job_id=survey_job_id,
-        data_min_share=data_min_share,
-    )
-    parts = Fragments()
-    _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
-    _common_parts(request, session, m, parts, clear_conflict=True)
+        return _refused(request, session, exc)
+    m, parts = _edited(request, session, at, new, list(diff.added + diff.removed), fresh=None)
     n = len(diff.added) + len(diff.removed)
     toast = Toast(
         f"Undone ({n} edge{'s' if n != 1 else ''} changed) · saved as version {new.number}", "success"
@@ -378,19 +368,8 @@ def mapping_finding_fix_fragment(
         msg = "Not applied: the mapping was saved in the meantime. Reload the page and try again."
         return toast_response(request, Toast(msg, "warning"), status_code=409)
     except DomainError as exc:
-        session.rollback()
-        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(
-        session,
-        mapping_id,
-        can_edit=True,
-        view=view,
-        version=new,
-        survey_job_id=survey_job_id,
-        data_min_share=data_min_share,
-    )
-    parts = Fragments()
-    _changed_parts(request, m, list(diff.added + diff.removed), parts, fresh=None)
-    _common_parts(request, session, m, parts, clear_conflict=True)
+        return _refused(request, session, exc)
+    at = EditContext(mapping_id, base_version, view, survey_job_id, data_min_share)
+    m, parts = _edited(request, session, at, new, list(diff.added + diff.removed), fresh=None)
     toast = Toast(f"{done} · saved as version {new.number}", "success", _undo_action(mapping_id))
     return fragment(request, parts.toast(request, toast))

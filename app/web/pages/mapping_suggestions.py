@@ -32,14 +32,16 @@ from app.web.deps import SessionDep
 from app.web.pages._editor_model import DEFAULT_ACCEPT_MIN, DEFAULT_DRAFT_MIN, EditorModel, load_editor
 from app.web.pages._render import Fragments, Toast, ToastAction, fragment, toast_response
 from app.web.pages.mapping_editor import (
-    ConflictInfo,
     DataShareForm,
     DataShareQuery,
+    EditContext,
     SurveyForm,
     SurveyQuery,
     _changed_parts,
     _common_parts,
     _conflict_answer,
+    _edited,
+    _refused,
     _target_text,
     _undo_action,
 )
@@ -263,38 +265,17 @@ def accept_one(
     data_min_share: DataShareForm = DATA_MIN_SHARE,
 ) -> Response:
     """Accept one ghost chip: the edge is added like a chip edit, with its own version message."""
+    at = EditContext(mapping_id, base_version, view, survey_job_id, data_min_share)
     try:
         name, target = suggestion_service.parse_key(key)
         new = suggestion_edits.accept_suggestion(
             session, mapping_id, key=key, base_version_id=base_version, author=user
         )
     except StaleVersion:
-        info = ConflictInfo("add", name, target, None, None, None, None)
-        return _conflict_answer(
-            request,
-            session,
-            mapping_id=mapping_id,
-            base_version=base_version,
-            view=view,
-            info=info,
-            survey_job_id=survey_job_id,
-            data_min_share=data_min_share,
-        )
+        return _conflict_answer(request, session, at, "add", name, target)
     except DomainError as exc:
-        session.rollback()
-        return toast_response(request, Toast(exc.message, "error"), status_code=exc.status_code)
-    m = load_editor(
-        session,
-        mapping_id,
-        can_edit=True,
-        view=view,
-        version=new,
-        survey_job_id=survey_job_id,
-        data_min_share=data_min_share,
-    )
-    parts = Fragments()
-    _changed_parts(request, m, [(name, target)], parts, fresh=(name, target))
-    _common_parts(request, session, m, parts, clear_conflict=True)
+        return _refused(request, session, exc)
+    m, parts = _edited(request, session, at, new, [(name, target)], fresh=(name, target))
     if new.id == base_version:
         toast = Toast(f"No change: ‘{name}’ → {_target_text(m, target)} was already on.", "info")
     else:
