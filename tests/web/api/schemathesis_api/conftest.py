@@ -4,38 +4,25 @@ Every operation gets a bounded number of generated requests (schema examples, bo
 the coverage phase, then positive and negative fuzzing). Two checks must hold for every response:
 no server error (status < 500) and a status code that the operation documents in OpenAPI.
 
-The database holds a small graph of rows with low ids (taxonomies, a mapping with versions, a
-dataset inside the allowed data root), so generated ids often hit real rows, not only 404s.
+The operations are split by area over the ``test_*.py`` files here (see ``support.py``); this file
+holds what they share. The database holds a small graph of rows with low ids (taxonomies, a mapping
+with versions, a dataset inside the allowed data root), so generated ids often hit real rows, not
+only 404s.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import schemathesis
-from fastapi import FastAPI
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 from PIL import Image
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import status_code_conformance
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings, load_settings
+from app.config import Settings
 from tests import factories
-from tests.conftest import TEST_SECRET
-
-pytestmark = pytest.mark.slow
-
-MAX_EXAMPLES = 25
-CHECKS = [not_a_server_error, status_code_conformance]
 
 
 @pytest.fixture
@@ -79,26 +66,25 @@ def seeded(settings: Settings, session_factory: sessionmaker[Session]) -> None:
         s.commit()
 
 
-_TALLIES: dict[str, Counter[str]] = {}
+@pytest.fixture(scope="module")
+def _tallies(request: pytest.FixtureRequest) -> Iterator[dict[str, Counter[str]]]:
+    """Requests per operation and server errors, per backend, reported at the end of each file."""
+    tallies: dict[str, Counter[str]] = {}
+    yield tallies
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    for backend, counts in tallies.items():
+        operations = len([k for k in counts if k != "server errors"])
+        requests = sum(v for k, v in counts.items() if k != "server errors")
+        line = f"schemathesis {request.module.__name__.rsplit('.', 1)[-1]} [{backend}]: "
+        line += f"{operations} operations, {requests} requests, {counts['server errors']} server errors"
+        with capture.global_and_fixture_disabled():
+            print(f"\n{line}")
 
 
 @pytest.fixture
-def tally(db_backend: str) -> Counter[str]:
-    """Requests per operation and server errors, per backend (reported at the end of the module)."""
-    return _TALLIES.setdefault(db_backend, Counter())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_tallies(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    for backend, counts in _TALLIES.items():
-        operations = len([k for k in counts if k != "server errors"])
-        requests = sum(v for k, v in counts.items() if k != "server errors")
-        line = f"schemathesis [{backend}]: {operations} operations, {requests} requests, "
-        line += f"{counts['server errors']} server errors"
-        with capture.global_and_fixture_disabled():
-            print(f"\n{line}")
+def tally(_tallies: dict[str, Counter[str]], db_backend: str) -> Counter[str]:
+    """The counts of this file and backend, for ``support.call_and_check``."""
+    return _tallies.setdefault(db_backend, Counter())
 
 
 @pytest.fixture(autouse=True)
@@ -106,42 +92,3 @@ def _stop_lifespans() -> Iterator[None]:
     """Schemathesis keeps each app's lifespan (and its outbox relay thread) running until exit."""
     yield
     asgi.shutdown_lifespans()
-
-
-def _openapi() -> dict[str, Any]:
-    """The OpenAPI document (it does not depend on the settings; no database is opened)."""
-    from app.web.main import create_app
-
-    with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(
-            load_settings(
-                database_url=f"sqlite:///{tmp}/openapi.db",
-                broker_url="memory://",
-                data_dir=Path(tmp) / "data",
-                secret_key=TEST_SECRET,
-            )
-        )
-        return app.openapi()
-
-
-schema = schemathesis.openapi.from_dict(_openapi())
-schema.config.generation.update(
-    max_examples=MAX_EXAMPLES, modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-)
-
-
-@schema.parametrize()
-@hypothesis_settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
-def test_no_server_errors_and_only_documented_statuses(
-    case: Any, app: FastAPI, seeded: None, admin: dict[str, str], tally: Counter[str]
-) -> None:
-    tally[f"{case.operation.method.upper()} {case.operation.path}"] += 1
-    response = case.call(app=app, headers=admin)
-    tally["server errors"] += response.status_code >= 500
-    case.validate_response(response, checks=CHECKS)

@@ -1,0 +1,21 @@
+"""Schemathesis over every operation outside support.AREAS: health, users, tokens, taxonomies."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from tests.web.api.schemathesis_api.support import FUZZ_SETTINGS, call_and_check, other_operations
+
+pytestmark = pytest.mark.slow
+
+
+@other_operations().parametrize()
+@FUZZ_SETTINGS
+def test_no_server_errors_and_only_documented_statuses(
+    case: Any, app: FastAPI, seeded: None, admin: dict[str, str], tally: Counter[str]
+) -> None:
+    call_and_check(case, app, admin, tally)
