@@ -8,9 +8,11 @@
 2. It surveys ``--images`` images of the coarse *extra* set (road / vegetation / sky / object),
    picked by :func:`app.domain.survey.stratified_sample`, through :func:`worker.ml.survey.survey_images`
    (the survey job's code, one forward pass per image, no TTA).
-3. **Suggestions** from the data evidence alone (no names, no other mappings): every edge whose
-   data evidence (the arg-max pixel share) is at least ``min_share``, against the true coarse -> fine
-   mapping (8 edges): precision and recall per ``min_share``.
+3. **Suggestions** from the data evidence alone (no names, no other mappings): every edge that
+   :func:`app.domain.survey.data_evidence` gives (arg-max pixel share at least ``min_share`` and,
+   by default, a contrast of at least ``DATA_MIN_CONTRAST`` against the other labels; also without
+   the contrast), against the true coarse -> fine mapping (8 edges): precision and recall per
+   ``min_share``.
 4. **Audit** of the true mapping with 5 deliberately corrupted edges: how many corruptions the
    audit flags, and how many findings point at an uncorrupted edge (false flags).
 5. **Cost**: the survey's wall time vs the bare forward passes of the same images (read + forward +
@@ -20,6 +22,8 @@
 Usage (results in docs/benchmarks.md)::
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/survey_audit.py --out /tmp/survey-bench
+    # steps 3-4 again from a stored survey (no teacher, no cost): <out>/survey_stats.json
+    .venv/bin/python benchmarks/survey_audit.py --stats /tmp/survey-bench/survey_stats.json --out /tmp/x
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from survey_teacher import add_teacher_args, oracle_stats, teacher_quality, trai
 from app.domain.audit import AuditThresholds, audit_mapping  # noqa: E402
 from app.domain.mapping import VOID, OntologyMapping  # noqa: E402
 from app.domain.pairing import Pair  # noqa: E402
-from app.domain.survey import SurveyStats, data_evidence, stratified_sample  # noqa: E402
+from app.domain.survey import DATA_MIN_CONTRAST, SurveyStats, data_evidence, stratified_sample  # noqa: E402
 from worker.demo_scenes import COARSE_CLASSES, CONDITIONS, FINE_CLASSES, FINE_TO_COARSE  # noqa: E402
 from worker.ml.checkpoints import LoadedModel, load_model  # noqa: E402
 from worker.ml.config import DataConfig  # noqa: E402
@@ -52,6 +56,7 @@ from worker.ml.train import LabeledSet  # noqa: E402
 from worker.ml.train.datasets import DatasetPairs  # noqa: E402
 from worker.ml.tta import View, predict_score_maps  # noqa: E402
 
+SHARES = [0.01, 0.02, 0.05, 0.1]  # the min_share values swept
 TRUE_EDGES = {(COARSE_CLASSES[c], f) for f, c in enumerate(FINE_TO_COARSE.tolist())}
 F = {n: i for i, n in enumerate(FINE_CLASSES)}
 # (what is done, the label, the edge that is wrong) — one corrupted edge each.
@@ -105,11 +110,14 @@ def bare_forward(teacher: LoadedModel, root: Path, pairs: list[Pair], device: st
     return time.perf_counter() - tic
 
 
-def _edges(stats: SurveyStats, min_share: float, basis: str) -> set[tuple[str, int]]:
+def _edges(stats: SurveyStats, min_share: float, basis: str, min_contrast: float) -> set[tuple[str, int]]:
     """Suggested non-void edges: the data evidence (arg-max share), or the score-mass share."""
     if basis == "argmax":
         return {
-            (n, t) for n in COARSE_CLASSES for t in data_evidence(stats, n, min_share=min_share) if t != VOID
+            (n, t)
+            for n in COARSE_CLASSES
+            for t in data_evidence(stats, n, min_share=min_share, min_contrast=min_contrast)
+            if t != VOID
         }
     return {
         (n, t)
@@ -120,10 +128,12 @@ def _edges(stats: SurveyStats, min_share: float, basis: str) -> set[tuple[str, i
     }
 
 
-def suggestion_scores(stats: SurveyStats, shares: list[float], basis: str = "argmax") -> list[dict[str, Any]]:
+def suggestion_scores(
+    stats: SurveyStats, shares: list[float], basis: str = "argmax", min_contrast: float = DATA_MIN_CONTRAST
+) -> list[dict[str, Any]]:
     rows = []
     for min_share in shares:
-        edges = _edges(stats, min_share, basis)
+        edges = _edges(stats, min_share, basis, min_contrast)
         hit = len(edges & TRUE_EDGES)
         rows.append(
             {
@@ -168,9 +178,22 @@ def pick(root: Path, pairs: list[Pair], images: int, seed: int) -> list[Pair]:
 def oracle_result(oracle: SurveyStats) -> dict[str, Any]:
     """Suggestions and audit from a perfect teacher's survey: the ceiling on this domain."""
     return {
-        "oracle_suggestions": suggestion_scores(oracle, [0.01, 0.02, 0.05, 0.1]),
+        "oracle_suggestions": suggestion_scores(oracle, SHARES),
+        "oracle_suggestions_without_contrast": suggestion_scores(oracle, SHARES, min_contrast=0.0),
         "oracle_audit": audit_scores(oracle),
         "oracle_shares": {n: [round(s, 4) for s in r.shares()] for n, r in oracle.labels.items()},
+    }
+
+
+def evidence_result(stats: SurveyStats) -> dict[str, Any]:
+    """Steps 3-4 of one survey: suggestions (with and without the contrast, by score mass) and audit."""
+    return {
+        "suggestions": suggestion_scores(stats, SHARES),
+        "suggestions_without_contrast": suggestion_scores(stats, SHARES, min_contrast=0.0),
+        "suggestions_by_score_mass": suggestion_scores(stats, SHARES, "mass"),
+        "audit": audit_scores(stats),  # the default thresholds
+        "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),
+        "shares": {n: [round(s, 3) for s in r.shares()] for n, r in stats.labels.items()},
     }
 
 
@@ -193,6 +216,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="cost: best of this many rounds of each")
     p.add_argument(
+        "--stats",
+        type=Path,
+        default=None,
+        help="a stored survey (<out>/survey_stats.json): only suggestions and audit from it",
+    )
+    p.add_argument(
         "--oracle-only",
         action="store_true",
         help="no teacher: only the perfect teacher's survey (the ceiling)",
@@ -202,6 +231,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.stats is not None:
+        stored = SurveyStats.from_json(json.loads(args.stats.read_text()))
+        write_result(args.out, {"stats": str(args.stats), **evidence_result(stored)}, stored)
+        return
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(1234)
     root = args.out / "data"
@@ -243,11 +276,7 @@ def main() -> None:
         "survey_over_forward": round(survey_s / forward_s, 3),
         "survey_rounds_s": [round(t, 3) for t in survey_times],
         "forward_rounds_s": [round(t, 3) for t in forward_times],
-        "suggestions": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1]),
-        "suggestions_by_score_mass": suggestion_scores(stats, [0.01, 0.02, 0.05, 0.1], "mass"),
-        "audit": audit_scores(stats),  # the default thresholds
-        "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),
-        "shares": {n: [round(s, 3) for s in r.shares()] for n, r in stats.labels.items()},
+        **evidence_result(stats),
         **oracle_result(oracle),
     }
     write_result(args.out, result, stats)

@@ -15,7 +15,12 @@ an unseen label beats any number of images of well-covered ones); ties by a seed
 The pool it picks from is the split's pairs (at most ``pool`` of them, a seeded random subset when
 larger), whose ground-truth histograms are read once at planning (no forward pass).
 
-:func:`data_evidence` turns the counts of one label into suggestion evidence of kind ``data``.
+:func:`data_evidence` turns the counts of one label into suggestion evidence of kind ``data``. A
+target is evidence for a label when it takes at least ``min_share`` of the label's pixels **and** is
+predicted at least ``min_contrast`` times as often on them as on the other surveyed labels' pixels
+(:meth:`SurveyStats.contrast`). The contrast keeps out the classes a teacher falls back to wherever
+it is unsure (``background`` or void on unfamiliar scenes, under fog or at dusk): those take a large
+share of many labels at once, a class a label really means takes a large share of that label only.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from app.domain.suggestions import Evidence, EvidenceKind
 
 DATA_MIN_SHARE = 0.05  # targets receiving less than this share of a label's pixels are not evidence
 DATA_MIN_PIXELS = 100  # a label with fewer surveyed pixels gives no data evidence
+DATA_MIN_CONTRAST = 2.0  # a target predicted less than 2x as often here as on the other labels is no evidence
+INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -80,6 +87,19 @@ class SurveyStats:
         for name, row in other.labels.items():
             self.add(name, row.pixels, row.mass, images=row.images)
         self.images += other.images
+
+    def contrast(self, name: str, column: int) -> float:
+        """How many times as often column ``column`` is predicted on ``name``'s pixels as on the other
+        labels' pixels (arg-max shares); ``inf`` when the others never get it or no other label was
+        surveyed (nothing to compare with), 0.0 when ``name`` has no pixels."""
+        row = self.labels.get(name)
+        if row is None or row.total == 0:
+            return 0.0
+        other = sum(r.total for n, r in self.labels.items() if n != name)
+        hits = sum(r.pixels[column] for n, r in self.labels.items() if n != name)
+        if other == 0 or hits == 0:
+            return INF
+        return (row.pixels[column] / row.total) / (hits / other)
 
     def target_index(self, target: int) -> int:
         """Column of a class id (VOID -> the last column)."""
@@ -156,10 +176,13 @@ def data_evidence(
     *,
     min_share: float = DATA_MIN_SHARE,
     min_pixels: int = DATA_MIN_PIXELS,
+    min_contrast: float = DATA_MIN_CONTRAST,
 ) -> dict[int, Evidence]:
     """Evidence per target (void = :data:`VOID`) from a survey: strength = the arg-max pixel share.
 
-    Targets under ``min_share`` and labels with fewer than ``min_pixels`` surveyed pixels give none.
+    Targets under ``min_share``, targets predicted less than ``min_contrast`` times as often on this
+    label as on the other labels' pixels (0 turns the contrast off), and labels with fewer than
+    ``min_pixels`` surveyed pixels give none.
     """
     row = stats.labels.get(name)
     if row is None or row.total < min_pixels:
@@ -170,14 +193,19 @@ def data_evidence(
     for j, share in enumerate(shares):
         if share < min_share:
             continue
+        contrast = stats.contrast(name, j)
+        if contrast < min_contrast:
+            continue
         target = VOID if j == len(stats.class_names) else j
+        times = "only here" if contrast == INF else f"{contrast:.1f}x as often as on the other labels"
         out[target] = Evidence(
             EvidenceKind.DATA,
-            f"data: {words}",
+            f"data: {words} (`{(*stats.class_names, 'void')[j]}`: {times})",
             round(share, 4),
             (
                 ("share", round(share, 4)),
                 ("score_share", round(mass[j], 4)),
+                ("contrast", round(min(contrast, 1e6), 2)),
                 ("pixels", float(row.pixels[j])),
                 ("label_pixels", float(row.total)),
                 ("images", float(row.images)),

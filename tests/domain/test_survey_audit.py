@@ -33,6 +33,27 @@ def test_describe_and_data_evidence_give_shares_in_words_and_numbers() -> None:
     assert data_evidence(_stats({"tiny": [50, 0, 0, 0, 0]}), "tiny") == {}  # < 100 px
 
 
+def test_a_class_the_teacher_falls_back_to_everywhere_is_no_evidence() -> None:
+    # dusk scenes: the teacher puts a quarter of every label on `car`; `vegetation` means vegetation
+    stats = _stats(
+        {
+            "bush": [0, 730, 0, 250, 20],
+            "street": [720, 0, 0, 260, 20],
+            "lawn": [0, 0, 740, 240, 20],
+        }
+    )
+    bush = data_evidence(stats, "bush")
+    assert sorted(bush) == [1]  # car: 25 % of bush, but 25 % of the others too (contrast 1.0)
+    facts = dict(bush[1].facts)
+    assert facts["contrast"] == 1e6 and "`vegetation`: only here" in bush[1].message
+    assert stats.contrast("bush", 3) == pytest.approx(0.25 / 0.25)
+    assert sorted(data_evidence(stats, "bush", min_contrast=0)) == [1, 3]  # turned off
+    # a class predicted on other labels too, but twice as often here, still counts
+    shared = _stats({"bush": [0, 600, 0, 400, 0], "street": [800, 0, 0, 200, 0]})
+    assert dict(data_evidence(shared, "bush")[3].facts)["contrast"] == 2.0
+    assert "2.0x as often as on the other labels" in data_evidence(shared, "bush")[3].message
+
+
 def test_stats_round_trip_and_merge() -> None:
     a = _stats({"x": [1, 2, 3, 4, 5]}, images=1)
     b = SurveyStats.from_json(a.to_json())

@@ -37,10 +37,10 @@ def out_dir(tmp_path: Path) -> Path:
 
 def _add_survey(s: Any, dataset: Dataset, model: Model, out: Path, name: str, building: list[int]) -> int:
     """A succeeded survey job of ``dataset`` by ``model`` (written to ``out``); ``building`` gives
-    building's arg-max pixels over drivable, obstacle, vegetation, sky, void (road gives 2 % to sky: a
-    thin target, no data evidence under the default floor)."""
+    building's arg-max pixels over drivable, obstacle, vegetation, sky, void (road gives 2 % to
+    obstacle: a thin target, no data evidence under the default floor)."""
     stats = SurveyStats(("drivable", "obstacle", "vegetation", "sky"))
-    stats.add("road", [9000, 0, 0, 200, 800], [9000.0, 0, 0, 200, 800], images=12)
+    stats.add("road", [9000, 200, 0, 0, 800], [9000.0, 200, 0, 0, 800], images=12)
     stats.add("building", building, [float(v) for v in building], images=9)
     stats.add("sky", [0, 0, 0, 7000, 500], [0, 0, 0, 7000.0, 500], images=10)
     stats.images = 14
@@ -165,7 +165,7 @@ def test_the_chosen_survey_stays_through_edits(new_page: Any, live_server: Any, 
 
 
 def test_a_lower_data_floor_suggests_a_thin_target(new_page: Any, live_server: Any, tmp_path: Path) -> None:
-    """Road gives 2 % of its pixels to sky: no ghost chip at the default floor (0.05); 0.01 in the field
+    """Road gives 2 % of its pixels to obstacle: no ghost chip at the default floor (0.05); 0.01 in the field
     next to the survey reloads the editor with it, and the chip shows its data evidence."""
     mapping_id, _ = _surveyed_mapping(live_server, tmp_path)
     page = new_page("erin")
@@ -173,13 +173,13 @@ def test_a_lower_data_floor_suggests_a_thin_target(new_page: Any, live_server: A
     field = page.locator("#mapping-audit").get_by_label("Suggestions: data evidence from a share of")
     field.wait_for()
     assert field.input_value() == "0.05"
-    ghost = page.locator('tr[data-source="road"] [data-suggestion="3:road"]')
+    ghost = page.locator('tr[data-source="road"] [data-suggestion="1:road"]')
     assert ghost.count() == 0
     field.fill("0.01")
     field.press("Enter")
     page.wait_for_url(re.compile(r"data_min_share=0\.01"))
     ghost.wait_for()
-    assert "2% `sky`" in (ghost.locator(".ghost-evidence").text_content() or "")
+    assert "2% `obstacle`" in (ghost.locator(".ghost-evidence").text_content() or "")
     assert page.locator("#editor-state input[name=data_min_share]").get_attribute("value") == "0.01"
 
 

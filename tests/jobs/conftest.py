@@ -289,9 +289,11 @@ def stored_survey(
     writes), no worker needed: ``stored_survey(status="succeeded") -> job id``. Each call writes its
     own ``survey.json`` (in ``tmp_path / "survey-<n>"``, the job's output_dir). Per source label:
 
-    road → drivable, with 2 % sky (a thin target: no data evidence under the default ``data_min_share``
-    0.05); car → 78 % vegetation (contradicts car → vehicle); grass → vegetation + void (fine);
-    unlabeled (void-only) → 80 % sky; the other labels are not seen.
+    road → drivable, with 2 % vehicle (a thin target: no data evidence under the default
+    ``data_min_share`` 0.05; vehicle is rare on the other labels, so its contrast passes) and 8 % void
+    (no evidence: void is more frequent on the other labels); car → 78 % vegetation (contradicts car →
+    vehicle); grass → vegetation + void (fine); unlabeled (void-only) → 80 % sky; the other labels are
+    not seen.
     """
     from app.db.models_registry import Job
     from app.domain.survey import SurveyStats
@@ -302,7 +304,7 @@ def stored_survey(
     def make(*, status: str = "succeeded") -> int:
         stats = SurveyStats(tuple(TARGET.names))
         # drivable, vehicle, vegetation, sky, void
-        stats.add("road", [9000, 0, 0, 200, 800], [9000.0, 0, 0, 200, 800], images=12)
+        stats.add("road", [9000, 200, 0, 0, 800], [9000.0, 200, 0, 0, 800], images=12)
         stats.add("car", [0, 100, 7800, 0, 2100], [0, 100.0, 7800, 0, 2100], images=9)
         stats.add("grass", [0, 0, 9500, 0, 500], [0, 0, 9500.0, 0, 500], images=5)
         stats.add("unlabeled", [0, 0, 0, 8000, 2000], [0, 0, 0, 8000.0, 2000], images=4)
