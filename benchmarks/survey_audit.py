@@ -56,7 +56,7 @@ from worker.ml.train import LabeledSet  # noqa: E402
 from worker.ml.train.datasets import DatasetPairs  # noqa: E402
 from worker.ml.tta import View, predict_score_maps  # noqa: E402
 
-SHARES = [0.01, 0.02, 0.05, 0.1]  # the min_share values swept
+SHARES = [0.005, 0.01, 0.02, 0.05, 0.1]  # the min_share values swept
 TRUE_EDGES = {(COARSE_CLASSES[c], f) for f, c in enumerate(FINE_TO_COARSE.tolist())}
 F = {n: i for i, n in enumerate(FINE_CLASSES)}
 # (what is done, the label, the edge that is wrong) — one corrupted edge each.
