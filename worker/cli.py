@@ -27,6 +27,7 @@ from worker.cli_inputs import (
     resolve_run,
 )
 from worker.cli_models import model_app
+from worker.cli_waymo import unpack_waymo_command
 
 ModelOpt = Annotated[
     str,
@@ -105,6 +106,7 @@ def register(app: typer.Typer) -> None:
     app.command("pseudo-label")(pseudo_label_command)
     app.command("evaluate")(evaluate_command)
     app.add_typer(model_app, name="model")
+    app.command("unpack-waymo")(unpack_waymo_command)
 
 
 def _device(device: str) -> str:

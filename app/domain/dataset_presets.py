@@ -34,6 +34,14 @@ CONVERTERS: dict[str, str] = {
 :data:`app.domain.native_labels.IMPLEMENTED` are converted by a ``convert_labels`` job, the
 others are refused at registration."""
 
+UNPACK_HINTS: dict[str, str] = {
+    "waymo-parquet": (
+        "unpack the release with `unilabel unpack-waymo --root <release> --out <folder>` "
+        "and register <folder> with this preset (variant unpacked)"
+    ),
+}
+"""Converters that are a command instead of a job: what to run (shown in refusals and the preset list)."""
+
 MAX_EXAMPLES = 10
 
 

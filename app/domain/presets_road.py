@@ -334,11 +334,27 @@ ROAD_PRESETS: tuple[DatasetPreset, ...] = (
                 converter="waymo-parquet",
                 other_files=("*/*/*.parquet",),
             ),
+            PresetVariant(
+                key="unpacked",
+                description=(
+                    "written by `unilabel unpack-waymo`: <split>/images/*.jpg + <split>/labels/*.png "
+                    "(class ids 0..28)"
+                ),
+                image_pattern="{split}/images/{frame}.jpg",
+                label_template="{split}/labels/{frame}.png",
+                other_files=("labels.csv", "unpack.json"),
+            ),
         ),
-        sources=("https://waymo.com/open/data/perception/ (v2 format, camera_segmentation component)",),
+        sources=(
+            "https://waymo.com/open/data/perception/ (v2 format, camera_segmentation component)",
+            "waymo-research/waymo-open-dataset: src/waymo_open_dataset/v2/perception/segmentation.py "
+            "(columns), protos/camera_segmentation.proto (the 29 classes)",
+        ),
         notes=(
-            "No reference labels.csv. Panoptic labels are semantic * divisor + instance with a divisor "
-            "stored per file; the panoptic16 encoding (divisor 1000) only fits PNGs exported that way.",
+            "No reference labels.csv: `unilabel unpack-waymo` writes one (the 29 classes of "
+            "camera_segmentation.proto); import it (e.g. as 'waymo') and give it as the taxonomy.",
+            "Images and labels are inside Parquet files: unpack them with `unilabel unpack-waymo "
+            "--root <release> --out <folder>` and register <folder> (variant unpacked).",
         ),
     ),
     DatasetPreset(

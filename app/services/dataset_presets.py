@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.db.models_registry import Dataset
 from app.domain.dataset_presets import (
     CONVERTERS,
+    UNPACK_HINTS,
     DatasetPreset,
     PaletteSource,
     PresetPalette,
@@ -114,9 +115,13 @@ def _refuse_converter(preset: DatasetPreset, variant: PresetVariant) -> None:
     raise InvalidInput(
         f"preset {preset.key!r} ({variant.key}: {variant.description}) stores its labels in a format "
         f"unilabel cannot read yet: it needs the {variant.converter!r} converter "
-        f"({CONVERTERS[variant.converter]}), which is not implemented. Convert the labels to "
-        "label-id PNGs with the dataset's own tools and register those with image_pattern and "
-        "label_template.",
+        f"({CONVERTERS[variant.converter]}), which is not implemented. "
+        + (
+            UNPACK_HINTS[variant.converter][0].upper() + UNPACK_HINTS[variant.converter][1:] + "."
+            if variant.converter in UNPACK_HINTS
+            else "Convert the labels to label-id PNGs with the dataset's own tools and register those "
+            "with image_pattern and label_template."
+        ),
         field="preset",
         details={"converter": variant.converter, "variant": variant.key},
     )
@@ -367,7 +372,8 @@ def converter_text(converter: str) -> str:
     """How a variant's labels are read, in words: converted by a job, or not at all yet."""
     if converter in IMPLEMENTED:
         return f"{converter} labels, converted to label-id PNGs by a convert_labels job"
-    return f"needs the {converter} converter (not implemented)"
+    hint = UNPACK_HINTS.get(converter)
+    return f"needs the {converter} converter (not implemented)" + (f"; {hint}" if hint else "")
 
 
 def list_presets() -> list[DatasetPresetRead]:

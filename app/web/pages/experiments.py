@@ -42,6 +42,7 @@ from app.web.pages._render import (
 
 router = APIRouter(include_in_schema=False)
 
+
 @router.get("/experiments", response_class=HTMLResponse)
 def experiments_page(
     request: Request,

@@ -56,7 +56,12 @@ def test_presets_are_listed_with_layout_converter_and_labels_csv(client: TestCli
     assert [v["key"] for v in city["variants"]] == ["labelids", "polygons-only"]
     assert city["variants"][1]["converter"] == "cityscapes-polygons" and city["readable"]
     assert presets["coco"]["readable"] and presets["nuimages"]["readable"]  # converted by a job
-    assert not presets["waymo"]["readable"]  # its Parquet converter is not implemented
+    waymo = presets["waymo"]  # the Parquet release is unpacked by a command, then registered
+    assert [(v["key"], v["converter"]) for v in waymo["variants"]] == [
+        ("v2-parquet", "waymo-parquet"),
+        ("unpacked", None),
+    ]
+    assert waymo["readable"] and any("unilabel unpack-waymo" in n for n in waymo["notes"])
     assert presets["camvid"]["variants"][0]["encoding"] == "rgb"
     assert not presets["god"]["layout_verified"] and presets["god"]["readable"]
 
