@@ -17,7 +17,6 @@ pair that exists is kept, so a re-run resumes. pyarrow is imported inside :func:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from app.domain.errors import InvalidInput
+from app.domain.hashing import sha256_of_file
 from app.domain.waymo import (
     DIVISOR,
     IMAGE,
@@ -77,14 +77,6 @@ def _pyarrow_parquet() -> Any:
             "reading Waymo Parquet files needs pyarrow (pip install 'unilabel[ml]')", field="root"
         ) from None
     return pq
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _rows(pq: Any, path: Path, columns: list[str]) -> Iterator[dict[str, Any]]:
@@ -135,8 +127,8 @@ def _segment(pq: Any, split_dir: Path, seg_file: Path, out: Path, root: Path, re
     if not image_file.is_file():
         report.problem(rel, f"no {IMAGE_DIR}/{seg_file.name} beside it: its images are missing")
         return 0
-    report.sources[rel] = _sha256(seg_file)
-    report.sources[image_file.relative_to(root).as_posix()] = _sha256(image_file)
+    report.sources[rel] = sha256_of_file(seg_file)
+    report.sources[image_file.relative_to(root).as_posix()] = sha256_of_file(image_file)
     images_dir, labels_dir = out / "images", out / "labels"
     images_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
