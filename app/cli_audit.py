@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from app.domain.audit import AuditThresholds
+from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.mapping import VOID
 from app.services import surveys as survey_service
 from app.services.surveys import MappingAudit
@@ -55,13 +55,28 @@ def mapping_audit(
     propose_min: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.propose_min,
     unused_max: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.unused_max,
     void_confident_min: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULTS.void_confident_min,
+    unused_contrast: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=MAX_CONTRAST,
+            help="a thin allowed target predicted this many times as often here as on the other labels "
+            "(and on at least the suggestions' data floor) is not unused; 0: off",
+        ),
+    ] = DEFAULTS.unused_contrast,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON")] = False,
 ) -> None:
     """Audit a mapping against a data survey; exit code 1 when there are findings."""
     from app.cli_common import _mapping, _settings, _unit_of_work
 
     thresholds = AuditThresholds(
-        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+        min_pixels,
+        contradicted_max,
+        dominant_min,
+        propose_min,
+        unused_max,
+        void_confident_min,
+        unused_contrast,
     )
     with _unit_of_work(_settings()) as session:
         row = _mapping(session, mapping)

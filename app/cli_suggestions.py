@@ -29,7 +29,8 @@ from app.services.suggestions import SuggestionReport
 
 
 def _fmt_score(score: float) -> str:
-    return f"{score:.2f}"
+    """Two decimals; a score under 0.01 (a thin target's data evidence) keeps its first digit."""
+    return f"{score:.2f}" if score == 0 or score >= 0.0095 else f"{score:.1g}"
 
 
 def format_evidence_report(report: SuggestionReport, draft: OntologyMapping, *, min_score: float) -> str:

@@ -9,10 +9,10 @@
    picked by :func:`app.domain.survey.stratified_sample`, through :func:`worker.ml.survey.survey_images`
    (the survey job's code, one forward pass per image, no TTA).
 3. **Suggestions** from the data evidence alone (no names, no other mappings): every edge that
-   :func:`app.domain.survey.data_evidence` gives (arg-max pixel share at least ``min_share`` and,
-   by default, a contrast of at least ``DATA_MIN_CONTRAST`` against the other labels; also without
-   the contrast), against the true coarse -> fine mapping (8 edges): precision and recall per
-   ``min_share``.
+   :func:`app.domain.survey.data_evidence` gives (share of the label's pixels by the arg-max over the
+   real classes at least ``min_share`` and, by default, a contrast of at least ``DATA_MIN_CONTRAST``
+   against the other labels; also without the contrast), against the true coarse -> fine mapping
+   (8 edges): precision and recall per ``min_share`` (the default ``DATA_MIN_SHARE`` is 0.005).
 4. **Audit** of the true mapping with 5 deliberately corrupted edges: how many corruptions the
    audit flags, and how many findings point at an uncorrupted edge (false flags).
 5. **Cost**: the survey's wall time vs the bare forward passes of the same images (read + forward +
@@ -82,7 +82,7 @@ def survey(teacher: LoadedModel, root: Path, pairs: list[Pair], device: str) -> 
     def add(record: dict[str, Any]) -> None:
         if record["status"] == "ok":
             for name, row in record["labels"].items():
-                stats.add(name, row["pixels"], row["mass"])
+                stats.add(name, row["pixels"], row["mass"], classes=row.get("classes"))
             stats.images += 1
 
     survey_images(
@@ -210,6 +210,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--teacher", type=Path, default=None, help="a trained fine teacher (skips training)")
     p.add_argument("--images", type=int, default=200)
     p.add_argument("--size", type=int, nargs=2, default=[64, 128], metavar=("H", "W"))
+    p.add_argument(
+        "--upscale",
+        type=int,
+        default=1,
+        help="write every scene this many times larger (a camera of higher resolution; 1 = as generated)",
+    )
     add_teacher_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -239,9 +245,10 @@ def main() -> None:
     rng = np.random.default_rng(1234)
     root = args.out / "data"
     size = tuple(args.size)
-    source = write_split(root, "source", 60, rng, size, ["clear"])
-    val = write_split(root, "val", 20, rng, size, list(CONDITIONS))
-    extra = write_split(root, "extra", max(args.images, 200), rng, size, list(CONDITIONS))
+    up = args.upscale
+    source = write_split(root, "source", 60, rng, size, ["clear"], up)
+    val = write_split(root, "val", 20, rng, size, list(CONDITIONS), up)
+    extra = write_split(root, "extra", max(args.images, 200), rng, size, list(CONDITIONS), up)
     picked = pick(root / "extra", [p for p, _ in extra], args.images, args.seed)
     oracle = oracle_stats(root / "extra", picked)
     if args.oracle_only:
@@ -256,6 +263,8 @@ def main() -> None:
         )
         vs = LabeledSet("val", DatasetPairs(PairDataset(root / "val", [p for p, _ in val])), lut=identity.lut)
         data = {"data_seed": 1234, "size": list(size), "source": len(source), "val": len(val)}
+        if up > 1:  # (absent at 1, so that the teachers cached before this option keep their key)
+            data["upscale"] = up
         teacher_dir, teacher_info = trained_teacher(args.out, args, data, src, vs)
     train_s = time.perf_counter() - tic
     teacher = load_model(teacher_dir, device=args.device)

@@ -31,11 +31,15 @@ import torch
 from app.domain.pairing import Pair
 from app.domain.survey import SurveyStats
 from worker.demo_scenes import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
+from worker.ml.banded import argmax_labels
 from worker.ml.checkpoints import LoadedModel
 from worker.ml.evaluate import ConfusionMatrix
 from worker.ml.io import read_png
+from worker.ml.modeling import tiny_config
 from worker.ml.train import AugmentConfig, LabeledSet, TrainConfig, train
 from worker.ml.tta import View, predict_score_maps
+
+TINY_TRAIN_POINTS = tiny_config({0: "x"}).train_num_points
 
 
 def add_teacher_args(p: argparse.ArgumentParser) -> None:
@@ -49,14 +53,26 @@ def add_teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blur-prob", type=float, default=0.2, help="(mini_reproduction: 0.05)")
     p.add_argument("--noise-prob", type=float, default=0.2, help="(mini_reproduction: 0.05)")
     p.add_argument("--noise-std", type=float, nargs=2, default=[2.0, 10.0], metavar=("LO", "HI"))
+    p.add_argument(
+        "--train-points",
+        type=int,
+        default=TINY_TRAIN_POINTS,
+        help="points per mask in Mask2Former's sampled mask loss (the tiny config's: "
+        f"{TINY_TRAIN_POINTS}; a 64 x 128 scene has 8,192 pixels)",
+    )
 
 
 def teacher_config(out: Path, args: argparse.Namespace) -> TrainConfig:
     """``mini_reproduction``'s recipe (tiny model, random init, batch 4, lr 4e-4) with these values."""
+    model: str | dict[str, Any] = "tiny"
+    if args.train_points != TINY_TRAIN_POINTS:  # the tiny config with another number of loss points
+        config = tiny_config(dict(enumerate(FINE_CLASSES)))
+        config.train_num_points = args.train_points
+        model = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
     return TrainConfig(
         output_dir=out,
         class_names=FINE_CLASSES,
-        model_config="tiny",
+        model_config=model,
         max_iterations=args.iterations,
         batch_size=4,
         samples_per_epoch=args.samples_per_epoch,
@@ -67,7 +83,7 @@ def teacher_config(out: Path, args: argparse.Namespace) -> TrainConfig:
         encoder_lr=args.lr,
         lr=args.lr,
         augment=AugmentConfig(
-            crop_size=(args.size[0], args.size[1]),
+            crop_size=(args.size[0] * args.upscale, args.size[1] * args.upscale),
             scale_range=(args.scale_range[0], args.scale_range[1]),
             brightness=args.brightness,
             contrast=args.contrast,
@@ -109,20 +125,21 @@ def _predict(teacher: LoadedModel, path: Path, device: str) -> torch.Tensor:
     image = read_png(path)
     x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].to(device)
     maps = predict_score_maps(teacher.model, x, teacher.normalization, (View(),))
-    return maps.full()[0, : teacher.num_classes + 1].argmax(0).cpu()
+    return argmax_labels(maps, teacher.num_classes)[0].cpu()
 
 
 def teacher_quality(
     teacher: LoadedModel, root: Path, pairs: list[tuple[Pair, str]], device: str
 ) -> dict[str, Any]:
-    """IoU per fine class on the hidden fine truth of ``pairs`` (void predictions count as misses)."""
+    """IoU per fine class on the hidden fine truth of ``pairs``, the prediction being the arg-max over
+    the real classes, as in unilabel's evaluations (``worker.ml.evaluate``) and in the survey's class
+    shares. (Until 2026-12-03 the arg-max included void, whose predictions counted as misses.)"""
     n = len(FINE_CLASSES)
     overall = ConfusionMatrix(n)
     by_condition: dict[str, ConfusionMatrix] = {}
     with torch.no_grad():
         for pair, condition in pairs:
             pred = _predict(teacher, root / pair.image, device)
-            pred = torch.where(pred >= n, torch.full_like(pred, 255), pred)
             truth = torch.from_numpy(np.array(read_png(root / "hidden_fine" / Path(str(pair.label)).name)))
             overall.update(pred, truth)
             by_condition.setdefault(condition, ConfusionMatrix(n)).update(pred, truth)

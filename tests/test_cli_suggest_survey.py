@@ -30,7 +30,7 @@ def _survey(
             s.add_all([dataset, model])
             s.flush()
             stats = SurveyStats(("road", "person", "rider", "vegetation"))
-            stats.add("zzz", [0, 0, 100, 8500, 1400], [0, 0, 100.0, 8500, 1400], images=7)
+            stats.add("zzz", [0, 0, 30, 8500, 1470], [0, 0, 30.0, 8500, 1470], images=7)
             stats.images = 7
             out.mkdir(parents=True)
             body = {"survey": stats.to_json(), "provenance": {"sample": {"seed": 0}}}
@@ -86,16 +86,16 @@ def test_survey_refusals(env: Path) -> None:  # noqa: F811
 
 
 def test_data_min_share_lets_a_thin_target_be_evidence(env: Path) -> None:  # noqa: F811
-    """`zzz` gives 1 % of its pixels to rider: evidence with --data-min-share 0.01, not at the default."""
+    """`zzz` gives 0.3 % of its pixels to rider: evidence with --data-min-share 0.001, not at the default."""
     job = _survey(env / "cli.db", env / "survey", source="new")
     common = ("--target", "drive", "--source", "new", "--survey", str(job))
-    for share, listed in ((None, False), ("0.01", True)):
+    for share, listed in ((None, False), ("0.001", True)):
         out = env / f"out-{share}"
         extra = ("--data-min-share", share) if share else ()
         code, output = _suggest(*common, "--out-dir", str(out), *extra)
         assert code == 0, output
         zzz = (out / "master_labels_drive.evidence.md").read_text().split("### `zzz`")[1].split("###")[0]
-        assert ("- `rider` (2): score 0.01" in zzz) is listed, zzz
+        assert ("- `rider` (2): score 0.003" in zzz) is listed, zzz
     for bad in ("-0.1", "1.5", "abc"):
         code, output = _suggest(*common, "--out-dir", str(env / "bad"), "--data-min-share", bad)
         assert code == 2 and "--data-min-share" in output, output

@@ -24,6 +24,7 @@ def _args(*extra: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, nargs=2, default=[16, 32])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--upscale", type=int, default=1)
     st.add_teacher_args(p)
     return p.parse_args(list(extra))
 
@@ -36,6 +37,21 @@ def test_cache_key_follows_recipe_and_data_not_the_folder(tmp_path: Path) -> Non
     assert key != st.cache_key(st.teacher_config(tmp_path / "a", _args()), {**data, "source": 61})
     config = st.teacher_config(tmp_path, _args())
     assert config.max_iterations == 1500 and config.augment.scale_range == (1.0, 1.5)
+    assert config.augment.crop_size == (16, 32)
+    assert st.teacher_config(tmp_path, _args("--upscale", "2")).augment.crop_size == (32, 64)
+
+
+def test_upscaled_split_keeps_the_scene_and_its_class_shares(tmp_path: Path) -> None:
+    small = write_split(tmp_path / "a", "extra", 2, np.random.default_rng(5), (16, 32), ["clear"])
+    big = write_split(tmp_path / "b", "extra", 2, np.random.default_rng(5), (16, 32), ["clear"], upscale=3)
+    assert [p for p, _ in small] == [p for p, _ in big]
+    for sub in ("labels", "hidden_fine"):
+        a = _png(tmp_path / "a" / "extra" / sub / "0001.png")
+        b = _png(tmp_path / "b" / "extra" / sub / "0001.png")
+        assert b.shape == (48, 96)
+        assert (b[::3, ::3] == a).all()
+        assert (np.bincount(b.ravel(), minlength=8) == 9 * np.bincount(a.ravel(), minlength=8)).all()
+    assert _png(tmp_path / "b" / "extra" / "images" / "0001.png").shape == (48, 96, 3)
 
 
 def test_oracle_survey_counts_the_hidden_fine_truth(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ from worker.progress import JobProgressRecorder, LeaseLost
 from worker.runtime import JobInputs, load_registered_model, load_teacher
 from worker.sharding import add_shards, finish_parent, read_pairs, shard_bounds, shard_tag, write_pairs
 
-SURVEY_VERSION = 1  # the survey's algorithm (sampling, counting); recorded with every result
+# the survey's algorithm (sampling, counting); recorded with every result. 2: also the arg-max over
+# the real classes per label ("classes"); a version-1 result has none and falls back to "pixels".
+SURVEY_VERSION = 2
 SURVEY_FILE = "survey.json"
 SAMPLE_FILE = "sample.json"
 
@@ -242,7 +244,7 @@ def finalize_survey(job_id: int) -> bool:
                 errors.append({"image": pair.image, "error": (rec or {}).get("error", "missing")})
                 continue
             for name, row in rec["labels"].items():
-                stats.add(name, row["pixels"], row["mass"])
+                stats.add(name, row["pixels"], row["mass"], classes=row.get("classes"))
             stats.images += 1
         sample = json.loads((out_dir / SAMPLE_FILE).read_text(encoding="utf-8"))
         provenance = {

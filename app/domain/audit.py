@@ -1,7 +1,9 @@
 """Audit of a mapping against a data survey (pure domain layer).
 
 For every source label with at least ``min_pixels`` surveyed pixels (:class:`AuditThresholds`),
-``share[t]`` is the share of its pixels the teacher (no priors) predicts as target ``t`` by arg-max:
+``share[t]`` is the share of its pixels the teacher (no priors) predicts as class ``t`` by arg-max
+over the real classes (:meth:`app.domain.survey.LabelStats.share_of`; void's own share is its arg-max
+over all N+1 channels):
 
 * ``contradicted`` — the label's allowed targets together get less than ``contradicted_max`` of its
   pixels while other classes, each with at least ``propose_min``, together get at least
@@ -10,8 +12,13 @@ For every source label with at least ``min_pixels`` surveyed pixels (:class:`Aud
   spread over the fine classes it means (``vegetation`` over ``tree`` and ``bush``): a rule asking
   for one dominant class missed such a label in the benchmark (docs/benchmarks.md).
 * ``unused`` — one of several allowed targets gets less than ``unused_max`` of the label's pixels
-  (and the label is not contradicted). Proposed: remove that edge. A label's only target is never
-  "unused": when the data disagrees with it, that is ``contradicted``.
+  (and the label is not contradicted), unless the data supports it all the same: it gets at least
+  :data:`~app.domain.survey.DATA_MIN_SHARE` and is predicted at least ``unused_contrast`` times as
+  often on this label as on the others, which is exactly when the suggestions (from the same survey,
+  at their default floor) would propose that edge. So a thin class that lives inside the label (road
+  markings on a road: about 1 % of its pixels) is not called unused while the suggestions propose it;
+  ``unused_contrast`` 0 turns the exception off. Proposed: remove that edge. A label's only target is
+  never "unused": when the data disagrees with it, that is ``contradicted``.
 * ``void_confident`` — a label mapped only to void whose pixels go to one class for at least
   ``void_confident_min`` of them. Proposed: map it to that class.
 
@@ -25,7 +32,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.domain.mapping import VOID, OntologyMapping
-from app.domain.survey import SurveyStats, describe
+from app.domain.survey import DATA_MIN_CONTRAST, DATA_MIN_SHARE, SurveyStats, describe
+
+MAX_CONTRAST = 1e6  # the largest unused_contrast accepted (a contrast is a ratio of shares)
 
 
 class FindingKind(StrEnum):
@@ -44,6 +53,9 @@ class AuditThresholds:
     propose_min: float = 0.15  # ... counting (and proposing) the classes with at least this each
     unused_max: float = 0.02  # an allowed target with less than this: unused
     void_confident_min: float = 0.6  # a void-only label with one class at least this
+    # ... but a target under unused_max that the data supports (>= DATA_MIN_SHARE and predicted this
+    # many times as often here as on the other labels: the suggestions' own rule) is not unused; 0: off
+    unused_contrast: float = DATA_MIN_CONTRAST
 
     def check(self) -> None:
         for name in ("contradicted_max", "dominant_min", "propose_min", "unused_max", "void_confident_min"):
@@ -52,6 +64,8 @@ class AuditThresholds:
                 raise ValueError(f"{name} must be 0..1, got {value}")
         if self.min_pixels < 0:
             raise ValueError(f"min_pixels must be >= 0, got {self.min_pixels}")
+        if not 0.0 <= self.unused_contrast <= MAX_CONTRAST:
+            raise ValueError(f"unused_contrast must be 0..{MAX_CONTRAST:g}, got {self.unused_contrast}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +102,11 @@ def _label_findings(
     name: str, current: tuple[int, ...], stats: SurveyStats, th: AuditThresholds
 ) -> list[Finding]:
     row = stats.labels[name]
-    shares = row.shares()
+    shares = row.class_shares()
     n = len(stats.class_names)
     real = [t for t in current if t != VOID and t < n]
-    best = max(range(n), key=lambda j: (shares[j], -j)) if n else VOID
     words = describe(stats, name)
+    best = max(range(n), key=lambda j: (shares[j], -j)) if n else VOID
     facts = (("dominant_share", round(shares[best], 4)), ("label_pixels", float(row.total)))
     if not real:  # void only (or in no edge)
         if n and shares[best] >= th.void_confident_min:
@@ -131,7 +145,7 @@ def _label_findings(
         ]
     out = []
     for t in real:
-        if shares[t] < th.unused_max and len(real) > 1:
+        if shares[t] < th.unused_max and len(real) > 1 and not _supported(stats, name, t, th):
             msg = f"edge to `{_name(stats, t)}` is unused: it gets {shares[t]:.1%} of the pixels; {words}"
             proposed = tuple(x for x in current if x != t)
             out.append(
@@ -146,6 +160,14 @@ def _label_findings(
                 )
             )
     return out
+
+
+def _supported(stats: SurveyStats, name: str, target: int, th: AuditThresholds) -> bool:
+    """The data speaks for this thin edge: the suggestions' floor and ``unused_contrast`` are met."""
+    if th.unused_contrast <= 0:
+        return False
+    share = stats.labels[name].share_of(target)
+    return share >= DATA_MIN_SHARE and stats.contrast(name, target) >= th.unused_contrast
 
 
 def audit_mapping(

@@ -27,6 +27,7 @@ class AuditThresholdsRead(BaseModel):
     propose_min: float
     unused_max: float
     void_confident_min: float
+    unused_contrast: float
 
 
 class MappingAuditRead(BaseModel):

@@ -26,7 +26,8 @@ def test_describe_and_data_evidence_give_shares_in_words_and_numbers() -> None:
         "1.0 M px over 143 images"
     )
     ev = data_evidence(stats, "bush")
-    assert sorted(ev) == [1, 2, VOID]  # car's 1 % is under the 5 % floor
+    assert sorted(ev) == [1, 2, 3, VOID]  # car's 1 % is over the 0.5 % floor (and only here)
+    assert sorted(data_evidence(stats, "bush", min_share=0.05)) == [1, 2, VOID]
     assert ev[1].kind is EvidenceKind.DATA and ev[1].strength == 0.71
     assert dict(ev[2].facts)["pixels"] == 180_000.0
     assert data_evidence(stats, "unknown-label") == {}
@@ -47,7 +48,7 @@ def test_a_class_the_teacher_falls_back_to_everywhere_is_no_evidence() -> None:
     facts = dict(bush[1].facts)
     assert facts["contrast"] == 1e6 and "`vegetation`: only here" in bush[1].message
     assert stats.contrast("bush", 3) == pytest.approx(0.25 / 0.25)
-    assert sorted(data_evidence(stats, "bush", min_contrast=0)) == [1, 3]  # turned off
+    assert sorted(data_evidence(stats, "bush", min_contrast=0)) == [1, 3, VOID]  # turned off (void: 2 %)
     # a class predicted on other labels too, but twice as often here, still counts
     shared = _stats({"bush": [0, 600, 0, 400, 0], "street": [800, 0, 0, 200, 0]})
     assert dict(data_evidence(shared, "bush")[3].facts)["contrast"] == 2.0
@@ -122,3 +123,79 @@ def test_a_coarse_label_spread_over_several_classes_is_contradicted() -> None:
     (finding,) = audit_mapping(mapping, ("veg",), stats).findings
     assert (finding.kind, finding.proposed, finding.target) == (FindingKind.CONTRADICTED, (1, 2), 1)
     assert audit_mapping(mapping, ("veg",), stats, AuditThresholds(propose_min=0.3)).findings == ()
+
+
+def _with_classes(rows: dict[str, tuple[list[int], list[int]]]) -> SurveyStats:
+    """Rows of (arg-max over the N+1 channels, arg-max over the N classes) as a survey job records."""
+    stats = SurveyStats(CLASSES)
+    for name, (pixels, classes) in rows.items():
+        stats.add(name, pixels, [float(p) for p in pixels], classes=classes, images=5)
+    return stats
+
+
+def test_class_shares_come_from_the_arg_max_over_the_real_classes() -> None:
+    # void (no-object) outscores every class on 70 % of the street; among the classes the teacher
+    # names road and, on 1 % of it, car (a thin class it never gets past void)
+    stats = _with_classes(
+        {
+            "street": ([2900, 0, 0, 0, 7100], [8900, 0, 1000, 100, 0]),
+            "lawn": ([0, 0, 9000, 0, 1000], [0, 0, 10000, 0, 0]),
+        }
+    )
+    street = stats.labels["street"]
+    assert street.shares()[3] == 0.0 and street.share_of(3) == 0.01
+    assert street.share_of(4) == 0.71  # void's own share: the N+1 arg-max
+    assert describe(stats, "street") == (
+        "89% of this label's pixels are predicted `road`, 10% `terrain`, 1% `car`; "
+        "`void` outscores every class on 71%; 10.0 k px over 5 images"
+    )
+    ev = data_evidence(stats, "street")
+    assert sorted(ev) == [0, 3, VOID]  # not terrain: 10 % here, 100 % on the lawn (contrast 0.1)
+    assert dict(ev[3].facts)["pixels"] == 100.0 and ev[3].strength == 0.01
+    assert stats.contrast("street", 4) == pytest.approx(0.71 / 0.1)
+    # stored and merged with the class counts; a version-1 record (no classes) falls back to pixels
+    again = SurveyStats.from_json(stats.to_json())
+    assert again.labels["street"].classes == [8900, 0, 1000, 100, 0]
+    again.merge(stats)
+    assert again.labels["street"].classes == [17800, 0, 2000, 200, 0]
+    again.add("street", [1, 0, 0, 0, 0], [1.0, 0, 0, 0, 0])
+    assert again.labels["street"].classes is None
+    assert again.labels["street"].share_of(3) == 0.0  # = its N+1 arg-max share
+    with pytest.raises(ValueError, match="expected 5 class counts"):
+        stats.add("street", [1, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], classes=[1])
+
+
+def test_a_thin_edge_the_data_supports_is_not_unused() -> None:
+    # road markings inside the road: 1 % of its pixels and nowhere else (what the suggestions, at their
+    # default floor, propose); a car edge on the street gets 0.5 % but as much as on the lawn
+    stats = _with_classes(
+        {
+            "street": ([9000, 0, 0, 50, 950], [9850, 100, 0, 50, 0]),
+            "lawn": ([0, 0, 9950, 50, 0], [0, 0, 9950, 50, 0]),
+        }
+    )
+    mapping = OntologyMapping.from_edges([("street", 0), ("street", 1), ("street", 3), ("lawn", 2)])
+    assert 1 in data_evidence(stats, "street")
+    found = [(f.kind, f.target) for f in audit_mapping(mapping, ("street", "lawn"), stats).findings]
+    assert found == [(FindingKind.UNUSED, 3)]  # contrast 1.0: unused; vegetation's 1 %: supported
+    off = AuditThresholds(unused_contrast=0)
+    found = [(f.kind, f.target) for f in audit_mapping(mapping, ("street", "lawn"), stats, off).findings]
+    assert found == [(FindingKind.UNUSED, 1), (FindingKind.UNUSED, 3)]
+    with pytest.raises(ValueError, match="unused_contrast must be 0..1e\\+06"):
+        AuditThresholds(unused_contrast=-1).check()
+
+
+def test_void_confident_reads_the_class_shares() -> None:
+    # mapped to void: among the classes, 90 % car; void outscores car on 60 % of the pixels, which
+    # says the teacher is unsure, not that the label is no car (the suggestions read the same shares)
+    stats = _with_classes({"ego": ([0, 0, 0, 4000, 6000], [0, 0, 1000, 9000, 0])})
+    mapping = OntologyMapping.from_edges([("ego", VOID)])
+    (finding,) = audit_mapping(mapping, ("ego",), stats).findings
+    assert (finding.kind, finding.proposed, dict(finding.facts)["dominant_share"]) == (
+        FindingKind.VOID_CONFIDENT,
+        (3,),
+        0.9,
+    )
+    assert "`void` outscores every class on 60%" in finding.message
+    unsure = _with_classes({"ego": ([0, 0, 0, 4000, 6000], [0, 0, 5000, 5000, 0])})
+    assert audit_mapping(mapping, ("ego",), unsure).findings == ()

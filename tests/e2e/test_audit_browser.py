@@ -37,10 +37,10 @@ def out_dir(tmp_path: Path) -> Path:
 
 def _add_survey(s: Any, dataset: Dataset, model: Model, out: Path, name: str, building: list[int]) -> int:
     """A succeeded survey job of ``dataset`` by ``model`` (written to ``out``); ``building`` gives
-    building's arg-max pixels over drivable, obstacle, vegetation, sky, void (road gives 2 % to
+    building's arg-max pixels over drivable, obstacle, vegetation, sky, void (road gives 0.3 % to
     obstacle: a thin target, no data evidence under the default floor)."""
     stats = SurveyStats(("drivable", "obstacle", "vegetation", "sky"))
-    stats.add("road", [9000, 200, 0, 0, 800], [9000.0, 200, 0, 0, 800], images=12)
+    stats.add("road", [9000, 30, 0, 0, 970], [9000.0, 30, 0, 0, 970], images=12)
     stats.add("building", building, [float(v) for v in building], images=9)
     stats.add("sky", [0, 0, 0, 7000, 500], [0, 0, 0, 7000.0, 500], images=10)
     stats.images = 14
@@ -77,10 +77,10 @@ def _surveyed_mapping(live_server: Any, tmp_path: Path, *, agreeing_later: bool 
         s.add_all([dataset, model])
         s.flush()
         job_id = _add_survey(
-            s, dataset, model, tmp_path / "survey-out", "survey of streets", [0, 100, 8100, 0, 1800]
+            s, dataset, model, tmp_path / "survey-out", "survey of streets", [0, 10, 8100, 0, 1890]
         )
         if agreeing_later:
-            _add_survey(s, dataset, model, tmp_path / "later-out", "later survey", [0, 9000, 100, 0, 900])
+            _add_survey(s, dataset, model, tmp_path / "later-out", "later survey", [0, 9080, 20, 0, 900])
         s.commit()
         return mapping.id, job_id
 
@@ -165,22 +165,22 @@ def test_the_chosen_survey_stays_through_edits(new_page: Any, live_server: Any, 
 
 
 def test_a_lower_data_floor_suggests_a_thin_target(new_page: Any, live_server: Any, tmp_path: Path) -> None:
-    """Road gives 2 % of its pixels to obstacle: no ghost chip at the default floor (0.05); 0.01 in the field
-    next to the survey reloads the editor with it, and the chip shows its data evidence."""
+    """Road gives 0.3 % of its pixels to obstacle: no ghost chip at the default floor (0.005); 0.001 in
+    the field next to the survey reloads the editor with it, and the chip shows its data evidence."""
     mapping_id, _ = _surveyed_mapping(live_server, tmp_path)
     page = new_page("erin")
     page.goto(f"/mappings/{mapping_id}")
     field = page.locator("#mapping-audit").get_by_label("Suggestions: data evidence from a share of")
     field.wait_for()
-    assert field.input_value() == "0.05"
+    assert field.input_value() == "0.005"
     ghost = page.locator('tr[data-source="road"] [data-suggestion="1:road"]')
     assert ghost.count() == 0
-    field.fill("0.01")
+    field.fill("0.001")
     field.press("Enter")
-    page.wait_for_url(re.compile(r"data_min_share=0\.01"))
+    page.wait_for_url(re.compile(r"data_min_share=0\.001"))
     ghost.wait_for()
-    assert "2% `obstacle`" in (ghost.locator(".ghost-evidence").text_content() or "")
-    assert page.locator("#editor-state input[name=data_min_share]").get_attribute("value") == "0.01"
+    assert "0.3% `obstacle`" in (ghost.locator(".ghost-evidence").text_content() or "")
+    assert page.locator("#editor-state input[name=data_min_share]").get_attribute("value") == "0.001"
 
 
 def test_audit_thresholds_rerun_the_audit(

@@ -289,11 +289,11 @@ def stored_survey(
     writes), no worker needed: ``stored_survey(status="succeeded") -> job id``. Each call writes its
     own ``survey.json`` (in ``tmp_path / "survey-<n>"``, the job's output_dir). Per source label:
 
-    road → drivable, with 2 % vehicle (a thin target: no data evidence under the default
-    ``data_min_share`` 0.05; vehicle is rare on the other labels, so its contrast passes) and 8 % void
-    (no evidence: void is more frequent on the other labels); car → 78 % vegetation (contradicts car →
+    road → drivable, with 0.3 % vehicle (a thin target: no data evidence under the default
+    ``data_min_share`` 0.005; vehicle is rare on the other labels, so its contrast passes) and 9.7 %
+    void (no evidence: void is more frequent on the other labels); car → 78 % vegetation (contradicts car →
     vehicle); grass → vegetation + void (fine); unlabeled (void-only) → 80 % sky; the other labels are
-    not seen.
+    not seen; ``extra`` adds labels.
     """
     from app.db.models_registry import Job
     from app.domain.survey import SurveyStats
@@ -301,11 +301,13 @@ def stored_survey(
 
     made = iter(range(1_000))
 
-    def make(*, status: str = "succeeded") -> int:
+    def make(*, status: str = "succeeded", extra: dict[str, list[int]] | None = None) -> int:
         stats = SurveyStats(tuple(TARGET.names))
+        for name, pixels in (extra or {}).items():  # more labels: arg-max pixels, mass alike
+            stats.add(name, pixels, [float(v) for v in pixels], images=3)
         # drivable, vehicle, vegetation, sky, void
-        stats.add("road", [9000, 200, 0, 0, 800], [9000.0, 200, 0, 0, 800], images=12)
-        stats.add("car", [0, 100, 7800, 0, 2100], [0, 100.0, 7800, 0, 2100], images=9)
+        stats.add("road", [9000, 30, 0, 0, 970], [9000.0, 30, 0, 0, 970], images=12)
+        stats.add("car", [0, 10, 7800, 0, 2190], [0, 10.0, 7800, 0, 2190], images=9)
         stats.add("grass", [0, 0, 9500, 0, 500], [0, 0, 9500.0, 0, 500], images=5)
         stats.add("unlabeled", [0, 0, 0, 8000, 2000], [0, 0, 0, 8000.0, 2000], images=4)
         out = tmp_path / f"survey-{next(made)}"

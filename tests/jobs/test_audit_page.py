@@ -268,26 +268,31 @@ def test_the_data_evidence_floor_travels_with_the_chosen_survey(
     client: TestClient, viewer: Headers, editor: Headers, world: dict[str, Any], stored_survey: StoredSurvey
 ) -> None:
     """The floor set next to the survey (the suggestions API's ``data_min_share``) reloads the editor
-    with it: road's 2 % vehicle becomes a ghost chip, and edits and previews keep it (``#editor-state``)."""
+    with it: road's 0.3 % vehicle becomes a ghost chip, and edits and previews keep it (``#editor-state``)."""
     mapping_id = world["mapping"]["id"]
     job_id = stored_survey()
     thin = 'data-suggestion="1:road"'
-    kept = 'name="data_min_share" value="0.01"'
+    kept = 'name="data_min_share" value="0.001"'
     editor_url = f"/mappings/{mapping_id}?survey_job_id={job_id}"
     default = html.unescape(client.get(editor_url, headers=editor).text)
     assert thin not in default and 'name="data_min_share"' not in default
-    low = html.unescape(client.get(f"{editor_url}&data_min_share=0.01", headers=editor).text)
+    low = html.unescape(client.get(f"{editor_url}&data_min_share=0.001", headers=editor).text)
     assert thin in low and low.count(kept) == 2  # #editor-state and the row filter
-    assert f"/audit-panel?context=editor&survey_job_id={job_id}&data_min_share=0.01" in low
-    assert f"?view=matrix&survey_job_id={job_id}&data_min_share=0.01" in low
-    _, section = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&data_min_share=0.01")
-    assert re.search(r'id="audit-data-min-share" type="number" name="data_min_share"[^>]*"0.01"', section)
+    assert f"/audit-panel?context=editor&survey_job_id={job_id}&data_min_share=0.001" in low
+    assert f"?view=matrix&survey_job_id={job_id}&data_min_share=0.001" in low
+    _, section = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&data_min_share=0.001")
+    assert re.search(r'id="audit-data-min-share" type="number" name="data_min_share"[^>]*"0.001"', section)
     _, section = _panel(client, editor, mapping_id, f"survey_job_id={job_id}")
-    assert 'value="0.05"' in section and "default 0.05" in section
+    assert 'value="0.005"' in section and "default 0.005" in section
     _, review = _panel(client, viewer, mapping_id, "context=review&version=1")
     assert "audit-data-min-share" not in review  # the review page has no ghost chips
     base = client.get(f"/api/v1/mappings/{mapping_id}", headers=viewer).json()["current_version"]["id"]
-    form = {"base_version": str(base), "view": "rows", "survey_job_id": str(job_id), "data_min_share": "0.01"}
+    form = {
+        "base_version": str(base),
+        "view": "rows",
+        "survey_job_id": str(job_id),
+        "data_min_share": "0.001",
+    }
     edit = client.post(
         f"/mappings/{mapping_id}/edges", data=form | {"source": "car", "target": "3"}, headers=editor | HX
     )
@@ -300,9 +305,9 @@ def test_the_data_evidence_floor_travels_with_the_chosen_survey(
         headers=editor | HX,
     )
     assert applied.status_code == 200 and kept in applied.text  # Apply carries it from #editor-state
-    assert re.search(r'id="audit-data-min-share"[^>]*value="0.01"', applied.text)  # the fresh section too
+    assert re.search(r'id="audit-data-min-share"[^>]*value="0.001"', applied.text)  # the fresh section too
     preview_url = f"/mappings/{mapping_id}/suggestions/accept-all?min_score=0&survey_job_id={job_id}"
-    assert 'value="1:road"' in client.get(f"{preview_url}&data_min_share=0.01", headers=editor | HX).text
+    assert 'value="1:road"' in client.get(f"{preview_url}&data_min_share=0.001", headers=editor | HX).text
     assert 'value="1:road"' not in client.get(preview_url, headers=editor | HX).text
     for bad in ("-0.1", "1.5", "abc"):
         page = client.get(f"{editor_url}&data_min_share={bad}", headers=editor)

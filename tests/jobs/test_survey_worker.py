@@ -76,9 +76,12 @@ def test_survey_job_counts_every_sampled_pixel_resumes_and_feeds_the_audit(
     assert {n: sum(r["pixels"]) for n, r in survey["labels"].items()} == gt  # every pixel, once
     for row in survey["labels"].values():
         assert abs(sum(row["mass"]) - sum(row["pixels"])) < 0.01 * sum(row["pixels"]) + 1
+        assert sum(row["classes"]) == sum(row["pixels"]) and row["classes"][-1] == 0
+        # a pixel whose class arg-max is c either had c as its arg-max over all channels or void
+        assert all(k >= p for k, p in zip(row["classes"][:-1], row["pixels"][:-1], strict=True))
     assert prov["teacher"]["model_id"] == demo.model_id and prov["dataset"]["dataset_id"] == demo.dataset_id
     assert (
-        prov["sample"]["seed"] == 3 and prov["sample"]["images"] == 5 and prov["code"]["survey_version"] == 1
+        prov["sample"]["seed"] == 3 and prov["sample"]["images"] == 5 and prov["code"]["survey_version"] == 2
     )
     assert json.loads(str(job.result_json))["images_ok"] == 5
 

@@ -4,6 +4,9 @@ One forward pass per image (a single view, no TTA). For every ground-truth sourc
 an image it records over the teacher's N classes + void (the null class, index N):
 
 * ``pixels``: the label's pixels whose arg-max over the N+1 scores is each class;
+* ``classes``: the same pixels by their arg-max over the N real classes only (void's column 0):
+  the prediction without priors everywhere else (void, no-object, often outscores a class the
+  teacher is unsure of; see :mod:`app.domain.survey`);
 * ``mass``: the sum over the label's pixels of the scores normalised over the N+1 channels.
 
 The counts are made on the device, band by band, with one ``bincount``/``index_add_`` per band
@@ -42,28 +45,39 @@ class SurveyRun:
 
 def image_counts(
     scores: torch.Tensor, rows: torch.Tensor, num_rows: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Arg-max pixel counts and normalised score mass per row (source label) of one band.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Arg-max pixel counts, normalised score mass and class arg-max counts per row of one band.
 
     Args:
         scores: ``(C, h, W)`` non-negative scores over the N classes + void (C = N+1).
         rows: ``(h, W)`` int64 row index per pixel, ``-1`` = not a known source label.
-        num_rows: number of rows.
+        num_rows: number of rows (source labels).
 
     Returns:
-        ``(num_rows, C)`` int64 pixel counts and ``(num_rows, C)`` float64 score mass.
+        ``(num_rows, C)`` int64 pixel counts by the arg-max over all C channels, ``(num_rows, C)``
+        float64 score mass, and ``(num_rows, C)`` int64 pixel counts by the arg-max over the N
+        real classes (its last column, void, is 0).
     """
     c = scores.shape[0]
     flat = scores.reshape(c, -1)
-    keep = rows.reshape(-1) >= 0
-    r = rows.reshape(-1)[keep]
-    s = flat[:, keep]
-    probs = s / s.sum(dim=0, keepdim=True).clamp_min(1e-12)
-    arg = s.max(dim=0).indices
+    every = rows.reshape(-1)
+    keep = every >= 0
+    if bool(keep.all()):  # the common case: no copy of the band
+        r, s = every, flat
+    else:
+        r, s = every[keep], flat[:, keep]
+    if c > 1:  # one max over the classes; void wins the full arg-max only when strictly higher
+        best, named = s[: c - 1].max(dim=0)  # (ties go to the lowest index, as in max over all C)
+        arg = torch.where(s[c - 1] > best, torch.full_like(named, c - 1), named)
+    else:
+        named = arg = torch.zeros(s.shape[1], dtype=torch.int64, device=s.device)
     pixels = torch.bincount(r * c + arg, minlength=num_rows * c).reshape(num_rows, c)
-    mass = torch.zeros((num_rows, c), dtype=torch.float64, device=scores.device)
-    mass.index_add_(0, r, probs.t().to(torch.float64))
-    return pixels, mass
+    classes = torch.bincount(r * c + named, minlength=num_rows * c).reshape(num_rows, c)
+    # summed in float32 within the band (a band holds at most about 2 MiB of scores), float64 after
+    probs = s / s.sum(dim=0, keepdim=True).clamp_min(1e-12)
+    mass = torch.zeros((num_rows, c), dtype=probs.dtype, device=scores.device)
+    mass.index_add_(0, r, probs.t())
+    return pixels, mass.to(torch.float64), classes
 
 
 def _rows(values: np.ndarray, names: dict[int, str]) -> tuple[np.ndarray, list[str]]:
@@ -91,7 +105,8 @@ def survey_images(
 ) -> SurveyRun:
     """Survey ``pairs``; ``on_image`` gets one record per image (``status`` "ok" or "error").
 
-    An "ok" record: ``{"image", "status": "ok", "labels": {name: {"pixels": [...], "mass": [...]}}}``.
+    An "ok" record: ``{"image", "status": "ok", "labels": {name: {"pixels", "classes", "mass"}}}``
+    (lists of N+1 numbers each).
     """
     started = time.perf_counter()
     names = {lb.value: lb.name for lb in source.labels if lb.value >= 0}
@@ -128,16 +143,19 @@ def survey_images(
             c = teacher.num_classes + 1
             pixels = torch.zeros((len(labels), c), dtype=torch.int64, device=device)
             mass = torch.zeros((len(labels), c), dtype=torch.float64, device=device)
+            classes = torch.zeros((len(labels), c), dtype=torch.int64, device=device)
             for y0, y1, band in maps.bands():
-                p, m = image_counts(band[0], rows[y0:y1], len(labels))
+                p, m, k = image_counts(band[0], rows[y0:y1], len(labels))
                 pixels += p
                 mass += m
-            px, ms = pixels.cpu().tolist(), mass.cpu().tolist()
+                classes += k
+            px, ms, ks = pixels.cpu().tolist(), mass.cpu().tolist(), classes.cpu().tolist()
             record = {
                 "image": sample.pair.image,
                 "status": "ok",
                 "labels": {
-                    n: {"pixels": px[i], "mass": [round(x, 3) for x in ms[i]]} for i, n in enumerate(labels)
+                    n: {"pixels": px[i], "classes": ks[i], "mass": [round(x, 3) for x in ms[i]]}
+                    for i, n in enumerate(labels)
                 },
             }
             on_image(record)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.domain.audit import AuditThresholds
+from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.mapping import VOID
 from app.schemas.audit import AuditFindingRead, AuditThresholdsRead, MappingAuditRead
 from app.services import surveys as service
@@ -37,10 +37,26 @@ def read_audit(
     propose_min: Share = DEFAULTS.propose_min,
     unused_max: Share = DEFAULTS.unused_max,
     void_confident_min: Share = DEFAULTS.void_confident_min,
+    unused_contrast: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=MAX_CONTRAST,
+            description="An allowed target under unused_max is not unused when it gets at least the "
+            "suggestions' data floor and is predicted this many times as often on the label as on the "
+            "others (0: off)",
+        ),
+    ] = DEFAULTS.unused_contrast,
 ) -> MappingAuditRead:
     """Edges the data contradicts, unused edges, void-only labels the teacher predicts confidently."""
     thresholds = AuditThresholds(
-        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+        min_pixels,
+        contradicted_max,
+        dominant_min,
+        propose_min,
+        unused_max,
+        void_confident_min,
+        unused_contrast,
     )
     result = service.audit(
         session, mapping_id, survey_job_id=survey_job_id, version=version, thresholds=thresholds
@@ -59,6 +75,7 @@ def read_audit(
             propose_min=propose_min,
             unused_max=unused_max,
             void_confident_min=void_confident_min,
+            unused_contrast=unused_contrast,
         ),
         checked_labels=list(result.report.checked),
         unseen_labels=list(result.report.unseen),

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from app.domain.hashing import sha256_of_file
+from app.domain.survey import percent
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -151,6 +152,7 @@ def _build_templates() -> Jinja2Templates:
     env.globals["matrix_cell_html"] = matrix_cell_html
     env.globals["matrix_row_cells_html"] = matrix_row_cells_html
     env.filters["ago"] = ago
+    env.filters["percent"] = percent  # 0.71 -> "71%", 0.003 -> "0.3%" (a thin target never reads 0 %)
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from app.domain.audit import AuditThresholds
+from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.domain.survey import DATA_MIN_SHARE
@@ -63,6 +63,7 @@ THRESHOLD_WORDS: tuple[tuple[str, str], ...] = (
     ("dominant_min", "… and other classes together at least"),
     ("propose_min", "… counting (and proposing) classes with at least"),
     ("unused_max", "Unused: an allowed target gets less than"),
+    ("unused_contrast", "… unless predicted this many times as often here as on the other labels"),
     ("void_confident_min", "Void-only, predicted confidently: one class with at least"),
 )
 
@@ -74,14 +75,25 @@ def audit_thresholds(
     propose_min: Share = DEFAULTS.propose_min,
     unused_max: Share = DEFAULTS.unused_max,
     void_confident_min: Share = DEFAULTS.void_confident_min,
+    unused_contrast: Annotated[float, Query(ge=0.0, le=MAX_CONTRAST)] = DEFAULTS.unused_contrast,
 ) -> AuditThresholds:
     """The audit's thresholds from the query: the API's names, ranges and defaults."""
     return AuditThresholds(
-        min_pixels, contradicted_max, dominant_min, propose_min, unused_max, void_confident_min
+        min_pixels,
+        contradicted_max,
+        dominant_min,
+        propose_min,
+        unused_max,
+        void_confident_min,
+        unused_contrast,
     )
 
 
 Thresholds = Annotated[AuditThresholds, Depends(audit_thresholds)]
+THRESHOLD_UNITS: dict[str, Literal["share", "pixels", "ratio"]] = {
+    "min_pixels": "pixels",
+    "unused_contrast": "ratio",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +102,7 @@ class ThresholdRow:
     words: str
     value: float
     default: float
-    is_share: bool
+    unit: Literal["share", "pixels", "ratio"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +148,9 @@ class AuditView:
     @property
     def threshold_rows(self) -> list[ThresholdRow]:
         return [
-            ThresholdRow(n, w, getattr(self.thresholds, n), getattr(DEFAULTS, n), n != "min_pixels")
+            ThresholdRow(
+                n, w, getattr(self.thresholds, n), getattr(DEFAULTS, n), THRESHOLD_UNITS.get(n, "share")
+            )
             for n, w in THRESHOLD_WORDS
         ]
 
