@@ -105,8 +105,8 @@ def _label_findings(
     shares = row.class_shares()
     n = len(stats.class_names)
     real = [t for t in current if t != VOID and t < n]
-    words = describe(stats, name)
     best = max(range(n), key=lambda j: (shares[j], -j)) if n else VOID
+    words = describe(stats, name)
     facts = (("dominant_share", round(shares[best], 4)), ("label_pixels", float(row.total)))
     if not real:  # void only (or in no edge)
         if n and shares[best] >= th.void_confident_min:

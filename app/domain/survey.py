@@ -75,19 +75,20 @@ class LabelStats:
         total = self.total
         return [p / total if total else 0.0 for p in self.pixels]
 
-    def class_counts(self) -> list[int]:
-        """Pixels per column by the arg-max over the real classes (void's column: its N+1 count)."""
-        if self.classes is None:
-            return list(self.pixels)
-        return [*self.classes[:-1], self.pixels[-1]]
+    def class_count(self, column: int) -> int:
+        """Pixels of one column by the arg-max over the real classes (void's column: its N+1 count)."""
+        if self.classes is None or column == len(self.pixels) - 1:
+            return self.pixels[column]
+        return self.classes[column]
 
     def class_shares(self) -> list[float]:
         """:meth:`share_of` every column: real classes by their own arg-max, void by the N+1 one."""
         total = self.total
-        return [p / total if total else 0.0 for p in self.class_counts()]
+        return [self.class_count(j) / total if total else 0.0 for j in range(len(self.pixels))]
 
     def share_of(self, column: int) -> float:
-        return self.class_shares()[column]
+        total = self.total
+        return self.class_count(column) / total if total else 0.0
 
     def mass_shares(self) -> list[float]:
         total = sum(self.mass)
@@ -148,7 +149,7 @@ class SurveyStats:
         if row is None or row.total == 0:
             return 0.0
         other = sum(r.total for n, r in self.labels.items() if n != name)
-        hits = sum(r.class_counts()[column] for n, r in self.labels.items() if n != name)
+        hits = sum(r.class_count(column) for n, r in self.labels.items() if n != name)
         if other == 0 or hits == 0:
             return INF
         return row.share_of(column) / (hits / other)
@@ -280,7 +281,7 @@ def data_evidence(
                 ("share", round(share, 4)),
                 ("score_share", round(mass[j], 4)),
                 ("contrast", round(min(contrast, 1e6), 2)),
-                ("pixels", float(row.class_counts()[j])),
+                ("pixels", float(row.class_count(j))),
                 ("label_pixels", float(row.total)),
                 ("images", float(row.images)),
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -68,15 +69,7 @@ def read_audit(
         survey_job_id=survey_job_id,
         survey_images=result.survey.stats.images,
         survey_provenance=result.survey.provenance,
-        thresholds=AuditThresholdsRead(
-            min_pixels=min_pixels,
-            contradicted_max=contradicted_max,
-            dominant_min=dominant_min,
-            propose_min=propose_min,
-            unused_max=unused_max,
-            void_confident_min=void_confident_min,
-            unused_contrast=unused_contrast,
-        ),
+        thresholds=AuditThresholdsRead(**asdict(thresholds)),
         checked_labels=list(result.report.checked),
         unseen_labels=list(result.report.unseen),
         findings=[

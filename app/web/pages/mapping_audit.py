@@ -56,15 +56,16 @@ router = APIRouter(include_in_schema=False)
 Context = Literal["editor", "review"]
 DEFAULTS = AuditThresholds()
 Share = Annotated[float, Query(ge=0.0, le=1.0)]
-# (name, words) of each threshold, in the order of the form (app.domain.audit explains each rule)
-THRESHOLD_WORDS: tuple[tuple[str, str], ...] = (
-    ("min_pixels", "Fewest surveyed pixels for a verdict"),
-    ("contradicted_max", "Contradicted: the allowed targets get less than"),
-    ("dominant_min", "… and other classes together at least"),
-    ("propose_min", "… counting (and proposing) classes with at least"),
-    ("unused_max", "Unused: an allowed target gets less than"),
-    ("unused_contrast", "… unless predicted this many times as often here as on the other labels"),
-    ("void_confident_min", "Void-only, predicted confidently: one class with at least"),
+Unit = Literal["share", "pixels", "ratio"]
+# (name, words, unit) of each threshold, in the order of the form (app.domain.audit explains each rule)
+THRESHOLD_WORDS: tuple[tuple[str, str, Unit], ...] = (
+    ("min_pixels", "Fewest surveyed pixels for a verdict", "pixels"),
+    ("contradicted_max", "Contradicted: the allowed targets get less than", "share"),
+    ("dominant_min", "… and other classes together at least", "share"),
+    ("propose_min", "… counting (and proposing) classes with at least", "share"),
+    ("unused_max", "Unused: an allowed target gets less than", "share"),
+    ("unused_contrast", "… unless predicted this many times as often here as on the other labels", "ratio"),
+    ("void_confident_min", "Void-only, predicted confidently: one class with at least", "share"),
 )
 
 
@@ -90,10 +91,6 @@ def audit_thresholds(
 
 
 Thresholds = Annotated[AuditThresholds, Depends(audit_thresholds)]
-THRESHOLD_UNITS: dict[str, Literal["share", "pixels", "ratio"]] = {
-    "min_pixels": "pixels",
-    "unused_contrast": "ratio",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +99,7 @@ class ThresholdRow:
     words: str
     value: float
     default: float
-    unit: Literal["share", "pixels", "ratio"]
+    unit: Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +145,8 @@ class AuditView:
     @property
     def threshold_rows(self) -> list[ThresholdRow]:
         return [
-            ThresholdRow(
-                n, w, getattr(self.thresholds, n), getattr(DEFAULTS, n), THRESHOLD_UNITS.get(n, "share")
-            )
-            for n, w in THRESHOLD_WORDS
+            ThresholdRow(n, w, getattr(self.thresholds, n), getattr(DEFAULTS, n), unit)
+            for n, w, unit in THRESHOLD_WORDS
         ]
 
 
