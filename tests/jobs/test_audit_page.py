@@ -255,6 +255,8 @@ def test_a_bad_threshold_is_a_422_naming_it(
         "propose_min=abc",
         "min_pixels=-1",
         "unused_max=",
+        "unused_contrast=-1",
+        "unused_contrast=1e7",
     ):
         field = query.split("=")[0]
         status, text = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&{query}")
@@ -262,6 +264,8 @@ def test_a_bad_threshold_is_a_422_naming_it(
     form = {"finding": "contradicted:2:car", "survey_job_id": str(job_id), "base_version": "1"}
     r = client.post(f"/mappings/{mapping_id}/audit/apply?unused_max=2", data=form, headers=editor | HX)
     assert r.status_code == 422 and "unused_max" in r.text
+    r = client.post(f"/mappings/{mapping_id}/audit/apply?unused_contrast=abc", data=form, headers=editor | HX)
+    assert r.status_code == 422 and "unused_contrast" in r.text
 
 
 def test_the_data_evidence_floor_travels_with_the_chosen_survey(
