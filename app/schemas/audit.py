@@ -18,6 +18,24 @@ class AuditFindingRead(BaseModel):
     remove: list[int] = Field(description="Proposed edges to remove")
     message: str = Field(description="The finding and its evidence in words and numbers")
     facts: dict[str, float]
+    caveats: list[str] = Field(
+        default_factory=list,
+        description="Classes of this finding the surveying teacher is weak on (IoU under 0.35 in its newest "
+        "evaluation) or was never evaluated on: the finding may be the teacher's blind spot",
+    )
+
+
+class TeacherQualityRead(BaseModel):
+    model_id: int
+    model_name: str
+    evaluation_job_id: int | None = Field(description="Its newest evaluation in the target's classes")
+    dataset_name: str | None
+    miou: float | None
+    weak: bool = Field(description="mIoU under 0.5: findings may be the teacher's blind spots")
+    class_iou: dict[str, float | None] = Field(
+        default_factory=dict, description="IoU per target class name (null: not in the evaluated data)"
+    )
+    summary: str = Field(description="The above in one sentence, as the editor shows it")
 
 
 class AuditThresholdsRead(BaseModel):
@@ -37,6 +55,7 @@ class MappingAuditRead(BaseModel):
     survey_images: int
     survey_provenance: dict[str, Any] = Field(description="Teacher, dataset, sample, code version")
     thresholds: AuditThresholdsRead
+    teacher: TeacherQualityRead = Field(description="The surveying teacher and how far it can be trusted")
     checked_labels: list[str] = Field(description="Labels with enough surveyed pixels for a verdict")
     unseen_labels: list[str] = Field(description="Labels with too few surveyed pixels: no verdict")
     findings: list[AuditFindingRead]

@@ -34,11 +34,14 @@ from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.domain.survey import DATA_MIN_SHARE
+from app.domain.teacher_trust import TeacherQuality, caveats, summary
 from app.services import audit_edits
 from app.services import mappings as mapping_service
+from app.services import models as model_service
 from app.services import surveys as survey_service
 from app.services.audit_edits import KIND_WORDS, SurveyChoice, finding_key
 from app.services.mappings import StaleVersion
+from app.services.teacher_quality import teacher_quality
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep
 from app.web.pages._access import can_edit
@@ -113,6 +116,23 @@ class AuditItem:
     proposed: str
     label_pixels: int
     dominant_share: float | None
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherView:
+    """The surveying teacher under the survey select: its evaluation, or that it has none."""
+
+    model_id: int
+    text: str
+    quality: TeacherQuality | None
+
+    @property
+    def level(self) -> str:
+        """ok | warning (weak) | unknown (never evaluated in the target's classes)."""
+        if self.quality is None:
+            return "unknown"
+        return "warning" if self.quality.weak else "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +150,7 @@ class AuditView:
     images: int = 0
     thresholds: AuditThresholds = DEFAULTS
     data_min_share: float = DATA_MIN_SHARE  # the editor's ghost chips' data evidence floor
+    teacher: TeacherView | None = None
 
     @property
     def data_min_share_default(self) -> float:
@@ -198,6 +219,9 @@ def build_audit_view(
             data_min_share=data_min_share,
         )
     names = result.target_names | {VOID: "void"}
+    model = model_service.get_model(session, result.survey.model_id)
+    quality = teacher_quality(session, model.id, result.target_names)
+    teacher = TeacherView(model.id, summary(quality, model.name), quality)
     items = tuple(
         AuditItem(
             key=finding_key(f),
@@ -209,6 +233,7 @@ def build_audit_view(
             proposed=_names(f.proposed, names),
             label_pixels=int(dict(f.facts).get("label_pixels", 0)),
             dominant_share=dict(f.facts).get("dominant_share"),
+            caveats=caveats(quality, f, names),
         )
         for f in result.report.findings
     )
@@ -225,6 +250,7 @@ def build_audit_view(
         images=result.survey.stats.images,
         thresholds=thresholds,
         data_min_share=data_min_share,
+        teacher=teacher,
     )
 
 

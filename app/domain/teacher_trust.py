@@ -1,0 +1,95 @@
+"""How far a survey's teacher can be trusted, from its own evaluation (pure domain layer).
+
+A survey is only as good as the teacher that made it: where the teacher cannot recognise a class, an
+audit finding about that class is the teacher's blind spot, not a mapping error (the demo's quick
+teacher, mIoU 0.20, produced four findings, all of them its own blind spots). So the audit shows the
+teacher's newest evaluation next to the survey and, on each finding, the classes it involves that the
+teacher is weak on. Both thresholds are unilabel's, not the paper's (the paper audits no mapping);
+they come from the synthetic benchmark of issue 15 (docs/benchmarks.md, "Data evidence"):
+
+* :data:`WEAK_TEACHER_MIOU` 0.5 — the five toy teachers whose audits met the goal (4 of 5 corrupted
+  edges flagged, at most 1 false flag) had held-out mIoU 0.54-0.66.
+* :data:`WEAK_CLASS_IOU` 0.35 — every false flag of those audits concerned road marking, on which
+  the teachers had IoU 0.075-0.305; the classes they judged right had IoU 0.48 and more.
+
+A class the evaluation's ground truth never contains has no IoU (``None``): the teacher's skill on it
+is unknown, and a finding involving it says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from app.domain.audit import Finding
+from app.domain.mapping import VOID
+
+WEAK_TEACHER_MIOU = 0.5
+WEAK_CLASS_IOU = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherQuality:
+    """A teacher's newest evaluation in the target taxonomy: its mIoU and IoU per target class id."""
+
+    model_name: str
+    evaluation_job_id: int
+    dataset_name: str
+    miou: float | None
+    class_iou: Mapping[int, float | None]  # target class id -> IoU (None: not in the evaluated data)
+
+    @property
+    def weak(self) -> bool:
+        return self.miou is not None and self.miou < WEAK_TEACHER_MIOU
+
+    def weak_classes(self, classes: Iterable[int]) -> tuple[tuple[int, float | None], ...]:
+        """The given classes (void skipped, each once) the teacher is weak on or was never evaluated on."""
+        out = []
+        for c in dict.fromkeys(classes):
+            if c == VOID:
+                continue
+            iou = self.class_iou.get(c)
+            if iou is None or iou < WEAK_CLASS_IOU:
+                out.append((c, iou))
+        return tuple(out)
+
+
+def summary(quality: TeacherQuality | None, model_name: str) -> str:
+    """One sentence on the teacher: its evaluation, or that it has none."""
+    if quality is None:
+        return (
+            f"Teacher `{model_name}` has no evaluation in the target taxonomy: how far its survey can be "
+            "trusted is unknown (evaluate it on a dataset with ground truth)"
+        )
+    miou = "no mIoU" if quality.miou is None else f"mIoU {quality.miou:.2f}"
+    text = (
+        f"Teacher `{quality.model_name}`: {miou} on `{quality.dataset_name}` "
+        f"(evaluation job {quality.evaluation_job_id})"
+    )
+    if quality.weak:
+        text += (
+            f"; under {WEAK_TEACHER_MIOU:.2f}, so findings may be the teacher's blind spots rather "
+            "than mapping errors: check each against the images"
+        )
+    return text
+
+
+def caveats(quality: TeacherQuality | None, finding: Finding, names: Mapping[int, str]) -> tuple[str, ...]:
+    """Why ``finding`` may be the teacher's error: one sentence per class it involves (its subject,
+    the label's targets now and the proposed ones) that the teacher is weak on or was not evaluated on."""
+    if quality is None:
+        return ()
+    out = []
+    for c, iou in quality.weak_classes((finding.target, *finding.current, *finding.proposed)):
+        name = names.get(c, str(c))
+        if iou is None:
+            out.append(
+                f"`{name}` is not in evaluation job {quality.evaluation_job_id}'s ground truth: "
+                "the teacher's skill on it is unknown"
+            )
+        else:
+            out.append(
+                f"the teacher's IoU on `{name}` is {iou:.2f} (evaluation job {quality.evaluation_job_id}): "
+                "this may be its blind spot"
+            )
+    return tuple(out)
