@@ -31,9 +31,43 @@ UPDATE_FROM_HELP = (
 KIND_HELP = " | ".join(TASK_OF_KIND)  # every kind the API queues: cannot drift from the task table
 
 
+TIMEOUT_S = 30
+
+
+class _SayingTransport(httpx.HTTPTransport):
+    """A server that cannot be reached is one red line naming the URL and what to do, exit code 2
+    (not an httpx traceback)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.ConnectError as exc:
+            where = f"{request.url.scheme}://{request.url.netloc.decode()}"
+            typer.secho(
+                f"cannot reach the unilabel server at {where} ({exc}): start it with `make run` or "
+                "`unilabel serve`, or point --url / $UNILABEL_URL at a running one",
+                err=True,
+                fg="red",
+            )
+            raise typer.Exit(2) from None
+        except httpx.TimeoutException:
+            typer.secho(
+                f"the unilabel server at {request.url.host} did not answer {request.method} "
+                f"{request.url.path} within {TIMEOUT_S} s",
+                err=True,
+                fg="red",
+            )
+            raise typer.Exit(2) from None
+
+
 def _client(url: str, token: str | None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=30)
+    return httpx.Client(
+        base_url=url.rstrip("/") + "/api/v1",
+        headers=headers,
+        timeout=TIMEOUT_S,
+        transport=_SayingTransport(),
+    )
 
 
 def _check(response: httpx.Response) -> Any:

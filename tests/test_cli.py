@@ -110,3 +110,20 @@ def test_login_url_command_and_format(env: Path, monkeypatch: pytest.MonkeyPatch
     )
     assert login_url("0.0.0.0", 80, "t") == "http://127.0.0.1:80/login/token?token=t"
     assert login_url("::1", 80, "t") == "http://[::1]:80/login/token?token=t"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["experiment", "show", "1"], ["job", "list"], ["job", "submit", "--model", "1", "--dataset", "1"]],
+)
+def test_a_server_that_cannot_be_reached_is_one_clear_line_not_a_traceback(args: list[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once the socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = runner.invoke(app, [*args, "--url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 2, result.output
+    assert f"cannot reach the unilabel server at http://127.0.0.1:{port}" in result.output
+    assert "`make run` or `unilabel serve`" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
