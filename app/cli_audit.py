@@ -1,10 +1,10 @@
 """``unilabel mapping audit``: a mapping version checked against a data survey (outer layer).
 
-Prints the surveying teacher's newest evaluation (a warning when it is weak or missing), then each
-finding (an edge the data contradicts, an unused edge, a void-only label the teacher predicts
-confidently as one class) with its proposed change, evidence and caveats (classes the teacher is weak
-on: :mod:`app.domain.teacher_trust`), or ``--json``. Exit code
-1 when there are findings, so a script can gate on a clean audit. The thresholds are those of
+Prints the surveying teacher's evaluation (``app.services.teacher_quality``; a warning when it is
+weak or missing), then each finding (an edge the data contradicts, an unused edge, a void-only label
+the teacher predicts confidently as one class) with its proposed change, evidence and caveats
+(classes the teacher is weak on: :mod:`app.domain.teacher_trust`), or ``--json``. Exit code 1 when
+there are findings, so a script can gate on a clean audit. The thresholds are those of
 :class:`app.domain.audit.AuditThresholds`.
 """
 

@@ -3,9 +3,10 @@
 A survey is only as good as the teacher that made it: where the teacher cannot recognise a class, an
 audit finding about that class is the teacher's blind spot, not a mapping error (the demo's quick
 teacher, mIoU 0.20, produced four findings, all of them its own blind spots). So the audit shows the
-teacher's newest evaluation next to the survey and, on each finding, the classes it involves that the
-teacher is weak on. Both thresholds are unilabel's, not the paper's (the paper audits no mapping);
-they come from the synthetic benchmark of issue 15 (docs/benchmarks.md, "Data evidence"):
+teacher's evaluation next to the survey (:mod:`app.services.teacher_quality` picks which) and, on
+each finding, the classes it involves that the teacher is weak on. Both thresholds are unilabel's,
+not the paper's (the paper audits no mapping); they come from the synthetic benchmark of issue 15
+(docs/benchmarks.md, "Data evidence"):
 
 * :data:`WEAK_TEACHER_MIOU` 0.5 — the five toy teachers whose audits met the goal (4 of 5 corrupted
   edges flagged, at most 1 false flag) had held-out mIoU 0.54-0.66.
@@ -30,7 +31,7 @@ WEAK_CLASS_IOU = 0.35
 
 @dataclass(frozen=True, slots=True)
 class TeacherQuality:
-    """A teacher's newest evaluation in the target taxonomy: its mIoU and IoU per target class id."""
+    """One evaluation of a teacher in the target taxonomy: its mIoU and IoU per target class id."""
 
     model_name: str
     evaluation_job_id: int
@@ -75,21 +76,21 @@ def summary(quality: TeacherQuality | None, model_name: str) -> str:
 
 
 def caveats(quality: TeacherQuality | None, finding: Finding, names: Mapping[int, str]) -> tuple[str, ...]:
-    """Why ``finding`` may be the teacher's error: one sentence per class it involves (its subject,
-    the label's targets now and the proposed ones) that the teacher is weak on or was not evaluated on."""
+    """Why ``finding`` may be the teacher's error, from the classes it involves (its subject, the
+    label's targets now and the proposed ones): one sentence for those the teacher is weak on, one
+    for those its evaluation never saw."""
     if quality is None:
         return ()
+    weak = quality.weak_classes((finding.target, *finding.current, *finding.proposed))
+    low = [f"{iou:.2f} on `{names.get(c, str(c))}`" for c, iou in weak if iou is not None]
+    unknown = [f"`{names.get(c, str(c))}`" for c, iou in weak if iou is None]
+    job = f"evaluation job {quality.evaluation_job_id}"
     out = []
-    for c, iou in quality.weak_classes((finding.target, *finding.current, *finding.proposed)):
-        name = names.get(c, str(c))
-        if iou is None:
-            out.append(
-                f"`{name}` is not in evaluation job {quality.evaluation_job_id}'s ground truth: "
-                "the teacher's skill on it is unknown"
-            )
-        else:
-            out.append(
-                f"the teacher's IoU on `{name}` is {iou:.2f} (evaluation job {quality.evaluation_job_id}): "
-                "this may be its blind spot"
-            )
+    if low:
+        these = "this may be its blind spot" if len(low) == 1 else "these may be its blind spots"
+        out.append(f"the teacher's IoU is {', '.join(low)} ({job}): {these}")
+    if unknown:
+        verb, them = ("is", "it") if len(unknown) == 1 else ("are", "them")
+        names_ = ", ".join(unknown)
+        out.append(f"{names_} {verb} not in {job}'s ground truth: the teacher's skill on {them} is unknown")
     return tuple(out)

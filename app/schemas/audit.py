@@ -20,15 +20,18 @@ class AuditFindingRead(BaseModel):
     facts: dict[str, float]
     caveats: list[str] = Field(
         default_factory=list,
-        description="Classes of this finding the surveying teacher is weak on (IoU under 0.35 in its newest "
-        "evaluation) or was never evaluated on: the finding may be the teacher's blind spot",
+        description="Classes of this finding the surveying teacher is weak on (IoU under 0.35 in its "
+        "evaluation) or that evaluation's ground truth lacks: the finding may be the teacher's blind spot",
     )
 
 
 class TeacherQualityRead(BaseModel):
     model_id: int
     model_name: str
-    evaluation_job_id: int | None = Field(description="Its newest evaluation in the target's classes")
+    evaluation_job_id: int | None = Field(
+        description="Of its recent evaluations in the target's classes, the one whose ground truth holds "
+        "the most target classes (the newest among equals)"
+    )
     dataset_name: str | None
     miou: float | None
     weak: bool = Field(description="mIoU under 0.5: findings may be the teacher's blind spots")

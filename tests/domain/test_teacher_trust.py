@@ -29,8 +29,14 @@ def test_caveats_cover_subject_current_and_proposed_targets() -> None:
     f = Finding(FindingKind.CONTRADICTED, "lane", current=(0,), proposed=(0, 2), target=2, message="m")
     q = _quality(0.6, {0: 0.1, 1: 0.9, 2: None, 3: 0.9})
     assert caveats(q, f, NAMES) == (
+        "the teacher's IoU is 0.10 on `road` (evaluation job 7): this may be its blind spot",
         "`tree` is not in evaluation job 7's ground truth: the teacher's skill on it is unknown",
-        "the teacher's IoU on `road` is 0.10 (evaluation job 7): this may be its blind spot",
+    )
+    both = Finding(FindingKind.UNUSED, "lane", current=(0, 1, 2, 3), proposed=(0,), target=3, message="m")
+    q2 = _quality(0.6, {0: 0.1, 1: 0.2, 2: None, 3: None})
+    assert caveats(q2, both, NAMES) == (
+        "the teacher's IoU is 0.10 on `road`, 0.20 on `car` (evaluation job 7): these may be its blind spots",
+        "`sky`, `tree` are not in evaluation job 7's ground truth: the teacher's skill on them is unknown",
     )
     assert caveats(None, f, NAMES) == ()
     void = Finding(FindingKind.VOID_CONFIDENT, "x", current=(VOID,), proposed=(3,), target=3, message="m")

@@ -4,11 +4,12 @@ that submits a ``survey`` job; its result is the evidence of the mapping audit a
 ``GET /datasets/{id}/survey-form`` renders ``datasets/_survey_form.html`` (editors; loaded after the
 page). Its teacher select lists first the models whose taxonomy some mapping from this dataset's
 taxonomy maps to (a survey by any other model fits no mapping's audit or suggestions), each with its
-taxonomy and its newest evaluation's mIoU; the first of them is preselected. The sample size says
-how many labelled images the dataset has (its last scan). ``POST /datasets/{id}/survey`` submits the
-job and opens its page with a toast that counts the images the survey will really take (all of
-them when the dataset has fewer than asked), or flashes the refusal on the dataset's page (a model
-that cannot survey, a split the dataset lacks, ...).
+taxonomy and the mIoU of the evaluation the audit shows for it (``app.services.teacher_quality``);
+the first of them is preselected. The sample size says how many labelled images the dataset has (its
+last scan). ``POST /datasets/{id}/survey`` submits the job and opens its page with a toast that
+counts the images the survey will really take (all of them when the dataset has fewer than asked),
+or flashes the refusal on the dataset's page (a model that cannot survey, a split the dataset lacks,
+...).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from sqlalchemy.orm import Session
 
 from app.db.models_registry import Dataset
 from app.domain.errors import DomainError
+from app.domain.taxonomy import Taxonomy
 from app.schemas.jobs import SurveyParams
 from app.services import datasets as dataset_service
-from app.services import evaluations as evaluation_service
 from app.services import jobs as job_service
 from app.services import mappings as mapping_service
 from app.services import models as model_service
 from app.services import taxonomies as taxonomy_service
+from app.services.teacher_quality import teacher_quality
 from app.web.auth import EditorUser
 from app.web.deps import SessionDep, SettingsDep
 from app.web.pages._render import flash, fragment, render_text
@@ -46,7 +48,7 @@ class TeacherChoice:
     model_id: int
     name: str
     taxonomy: str
-    miou: float | None  # its newest evaluation's (None: not evaluated)
+    miou: float | None  # of the evaluation the audit shows for it (None: not evaluated)
     fits: bool  # some mapping from the dataset's taxonomy maps to the model's
 
 
@@ -57,15 +59,15 @@ def teacher_choices(session: Session, row: Dataset) -> list[TeacherChoice]:
     )
     targets = {m.target_taxonomy_id for m in mappings}
     models, _ = model_service.list_models(session, limit=MODELS_LISTED)
-    names: dict[int, str] = {}
+    taxonomies: dict[int, Taxonomy] = {}
     out = []
     for model in models:
-        newest = evaluation_service.list_evaluations(session, model_id=model.id)[:1]
-        miou = newest[0]["miou"] if newest else None
-        if model.taxonomy_id not in names:
-            names[model.taxonomy_id] = taxonomy_service.get_taxonomy(session, model.taxonomy_id).name
-        taxonomy = names[model.taxonomy_id]
-        out.append(TeacherChoice(model.id, model.name, taxonomy, miou, model.taxonomy_id in targets))
+        if model.taxonomy_id not in taxonomies:
+            taxonomies[model.taxonomy_id] = taxonomy_service.load_taxonomy(session, model.taxonomy_id)
+        taxonomy = taxonomies[model.taxonomy_id]
+        quality = teacher_quality(session, model.id, dict(taxonomy.class_list()))  # as the audit shows it
+        miou = quality.miou if quality else None
+        out.append(TeacherChoice(model.id, model.name, taxonomy.name, miou, model.taxonomy_id in targets))
     return sorted(out, key=lambda c: (not c.fits, c.name))
 
 
