@@ -120,6 +120,56 @@ def test_audit_section_and_applying_a_proposed_change(
     review.locator("#mapping-audit").screenshot(path=str(out_dir / "review-audit.png"))
 
 
+def test_the_teachers_evaluation_and_its_blind_spots_beside_the_findings(
+    new_page: Any, live_server: Any, tmp_path: Path, out_dir: Path
+) -> None:
+    """A weak teacher (mIoU under 0.5 in its evaluation): the section warns, and the contradicted
+    finding names the classes it involves that the teacher hardly recognises."""
+    import numpy as np
+
+    from worker.ml.evaluate import EvaluationResult, metrics_from_confusion
+
+    mapping_id, _ = _surveyed_mapping(live_server, tmp_path)
+    names = [n for _, n in factories.TARGET_CLASSES]  # drivable, obstacle, vegetation, sky
+    # rows = truth, columns = prediction + void: obstacle and vegetation are mostly missed
+    matrix = np.asarray([[80, 10, 10, 0, 0], [40, 10, 0, 0, 0], [60, 0, 15, 0, 0], [0, 0, 0, 90, 0]])
+    result = EvaluationResult(
+        metrics=metrics_from_confusion(matrix, names),
+        confusion=matrix,
+        evaluated=20,
+        seconds=1.0,
+        provenance={"class_names": names, "tta_views": ["identity"]},
+    ).to_json()
+    with live_server.session_factory() as s:
+        model = s.query(Model).filter(Model.name == f"teacher-{mapping_id}").one()
+        dataset = s.query(Dataset).filter(Dataset.name == f"streets-{mapping_id}").one()
+        evaluation = Job(
+            kind="evaluate",
+            status="succeeded",
+            name="teacher on streets val",
+            params_json="{}",
+            dataset_id=dataset.id,
+            model_id=model.id,
+            result_json=json.dumps(result),
+        )
+        s.add(evaluation)
+        s.commit()
+        evaluation_id = evaluation.id
+    page = new_page("erin")
+    page.goto(f"/mappings/{mapping_id}")
+    audit = page.locator("#mapping-audit")
+    teacher = audit.locator('#audit-teacher[data-level="warning"]')
+    teacher.wait_for()
+    assert f"(evaluation job {evaluation_id}); under 0.50" in teacher.inner_text()
+    caveat = audit.locator('.audit-finding[data-kind="contradicted"] .audit-caveat').inner_text()
+    assert "the teacher's IoU is 0.18 on `vegetation`, 0.17 on `obstacle`" in caveat, caveat
+    teacher.get_by_role("link", name="Open the evaluation").click()
+    page.wait_for_url(f"**/jobs/{evaluation_id}")
+    page.go_back()
+    audit.locator(".audit-finding").first.scroll_into_view_if_needed()
+    audit.screenshot(path=str(out_dir / "editor-audit-teacher.png"))
+
+
 def test_survey_form_on_the_dataset_page(
     new_page: Any, live_server: Any, tmp_path: Path, out_dir: Path
 ) -> None:
