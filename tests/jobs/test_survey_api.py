@@ -181,6 +181,17 @@ def test_audit_and_suggestion_refusals(
     done = stored_survey()
     assert client.get(f"{url}?survey_job_id={done}&version=9", headers=viewer).status_code == 404
     assert client.get(f"{url}?survey_job_id={done}&unused_max=1.5", headers=viewer).status_code == 422
+    # the same ranges as the editor's Audit section (app.web.audit_query): min_pixels up to 10**12
+    for bad in ("-1", str(10**12 + 1), "1e3", "many"):
+        r = client.get(f"{url}?survey_job_id={done}&min_pixels={bad}", headers=viewer)
+        assert r.status_code == 422 and "min_pixels" in r.text, (bad, r.text)
+    assert client.get(f"{url}?survey_job_id=1&min_pixels=-1").status_code == 401  # who first, then what
+    ok = client.get(f"{url}?survey_job_id={done}&min_pixels={10**12}", headers=viewer)
+    assert (
+        ok.status_code == 200
+        and ok.json()["findings"] == []
+        and ok.json()["thresholds"]["min_pixels"] == 10**12
+    )
     scan = client.post(
         "/api/v1/jobs",
         json={"params": {"kind": "scan_dataset", "dataset_id": world["dataset"]["id"]}},

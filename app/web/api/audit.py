@@ -7,19 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.mapping import VOID
 from app.domain.teacher_trust import caveats, summary
 from app.schemas.audit import AuditFindingRead, AuditThresholdsRead, MappingAuditRead, TeacherQualityRead
 from app.services import models as model_service
 from app.services import surveys as service
 from app.services.teacher_quality import teacher_quality
+from app.web.audit_query import Thresholds
 from app.web.auth import ReadUser
 from app.web.deps import IdPath, SessionDep
 
 router = APIRouter(prefix="/mappings", tags=["suggestions"])
-DEFAULTS = AuditThresholds()
-Share = Annotated[float, Query(ge=0.0, le=1.0)]
 
 
 @router.get("/{mapping_id}/audit", response_model=MappingAuditRead)
@@ -30,38 +28,12 @@ def read_audit(
     survey_job_id: Annotated[
         int, Query(ge=1, description="A succeeded survey job of this mapping's taxonomies")
     ],
+    thresholds: Thresholds,
     version: Annotated[
         int | None, Query(ge=1, description="Version number (default: the current one)")
     ] = None,
-    min_pixels: Annotated[
-        int, Query(ge=0, description="Fewer surveyed pixels: no verdict")
-    ] = DEFAULTS.min_pixels,
-    contradicted_max: Share = DEFAULTS.contradicted_max,
-    dominant_min: Share = DEFAULTS.dominant_min,
-    propose_min: Share = DEFAULTS.propose_min,
-    unused_max: Share = DEFAULTS.unused_max,
-    void_confident_min: Share = DEFAULTS.void_confident_min,
-    unused_contrast: Annotated[
-        float,
-        Query(
-            ge=0.0,
-            le=MAX_CONTRAST,
-            description="An allowed target under unused_max is not unused when it gets at least the "
-            "suggestions' data floor and is predicted this many times as often on the label as on the "
-            "others (0: off)",
-        ),
-    ] = DEFAULTS.unused_contrast,
 ) -> MappingAuditRead:
     """Edges the data contradicts, unused edges, void-only labels the teacher predicts confidently."""
-    thresholds = AuditThresholds(
-        min_pixels,
-        contradicted_max,
-        dominant_min,
-        propose_min,
-        unused_max,
-        void_confident_min,
-        unused_contrast,
-    )
     result = service.audit(
         session, mapping_id, survey_job_id=survey_job_id, version=version, thresholds=thresholds
     )

@@ -26,11 +26,11 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from app.domain.audit import MAX_CONTRAST, AuditThresholds
+from app.domain.audit import AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.domain.survey import DATA_MIN_SHARE
@@ -42,6 +42,7 @@ from app.services import surveys as survey_service
 from app.services.audit_edits import KIND_WORDS, SurveyChoice, finding_key
 from app.services.mappings import StaleVersion
 from app.services.teacher_quality import teacher_quality
+from app.web.audit_query import DEFAULTS, Thresholds
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep
 from app.web.pages._access import can_edit
@@ -57,8 +58,6 @@ from app.web.pages.mapping_editor import (
 
 router = APIRouter(include_in_schema=False)
 Context = Literal["editor", "review"]
-DEFAULTS = AuditThresholds()
-Share = Annotated[float, Query(ge=0.0, le=1.0)]
 Unit = Literal["share", "pixels", "ratio"]
 # (name, words, unit) of each threshold, in the order of the form (app.domain.audit explains each rule)
 THRESHOLD_WORDS: tuple[tuple[str, str, Unit], ...] = (
@@ -70,30 +69,6 @@ THRESHOLD_WORDS: tuple[tuple[str, str, Unit], ...] = (
     ("unused_contrast", "… unless predicted this many times as often here as on the other labels", "ratio"),
     ("void_confident_min", "Void-only, predicted confidently: one class with at least", "share"),
 )
-
-
-def audit_thresholds(
-    min_pixels: Annotated[int, Query(ge=0, le=10**12)] = DEFAULTS.min_pixels,
-    contradicted_max: Share = DEFAULTS.contradicted_max,
-    dominant_min: Share = DEFAULTS.dominant_min,
-    propose_min: Share = DEFAULTS.propose_min,
-    unused_max: Share = DEFAULTS.unused_max,
-    void_confident_min: Share = DEFAULTS.void_confident_min,
-    unused_contrast: Annotated[float, Query(ge=0.0, le=MAX_CONTRAST)] = DEFAULTS.unused_contrast,
-) -> AuditThresholds:
-    """The audit's thresholds from the query: the API's names, ranges and defaults."""
-    return AuditThresholds(
-        min_pixels,
-        contradicted_max,
-        dominant_min,
-        propose_min,
-        unused_max,
-        void_confident_min,
-        unused_contrast,
-    )
-
-
-Thresholds = Annotated[AuditThresholds, Depends(audit_thresholds)]
 
 
 @dataclass(frozen=True, slots=True)
