@@ -83,3 +83,23 @@ def _only_unshared_targets(folder: Path, reference_dir: Path) -> bool:
     mine = {classes(p) for p in folder.glob("master_labels*.csv")}
     others = {classes(p) for p in reference_dir.glob("*/master_labels*.csv") if p.parent != folder}
     return not (mine & others)
+
+
+def test_embedding_evidence_is_weak_name_evidence_above_the_cosine_floor() -> None:
+    """The benchmark's optional sentence-embedding signal (no model needed: vectors given)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import suggestions_names as bench
+
+    vectors = {
+        "meadow": np.array([1.0, 0.0]),
+        "grass": np.array([0.8, 0.6]),  # cosine 0.8 with meadow
+        "sky": np.array([0.0, 1.0]),  # cosine 0.0
+        "terrain": np.array([0.5, np.sqrt(0.75)]),  # cosine exactly 0.5: not above the floor
+    }
+    out = bench.embedding_evidence(("meadow",), ((0, "grass"), (1, "sky"), (2, "terrain")), vectors)
+    assert set(out["meadow"]) == {0}
+    (evidence,) = out["meadow"][0]
+    assert evidence.kind == "name" and evidence.strength == pytest.approx(0.3 * 0.3 / 0.5, abs=1e-4)
+    assert "cosine 0.80 with `grass`" in evidence.message and evidence.strength < 0.4  # below a synonym
