@@ -25,7 +25,9 @@ from app.domain.reference_csv import format_master_labels_csv
 from app.domain.survey import DATA_MIN_SHARE
 from app.services import suggestions as suggestion_service
 from app.services import surveys as survey_service
+from app.services import taxonomies as taxonomy_service
 from app.services.suggestions import SuggestionReport
+from app.services.teacher_quality import teacher_quality
 
 
 def _fmt_score(score: float) -> str:
@@ -135,7 +137,9 @@ def mapping_suggest(
                 )
                 raise typer.Exit(1)
             labels = tuple(surveyed.stats.labels)
-            extra = survey_service.data_extra(surveyed, labels, min_share=data_min_share)
+            target_names = dict(taxonomy_service.load_taxonomy(session, target_row.id).class_list())
+            teacher = teacher_quality(session, surveyed.model_id, target_names)
+            extra = survey_service.data_extra(surveyed, labels, min_share=data_min_share, teacher=teacher)
         report = suggestion_service.suggest_for_taxonomies(
             session,
             source_taxonomy_id=source_row.id,

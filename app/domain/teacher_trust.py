@@ -75,6 +75,17 @@ def summary(quality: TeacherQuality | None, model_name: str) -> str:
     return text
 
 
+def class_note(quality: TeacherQuality | None, target: int, name: str) -> str | None:
+    """A short note on one class the teacher is weak on or was never evaluated on (None: neither)."""
+    if quality is None or not quality.weak_classes((target,)):
+        return None
+    iou = quality.class_iou.get(target)
+    job = f"evaluation job {quality.evaluation_job_id}"
+    if iou is None:
+        return f"the teacher was not evaluated on `{name}` ({job}): its skill there is unknown"
+    return f"the teacher's IoU on `{name}` is {iou:.2f} ({job}): maybe its blind spot"
+
+
 def caveats(quality: TeacherQuality | None, finding: Finding, names: Mapping[int, str]) -> tuple[str, ...]:
     """Why ``finding`` may be the teacher's error, from the classes it involves (its subject, the
     label's targets now and the proposed ones): one sentence for those the teacher is weak on, one

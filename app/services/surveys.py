@@ -30,6 +30,7 @@ from app.domain.audit import AuditReport, AuditThresholds, audit_mapping
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.suggestions import Evidence
 from app.domain.survey import DATA_MIN_SHARE, SurveyStats, data_evidence
+from app.domain.teacher_trust import TeacherQuality, class_note
 from app.schemas.jobs import SurveyParams
 from app.services import datasets as dataset_service
 from app.services import models as model_service
@@ -112,12 +113,18 @@ def survey_for_mapping(session: Session, mapping_id: int, survey_job_id: int) ->
 
 
 def data_extra(
-    result: SurveyResult, names: tuple[str, ...], *, min_share: float = DATA_MIN_SHARE
+    result: SurveyResult,
+    names: tuple[str, ...],
+    *,
+    min_share: float = DATA_MIN_SHARE,
+    teacher: TeacherQuality | None = None,
 ) -> dict[str, dict[int, list[Evidence]]]:
     """Data evidence per source label and target (labels the survey did not see give none).
 
     ``min_share``: the floor (0..1) a target's share of a label's pixels must reach to be evidence;
-    lower it for thin classes (road markings get 1-2 % of road pixels).
+    lower it for thin classes (road markings get 1-2 % of road pixels). ``teacher``: the surveying
+    teacher's evaluation (``app.services.teacher_quality``); evidence for a class it is weak on, or
+    was never evaluated on, says so in its message (its strength is unchanged).
     """
     ref = f"survey job {result.job_id} ({result.stats.images} images)"
     out: dict[str, dict[int, list[Evidence]]] = {}
@@ -125,9 +132,16 @@ def data_extra(
         found = data_evidence(result.stats, name, min_share=min_share)
         if found:
             out[name] = {
-                t: [Evidence(e.kind, e.message, e.strength, e.facts, (ref,))] for t, e in found.items()
+                t: [Evidence(e.kind, _with_note(e.message, teacher, t, result), e.strength, e.facts, (ref,))]
+                for t, e in found.items()
             }
     return out
+
+
+def _with_note(message: str, teacher: TeacherQuality | None, target: int, result: SurveyResult) -> str:
+    names = result.stats.class_names
+    note = class_note(teacher, target, names[target]) if teacher and 0 <= target < len(names) else None
+    return f"{message}; {note}" if note else message
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,19 @@ def test_summary_sentences() -> None:
     weak = summary(_quality(0.2, {}), "m")
     assert weak.startswith("Teacher `t`: mIoU 0.20 on `city` (evaluation job 7); under 0.50")
     assert "blind spots" in weak
+
+
+def test_class_note_for_one_class() -> None:
+    from app.domain.teacher_trust import class_note
+
+    q = _quality(0.6, {0: 0.1, 1: 0.9, 2: None})
+    assert (
+        class_note(q, 0, "road")
+        == "the teacher's IoU on `road` is 0.10 (evaluation job 7): maybe its blind spot"
+    )
+    assert (
+        class_note(q, 2, "tree")
+        == "the teacher was not evaluated on `tree` (evaluation job 7): its skill there is unknown"
+    )
+    assert class_note(q, 1, "car") is None and class_note(None, 0, "road") is None
+    assert class_note(q, VOID, "void") is None

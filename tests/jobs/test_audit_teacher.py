@@ -162,3 +162,36 @@ def test_the_cli_audit_prints_the_teacher_and_the_caveats(
     assert body["teacher"]["evaluation_job_id"] == weak and body["teacher"]["weak"] is True
     contradicted = next(f for f in body["findings"] if f["kind"] == "contradicted")
     assert len(contradicted["caveats"]) == 1
+
+
+def test_data_evidence_for_a_class_the_teacher_is_weak_on_says_so(
+    client: TestClient,
+    viewer: Headers,
+    world: dict[str, Any],
+    stored_survey: StoredSurvey,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The ghost chips' data evidence (the suggestions API with a survey) carries the same caveat;
+    its strength is unchanged."""
+    job_id = stored_survey()
+    mapping_id = world["mapping"]["id"]
+    url = f"/api/v1/mappings/{mapping_id}/suggestions?survey_job_id={job_id}&label=car"
+
+    def data_of_best() -> dict[str, Any]:
+        r = client.get(url, headers=viewer)
+        assert r.status_code == 200, r.text
+        best = r.json()["labels"][0]["suggestions"][0]
+        assert best["target_name"] == "vegetation"
+        return dict(next(e for e in best["evidence"] if e["kind"] == "data"))
+
+    plain = data_of_best()
+    assert plain["message"].endswith("(`vegetation`: 2.5x as often as on the other labels)")
+    weak = _evaluate(session_factory, world, WEAK)
+    noted = data_of_best()
+    assert noted["message"] == (
+        plain["message"] + f"; the teacher's IoU on `vegetation` is 0.12 (evaluation job {weak}): "
+        "maybe its blind spot"
+    )
+    assert noted["strength"] == plain["strength"] == 0.78
+    _evaluate(session_factory, world, STRONG)  # newest, as full: vegetation IoU 1.0, no note
+    assert data_of_best()["message"] == plain["message"]
