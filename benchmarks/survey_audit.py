@@ -110,13 +110,15 @@ def bare_forward(teacher: LoadedModel, root: Path, pairs: list[Pair], device: st
     return time.perf_counter() - tic
 
 
-def _edges(stats: SurveyStats, min_share: float, basis: str, min_contrast: float) -> set[tuple[str, int]]:
+def _edges(
+    stats: SurveyStats, min_share: float, basis: str, min_contrast: float, thin: bool = True
+) -> set[tuple[str, int]]:
     """Suggested non-void edges: the data evidence (arg-max share), or the score-mass share."""
     if basis == "argmax":
         return {
             (n, t)
             for n in COARSE_CLASSES
-            for t in data_evidence(stats, n, min_share=min_share, min_contrast=min_contrast)
+            for t in data_evidence(stats, n, min_share=min_share, min_contrast=min_contrast, thin=thin)
             if t != VOID
         }
     return {
@@ -129,11 +131,15 @@ def _edges(stats: SurveyStats, min_share: float, basis: str, min_contrast: float
 
 
 def suggestion_scores(
-    stats: SurveyStats, shares: list[float], basis: str = "argmax", min_contrast: float = DATA_MIN_CONTRAST
+    stats: SurveyStats,
+    shares: list[float],
+    basis: str = "argmax",
+    min_contrast: float = DATA_MIN_CONTRAST,
+    thin: bool = True,
 ) -> list[dict[str, Any]]:
     rows = []
     for min_share in shares:
-        edges = _edges(stats, min_share, basis, min_contrast)
+        edges = _edges(stats, min_share, basis, min_contrast, thin)
         hit = len(edges & TRUE_EDGES)
         rows.append(
             {
@@ -179,7 +185,10 @@ def oracle_result(oracle: SurveyStats) -> dict[str, Any]:
     """Suggestions and audit from a perfect teacher's survey: the ceiling on this domain."""
     return {
         "oracle_suggestions": suggestion_scores(oracle, SHARES),
-        "oracle_suggestions_without_contrast": suggestion_scores(oracle, SHARES, min_contrast=0.0),
+        "oracle_suggestions_without_thin_tier": suggestion_scores(oracle, SHARES, thin=False),
+        "oracle_suggestions_without_contrast": suggestion_scores(
+            oracle, SHARES, min_contrast=0.0, thin=False
+        ),
         "oracle_audit": audit_scores(oracle),
         "oracle_shares": {n: [round(s, 4) for s in r.shares()] for n, r in oracle.labels.items()},
     }
@@ -188,8 +197,9 @@ def oracle_result(oracle: SurveyStats) -> dict[str, Any]:
 def evidence_result(stats: SurveyStats) -> dict[str, Any]:
     """Steps 3-4 of one survey: suggestions (with and without the contrast, by score mass) and audit."""
     return {
-        "suggestions": suggestion_scores(stats, SHARES),
-        "suggestions_without_contrast": suggestion_scores(stats, SHARES, min_contrast=0.0),
+        "suggestions": suggestion_scores(stats, SHARES),  # the thin tier included (the default)
+        "suggestions_without_thin_tier": suggestion_scores(stats, SHARES, thin=False),
+        "suggestions_without_contrast": suggestion_scores(stats, SHARES, min_contrast=0.0, thin=False),
         "suggestions_by_score_mass": suggestion_scores(stats, SHARES, "mass"),
         "audit": audit_scores(stats),  # the default thresholds
         "audit_unused_max_0.05": audit_scores(stats, AuditThresholds(unused_max=0.05)),

@@ -14,8 +14,9 @@ over all N+1 channels):
 * ``unused`` — one of several allowed targets gets less than ``unused_max`` of the label's pixels
   (and the label is not contradicted), unless the data supports it all the same: it gets at least
   :data:`~app.domain.survey.DATA_MIN_SHARE` and is predicted at least ``unused_contrast`` times as
-  often on this label as on the others, which is exactly when the suggestions (from the same survey,
-  at their default floor) would propose that edge. So a thin class that lives inside the label (road
+  often on this label as on the others, or passes the suggestions' thin tier (a fifth of that floor
+  at a contrast of 10x or more), which is exactly when the suggestions (from the same survey, at
+  their default floor) would propose that edge. So a thin class that lives inside the label (road
   markings on a road: about 1 % of its pixels) is not called unused while the suggestions propose it;
   ``unused_contrast`` 0 turns the exception off. Proposed: remove that edge. A label's only target is
   never "unused": when the data disagrees with it, that is ``contradicted``.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.domain.mapping import VOID, OntologyMapping
-from app.domain.survey import DATA_MIN_CONTRAST, DATA_MIN_SHARE, SurveyStats, describe
+from app.domain.survey import DATA_MIN_CONTRAST, DATA_MIN_SHARE, SurveyStats, describe, supported
 
 MAX_CONTRAST = 1e6  # the largest unused_contrast accepted (a contrast is a ratio of shares)
 
@@ -163,11 +164,13 @@ def _label_findings(
 
 
 def _supported(stats: SurveyStats, name: str, target: int, th: AuditThresholds) -> bool:
-    """The data speaks for this thin edge: the suggestions' floor and ``unused_contrast`` are met."""
+    """The data speaks for this thin edge, by the suggestions' rule at their default floor with
+    ``unused_contrast`` as its contrast (:func:`app.domain.survey.supported`, thin tier included)."""
     if th.unused_contrast <= 0:
         return False
     share = stats.labels[name].share_of(target)
-    return share >= DATA_MIN_SHARE and stats.contrast(name, target) >= th.unused_contrast
+    contrast = stats.contrast(name, target)
+    return supported(share, contrast, min_share=DATA_MIN_SHARE, min_contrast=th.unused_contrast)
 
 
 def audit_mapping(

@@ -199,3 +199,28 @@ def test_void_confident_reads_the_class_shares() -> None:
     assert "`void` outscores every class on 60%" in finding.message
     unsure = _with_classes({"ego": ([0, 0, 0, 4000, 6000], [0, 0, 5000, 5000, 0])})
     assert audit_mapping(mapping, ("ego",), unsure).findings == ()
+
+
+def test_the_thin_tier_admits_a_class_that_lives_inside_one_label() -> None:
+    from app.domain.survey import DATA_THIN_CONTRAST, DATA_THIN_FRACTION, supported
+
+    # under the floor but a fifth of it or more, predicted 10x as often here as elsewhere: evidence
+    assert supported(0.002, 10.0, min_share=0.005, min_contrast=2.0)
+    assert not supported(0.002, 9.9, min_share=0.005, min_contrast=2.0)
+    assert not supported(0.0009, 1e6, min_share=0.005, min_contrast=2.0)
+    assert supported(0.005, 2.0, min_share=0.005, min_contrast=2.0)  # the floor tier, as before
+    assert not supported(0.002, 20.0, min_share=0.005, min_contrast=50.0)  # never below min_contrast
+    assert supported(0.011, 10.0, min_share=0.05, min_contrast=2.0)  # the tier scales with the floor
+    assert not supported(0.009, 10.0, min_share=0.05, min_contrast=2.0)
+    assert (DATA_THIN_FRACTION, DATA_THIN_CONTRAST) == (0.2, 10.0)
+    # a road whose markings the teacher under-predicts: 0.2 % of the road and almost nowhere else
+    # (0.004 % of the lawn: contrast 50); cars take 0.3 % of the road and as much of the lawn
+    stats = SurveyStats(("road", "vegetation", "terrain", "car", "marking"))
+    stats.add("street", [99_500, 0, 0, 300, 200, 0], [99_500.0, 0, 0, 300, 200, 0], images=10)
+    stats.add("lawn", [0, 0, 99_696, 300, 4, 0], [0, 0, 99_696.0, 300, 4, 0], images=10)
+    street = data_evidence(stats, "street")
+    assert sorted(street) == [0, 4] and dict(street[4].facts)["contrast"] == 50.0
+    assert "`marking`: 50.0x as often as on the other labels" in street[4].message
+    mapping = OntologyMapping.from_edges([("street", 0), ("street", 4), ("street", 3), ("lawn", 2)])
+    found = [(f.kind, f.target) for f in audit_mapping(mapping, ("street", "lawn"), stats).findings]
+    assert found == [(FindingKind.UNUSED, 3)]  # marking: supported by the thin tier; car: unused
