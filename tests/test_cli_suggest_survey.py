@@ -31,6 +31,9 @@ def _survey(
             s.flush()
             stats = SurveyStats(("road", "person", "rider", "vegetation"))
             stats.add("zzz", [0, 0, 30, 8500, 1470], [0, 0, 30.0, 8500, 1470], images=7)
+            # rider on 0.1 % of another label too: on zzz (0.3 %) it is thin but not specific (3x),
+            # so the thin tier (10x) does not admit it
+            stats.add("yyy", [9000, 0, 10, 0, 990], [9000.0, 0, 10, 0, 990], images=7)
             stats.images = 7
             out.mkdir(parents=True)
             body = {"survey": stats.to_json(), "provenance": {"sample": {"seed": 0}}}

@@ -290,7 +290,8 @@ def stored_survey(
     own ``survey.json`` (in ``tmp_path / "survey-<n>"``, the job's output_dir). Per source label:
 
     road → drivable, with 0.3 % vehicle (a thin target: no data evidence under the default
-    ``data_min_share`` 0.005; vehicle is rare on the other labels, so its contrast passes) and 9.7 %
+    ``data_min_share`` 0.005; vehicle is rare on the other labels, so its contrast, 9x, passes the
+    floor tier's 2x but not the thin tier's 10x) and 9.7 %
     void (no evidence: void is more frequent on the other labels); car → 78 % vegetation (contradicts car →
     vehicle); grass → vegetation + void (fine); unlabeled (void-only) → 80 % sky; the other labels are
     not seen; ``extra`` adds labels.
