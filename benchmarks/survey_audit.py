@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 from mini_direct import taxonomies, write_split  # noqa: E402
 from survey_teacher import add_teacher_args, oracle_stats, teacher_quality, trained_teacher  # noqa: E402
 

@@ -170,7 +170,10 @@ def _supported(stats: SurveyStats, name: str, target: int, th: AuditThresholds) 
         return False
     share = stats.labels[name].share_of(target)
     contrast = stats.contrast(name, target)
-    return supported(share, contrast, min_share=DATA_MIN_SHARE, min_contrast=th.unused_contrast)
+    pixels = stats.labels[name].class_count(target)
+    return supported(
+        share, contrast, min_share=DATA_MIN_SHARE, min_contrast=th.unused_contrast, pixels=pixels
+    )
 
 
 def audit_mapping(

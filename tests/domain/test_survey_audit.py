@@ -213,6 +213,13 @@ def test_the_thin_tier_admits_a_class_that_lives_inside_one_label() -> None:
     assert supported(0.011, 10.0, min_share=0.05, min_contrast=2.0)  # the tier scales with the floor
     assert not supported(0.009, 10.0, min_share=0.05, min_contrast=2.0)
     assert (DATA_THIN_FRACTION, DATA_THIN_CONTRAST) == (0.2, 10.0)
+    # ... with at least 100 pixels: in a small survey a handful of pixels is "only here" by chance
+    assert not supported(0.002, 1e6, min_share=0.005, min_contrast=2.0, pixels=99)
+    assert supported(0.002, 1e6, min_share=0.005, min_contrast=2.0, pixels=100)
+    assert supported(0.005, 2.0, min_share=0.005, min_contrast=2.0, pixels=1)  # the floor tier: no minimum
+    few = _stats({"street": [9_960, 0, 0, 0, 40], "lawn": [0, 10_000, 0, 0, 0]})
+    few.add("street", [0, 0, 20, 0, 0], [0, 0, 20.0, 0, 0])  # terrain: 0.2 % of the street, 20 px
+    assert few.contrast("street", 2) == float("inf") and 2 not in data_evidence(few, "street")
     # a road whose markings the teacher under-predicts: 0.2 % of the road and almost nowhere else
     # (0.004 % of the lawn: contrast 50); cars take 0.3 % of the road and as much of the lawn
     stats = SurveyStats(("road", "vegetation", "terrain", "car", "marking"))

@@ -226,7 +226,7 @@ def test_thresholds_rerun_the_audit_and_apply_uses_them(
     for name, value in defaults.items():
         assert re.search(rf'id="audit-{name}" name="{name}" type="number"[^>]*value="{value}"', text), name
         assert f"default {value}" in text
-    assert "4 of 5 deliberately corrupted edges with 0 or 1 false flag" in text
+    assert "4 or 5 of 5 deliberately corrupted edges with at most 1 false flag" in text
     _, strict = _panel(client, editor, mapping_id, f"survey_job_id={job_id}&void_confident_min=0.9")
     assert re.findall(r'audit-finding" data-kind="(\w+)"', strict) == ["contradicted"]
     assert "changed</span>" in strict and 'value="0.9"' in strict and "Back to the defaults" in strict
