@@ -33,9 +33,9 @@ predicted at least ``min_contrast`` times as often on them as on the other surve
 it is unsure (``background`` or void on unfamiliar scenes, under fog or at dusk): those take a large
 share of many labels at once, a class a label really means takes a large share of that label only.
 A *thin* class gets a second way in (:func:`supported`): at least ``DATA_THIN_FRACTION`` of the
-floor (0.1 % of the label at the default floor) with at least ``DATA_THIN_CONTRAST`` (10x) — a
-class that lives inside this label and hardly anywhere else, which a teacher tends to under-predict
-(road markings, manholes).
+floor (0.1 % of the label at the default floor) with at least ``DATA_THIN_CONTRAST`` (10x) and at
+least ``DATA_MIN_PIXELS`` pixels — a class that lives inside this label and hardly anywhere else,
+which a teacher tends to under-predict (road markings, manholes).
 """
 
 from __future__ import annotations
