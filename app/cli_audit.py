@@ -17,11 +17,10 @@ import typer
 
 from app.domain.audit import MAX_CONTRAST, AuditThresholds
 from app.domain.mapping import VOID
-from app.domain.teacher_trust import TeacherQuality, caveats, summary
-from app.services import models as model_service
+from app.domain.teacher_trust import caveats
 from app.services import surveys as survey_service
 from app.services.surveys import MappingAudit
-from app.services.teacher_quality import teacher_quality
+from app.services.teacher_quality import SurveyTeacher, survey_teacher
 
 DEFAULTS = AuditThresholds()
 
@@ -30,13 +29,13 @@ def _names(targets: tuple[int, ...], names: dict[int, str]) -> str:
     return ", ".join("void" if t == VOID else names.get(t, str(t)) for t in targets) or "-"
 
 
-def format_audit(result: MappingAudit, quality: TeacherQuality | None, model_name: str) -> str:
+def format_audit(result: MappingAudit, teacher: SurveyTeacher) -> str:
     survey = result.survey
     lines = [
         f"mapping {result.mapping_id} v{result.version_number} against survey job {survey.job_id}: "
         f"{survey.stats.images} images, {len(result.report.checked)} labels checked, "
         f"{len(result.report.unseen)} with too few pixels",
-        ("" if quality is not None and not quality.weak else "warning: ") + summary(quality, model_name),
+        ("" if teacher.level == "ok" else "warning: ") + teacher.summary,
     ]
     for f in result.report.findings:
         lines.append(
@@ -44,7 +43,7 @@ def format_audit(result: MappingAudit, quality: TeacherQuality | None, model_nam
             f"{_names(f.proposed, result.target_names)}"
         )
         lines.append(f"    {f.message}")
-        lines.extend(f"    caveat: {c}" for c in caveats(quality, f, result.target_names))
+        lines.extend(f"    caveat: {c}" for c in caveats(teacher.quality, f, result.target_names))
     if not result.report.findings:
         lines.append("no findings")
     return "\n".join(lines)
@@ -90,8 +89,7 @@ def mapping_audit(
         result = survey_service.audit(
             session, row.id, survey_job_id=survey, version=version, thresholds=thresholds
         )
-        model_name = model_service.get_model(session, result.survey.model_id).name
-        quality = teacher_quality(session, result.survey.model_id, result.target_names)
+        teacher = survey_teacher(session, result.survey, result.target_names)
     if as_json:
         findings = [
             {
@@ -101,21 +99,18 @@ def mapping_audit(
                 "proposed": list(f.proposed),
                 "message": f.message,
                 "facts": dict(f.facts),
-                "caveats": list(caveats(quality, f, result.target_names)),
+                "caveats": list(caveats(teacher.quality, f, result.target_names)),
             }
             for f in result.report.findings
         ]
-        teacher = {
-            "model_name": model_name,
-            "evaluation_job_id": quality.evaluation_job_id if quality else None,
-            "miou": quality.miou if quality else None,
-            "weak": quality.weak if quality else False,
-            "summary": summary(quality, model_name),
+        body = {
+            "version": result.version_number,
+            "teacher": teacher.read(result.target_names),  # the API's fields
+            "findings": findings,
         }
-        body = {"version": result.version_number, "teacher": teacher, "findings": findings}
         typer.echo(json.dumps(body, indent=2))
     else:
-        typer.echo(format_audit(result, quality, model_name))
+        typer.echo(format_audit(result, teacher))
     if result.report.findings:
         raise typer.Exit(1)
 

@@ -25,9 +25,8 @@ from app.domain.reference_csv import format_master_labels_csv
 from app.domain.survey import DATA_MIN_SHARE
 from app.services import suggestions as suggestion_service
 from app.services import surveys as survey_service
-from app.services import taxonomies as taxonomy_service
 from app.services.suggestions import SuggestionReport
-from app.services.teacher_quality import teacher_quality
+from app.services.teacher_quality import survey_teacher
 
 
 def _fmt_score(score: float) -> str:
@@ -137,8 +136,7 @@ def mapping_suggest(
                 )
                 raise typer.Exit(1)
             labels = tuple(surveyed.stats.labels)
-            target_names = dict(taxonomy_service.load_taxonomy(session, target_row.id).class_list())
-            teacher = teacher_quality(session, surveyed.model_id, target_names)
+            teacher = survey_teacher(session, surveyed).quality
             extra = survey_service.data_extra(surveyed, labels, min_share=data_min_share, teacher=teacher)
         report = suggestion_service.suggest_for_taxonomies(
             session,

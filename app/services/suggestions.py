@@ -45,7 +45,7 @@ from app.domain.taxonomy import Taxonomy
 from app.services import surveys as survey_service
 from app.services import taxonomies as taxonomy_service
 from app.services._mapping_core import current_version, get_mapping, version_edges
-from app.services.teacher_quality import teacher_quality
+from app.services.teacher_quality import survey_teacher
 
 MAX_LIMIT = 20
 
@@ -187,8 +187,7 @@ def suggest_for_mapping(
     extra = None
     if survey_job_id is not None:
         survey = survey_service.survey_for_mapping(session, mapping_id, survey_job_id)
-        target_names = dict(taxonomy_service.load_taxonomy(session, mapping.target_taxonomy_id).class_list())
-        teacher = teacher_quality(session, survey.model_id, target_names)
+        teacher = survey_teacher(session, survey).quality
         extra = survey_service.data_extra(
             survey, tuple(survey.stats.labels), min_share=data_min_share, teacher=teacher
         )

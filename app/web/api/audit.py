@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.domain.mapping import VOID
-from app.domain.teacher_trust import caveats, summary
+from app.domain.teacher_trust import caveats
 from app.schemas.audit import AuditFindingRead, AuditThresholdsRead, MappingAuditRead, TeacherQualityRead
-from app.services import models as model_service
 from app.services import surveys as service
-from app.services.teacher_quality import teacher_quality
+from app.services.teacher_quality import survey_teacher
 from app.web.audit_query import Thresholds
 from app.web.auth import ReadUser
 from app.web.deps import IdPath, SessionDep
@@ -38,18 +37,7 @@ def read_audit(
         session, mapping_id, survey_job_id=survey_job_id, version=version, thresholds=thresholds
     )
     names = result.target_names | {VOID: "void"}
-    model = model_service.get_model(session, result.survey.model_id)
-    quality = teacher_quality(session, model.id, result.target_names)
-    teacher = TeacherQualityRead(
-        model_id=model.id,
-        model_name=model.name,
-        evaluation_job_id=quality.evaluation_job_id if quality else None,
-        dataset_name=quality.dataset_name if quality else None,
-        miou=quality.miou if quality else None,
-        weak=quality.weak if quality else False,
-        class_iou={names[c]: iou for c, iou in quality.class_iou.items()} if quality else {},
-        summary=summary(quality, model.name),
-    )
+    teacher = survey_teacher(session, result.survey, result.target_names)
     return MappingAuditRead(
         mapping_id=mapping_id,
         version=result.version_number,
@@ -57,7 +45,7 @@ def read_audit(
         survey_images=result.survey.stats.images,
         survey_provenance=result.survey.provenance,
         thresholds=AuditThresholdsRead(**asdict(thresholds)),
-        teacher=teacher,
+        teacher=TeacherQualityRead(**teacher.read(result.target_names)),
         checked_labels=list(result.report.checked),
         unseen_labels=list(result.report.unseen),
         findings=[
@@ -72,7 +60,7 @@ def read_audit(
                 remove=list(f.remove),
                 message=f.message,
                 facts=dict(f.facts),
-                caveats=list(caveats(quality, f, names)),
+                caveats=list(caveats(teacher.quality, f, names)),
             )
             for f in result.report.findings
         ],

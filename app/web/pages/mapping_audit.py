@@ -34,14 +34,13 @@ from app.domain.audit import AuditThresholds
 from app.domain.errors import DomainError
 from app.domain.mapping import VOID
 from app.domain.survey import DATA_MIN_SHARE
-from app.domain.teacher_trust import TeacherQuality, caveats, summary
+from app.domain.teacher_trust import caveats
 from app.services import audit_edits
 from app.services import mappings as mapping_service
-from app.services import models as model_service
 from app.services import surveys as survey_service
 from app.services.audit_edits import KIND_WORDS, SurveyChoice, finding_key
 from app.services.mappings import StaleVersion
-from app.services.teacher_quality import teacher_quality
+from app.services.teacher_quality import SurveyTeacher, survey_teacher
 from app.web.audit_query import DEFAULTS, Thresholds
 from app.web.auth import EditorUser, ReadUser
 from app.web.deps import SessionDep
@@ -95,22 +94,6 @@ class AuditItem:
 
 
 @dataclass(frozen=True, slots=True)
-class TeacherView:
-    """The surveying teacher under the survey select: its evaluation, or that it has none."""
-
-    model_id: int
-    text: str
-    quality: TeacherQuality | None
-
-    @property
-    def level(self) -> str:
-        """ok | warning (weak) | unknown (never evaluated in the target's classes)."""
-        if self.quality is None:
-            return "unknown"
-        return "warning" if self.quality.weak else "ok"
-
-
-@dataclass(frozen=True, slots=True)
 class AuditView:
     mapping_id: int
     context: str
@@ -125,7 +108,7 @@ class AuditView:
     images: int = 0
     thresholds: AuditThresholds = DEFAULTS
     data_min_share: float = DATA_MIN_SHARE  # the editor's ghost chips' data evidence floor
-    teacher: TeacherView | None = None
+    teacher: SurveyTeacher | None = None
 
     @property
     def data_min_share_default(self) -> float:
@@ -194,9 +177,7 @@ def build_audit_view(
             data_min_share=data_min_share,
         )
     names = result.target_names | {VOID: "void"}
-    model = model_service.get_model(session, result.survey.model_id)
-    quality = teacher_quality(session, model.id, result.target_names)
-    teacher = TeacherView(model.id, summary(quality, model.name), quality)
+    teacher = survey_teacher(session, result.survey, result.target_names)
     items = tuple(
         AuditItem(
             key=finding_key(f),
@@ -208,7 +189,7 @@ def build_audit_view(
             proposed=_names(f.proposed, names),
             label_pixels=int(dict(f.facts).get("label_pixels", 0)),
             dominant_share=dict(f.facts).get("dominant_share"),
-            caveats=caveats(quality, f, names),
+            caveats=caveats(teacher.quality, f, names),
         )
         for f in result.report.findings
     )
