@@ -130,14 +130,27 @@ def evaluation(session: Session, job_id: int) -> dict[str, Any]:
     }
 
 
+def _succeeded(session: Session, *, model_id: int | None, dataset_id: int | None, limit: int) -> list[Job]:
+    rows, _ = job_service.list_jobs(
+        session, kind="evaluate", status="succeeded", model_id=model_id, dataset_id=dataset_id, limit=limit
+    )
+    return [j for j in rows if j.result_json]
+
+
 def list_evaluations(
     session: Session, *, model_id: int | None = None, dataset_id: int | None = None
 ) -> list[dict[str, Any]]:
     """``EvaluationSummary`` fields of the succeeded evaluations, newest first."""
-    rows, _ = job_service.list_jobs(
-        session, kind="evaluate", status="succeeded", model_id=model_id, dataset_id=dataset_id, limit=LISTED
-    )
-    return [_summary(session, j, _result(j)) for j in rows if j.result_json]
+    jobs = _succeeded(session, model_id=model_id, dataset_id=dataset_id, limit=LISTED)
+    return [_summary(session, j, _result(j)) for j in jobs]
+
+
+def newest_evaluations(session: Session, *, model_id: int, limit: int) -> list[dict[str, Any]]:
+    """``EvaluationRead`` fields of a model's ``limit`` newest succeeded evaluations, newest first."""
+    return [
+        evaluation(session, j.id)
+        for j in _succeeded(session, model_id=model_id, dataset_id=None, limit=limit)
+    ]
 
 
 def _comparable_key(job: Job, result: dict[str, Any]) -> tuple[Any, ...]:

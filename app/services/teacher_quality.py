@@ -36,8 +36,7 @@ def teacher_quality(session: Session, model_id: int, target_names: dict[int, str
     ids = {name: cid for cid, name in target_names.items()}
     best: TeacherQuality | None = None
     best_seen = -1
-    for row in evaluation_service.list_evaluations(session, model_id=model_id)[:EVALUATIONS_READ]:
-        read = evaluation_service.evaluation(session, int(row["job_id"]))
+    for read in evaluation_service.newest_evaluations(session, model_id=model_id, limit=EVALUATIONS_READ):
         per_class = {str(c["name"]): c for c in read["per_class"]}
         if not set(ids) <= set(per_class):
             continue
